@@ -1,0 +1,233 @@
+"""C2SP signed-note with Ed25519 keys: key ids, verifier keys (vkeys), signing, verification.
+
+A note is UTF-8 text ending in a newline, a blank line, then signature lines
+`— <key name> <base64(key id[4] || signature)>`. Verifiers ignore signatures from keys they
+do not know, so witnesses can add cosignatures and logs can rotate keys without breaking anyone.
+"""
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ledger.errors import ConfigurationError, MalformedError, VerificationError
+
+ED25519_TYPE = 0x01  # signed-note signature type for Ed25519
+SIGNATURE_PREFIX = "\u2014 "  # em dash, space
+MAX_SIGNATURES = 100  # the spec asks verifiers to accept at least 16
+_PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
+
+
+def check_key_name(name: str) -> None:
+    if not name or any(c.isspace() or c == "+" for c in name) or not name.isprintable():
+        raise MalformedError(
+            f"key name {name!r} is invalid: it must be non-empty, printable, and contain no "
+            "spaces or '+'"
+        )
+
+
+def key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
+    # SHA-256(key name || 0x0A || signature type || public key)[:4], C2SP signed-note
+    return hashlib.sha256(name.encode() + b"\n" + bytes([signature_type]) + public_key).digest()[:4]
+
+
+def _raw_public(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _b64decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedError(f"{what} is not valid base64: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """An Ed25519 note verifier: a key name, its key id and the public key."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    @classmethod
+    def from_vkey(cls, vkey: str) -> "Verifier":
+        """Parse `<name>+<hex key id>+<base64(0x01 || public key)>`."""
+        # The base64 may itself contain '+', so split at most twice.
+        parts = vkey.strip().split("+", 2)
+        if len(parts) != 3:
+            raise MalformedError(
+                f"verifier key {vkey!r} is not of the form <name>+<hex key id>+<base64 key>"
+            )
+        name, hex_id, encoded = parts
+        check_key_name(name)
+        if len(hex_id) != 8:
+            raise MalformedError(f"verifier key id {hex_id!r} must be 8 hex digits")
+        try:
+            claimed_id = bytes.fromhex(hex_id)
+        except ValueError:
+            raise MalformedError(f"verifier key id {hex_id!r} is not hex") from None
+        key = _b64decode(encoded, "verifier public key")
+        if len(key) != 33 or key[0] != ED25519_TYPE:
+            raise MalformedError(
+                "verifier public key must be 0x01 followed by a 32-byte Ed25519 key "
+                f"(got {len(key)} bytes, type {key[:1].hex() or 'none'})"
+            )
+        if key_id(name, ED25519_TYPE, key[1:]) != claimed_id:
+            raise MalformedError(f"verifier key {vkey!r} has a key id that does not match its key")
+        return cls(name, claimed_id, key[1:])
+
+    @property
+    def vkey(self) -> str:
+        encoded = base64.b64encode(bytes([ED25519_TYPE]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+
+    def verify(self, text: bytes, signature: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, text)
+        except InvalidSignature:
+            return False
+        return True
+
+
+class Signer:
+    """An Ed25519 note signer. Its private key never leaves this object except by `to_string`."""
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        check_key_name(name)
+        self.name = name
+        self._key = private_key
+        public = _raw_public(private_key.public_key())
+        self.verifier = Verifier(name, key_id(name, ED25519_TYPE, public), public)
+
+    @classmethod
+    def generate(cls, name: str) -> "Signer":
+        return cls(name, Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_string(cls, text: str) -> "Signer":
+        """Parse `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>`."""
+        text = text.strip()
+        if not text.startswith(_PRIVATE_KEY_PREFIX):
+            raise ConfigurationError(
+                "the log key file does not hold a PRIVATE+KEY+... signer key; "
+                "create one with `prov init`"
+            )
+        parts = text[len(_PRIVATE_KEY_PREFIX) :].split("+", 2)
+        if len(parts) != 3:
+            raise ConfigurationError("the log key file is truncated or corrupt")
+        name, hex_id, encoded = parts
+        try:
+            seed = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigurationError("the log key file's key is not valid base64") from None
+        if len(seed) != 33 or seed[0] != ED25519_TYPE:
+            raise ConfigurationError("the log key file does not hold an Ed25519 key")
+        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed[1:]))
+        if signer.verifier.key_id.hex() != hex_id:
+            raise ConfigurationError("the log key file's key id does not match its key")
+        return signer
+
+    def to_string(self) -> str:
+        seed = self._key.private_bytes_raw()
+        encoded = base64.b64encode(bytes([ED25519_TYPE]) + seed).decode()
+        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.verifier.key_id.hex()}+{encoded}"
+
+    def sign(self, text: bytes) -> bytes:
+        """key id || Ed25519 signature over the note text."""
+        return self.verifier.key_id + self._key.sign(text)
+
+
+@dataclass(frozen=True)
+class NoteSignature:
+    name: str
+    key_id: bytes
+    signature: bytes
+
+    def line(self) -> str:
+        return f"{SIGNATURE_PREFIX}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    signatures: tuple[NoteSignature, ...]
+
+    def encode(self) -> bytes:
+        return (self.text + "\n" + "".join(s.line() for s in self.signatures)).encode()
+
+
+def _check_text(text: str) -> None:
+    if not text.endswith("\n"):
+        raise MalformedError("note text must end with a newline")
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise MalformedError("note text contains a control character other than newline")
+
+
+def sign_note(text: str, signers: list[Signer]) -> bytes:
+    _check_text(text)
+    data = text.encode()
+    signatures = []
+    for signer in signers:
+        raw = signer.sign(data)
+        signatures.append(NoteSignature(signer.name, raw[:4], raw[4:]))
+    return Note(text, tuple(signatures)).encode()
+
+
+def parse_note(note: bytes) -> Note:
+    """Split a signed note into text and signatures, without verifying anything."""
+    try:
+        decoded = note.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedError("note is not valid UTF-8") from None
+    # The text is separated from the signatures by the last blank line.
+    split = decoded.rfind("\n\n")
+    if split < 0:
+        raise MalformedError("note has no blank line between its text and its signatures")
+    text, block = decoded[: split + 1], decoded[split + 2 :]
+    _check_text(text)
+    if not block.endswith("\n"):
+        raise MalformedError("note signature block must end with a newline")
+    lines = block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise MalformedError(f"note has {len(lines)} signatures; at most {MAX_SIGNATURES} allowed")
+    signatures = []
+    for line in lines:
+        if not line.startswith(SIGNATURE_PREFIX):
+            raise MalformedError(f"note signature line {line!r} does not start with an em dash")
+        name, sep, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
+        if not sep:
+            raise MalformedError(f"note signature line {line!r} has no signature after the name")
+        check_key_name(name)
+        raw = _b64decode(encoded, f"signature by {name}")
+        if len(raw) < 5:
+            raise MalformedError(f"signature by {name} is too short to hold a key id")
+        signatures.append(NoteSignature(name, raw[:4], raw[4:]))
+    return Note(text, tuple(signatures))
+
+
+def open_note(note: bytes, verifiers: list[Verifier]) -> tuple[Note, list[Verifier]]:
+    """Verify a note against known keys: returns the note and the keys whose signatures verified.
+
+    Signatures by unknown keys are ignored. A bad signature by a known key rejects the whole note,
+    and so does a note that no known key signed.
+    """
+    parsed = parse_note(note)
+    data = parsed.text.encode()
+    known = {(v.name, v.key_id): v for v in verifiers}
+    verified = []
+    for sig in parsed.signatures:
+        verifier = known.get((sig.name, sig.key_id))
+        if verifier is None:
+            continue
+        if not verifier.verify(data, sig.signature):
+            raise VerificationError(f"note signature by {sig.name} does not verify")
+        verified.append(verifier)
+    if not verified:
+        names = ", ".join(sorted({v.name for v in verifiers})) or "no keys"
+        raise VerificationError(f"note is not signed by any known key ({names})")
+    return parsed, verified

@@ -1,0 +1,49 @@
+"""The log's tables. Alembic migrations own the schema; these definitions must match them
+(tests/test_migrations.py fails if they drift)."""
+
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, SmallInteger, Table
+
+metadata = MetaData()
+
+# On SQLite only INTEGER PRIMARY KEY aliases the rowid, which keeps append-ordered keys cheap.
+_RowKey = BigInteger().with_variant(Integer(), "sqlite")
+
+# One row per tile, holding the concatenated hashes of tree level 8*level. A partial tile's row
+# grows until it is full; every narrower width is a prefix of it.
+log_tiles = Table(
+    "log_tiles",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("tile_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# One row per entry bundle: the exact leaf bytes that were hashed, each prefixed by its
+# big-endian uint16 length, as served at tile/entries/<N>.
+log_entry_bundles = Table(
+    "log_entry_bundles",
+    metadata,
+    Column("bundle_index", _RowKey, primary_key=True, autoincrement=False),
+    Column("entries", LargeBinary, nullable=False),
+)
+
+# Leaf hash -> leaf index, keyed by the first 8 bytes of the hash: small, and a collision only
+# costs a comparison against the level 0 tile.
+log_leaf_index = Table(
+    "log_leaf_index",
+    metadata,
+    Column("hash_prefix", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    sqlite_with_rowid=False,
+)
+
+# Every checkpoint the log signed, one per sequenced batch.
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("tree_size", _RowKey, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)

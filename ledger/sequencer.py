@@ -1,0 +1,165 @@
+"""The sequencer: the only writer of the log.
+
+`append` runs in a straight line inside ONE locked transaction: read the latest checkpoint and
+the right-edge tiles, hash the new leaves into tiles, extend the entry bundles, sign the new
+checkpoint, write it all, commit. It reads and writes only the tiles at the right edge of the
+tree (at most one partial tile per level plus the tiles the batch fills), so its cost depends
+on the batch, never on the size of the log. Once `append` returns, the batch is durable and its
+checkpoint is the log's latest.
+"""
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, update
+
+from ledger.checkpoint import Checkpoint, sign_checkpoint
+from ledger.database import locked_transaction
+from ledger.errors import ConfigurationError, MalformedError, StorageError
+from ledger.merkle import EMPTY_ROOT, Node, hash_leaf, root_hash
+from ledger.note import Signer
+from ledger.schema import log_checkpoints, log_entry_bundles, log_leaf_index, log_tiles
+from ledger.store import LogStore, SignedCheckpoint, hash_prefix, read_latest_checkpoint, read_tiles
+from ledger.tiles import (
+    TILE_WIDTH,
+    TileKey,
+    append_hashes,
+    decode_entry_bundle,
+    edge_tiles,
+    encode_entry_bundle,
+    hashes_from_tiles,
+)
+
+Clock = Callable[[], int]
+"""Milliseconds since the Unix epoch."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    first_index: int
+    checkpoint: SignedCheckpoint
+
+
+class Sequencer:
+    def __init__(self, store: LogStore, signer: Signer, now: Clock) -> None:
+        self._store = store
+        self._signer = signer
+        self._now = now
+
+    def initialize(self) -> SignedCheckpoint:
+        """Sign and store the empty tree's checkpoint, unless the log already has one."""
+        with locked_transaction(self._store.engine) as connection:
+            latest = read_latest_checkpoint(connection)
+            if latest is not None:
+                self._check_origin(latest)
+                return latest
+            return self._store_checkpoint(connection, Checkpoint(self._signer.name, 0, EMPTY_ROOT))
+
+    def append(self, leaves: Sequence[bytes]) -> AppendResult:
+        """Append `leaves` (exact leaf bytes) as one batch under one new checkpoint."""
+        if not leaves:
+            raise MalformedError("nothing to append: the batch is empty")
+        with locked_transaction(self._store.engine) as connection:
+            latest = read_latest_checkpoint(connection)
+            if latest is None:
+                raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
+            self._check_origin(latest)
+            size = latest.size
+
+            old_edges = read_tiles(connection, list(edge_tiles(size).values()))
+            leaf_hashes = [hash_leaf(leaf) for leaf in leaves]
+            changed = append_hashes(
+                size, {key.level: data for key, data in old_edges.items()}, leaf_hashes
+            )
+            new_size = size + len(leaves)
+            known = {**old_edges, **changed}
+            root = root_hash(new_size, lambda nodes: _hashes_from(known, nodes))
+
+            self._write_tiles(connection, changed, existing=old_edges.keys())
+            self._write_bundles(connection, size, leaves)
+            connection.execute(
+                insert(log_leaf_index),
+                [
+                    {"hash_prefix": hash_prefix(h), "leaf_index": size + i}
+                    for i, h in enumerate(leaf_hashes)
+                ],
+            )
+            signed = self._store_checkpoint(
+                connection, Checkpoint(self._signer.name, new_size, root)
+            )
+        return AppendResult(size, signed)
+
+    def _check_origin(self, latest: SignedCheckpoint) -> None:
+        if latest.checkpoint.origin != self._signer.name:
+            raise ConfigurationError(
+                f"this database holds the log {latest.checkpoint.origin!r}, but the log key is "
+                f"for {self._signer.name!r}: point --database and the key file at the same log"
+            )
+
+    def _store_checkpoint(self, connection: Connection, checkpoint: Checkpoint) -> SignedCheckpoint:
+        note = sign_checkpoint(checkpoint, self._signer)
+        created = self._now()
+        connection.execute(
+            insert(log_checkpoints).values(
+                tree_size=checkpoint.size,
+                root_hash=checkpoint.root_hash,
+                note=note,
+                created_at_ms=created,
+            )
+        )
+        return SignedCheckpoint(checkpoint, note, created)
+
+    @staticmethod
+    def _write_tiles(
+        connection: Connection, changed: dict[TileKey, bytes], existing: Collection[TileKey]
+    ) -> None:
+        for key, data in changed.items():
+            if key in existing:
+                connection.execute(
+                    update(log_tiles)
+                    .where(log_tiles.c.level == key.level, log_tiles.c.tile_index == key.index)
+                    .values(hashes=data)
+                )
+        fresh = [
+            {"level": key.level, "tile_index": key.index, "hashes": data}
+            for key, data in changed.items()
+            if key not in existing
+        ]
+        if fresh:
+            connection.execute(insert(log_tiles), fresh)
+
+    @staticmethod
+    def _write_bundles(connection: Connection, size: int, leaves: Sequence[bytes]) -> None:
+        first_bundle, width = divmod(size, TILE_WIDTH)
+        take = TILE_WIDTH - width
+        if width:
+            partial = connection.execute(
+                log_entry_bundles.select().where(log_entry_bundles.c.bundle_index == first_bundle)
+            ).first()
+            if partial is None or len(decode_entry_bundle(bytes(partial.entries))) != width:
+                raise StorageError(
+                    f"entry bundle {first_bundle} should hold {width} entries for a tree of "
+                    f"size {size}, but it is missing or holds a different number"
+                )
+            connection.execute(
+                update(log_entry_bundles)
+                .where(log_entry_bundles.c.bundle_index == first_bundle)
+                .values(entries=bytes(partial.entries) + encode_entry_bundle(leaves[:take]))
+            )
+            rest, next_bundle = leaves[take:], first_bundle + 1
+        else:
+            rest, next_bundle = leaves, first_bundle
+        fresh = [
+            {
+                "bundle_index": next_bundle + i // TILE_WIDTH,
+                "entries": encode_entry_bundle(rest[i : i + TILE_WIDTH]),
+            }
+            for i in range(0, len(rest), TILE_WIDTH)
+        ]
+        if fresh:
+            connection.execute(insert(log_entry_bundles), fresh)
+
+
+def _hashes_from(tiles: dict[TileKey, bytes], nodes: Sequence[Node]) -> list[bytes]:
+    return hashes_from_tiles(nodes, lambda keys: tiles)
+

@@ -1,0 +1,190 @@
+"""Reading the log from its database: checkpoints, tiles, entries and proofs.
+
+Every read that combines several rows (a proof, a root) runs on one connection, and checks the
+requested tree size against the latest checkpoint first. Tiles only ever grow by appending, so
+hashes read for an older size stay valid while a sequencer extends the tree.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, select, tuple_
+
+from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.errors import MalformedError, NotFoundError, StorageError
+from ledger.merkle import HASH_SIZE, Node, prove_consistency, prove_inclusion, root_hash
+from ledger.note import parse_note
+from ledger.schema import log_checkpoints, log_entry_bundles, log_leaf_index, log_tiles
+from ledger.tiles import TILE_WIDTH, TileKey, decode_entry_bundle, hashes_from_tiles
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    checkpoint: Checkpoint
+    note: bytes
+    created_at_ms: int
+
+    @property
+    def size(self) -> int:
+        return self.checkpoint.size
+
+
+def hash_prefix(leaf_hash: bytes) -> int:
+    """The leaf index key: the first 8 bytes of the leaf hash as a signed 64-bit integer."""
+    return int.from_bytes(leaf_hash[:8], "big", signed=True)
+
+
+def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+    if not keys:
+        return {}
+    rows = connection.execute(
+        select(log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes).where(
+            tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_([tuple(k) for k in keys])
+        )
+    )
+    return {TileKey(level, index): bytes(data) for level, index, data in rows}
+
+
+def read_latest_checkpoint(connection: Connection) -> SignedCheckpoint | None:
+    row = connection.execute(
+        select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms)
+        .order_by(log_checkpoints.c.tree_size.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    note = bytes(row.note)
+    return SignedCheckpoint(parse_checkpoint(parse_note(note).text), note, row.created_at_ms)
+
+
+class LogStore:
+    """Read access to one log stored in one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def latest_checkpoint(self) -> SignedCheckpoint:
+        with self.engine.connect() as connection:
+            return self._latest(connection)
+
+    def _latest(self, connection: Connection) -> SignedCheckpoint:
+        latest = read_latest_checkpoint(connection)
+        if latest is None:
+            raise NotFoundError("the log has no checkpoint yet: run `prov init` to create it")
+        return latest
+
+    def checkpoint_at(self, size: int) -> SignedCheckpoint:
+        """The checkpoint the log signed at exactly `size`, if it signed one."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms).where(
+                    log_checkpoints.c.tree_size == size
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(f"the log signed no checkpoint at tree size {size}")
+        note = bytes(row.note)
+        return SignedCheckpoint(parse_checkpoint(parse_note(note).text), note, row.created_at_ms)
+
+    def _check_size(self, connection: Connection, size: int, what: str) -> None:
+        current = self._latest(connection).size
+        if not 0 <= size <= current:
+            raise MalformedError(f"{what} {size} is beyond the log's current size {current}")
+
+    def root_at(self, size: int) -> bytes:
+        with self.engine.connect() as connection:
+            self._check_size(connection, size, "tree size")
+            return root_hash(size, _Reader(connection))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self.engine.connect() as connection:
+            self._check_size(connection, size, "tree size")
+            return prove_inclusion(index, size, _Reader(connection))
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        with self.engine.connect() as connection:
+            self._check_size(connection, new, "second tree size")
+            return prove_consistency(old, new, _Reader(connection))
+
+    def tile(self, level: int, index: int, width: int) -> bytes:
+        """The hashes of tile (level, index) at `width`, if the log has that many yet."""
+        with self.engine.connect() as connection:
+            data = read_tiles(connection, [TileKey(level, index)]).get(TileKey(level, index))
+        if data is None or len(data) < width * HASH_SIZE:
+            raise NotFoundError(f"tile {level}/{index} does not have {width} hashes yet")
+        return data[: width * HASH_SIZE]
+
+    def entry_bundle(self, index: int, width: int) -> bytes:
+        """The first `width` entries of bundle `index`, length-prefixed as tlog-tiles serves them."""
+        with self.engine.connect() as connection:
+            data = connection.execute(
+                select(log_entry_bundles.c.entries).where(
+                    log_entry_bundles.c.bundle_index == index
+                )
+            ).scalar()
+        if data is None:
+            raise NotFoundError(f"entry bundle {index} does not exist yet")
+        data = bytes(data)
+        pos = 0
+        for count in range(width):
+            if pos >= len(data):
+                raise NotFoundError(f"entry bundle {index} has only {count} entries, not {width}")
+            pos += 2 + int.from_bytes(data[pos : pos + 2], "big")
+        return data[:pos]
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        """The exact leaf bytes of entries [start, end)."""
+        with self.engine.connect() as connection:
+            self._check_size(connection, end, "end index")
+            if not 0 <= start <= end:
+                raise MalformedError(f"entry range [{start}, {end}) is empty or reversed")
+            rows = connection.execute(
+                select(log_entry_bundles.c.bundle_index, log_entry_bundles.c.entries)
+                .where(log_entry_bundles.c.bundle_index >= start // TILE_WIDTH)
+                .where(log_entry_bundles.c.bundle_index <= (end - 1) // TILE_WIDTH)
+                .order_by(log_entry_bundles.c.bundle_index)
+            ).all()
+        found: list[bytes] = []
+        first = None
+        for bundle_index, data in rows:
+            if first is None:
+                first = bundle_index * TILE_WIDTH
+            found.extend(decode_entry_bundle(bytes(data)))
+        if end > start and (first is None or len(found) + first < end):
+            raise StorageError(f"entry bundles for entries [{start}, {end}) are incomplete")
+        offset = start - (first or 0)
+        return found[offset : offset + end - start]
+
+    def entry(self, index: int) -> bytes:
+        with self.engine.connect() as connection:
+            size = self._latest(connection).size
+        if not 0 <= index < size:
+            raise NotFoundError(f"entry {index} does not exist: the log has {size} entries")
+        return self.entries(index, index + 1)[0]
+
+    def find_leaf(self, leaf_hash: bytes) -> list[int]:
+        """Indexes of the entries whose leaf hash is `leaf_hash`, in log order."""
+        if len(leaf_hash) != HASH_SIZE:
+            raise MalformedError(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
+        with self.engine.connect() as connection:
+            candidates = connection.execute(
+                select(log_leaf_index.c.leaf_index)
+                .where(log_leaf_index.c.hash_prefix == hash_prefix(leaf_hash))
+                .order_by(log_leaf_index.c.leaf_index)
+            ).scalars().all()
+            reader = _Reader(connection)
+            hashes = reader([Node(0, index) for index in candidates])
+        return [i for i, h in zip(candidates, hashes, strict=True) if h == leaf_hash]
+
+
+class _Reader:
+    """A HashReader over one connection's view of the tiles."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, bytes]:
+        return read_tiles(self._connection, keys)
+
+    def __call__(self, nodes: Sequence[Node]) -> list[bytes]:
+        return hashes_from_tiles(nodes, self._tiles)

@@ -1,0 +1,233 @@
+"""C2SP tlog-tiles: tile paths, tile geometry, entry bundles, and appending to tiles.
+
+A tile at level L, index N holds up to 256 consecutive hashes of tree level 8*L: level 0 tiles
+hold leaf hashes, and each hash in a level L+1 tile is the root of a full level L tile. The
+levels in between are recomputed from a tile's hashes. A partial tile (width < 256) is always a
+prefix of the full tile it grows into, so one stored row per tile serves every width.
+"""
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
+
+from ledger.errors import MalformedError, StorageError
+from ledger.merkle import HASH_SIZE, Node, tree_hash
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT  # hashes in a full tile
+FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
+MAX_ENTRY_SIZE = 0xFFFF  # entry bundles prefix each entry with a big-endian uint16 length
+MAX_TILE_LEVEL = 63
+
+
+class TileKey(NamedTuple):
+    """Where a tile is stored: its level and its index within the level."""
+
+    level: int
+    index: int
+
+
+class TileRef(NamedTuple):
+    """A tile as named by a C2SP path. `level` is None for an entry bundle."""
+
+    level: int | None
+    index: int
+    width: int
+
+    @property
+    def path(self) -> str:
+        if self.level is None:
+            return entries_path(self.index, self.width)
+        return tile_path(self.level, self.index, self.width)
+
+
+TileReader = Callable[[Sequence[TileKey]], Mapping[TileKey, bytes]]
+"""Returns the stored bytes of each requested tile that exists, keyed by TileKey."""
+
+
+def format_tile_index(index: int) -> str:
+    """N in 3-digit groups, `x` before all but the last: 1234067 -> x001/x234/067 (tlog-tiles)."""
+    if index < 0:
+        raise MalformedError(f"tile index {index} is negative")
+    groups = []
+    while True:
+        index, group = divmod(index, 1000)
+        groups.append(group)
+        if index == 0:
+            break
+    groups.reverse()
+    return "/".join([f"x{g:03d}" for g in groups[:-1]] + [f"{groups[-1]:03d}"])
+
+
+def _width_suffix(width: int) -> str:
+    if not 1 <= width <= TILE_WIDTH:
+        raise MalformedError(f"tile width {width} is not between 1 and {TILE_WIDTH}")
+    return "" if width == TILE_WIDTH else f".p/{width}"
+
+
+def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
+    """tile/<L>/<N>[.p/<W>], C2SP tlog-tiles."""
+    if not 0 <= level <= MAX_TILE_LEVEL:
+        raise MalformedError(f"tile level {level} is not between 0 and {MAX_TILE_LEVEL}")
+    return f"tile/{level}/{format_tile_index(index)}{_width_suffix(width)}"
+
+
+def entries_path(index: int, width: int = TILE_WIDTH) -> str:
+    """tile/entries/<N>[.p/<W>], C2SP tlog-tiles."""
+    return f"tile/entries/{format_tile_index(index)}{_width_suffix(width)}"
+
+
+_PATH = re.compile(
+    r"tile/(?P<level>entries|0|[1-9][0-9]?)/"
+    r"(?P<index>(?:x[0-9]{3}/)*[0-9]{3})"
+    r"(?:\.p/(?P<width>[1-9][0-9]{0,2}))?"
+)
+
+
+def parse_tile_path(path: str) -> TileRef:
+    """Parse `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]` (a leading / is allowed)."""
+    match = _PATH.fullmatch(path.removeprefix("/"))
+    if match is None:
+        raise MalformedError(
+            f"{path!r} is not a tile path: expected tile/<L>/<N>[.p/<W>] or "
+            "tile/entries/<N>[.p/<W>], with N in 3-digit groups like x001/x234/067"
+        )
+    groups = match["index"].split("/")
+    # Extra leading groups must not encode zero (x000/x001/002 would alias x001/002).
+    if len(groups) > 1 and groups[0] == "x000":
+        raise MalformedError(f"{path!r} has a leading zero group in the tile index")
+    index = int("".join(g.removeprefix("x") for g in groups))
+    width = int(match["width"]) if match["width"] else TILE_WIDTH
+    if width >= TILE_WIDTH:
+        raise MalformedError(f"{path!r}: a partial tile has width 1 to {TILE_WIDTH - 1}")
+    level = None if match["level"] == "entries" else int(match["level"])
+    if level is not None and level > MAX_TILE_LEVEL:
+        raise MalformedError(f"{path!r}: tile level must be at most {MAX_TILE_LEVEL}")
+    return TileRef(level, index, width)
+
+
+def partial_width(size: int, level: int) -> int:
+    """Width of the partial tile at `level` for a tree of `size`: floor(size / 256**L) mod 256."""
+    return (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+
+
+def tiles_for_size(size: int) -> Iterator[TileRef]:
+    """Every hash tile (full and partial) that a tree of `size` leaves publishes."""
+    level = 0
+    while (count := size >> (TILE_HEIGHT * level)) > 0:
+        full, width = divmod(count, TILE_WIDTH)
+        for index in range(full):
+            yield TileRef(level, index, TILE_WIDTH)
+        if width:
+            yield TileRef(level, full, width)
+        level += 1
+
+
+def edge_tiles(size: int) -> dict[int, TileKey]:
+    """The partial tile at each level of a tree of `size`, where it has any hashes.
+
+    These hold the whole ragged right edge: the tree root and every append need only them.
+    """
+    edges = {}
+    level = 0
+    while (count := size >> (TILE_HEIGHT * level)) > 0:
+        if count % TILE_WIDTH:
+            edges[level] = TileKey(level, count // TILE_WIDTH)
+        level += 1
+    return edges
+
+
+def _split_hashes(data: bytes) -> list[bytes]:
+    return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
+
+
+def node_location(node: Node) -> tuple[TileKey, int, int]:
+    """The tile holding the hashes under `node`, and the offset and count of those hashes."""
+    tile_level, height_in_tile = divmod(node.level, TILE_HEIGHT)
+    first = node.index << height_in_tile
+    return TileKey(tile_level, first // TILE_WIDTH), first % TILE_WIDTH, 1 << height_in_tile
+
+
+def hashes_from_tiles(nodes: Sequence[Node], read_tiles: TileReader) -> list[bytes]:
+    """Hashes of complete-subtree nodes, computed from the tiles that hold them."""
+    locations = [node_location(node) for node in nodes]
+    tiles = read_tiles(sorted({key for key, _, _ in locations}))
+    hashes = []
+    for node, (key, offset, count) in zip(nodes, locations, strict=True):
+        data = tiles.get(key)
+        end = (offset + count) * HASH_SIZE
+        if data is None or len(data) < end:
+            have = "missing" if data is None else f"only {len(data) // HASH_SIZE} hashes wide"
+            raise StorageError(
+                f"tile {tile_path(key.level, key.index)} is {have}, but node {tuple(node)} "
+                f"needs its first {offset + count} hashes"
+            )
+        chunk = data[offset * HASH_SIZE : end]
+        hashes.append(chunk if count == 1 else tree_hash(_split_hashes(chunk)))
+    return hashes
+
+
+def append_hashes(
+    size: int, edges: Mapping[int, bytes], leaf_hashes: Sequence[bytes]
+) -> dict[TileKey, bytes]:
+    """The tiles that change when `leaf_hashes` are appended to a tree of `size` leaves.
+
+    `edges[L]` is the current partial tile at level L (see `edge_tiles`); a level without a
+    partial tile may be absent. Returns each changed tile's complete new contents. Each tile
+    that becomes full contributes its root to the level above, so the work per leaf does not
+    depend on the size of the tree.
+    """
+    changed: dict[TileKey, bytes] = {}
+    incoming = list(leaf_hashes)
+    level = 0
+    while incoming:
+        count = size >> (TILE_HEIGHT * level)
+        first_tile, width = divmod(count, TILE_WIDTH)
+        partial = edges.get(level, b"")
+        if len(partial) != width * HASH_SIZE:
+            raise StorageError(
+                f"partial tile {tile_path(level, first_tile)} is {len(partial)} bytes; a tree "
+                f"of size {size} needs {width * HASH_SIZE}"
+            )
+        combined = partial + b"".join(incoming)
+        roots = []
+        for offset in range(0, len(combined), FULL_TILE_BYTES):
+            tile = combined[offset : offset + FULL_TILE_BYTES]
+            changed[TileKey(level, first_tile + offset // FULL_TILE_BYTES)] = tile
+            if len(tile) == FULL_TILE_BYTES:
+                roots.append(tree_hash(_split_hashes(tile)))
+        incoming = roots
+        level += 1
+    return changed
+
+
+def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
+    """Each entry prefixed by its big-endian uint16 length (tlog-tiles entry bundles)."""
+    parts = []
+    for position, entry in enumerate(entries):
+        if len(entry) > MAX_ENTRY_SIZE:
+            raise MalformedError(
+                f"entry {position} is {len(entry)} bytes; entries are at most {MAX_ENTRY_SIZE}"
+            )
+        parts.append(len(entry).to_bytes(2, "big"))
+        parts.append(entry)
+    return b"".join(parts)
+
+
+def decode_entry_bundle(data: bytes) -> list[bytes]:
+    """Split an entry bundle into its entries; rejects truncated or trailing bytes."""
+    entries = []
+    pos = 0
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise MalformedError(f"entry bundle ends inside a length prefix at byte {pos}")
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        pos += 2
+        if pos + length > len(data):
+            raise MalformedError(
+                f"entry {len(entries)} claims {length} bytes but the bundle ends after "
+                f"{len(data) - pos}"
+            )
+        entries.append(data[pos : pos + length])
+        pos += length
+    return entries

@@ -1,0 +1,1 @@
+"""The registry domain (vendors, devices, captures). Built on ledger/ in later issues."""
