@@ -1,0 +1,65 @@
+"""The transparency log: RFC 9162 tree math, C2SP checkpoints, tiles and proofs, on SQL storage.
+
+It knows nothing of images or certificates: entries are opaque bytes.
+"""
+
+from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint, sign_checkpoint
+from ledger.config import LogConfig
+from ledger.database import open_engine
+from ledger.errors import (
+    ConfigurationError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    StorageError,
+    VerificationError,
+)
+from ledger.merkle import (
+    EMPTY_ROOT,
+    hash_children,
+    hash_leaf,
+    prove_consistency,
+    prove_inclusion,
+    root_hash,
+    tree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from ledger.note import Signer, Verifier, open_note, sign_note
+from ledger.sequencer import AppendResult, Sequencer
+from ledger.store import LogStore, SignedCheckpoint
+from ledger.tlogproof import TlogProof, parse_tlog_proof
+
+__all__ = [
+    "EMPTY_ROOT",
+    "AppendResult",
+    "Checkpoint",
+    "ConfigurationError",
+    "LedgerError",
+    "LogConfig",
+    "LogStore",
+    "MalformedError",
+    "NotFoundError",
+    "Sequencer",
+    "SignedCheckpoint",
+    "Signer",
+    "StorageError",
+    "TlogProof",
+    "VerificationError",
+    "Verifier",
+    "hash_children",
+    "hash_leaf",
+    "open_checkpoint",
+    "open_engine",
+    "open_note",
+    "parse_checkpoint",
+    "parse_tlog_proof",
+    "prove_consistency",
+    "prove_inclusion",
+    "root_hash",
+    "sign_checkpoint",
+    "sign_note",
+    "tree_hash",
+    "verify_consistency",
+    "verify_inclusion",
+]

@@ -31,10 +31,14 @@ def parse_checkpoint(text: str) -> Checkpoint:
     origin, size_line, root_line, *extensions = lines
     if not origin:
         raise MalformedError("checkpoint origin line is empty")
-    if not size_line.isascii() or not size_line.isdigit() or (
-        size_line.startswith("0") and size_line != "0"
+    if (
+        not size_line.isascii()
+        or not size_line.isdigit()
+        or (size_line.startswith("0") and size_line != "0")
     ):
-        raise MalformedError(f"checkpoint tree size {size_line!r} is not a decimal without leading zeros")
+        raise MalformedError(
+            f"checkpoint tree size {size_line!r} is not a decimal without leading zeros"
+        )
     try:
         root = base64.b64decode(root_line, validate=True)
     except (binascii.Error, ValueError):

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
 from ledger.errors import ConfigurationError
 
@@ -50,13 +50,32 @@ def open_engine(url: str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 60})
         _configure_sqlite(engine)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    # No pool_pre_ping: it costs a round trip per request; a dropped connection surfaces as an
+    # error on that request and the pool replaces it.
+    return create_engine(parsed, pool_recycle=3600)
+
+
+def describe(engine: Engine) -> str:
+    """The engine's URL without its password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextmanager
+def translate_database_errors(engine: Engine) -> Iterator[None]:
+    """Turn "cannot connect" and "no such table" into a message that says what to do."""
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        raise ConfigurationError(
+            f"cannot use the log database {describe(engine)}: {exc.orig}. Check --database "
+            "(PROV_DATABASE_URL), or create the log with `prov init`"
+        ) from exc
 
 
 @contextmanager
 def locked_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction holding the log's write lock; commits on success, rolls back on error."""
-    with engine.connect() as connection:
+    with translate_database_errors(engine), engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection = connection.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
@@ -66,6 +85,31 @@ def locked_transaction(engine: Engine) -> Iterator[Connection]:
                 )
             elif engine.dialect.name != "sqlite":
                 raise ConfigurationError(
-                    f"the log needs SQLite or PostgreSQL for its write lock, not {engine.dialect.name}"
+                    "the log needs SQLite or PostgreSQL for its write lock, "
+                    f"not {engine.dialect.name}"
                 )
             yield connection
+
+
+LEAF_INDEX_SEGMENT_BITS = 16
+
+
+def insert_leaf_index(connection: Connection, prefixes: list[int], first_index: int) -> None:
+    """Insert a row (segment, prefixes[i], first_index + i) into log_leaf_index for each leaf.
+
+    This is the only insert with one row per leaf, so it goes straight to the driver: one
+    unnest() statement on PostgreSQL, one executemany of tuples on SQLite.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "INSERT INTO log_leaf_index (segment, hash_prefix, leaf_index) "
+            "SELECT (%(first)s + ordinal - 1) >> %(bits)s, prefix, %(first)s + ordinal - 1 "
+            "FROM unnest(%(prefixes)s::bigint[]) WITH ORDINALITY AS batch(prefix, ordinal)",
+            {"prefixes": prefixes, "first": first_index, "bits": LEAF_INDEX_SEGMENT_BITS},
+        )
+    else:
+        indexes = range(first_index, first_index + len(prefixes))
+        connection.exec_driver_sql(
+            "INSERT INTO log_leaf_index (segment, hash_prefix, leaf_index) VALUES (?, ?, ?)",
+            [(i >> LEAF_INDEX_SEGMENT_BITS, p, i) for p, i in zip(prefixes, indexes, strict=True)],
+        )

@@ -8,14 +8,17 @@ metadata = MetaData()
 # On SQLite only INTEGER PRIMARY KEY aliases the rowid, which keeps append-ordered keys cheap.
 _RowKey = BigInteger().with_variant(Integer(), "sqlite")
 
-# One row per tile, holding the concatenated hashes of tree level 8*level. A partial tile's row
-# grows until it is full; every narrower width is a prefix of it.
+# One row per tile: `hashes` are the concatenated hashes of tree level 8*level, exactly as
+# tlog-tiles serves them; `interior` the tile's complete nodes of the seven levels above those
+# (ledger.tiles.Tile). A partial tile's row grows until it is full; every narrower width is a
+# prefix of it.
 log_tiles = Table(
     "log_tiles",
     metadata,
     Column("level", SmallInteger, primary_key=True, autoincrement=False),
     Column("tile_index", BigInteger, primary_key=True, autoincrement=False),
     Column("hashes", LargeBinary, nullable=False),
+    Column("interior", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -28,11 +31,15 @@ log_entry_bundles = Table(
     Column("entries", LargeBinary, nullable=False),
 )
 
-# Leaf hash -> leaf index, keyed by the first 8 bytes of the hash: small, and a collision only
-# costs a comparison against the level 0 tile.
+# Leaf hash -> leaf index, keyed by the first 8 bytes of the hash (a collision only costs a
+# comparison against the level 0 tile). The leading `segment` (leaf_index >> 16) keeps each
+# batch's inserts inside the newest segment's pages: keyed by hash alone, a batch would dirty
+# pages all over an index that grows with the log, and appends would slow down as it grows.
+# A lookup probes every segment, one index seek each.
 log_leaf_index = Table(
     "log_leaf_index",
     metadata,
+    Column("segment", BigInteger, primary_key=True, autoincrement=False),
     Column("hash_prefix", BigInteger, primary_key=True, autoincrement=False),
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     sqlite_with_rowid=False,

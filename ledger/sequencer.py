@@ -10,18 +10,26 @@ checkpoint is the log's latest.
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 
 from sqlalchemy import Connection, insert, update
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.database import locked_transaction
+from ledger.database import insert_leaf_index, locked_transaction
 from ledger.errors import ConfigurationError, MalformedError, StorageError
-from ledger.merkle import EMPTY_ROOT, Node, hash_leaf, root_hash
+from ledger.merkle import EMPTY_ROOT, Node, root_hash
 from ledger.note import Signer
-from ledger.schema import log_checkpoints, log_entry_bundles, log_leaf_index, log_tiles
-from ledger.store import LogStore, SignedCheckpoint, hash_prefix, read_latest_checkpoint, read_tiles
+from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
+from ledger.store import (
+    LogStore,
+    SignedCheckpoint,
+    leaf_hash_prefixes,
+    read_latest_checkpoint,
+    read_tiles,
+)
 from ledger.tiles import (
     TILE_WIDTH,
+    Tile,
     TileKey,
     append_hashes,
     decode_entry_bundle,
@@ -67,9 +75,10 @@ class Sequencer:
             size = latest.size
 
             old_edges = read_tiles(connection, list(edge_tiles(size).values()))
-            leaf_hashes = [hash_leaf(leaf) for leaf in leaves]
+            # SHA-256(0x00 || leaf), RFC 9162 §2.1.1 (hash_leaf, inlined: this is the hot loop)
+            leaf_hashes = [sha256(b"\x00" + leaf).digest() for leaf in leaves]
             changed = append_hashes(
-                size, {key.level: data for key, data in old_edges.items()}, leaf_hashes
+                size, {key.level: tile.hashes for key, tile in old_edges.items()}, leaf_hashes
             )
             new_size = size + len(leaves)
             known = {**old_edges, **changed}
@@ -77,13 +86,7 @@ class Sequencer:
 
             self._write_tiles(connection, changed, existing=old_edges.keys())
             self._write_bundles(connection, size, leaves)
-            connection.execute(
-                insert(log_leaf_index),
-                [
-                    {"hash_prefix": hash_prefix(h), "leaf_index": size + i}
-                    for i, h in enumerate(leaf_hashes)
-                ],
-            )
+            insert_leaf_index(connection, leaf_hash_prefixes(leaf_hashes), size)
             signed = self._store_checkpoint(
                 connection, Checkpoint(self._signer.name, new_size, root)
             )
@@ -111,18 +114,18 @@ class Sequencer:
 
     @staticmethod
     def _write_tiles(
-        connection: Connection, changed: dict[TileKey, bytes], existing: Collection[TileKey]
+        connection: Connection, changed: dict[TileKey, Tile], existing: Collection[TileKey]
     ) -> None:
-        for key, data in changed.items():
+        for key, tile in changed.items():
             if key in existing:
                 connection.execute(
                     update(log_tiles)
                     .where(log_tiles.c.level == key.level, log_tiles.c.tile_index == key.index)
-                    .values(hashes=data)
+                    .values(hashes=tile.hashes, interior=tile.interior)
                 )
         fresh = [
-            {"level": key.level, "tile_index": key.index, "hashes": data}
-            for key, data in changed.items()
+            {"level": key.level, "tile_index": key.index, **tile._asdict()}
+            for key, tile in changed.items()
             if key not in existing
         ]
         if fresh:
@@ -160,6 +163,5 @@ class Sequencer:
             connection.execute(insert(log_entry_bundles), fresh)
 
 
-def _hashes_from(tiles: dict[TileKey, bytes], nodes: Sequence[Node]) -> list[bytes]:
+def _hashes_from(tiles: dict[TileKey, Tile], nodes: Sequence[Node]) -> list[bytes]:
     return hashes_from_tiles(nodes, lambda keys: tiles)
-

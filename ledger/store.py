@@ -5,17 +5,20 @@ requested tree size against the latest checkpoint first. Tiles only ever grow by
 hashes read for an older size stay valid while a sequencer extends the tree.
 """
 
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy import Connection, Engine, func, select, tuple_
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.database import LEAF_INDEX_SEGMENT_BITS, translate_database_errors
 from ledger.errors import MalformedError, NotFoundError, StorageError
 from ledger.merkle import HASH_SIZE, Node, prove_consistency, prove_inclusion, root_hash
 from ledger.note import parse_note
 from ledger.schema import log_checkpoints, log_entry_bundles, log_leaf_index, log_tiles
-from ledger.tiles import TILE_WIDTH, TileKey, decode_entry_bundle, hashes_from_tiles
+from ledger.tiles import TILE_WIDTH, Tile, TileKey, decode_entry_bundle, hashes_from_tiles
 
 
 @dataclass(frozen=True)
@@ -34,15 +37,23 @@ def hash_prefix(leaf_hash: bytes) -> int:
     return int.from_bytes(leaf_hash[:8], "big", signed=True)
 
 
-def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+def leaf_hash_prefixes(leaf_hashes: list[bytes]) -> list[int]:
+    """hash_prefix of each hash, unpacked in one call."""
+    return [prefix for (prefix,) in struct.iter_unpack(">q24x", b"".join(leaf_hashes))]
+
+
+def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
     if not keys:
         return {}
     rows = connection.execute(
-        select(log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes).where(
-            tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_([tuple(k) for k in keys])
-        )
+        select(
+            log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
+        ).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_([tuple(k) for k in keys]))
     )
-    return {TileKey(level, index): bytes(data) for level, index, data in rows}
+    return {
+        TileKey(level, index): Tile(bytes(hashes), bytes(interior))
+        for level, index, hashes, interior in rows
+    }
 
 
 def read_latest_checkpoint(connection: Connection) -> SignedCheckpoint | None:
@@ -62,9 +73,22 @@ class LogStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Reads are single statements or tolerate concurrent appends (tiles only grow), so on
+        # PostgreSQL they skip BEGIN/ROLLBACK: a proof costs one round trip, not three.
+        if engine.dialect.name == "postgresql":
+            self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            self._reads = engine
+        # The log never shrinks, so any size up to one already seen stays valid.
+        self._known_size = -1
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_database_errors(self.engine), self._reads.connect() as connection:
+            yield connection
 
     def latest_checkpoint(self) -> SignedCheckpoint:
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             return self._latest(connection)
 
     def _latest(self, connection: Connection) -> SignedCheckpoint:
@@ -75,7 +99,7 @@ class LogStore:
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint:
         """The checkpoint the log signed at exactly `size`, if it signed one."""
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             row = connection.execute(
                 select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms).where(
                     log_checkpoints.c.tree_size == size
@@ -87,40 +111,48 @@ class LogStore:
         return SignedCheckpoint(parse_checkpoint(parse_note(note).text), note, row.created_at_ms)
 
     def _check_size(self, connection: Connection, size: int, what: str) -> None:
-        current = self._latest(connection).size
+        if 0 <= size <= self._known_size:
+            return
+        current = connection.execute(select(func.max(log_checkpoints.c.tree_size))).scalar()
+        if current is None:
+            raise NotFoundError("the log has no checkpoint yet: run `prov init` to create it")
+        self._known_size = max(self._known_size, current)
         if not 0 <= size <= current:
             raise MalformedError(f"{what} {size} is beyond the log's current size {current}")
 
     def root_at(self, size: int) -> bytes:
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             self._check_size(connection, size, "tree size")
             return root_hash(size, _Reader(connection))
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             self._check_size(connection, size, "tree size")
             return prove_inclusion(index, size, _Reader(connection))
 
+    def leaf_hash(self, index: int) -> bytes:
+        with self._read() as connection:
+            self._check_size(connection, index + 1, "leaf index + 1")
+            return _Reader(connection)([Node(0, index)])[0]
+
     def consistency_proof(self, old: int, new: int) -> list[bytes]:
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             self._check_size(connection, new, "second tree size")
             return prove_consistency(old, new, _Reader(connection))
 
     def tile(self, level: int, index: int, width: int) -> bytes:
         """The hashes of tile (level, index) at `width`, if the log has that many yet."""
-        with self.engine.connect() as connection:
-            data = read_tiles(connection, [TileKey(level, index)]).get(TileKey(level, index))
-        if data is None or len(data) < width * HASH_SIZE:
+        with self._read() as connection:
+            tile = read_tiles(connection, [TileKey(level, index)]).get(TileKey(level, index))
+        if tile is None or tile.width < width:
             raise NotFoundError(f"tile {level}/{index} does not have {width} hashes yet")
-        return data[: width * HASH_SIZE]
+        return tile.hashes[: width * HASH_SIZE]
 
     def entry_bundle(self, index: int, width: int) -> bytes:
         """The first `width` entries of bundle `index`, length-prefixed as tlog-tiles serves them."""
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             data = connection.execute(
-                select(log_entry_bundles.c.entries).where(
-                    log_entry_bundles.c.bundle_index == index
-                )
+                select(log_entry_bundles.c.entries).where(log_entry_bundles.c.bundle_index == index)
             ).scalar()
         if data is None:
             raise NotFoundError(f"entry bundle {index} does not exist yet")
@@ -134,7 +166,7 @@ class LogStore:
 
     def entries(self, start: int, end: int) -> list[bytes]:
         """The exact leaf bytes of entries [start, end)."""
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             self._check_size(connection, end, "end index")
             if not 0 <= start <= end:
                 raise MalformedError(f"entry range [{start}, {end}) is empty or reversed")
@@ -156,7 +188,7 @@ class LogStore:
         return found[offset : offset + end - start]
 
     def entry(self, index: int) -> bytes:
-        with self.engine.connect() as connection:
+        with self._read() as connection:
             size = self._latest(connection).size
         if not 0 <= index < size:
             raise NotFoundError(f"entry {index} does not exist: the log has {size} entries")
@@ -166,12 +198,19 @@ class LogStore:
         """Indexes of the entries whose leaf hash is `leaf_hash`, in log order."""
         if len(leaf_hash) != HASH_SIZE:
             raise MalformedError(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
-        with self.engine.connect() as connection:
-            candidates = connection.execute(
-                select(log_leaf_index.c.leaf_index)
-                .where(log_leaf_index.c.hash_prefix == hash_prefix(leaf_hash))
-                .order_by(log_leaf_index.c.leaf_index)
-            ).scalars().all()
+        with self._read() as connection:
+            size = self._latest(connection).size
+            segments = range(((size - 1) >> LEAF_INDEX_SEGMENT_BITS) + 1) if size else range(0)
+            candidates = (
+                connection.execute(
+                    select(log_leaf_index.c.leaf_index)
+                    .where(log_leaf_index.c.segment.in_(segments))
+                    .where(log_leaf_index.c.hash_prefix == hash_prefix(leaf_hash))
+                    .order_by(log_leaf_index.c.leaf_index)
+                )
+                .scalars()
+                .all()
+            )
             reader = _Reader(connection)
             hashes = reader([Node(0, index) for index in candidates])
         return [i for i, h in zip(candidates, hashes, strict=True) if h == leaf_hash]
@@ -183,7 +222,7 @@ class _Reader:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, bytes]:
+    def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, Tile]:
         return read_tiles(self._connection, keys)
 
     def __call__(self, nodes: Sequence[Node]) -> list[bytes]:

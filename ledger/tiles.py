@@ -8,10 +8,11 @@ prefix of the full tile it grows into, so one stored row per tile serves every w
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from hashlib import sha256
 from typing import NamedTuple
 
 from ledger.errors import MalformedError, StorageError
-from ledger.merkle import HASH_SIZE, Node, tree_hash
+from ledger.merkle import HASH_SIZE, Node, hash_children
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT  # hashes in a full tile
@@ -41,8 +42,57 @@ class TileRef(NamedTuple):
         return tile_path(self.level, self.index, self.width)
 
 
-TileReader = Callable[[Sequence[TileKey]], Mapping[TileKey, bytes]]
-"""Returns the stored bytes of each requested tile that exists, keyed by TileKey."""
+class Tile(NamedTuple):
+    """A stored tile: its hashes (exactly what tlog-tiles serves) and its interior, the complete
+    nodes of the seven tree levels between them and the level above, so that proofs read
+    hashes instead of recomputing them."""
+
+    hashes: bytes
+    interior: bytes
+
+    @property
+    def width(self) -> int:
+        return len(self.hashes) // HASH_SIZE
+
+
+TileReader = Callable[[Sequence[TileKey]], Mapping[TileKey, Tile]]
+"""Returns each requested tile that exists, keyed by TileKey."""
+
+
+def build_tile(hashes: bytes) -> Tile:
+    """A Tile with its interior computed from its hashes (any width from 1 to 256)."""
+    levels = []
+    row = hashes
+    for _ in range(TILE_HEIGHT - 1):
+        paired = len(row) // (2 * HASH_SIZE) * 2 * HASH_SIZE
+        # SHA-256(0x01 || left || right), RFC 9162 §2.1.1: each pair is one 64-byte slice
+        row = b"".join([sha256(b"\x01" + row[i : i + 64]).digest() for i in range(0, paired, 64)])
+        levels.append(row)
+    return Tile(hashes, b"".join(levels))
+
+
+def tile_root(tile: Tile) -> bytes:
+    """MTH of a full tile's 256 hashes: the hash its tile contributes to the level above."""
+    if tile.width != TILE_WIDTH:
+        raise StorageError(f"only a full tile has a root; this one is {tile.width} hashes wide")
+    top = tile.interior[-2 * HASH_SIZE :]
+    return hash_children(top[:HASH_SIZE], top[HASH_SIZE:])
+
+
+def tile_node(tile: Tile, height: int, position: int) -> bytes | None:
+    """The complete node `position` at `height` (0-7) within the tile, or None if not yet there."""
+    if height == 0:
+        offset, available = 0, tile.width
+        data = tile.hashes
+    else:
+        # Interior levels are packed bottom-up: level j holds width >> j hashes.
+        offset = sum(tile.width >> j for j in range(1, height))
+        available = tile.width >> height
+        data = tile.interior
+    if position >= available:
+        return None
+    start = (offset + position) * HASH_SIZE
+    return data[start : start + HASH_SIZE]
 
 
 def format_tile_index(index: int) -> str:
@@ -137,39 +187,35 @@ def edge_tiles(size: int) -> dict[int, TileKey]:
     return edges
 
 
-def _split_hashes(data: bytes) -> list[bytes]:
-    return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
-
-
 def node_location(node: Node) -> tuple[TileKey, int, int]:
-    """The tile holding the hashes under `node`, and the offset and count of those hashes."""
-    tile_level, height_in_tile = divmod(node.level, TILE_HEIGHT)
-    first = node.index << height_in_tile
-    return TileKey(tile_level, first // TILE_WIDTH), first % TILE_WIDTH, 1 << height_in_tile
+    """The tile holding `node`, and the node's height and position within that tile."""
+    tile_level, height = divmod(node.level, TILE_HEIGHT)
+    nodes_per_tile = TILE_WIDTH >> height
+    tile_index, position = divmod(node.index, nodes_per_tile)
+    return TileKey(tile_level, tile_index), height, position
 
 
 def hashes_from_tiles(nodes: Sequence[Node], read_tiles: TileReader) -> list[bytes]:
-    """Hashes of complete-subtree nodes, computed from the tiles that hold them."""
+    """Hashes of complete-subtree nodes, read from the tiles that hold them."""
     locations = [node_location(node) for node in nodes]
     tiles = read_tiles(sorted({key for key, _, _ in locations}))
     hashes = []
-    for node, (key, offset, count) in zip(nodes, locations, strict=True):
-        data = tiles.get(key)
-        end = (offset + count) * HASH_SIZE
-        if data is None or len(data) < end:
-            have = "missing" if data is None else f"only {len(data) // HASH_SIZE} hashes wide"
+    for node, (key, height, position) in zip(nodes, locations, strict=True):
+        tile = tiles.get(key)
+        found = None if tile is None else tile_node(tile, height, position)
+        if found is None:
+            have = "missing" if tile is None else f"only {tile.width} hashes wide"
             raise StorageError(
-                f"tile {tile_path(key.level, key.index)} is {have}, but node {tuple(node)} "
-                f"needs its first {offset + count} hashes"
+                f"tile {tile_path(key.level, key.index)} is {have}, so it does not hold "
+                f"node {tuple(node)}"
             )
-        chunk = data[offset * HASH_SIZE : end]
-        hashes.append(chunk if count == 1 else tree_hash(_split_hashes(chunk)))
+        hashes.append(found)
     return hashes
 
 
 def append_hashes(
     size: int, edges: Mapping[int, bytes], leaf_hashes: Sequence[bytes]
-) -> dict[TileKey, bytes]:
+) -> dict[TileKey, Tile]:
     """The tiles that change when `leaf_hashes` are appended to a tree of `size` leaves.
 
     `edges[L]` is the current partial tile at level L (see `edge_tiles`); a level without a
@@ -177,7 +223,7 @@ def append_hashes(
     that becomes full contributes its root to the level above, so the work per leaf does not
     depend on the size of the tree.
     """
-    changed: dict[TileKey, bytes] = {}
+    changed: dict[TileKey, Tile] = {}
     incoming = list(leaf_hashes)
     level = 0
     while incoming:
@@ -192,10 +238,10 @@ def append_hashes(
         combined = partial + b"".join(incoming)
         roots = []
         for offset in range(0, len(combined), FULL_TILE_BYTES):
-            tile = combined[offset : offset + FULL_TILE_BYTES]
+            tile = build_tile(combined[offset : offset + FULL_TILE_BYTES])
             changed[TileKey(level, first_tile + offset // FULL_TILE_BYTES)] = tile
-            if len(tile) == FULL_TILE_BYTES:
-                roots.append(tree_hash(_split_hashes(tile)))
+            if tile.width == TILE_WIDTH:
+                roots.append(tile_root(tile))
         incoming = roots
         level += 1
     return changed
@@ -203,15 +249,12 @@ def append_hashes(
 
 def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
     """Each entry prefixed by its big-endian uint16 length (tlog-tiles entry bundles)."""
-    parts = []
-    for position, entry in enumerate(entries):
-        if len(entry) > MAX_ENTRY_SIZE:
-            raise MalformedError(
-                f"entry {position} is {len(entry)} bytes; entries are at most {MAX_ENTRY_SIZE}"
-            )
-        parts.append(len(entry).to_bytes(2, "big"))
-        parts.append(entry)
-    return b"".join(parts)
+    if max(map(len, entries), default=0) > MAX_ENTRY_SIZE:
+        position, entry = next((i, e) for i, e in enumerate(entries) if len(e) > MAX_ENTRY_SIZE)
+        raise MalformedError(
+            f"entry {position} is {len(entry)} bytes; entries are at most {MAX_ENTRY_SIZE}"
+        )
+    return b"".join([len(entry).to_bytes(2, "big") + entry for entry in entries])
 
 
 def decode_entry_bundle(data: bytes) -> list[bytes]:

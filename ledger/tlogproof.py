@@ -1,11 +1,11 @@
 """C2SP tlog-proof: an offline-verifiable proof that one entry is in a checkpointed tree.
 
-    c2sp.org/tlog-proof@v1
-    [extra <base64>]
-    index <N>
-    <base64 proof hash, leaf sibling first>...
+c2sp.org/tlog-proof@v1
+[extra <base64>]
+index <N>
+<base64 proof hash, leaf sibling first>...
 
-    <signed checkpoint note>
+<signed checkpoint note>
 """
 
 import base64
@@ -38,7 +38,9 @@ class TlogProof:
     def verify(self, entry: bytes, log_key: Verifier) -> Checkpoint:
         """Check that `entry` is at `index` in the tree the signed checkpoint commits to."""
         checkpoint = open_checkpoint(self.checkpoint_note, log_key)
-        verify_inclusion(hash_leaf(entry), self.index, checkpoint.size, self.proof, checkpoint.root_hash)
+        verify_inclusion(
+            hash_leaf(entry), self.index, checkpoint.size, self.proof, checkpoint.root_hash
+        )
         return checkpoint
 
 
@@ -68,9 +70,13 @@ def parse_tlog_proof(data: bytes) -> TlogProof:
     if pos >= len(lines) or not lines[pos].startswith("index "):
         raise MalformedError("tlog-proof is missing its 'index <N>' line")
     index_text = lines[pos][len("index ") :]
-    if not index_text.isascii() or not index_text.isdigit() or (
-        index_text.startswith("0") and index_text != "0"
+    if (
+        not index_text.isascii()
+        or not index_text.isdigit()
+        or (index_text.startswith("0") and index_text != "0")
     ):
-        raise MalformedError(f"tlog-proof index {index_text!r} is not a decimal without leading zeros")
+        raise MalformedError(
+            f"tlog-proof index {index_text!r} is not a decimal without leading zeros"
+        )
     hashes = tuple(_decode_b64(line, "proof hash") for line in lines[pos + 1 :])
     return TlogProof(int(index_text), hashes, checkpoint.encode(), extra)

@@ -24,9 +24,14 @@ def upgrade() -> None:
         sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("tile_index", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hashes", sa.LargeBinary(), nullable=False),
+        sa.Column("interior", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("level", "tile_index"),
         sqlite_with_rowid=False,
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Hashes are random bytes: trying to compress them only costs time on every write and read.
+        op.execute("ALTER TABLE log_tiles ALTER COLUMN hashes SET STORAGE EXTERNAL")
+        op.execute("ALTER TABLE log_tiles ALTER COLUMN interior SET STORAGE EXTERNAL")
     op.create_table(
         "log_entry_bundles",
         sa.Column("bundle_index", _RowKey, autoincrement=False, nullable=False),
@@ -35,9 +40,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "log_leaf_index",
+        sa.Column("segment", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash_prefix", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("leaf_index", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.PrimaryKeyConstraint("hash_prefix", "leaf_index"),
+        sa.PrimaryKeyConstraint("segment", "hash_prefix", "leaf_index"),
         sqlite_with_rowid=False,
     )
     op.create_table(

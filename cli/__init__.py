@@ -1,0 +1,1 @@
+"""The `prov` command line (click): thin commands over ledger/ and registry/."""

@@ -1,0 +1,29 @@
+"""The one table from error type to exit code: 0 ok, 1 failed or not found, 2 bad input."""
+
+from ledger.errors import (
+    ConfigurationError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    StorageError,
+    VerificationError,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+EXIT_CODE_BY_ERROR: dict[type[LedgerError], int] = {
+    MalformedError: EXIT_BAD_INPUT,
+    ConfigurationError: EXIT_BAD_INPUT,
+    VerificationError: EXIT_FAILED,
+    NotFoundError: EXIT_FAILED,
+    StorageError: EXIT_FAILED,
+}
+
+
+def exit_code_for(error: LedgerError) -> int:
+    for error_type in type(error).__mro__:
+        if error_type in EXIT_CODE_BY_ERROR:
+            return EXIT_CODE_BY_ERROR[error_type]
+    return EXIT_FAILED

@@ -1,0 +1,116 @@
+"""`prov`: the Provenance Ledger command line."""
+
+import base64
+import json
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+
+import migrations
+from cli.errors import exit_code_for
+from ledger import LedgerError, LogConfig, LogStore, Sequencer, open_engine
+from ledger.database import describe
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class ProvGroup(click.Group):
+    """Turns the ledger's errors into a one-line message and the exit code from cli/errors.py."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as exc:
+            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            ctx.exit(exit_code_for(exc))
+
+
+@click.group(cls=ProvGroup)
+@click.option(
+    "--data-dir",
+    envvar="PROV_DATA_DIR",
+    type=click.Path(file_okay=False),
+    help="Directory holding the log key and the default SQLite database [./prov-data].",
+)
+@click.option(
+    "--database",
+    envvar="PROV_DATABASE_URL",
+    help="SQLAlchemy URL of the log database, e.g. postgresql+psycopg://user@host/db.",
+)
+@click.pass_context
+def main(ctx: click.Context, data_dir: str | None, database: str | None) -> None:
+    """Provenance Ledger: an append-only, auditable registry of camera captures."""
+    ctx.obj = LogConfig.from_env(data_dir, database)
+
+
+@main.command()
+@click.option(
+    "--origin",
+    envvar="PROV_ORIGIN",
+    default="localhost/provenance-ledger",
+    show_default=True,
+    help="The log's origin and key name: a schema-less URL such as example.org/provenance/log.",
+)
+@click.pass_obj
+def init(config: LogConfig, origin: str) -> None:
+    """Create the database (migrations) and the log's Ed25519 key (0600)."""
+    if config.key_file.exists():
+        signer = config.load_signer()
+        console.print(f"using the existing log key {config.key_file}")
+    else:
+        signer = config.write_new_key(origin)
+        console.print(f"wrote a new log key to {config.key_file} (mode 0600)")
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(config.database_url)
+    store = LogStore(open_engine(config.database_url))
+    latest = Sequencer(store, signer, now_ms).initialize()
+    console.print(f"log {signer.name!r} is ready at tree size {latest.size}")
+    click.echo(f"verifier key: {signer.verifier.vkey}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_obj
+def serve(config: LogConfig, host: str, port: int) -> None:
+    """Serve the HTTP API (C2SP tiles and checkpoint, /v1 JSON, /docs)."""
+    import uvicorn
+
+    from api import create_app
+
+    uvicorn.run(create_app(config), host=host, port=port)
+
+
+@main.group()
+def log() -> None:
+    """Inspect the transparency log."""
+
+
+@log.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def status(config: LogConfig, as_json: bool) -> None:
+    """Print the log's origin, size, root hash and verifier key."""
+    store = LogStore(open_engine(config.database_url))
+    latest = store.latest_checkpoint()
+    verifier = config.load_verifier()
+    report = {
+        "origin": latest.checkpoint.origin,
+        "tree_size": latest.size,
+        "root_hash": base64.b64encode(latest.checkpoint.root_hash).decode(),
+        "vkey": verifier.vkey if verifier else None,
+        "database": describe(store.engine),
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        shown = value if value is not None else "(the log key is not on this machine)"
+        console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)

@@ -1,0 +1,63 @@
+"""Where the log lives: its database URL and its signing key file.
+
+Defaults put both in a data directory (`./prov-data`): a SQLite file `log.db` and the key
+`log.key`. `PROV_DATA_DIR`, `PROV_DATABASE_URL` and `PROV_LOG_KEY_FILE` override them, and the
+CLI's `--data-dir` / `--database` options override the environment.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger.errors import ConfigurationError
+from ledger.note import Signer, Verifier
+
+DEFAULT_DATA_DIR = "prov-data"
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    data_dir: Path
+    database_url: str
+    key_file: Path
+
+    @classmethod
+    def from_env(
+        cls, data_dir: str | Path | None = None, database_url: str | None = None
+    ) -> "LogConfig":
+        directory = Path(data_dir or os.environ.get("PROV_DATA_DIR") or DEFAULT_DATA_DIR)
+        url = (
+            database_url
+            or os.environ.get("PROV_DATABASE_URL")
+            or f"sqlite:///{(directory / 'log.db').resolve()}"
+        )
+        key_file = Path(os.environ.get("PROV_LOG_KEY_FILE") or directory / "log.key")
+        return cls(directory, url, key_file)
+
+    def load_signer(self) -> Signer:
+        try:
+            return Signer.from_string(self.key_file.read_text())
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"no log key at {self.key_file}: run `prov init` to create one"
+            ) from None
+
+    def load_verifier(self) -> Verifier | None:
+        """The log's public key, if this machine holds the key file."""
+        if not self.key_file.exists():
+            return None
+        return self.load_signer().verifier
+
+    def write_new_key(self, origin: str) -> Signer:
+        """Generate the log's Ed25519 key and write it readable by its owner only (0600)."""
+        signer = Signer.generate(origin)
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConfigurationError(
+                f"{self.key_file} already exists; refusing to overwrite a log key"
+            ) from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(signer.to_string() + "\n")
+        return signer
