@@ -147,9 +147,11 @@ def parse_tile_path(path: str) -> TileRef:
     if len(groups) > 1 and groups[0] == "x000":
         raise MalformedError(f"{path!r} has a leading zero group in the tile index")
     index = int("".join(g.removeprefix("x") for g in groups))
-    width = int(match["width"]) if match["width"] else TILE_WIDTH
-    if width >= TILE_WIDTH:
-        raise MalformedError(f"{path!r}: a partial tile has width 1 to {TILE_WIDTH - 1}")
+    width = TILE_WIDTH
+    if match["width"]:
+        width = int(match["width"])
+        if width >= TILE_WIDTH:
+            raise MalformedError(f"{path!r}: a partial tile has width 1 to {TILE_WIDTH - 1}")
     level = None if match["level"] == "entries" else int(match["level"])
     if level is not None and level > MAX_TILE_LEVEL:
         raise MalformedError(f"{path!r}: tile level must be at most {MAX_TILE_LEVEL}")
