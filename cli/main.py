@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 import migrations
+from cli.demo import demo as demo_command
 from cli.errors import exit_code_for
 from ledger import LedgerError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
@@ -28,7 +30,7 @@ class ProvGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
-            errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+            errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(exit_code_for(exc))
 
 
@@ -114,3 +116,6 @@ def status(config: LogConfig, as_json: bool) -> None:
     for key, value in report.items():
         shown = value if value is not None else "(the log key is not on this machine)"
         console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)
+
+
+main.add_command(demo_command, name="demo")

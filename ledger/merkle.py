@@ -11,7 +11,7 @@ stored; hashes of the ragged right edge are recomputed from them.
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from ledger.errors import MalformedError, StorageError, VerificationError
 
@@ -21,7 +21,8 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
-class Node(NamedTuple):
+@dataclass(frozen=True, order=True, slots=True)
+class Node:
     level: int
     index: int
 

@@ -48,7 +48,7 @@ def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey,
     rows = connection.execute(
         select(
             log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
-        ).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_([tuple(k) for k in keys]))
+        ).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_([(k.level, k.index) for k in keys]))
     )
     return {
         TileKey(level, index): Tile(bytes(hashes), bytes(interior))
@@ -75,10 +75,9 @@ class LogStore:
         self.engine = engine
         # Reads are single statements or tolerate concurrent appends (tiles only grow), so on
         # PostgreSQL they skip BEGIN/ROLLBACK: a proof costs one round trip, not three.
+        self._reads: Engine = engine
         if engine.dialect.name == "postgresql":
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            self._reads = engine
         # The log never shrinks, so any size up to one already seen stays valid.
         self._known_size = -1
 

@@ -8,6 +8,7 @@ prefix of the full tile it grows into, so one stored row per tile serves every w
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from hashlib import sha256
 from typing import NamedTuple
 
@@ -21,14 +22,16 @@ MAX_ENTRY_SIZE = 0xFFFF  # entry bundles prefix each entry with a big-endian uin
 MAX_TILE_LEVEL = 63
 
 
-class TileKey(NamedTuple):
+@dataclass(frozen=True, order=True, slots=True)
+class TileKey:
     """Where a tile is stored: its level and its index within the level."""
 
     level: int
     index: int
 
 
-class TileRef(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class TileRef:
     """A tile as named by a C2SP path. `level` is None for an entry bundle."""
 
     level: int | None
@@ -209,7 +212,7 @@ def hashes_from_tiles(nodes: Sequence[Node], read_tiles: TileReader) -> list[byt
             have = "missing" if tile is None else f"only {tile.width} hashes wide"
             raise StorageError(
                 f"tile {tile_path(key.level, key.index)} is {have}, so it does not hold "
-                f"node {tuple(node)}"
+                f"node ({node.level}, {node.index})"
             )
         hashes.append(found)
     return hashes
@@ -261,7 +264,7 @@ def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
 
 def decode_entry_bundle(data: bytes) -> list[bytes]:
     """Split an entry bundle into its entries; rejects truncated or trailing bytes."""
-    entries = []
+    entries: list[bytes] = []
     pos = 0
     while pos < len(data):
         if pos + 2 > len(data):
