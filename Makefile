@@ -27,7 +27,7 @@ lint: $(STAMP)
 
 # The log benchmark: 1,000,000 leaves on SQLite and PostgreSQL, with pymerkle as the peer.
 bench: $(STAMP)
-	$(BIN)/python bench/log_bench.py --leaves 1000000
+	$(BIN)/python -m bench.log_bench --leaves 1000000
 
 clean:
 	rm -rf $(VENV) demo-data bench/results .pytest_cache .mypy_cache .ruff_cache
