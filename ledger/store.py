@@ -165,26 +165,26 @@ class LogStore:
 
     def entries(self, start: int, end: int) -> list[bytes]:
         """The exact leaf bytes of entries [start, end)."""
+        if not 0 <= start <= end:
+            raise MalformedError(f"entry range [{start}, {end}) is reversed or negative")
+        if start == end:
+            return []
+        first_bundle, last_bundle = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
         with self._read() as connection:
             self._check_size(connection, end, "end index")
-            if not 0 <= start <= end:
-                raise MalformedError(f"entry range [{start}, {end}) is empty or reversed")
             rows = connection.execute(
                 select(log_entry_bundles.c.bundle_index, log_entry_bundles.c.entries)
-                .where(log_entry_bundles.c.bundle_index >= start // TILE_WIDTH)
-                .where(log_entry_bundles.c.bundle_index <= (end - 1) // TILE_WIDTH)
+                .where(log_entry_bundles.c.bundle_index.between(first_bundle, last_bundle))
                 .order_by(log_entry_bundles.c.bundle_index)
             ).all()
-        found: list[bytes] = []
-        first = None
-        for bundle_index, data in rows:
-            if first is None:
-                first = bundle_index * TILE_WIDTH
-            found.extend(decode_entry_bundle(bytes(data)))
-        if end > start and (first is None or len(found) + first < end):
-            raise StorageError(f"entry bundles for entries [{start}, {end}) are incomplete")
-        offset = start - (first or 0)
-        return found[offset : offset + end - start]
+        if [row.bundle_index for row in rows] != list(range(first_bundle, last_bundle + 1)):
+            raise StorageError(f"entry bundles {first_bundle}..{last_bundle} are not all stored")
+        found = [entry for row in rows for entry in decode_entry_bundle(bytes(row.entries))]
+        offset = start - first_bundle * TILE_WIDTH
+        wanted = found[offset : offset + end - start]
+        if len(wanted) != end - start:
+            raise StorageError(f"entry bundles hold fewer entries than [{start}, {end}) needs")
+        return wanted
 
     def entry(self, index: int) -> bytes:
         with self._read() as connection:
