@@ -63,14 +63,14 @@ def main(ctx: click.Context, data_dir: str | None, database: str | None) -> None
 @click.pass_obj
 def init(config: LogConfig, origin: str) -> None:
     """Create the database (migrations) and the log's Ed25519 key (0600)."""
-    if config.key_file.exists():
-        signer = config.load_signer()
-        console.print(f"using the existing log key {config.key_file}")
-    else:
+    signer = config.load_signer() if config.key_file.exists() else None
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(config.database_url)  # before writing a key, so a bad URL leaves none
+    if signer is None:
         signer = config.write_new_key(origin)
         console.print(f"wrote a new log key to {config.key_file} (mode 0600)")
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    migrations.upgrade(config.database_url)
+    else:
+        console.print(f"using the existing log key {config.key_file}")
     store = LogStore(open_engine(config.database_url))
     latest = Sequencer(store, signer, now_ms).initialize()
     console.print(f"log {signer.name!r} is ready at tree size {latest.size}")

@@ -36,11 +36,17 @@ class LogConfig:
 
     def load_signer(self) -> Signer:
         try:
-            return Signer.from_string(self.key_file.read_text())
+            text = self.key_file.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConfigurationError(
                 f"no log key at {self.key_file}: run `prov init` to create one"
             ) from None
+        except (UnicodeDecodeError, OSError) as exc:
+            raise ConfigurationError(
+                f"cannot read the log key file {self.key_file} ({exc}); it should hold one "
+                "PRIVATE+KEY+... line as written by `prov init`"
+            ) from None
+        return Signer.from_string(text)
 
     def load_verifier(self) -> Verifier | None:
         """The log's public key, if this machine holds the key file."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
 from ledger.errors import ConfigurationError
 
@@ -41,18 +41,21 @@ def open_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL mode and explicit transaction control."""
     try:
         parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": 60})
+            _configure_sqlite(engine)
+            return engine
+        # No pool_pre_ping: it costs a round trip per request; a dropped connection surfaces
+        # as an error on that request and the pool replaces it.
+        return create_engine(parsed, pool_recycle=3600)
     except ArgumentError:
-        raise ConfigurationError(
-            f"database URL {url!r} is not a SQLAlchemy URL; use e.g. sqlite:///prov.db or "
-            "postgresql+psycopg://user@host/dbname"
-        ) from None
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 60})
-        _configure_sqlite(engine)
-        return engine
-    # No pool_pre_ping: it costs a round trip per request; a dropped connection surfaces as an
-    # error on that request and the pool replaces it.
-    return create_engine(parsed, pool_recycle=3600)
+        problem = "is not a SQLAlchemy URL"
+    except (NoSuchModuleError, ImportError) as exc:
+        problem = f"names a database driver that is not installed ({exc})"
+    raise ConfigurationError(
+        f"database URL {url!r} {problem}; use e.g. sqlite:///prov.db or "
+        "postgresql+psycopg://user@host/dbname"
+    )
 
 
 def describe(engine: Engine) -> str:
@@ -67,8 +70,8 @@ def translate_database_errors(engine: Engine) -> Iterator[None]:
         yield
     except (OperationalError, ProgrammingError) as exc:
         raise ConfigurationError(
-            f"cannot use the log database {describe(engine)}: {exc.orig}. Check --database "
-            "(PROV_DATABASE_URL), or create the log with `prov init`"
+            f"cannot use the log database {describe(engine)}: {str(exc.orig).strip()}. Check "
+            "--database (PROV_DATABASE_URL), or create the log with `prov init`"
         ) from exc
 
 

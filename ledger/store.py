@@ -48,7 +48,11 @@ def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey,
     rows = connection.execute(
         select(
             log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
-        ).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_([(k.level, k.index) for k in keys]))
+        ).where(
+            tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_(
+                [(k.level, k.index) for k in keys]
+            )
+        )
     )
     return {
         TileKey(level, index): Tile(bytes(hashes), bytes(interior))

@@ -5,6 +5,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from ledger.database import open_engine, translate_database_errors
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
 
@@ -17,4 +19,10 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    """Migrate the database at `url`; an unreachable or unusable database is a ConfigurationError."""
+    engine = open_engine(url)  # rejects a malformed URL before Alembic sees it
+    try:
+        with translate_database_errors(engine):
+            command.upgrade(alembic_config(url), revision)
+    finally:
+        engine.dispose()

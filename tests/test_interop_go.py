@@ -45,7 +45,9 @@ def test_go_verifier_accepts_a_served_log(goverify: Path, tmp_path: Path, size: 
     data_dir = tmp_path / "data"
     init = subprocess.run(
         [str(PROV), "--data-dir", str(data_dir), "init", "--origin", "example.org/interop/log"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     vkey = init.stdout.strip().rsplit("verifier key: ", 1)[1].split()[0]
     if size:
@@ -60,7 +62,8 @@ def test_go_verifier_accepts_a_served_log(goverify: Path, tmp_path: Path, size: 
     port = _free_port()
     server = subprocess.Popen(
         [str(PROV), "--data-dir", str(data_dir), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

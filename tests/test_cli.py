@@ -1,0 +1,320 @@
+"""The `prov` command line: init, log status, exit codes and messages, and a real `prov serve`.
+
+init and status run on SQLite (the data directory's default log.db) and on PostgreSQL
+(--database); `prov init` runs the migrations itself, so these take the un-migrated
+`database_url` fixture.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import main
+from ledger import (
+    LogConfig,
+    LogStore,
+    Sequencer,
+    Verifier,
+    hash_leaf,
+    open_checkpoint,
+    open_engine,
+    tree_hash,
+)
+from tests.conftest import FixedClock
+
+ORIGIN = "example.org/x"
+EMPTY_ROOT_B64 = base64.b64encode(hashlib.sha256(b"").digest()).decode()
+PROV = Path(sys.executable).with_name("prov")
+SERVE_READY_SECONDS = 15
+
+
+class Prov:
+    """Runs `prov --data-dir <data_dir> [--database <url>] ...` in-process."""
+
+    def __init__(self, data_dir: Path, database: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.database = database
+
+    def __call__(self, *args: str) -> Result:
+        options = ["--data-dir", str(self.data_dir)]
+        if self.database is not None:
+            options += ["--database", self.database]
+        return CliRunner().invoke(main, [*options, *args])
+
+    @property
+    def config(self) -> LogConfig:
+        return LogConfig.from_env(self.data_dir, self.database)
+
+    @property
+    def key_file(self) -> Path:
+        return self.config.key_file
+
+    def init(self, origin: str = ORIGIN) -> Verifier:
+        """`prov init`, which must succeed; returns the verifier key it printed."""
+        result = self("init", "--origin", origin)
+        assert result.exit_code == 0, result.output
+        return printed_vkey(result)
+
+    def status(self) -> dict[str, Any]:
+        """`prov log status --json`, which must succeed."""
+        result = self("log", "status", "--json")
+        assert result.exit_code == 0, result.output
+        report: dict[str, Any] = json.loads(result.stdout)
+        return report
+
+    def append(self, leaves: list[bytes]) -> None:
+        """Append through ledger.Sequencer with the key `prov init` wrote."""
+        engine = open_engine(self.config.database_url)
+        try:
+            Sequencer(LogStore(engine), self.config.load_signer(), FixedClock()).append(leaves)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_prov_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The options under test decide; a developer's PROV_* variables must not."""
+    for name in ("PROV_DATA_DIR", "PROV_DATABASE_URL", "PROV_LOG_KEY_FILE", "PROV_ORIGIN"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def prov(tmp_path: Path, database_url: str) -> Prov:
+    """`prov` on an empty database of each kind. SQLite uses the data directory's default
+    log.db (which is exactly `database_url`); PostgreSQL is given with --database."""
+    if database_url.startswith("sqlite"):
+        assert LogConfig.from_env(tmp_path).database_url == database_url
+        return Prov(tmp_path)
+    return Prov(tmp_path, database_url)
+
+
+def printed_vkey(result: Result) -> Verifier:
+    lines = [line for line in result.stdout.splitlines() if line.startswith("verifier key: ")]
+    assert len(lines) == 1, result.output
+    return Verifier.from_vkey(lines[0].removeprefix("verifier key: "))
+
+
+def one_line(output: str) -> str:
+    """The output with every run of whitespace made one space, so wrapping cannot split words."""
+    return " ".join(output.split())
+
+
+def root_b64(leaves: list[bytes]) -> str:
+    return base64.b64encode(tree_hash([hash_leaf(leaf) for leaf in leaves])).decode()
+
+
+def assert_exit(result: Result, code: int, *phrases: str) -> None:
+    """Exited with `code` through the CLI's error handling (no traceback), saying `phrases`."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    for phrase in phrases:
+        assert phrase in one_line(result.output)
+
+
+# prov init
+
+
+def test_init_writes_a_key_only_its_owner_can_read(prov: Prov) -> None:
+    prov.init()
+
+    assert stat.S_IMODE(os.stat(prov.key_file).st_mode) == 0o600
+
+
+def test_init_prints_the_vkey_of_a_key_named_after_the_origin(prov: Prov) -> None:
+    vkey = prov.init()
+
+    assert vkey.name == ORIGIN
+    assert vkey == prov.config.load_signer().verifier
+
+
+def test_init_twice_reuses_the_key_and_keeps_the_log(prov: Prov) -> None:
+    first = prov.init()
+    prov.append([b"a", b"b", b"c"])
+
+    second = prov.init()
+
+    assert second.vkey == first.vkey
+    assert prov.status()["tree_size"] == 3
+
+
+def test_init_refuses_a_database_that_holds_another_log(prov: Prov, tmp_path: Path) -> None:
+    prov.init()
+    other = Prov(tmp_path / "other", prov.config.database_url)
+
+    result = other("init", "--origin", "example.org/other")
+
+    assert_exit(result, 2, "example.org/x", "example.org/other")
+
+
+# prov log status
+
+
+def test_status_of_a_new_log_is_the_signed_empty_tree(prov: Prov, database_url: str) -> None:
+    vkey = prov.init()
+
+    status = prov.status()
+
+    assert status["origin"] == ORIGIN
+    assert status["tree_size"] == 0
+    assert status["root_hash"] == EMPTY_ROOT_B64
+    assert status["vkey"] == vkey.vkey
+    assert status["database"] == database_url
+
+
+def test_status_follows_appended_leaves(prov: Prov) -> None:
+    prov.init()
+    leaves = [f"leaf {i}".encode() for i in range(300)]
+
+    prov.append(leaves[:1])
+    after_one = prov.status()
+    prov.append(leaves[1:])
+    after_all = prov.status()
+
+    assert (after_one["tree_size"], after_one["root_hash"]) == (1, root_b64(leaves[:1]))
+    assert (after_all["tree_size"], after_all["root_hash"]) == (300, root_b64(leaves))
+
+
+def test_status_for_people_names_the_origin_and_size(prov: Prov) -> None:
+    prov.init()
+    prov.append([b"x", b"y"])
+
+    result = prov("log", "status")
+
+    assert result.exit_code == 0, result.output
+    assert ORIGIN in result.stdout
+    assert "tree_size 2" in one_line(result.stdout)
+
+
+def test_status_without_a_log_database_asks_for_prov_init(prov: Prov) -> None:
+    assert_exit(prov("log", "status"), 2, "prov init")
+
+
+# Bad configuration: exit 2 and a message that says what is wrong
+
+
+@pytest.mark.parametrize(
+    "contents",
+    ["garbage\n", "", "PRIVATE+KEY+truncated\n", "PRIVATE+KEY+example.org/x+00000000+AAAA\n"],
+    ids=["garbage", "empty", "truncated", "short-seed"],
+)
+def test_status_with_a_corrupt_key_file_says_so(tmp_path: Path, contents: str) -> None:
+    prov = Prov(tmp_path)
+    prov.init()
+    prov.key_file.write_text(contents)
+
+    assert_exit(prov("log", "status"), 2, "key file")
+
+
+def test_status_with_a_binary_key_file_says_so(tmp_path: Path) -> None:
+    prov = Prov(tmp_path)
+    prov.init()
+    prov.key_file.write_bytes(b"\xab\xcd" * 32)
+
+    assert_exit(prov("log", "status"), 2, "key file")
+
+
+@pytest.mark.parametrize("command", [["log", "status"], ["init"]])
+def test_database_that_is_not_a_url_is_bad_input(tmp_path: Path, command: list[str]) -> None:
+    result = Prov(tmp_path, "not a url")(*command)
+
+    assert_exit(result, 2, "not a SQLAlchemy URL")
+
+
+@pytest.mark.parametrize("command", [["log", "status"], ["init"]])
+def test_database_url_of_an_unknown_kind_is_bad_input(tmp_path: Path, command: list[str]) -> None:
+    result = Prov(tmp_path, "nonsense://")(*command)
+
+    assert_exit(result, 2, "nonsense://")
+
+
+def test_init_with_an_unreachable_database_is_bad_input(tmp_path: Path) -> None:
+    result = Prov(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:1/none")("init")
+
+    assert_exit(result, 2, "prov init")
+
+
+@pytest.mark.parametrize("url", ["not a url", "nonsense://"])
+def test_init_with_a_bad_database_writes_no_key(tmp_path: Path, url: str) -> None:
+    prov = Prov(tmp_path, url)
+
+    assert prov("init").exit_code == 2
+    assert not prov.key_file.exists()
+
+
+@pytest.mark.parametrize("url", ["[/]", "[bold]x"])
+def test_error_messages_show_the_input_verbatim(tmp_path: Path, url: str) -> None:
+    # Messages quote user input; it must not be read as Rich markup (or crash on it).
+    assert_exit(Prov(tmp_path, url)("log", "status"), 2, f"'{url}'")
+
+
+# prov serve
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    base_url: str
+    vkey: Verifier
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def wait_for_checkpoint(self) -> httpx.Response:
+        """GET /checkpoint until the server answers, for at most SERVE_READY_SECONDS."""
+        deadline = time.monotonic() + SERVE_READY_SECONDS
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                return httpx.get(f"{self.base_url}/checkpoint", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.1)
+        pytest.fail(
+            f"prov serve did not come up (exit {self.process.poll()}):\n{self.log.read_text()}"
+        )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real `prov serve` subprocess on a fresh log, terminated after the test."""
+    vkey = Prov(tmp_path).init()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    log = tmp_path / "serve.log"
+    command = [str(PROV), "--data-dir", str(tmp_path), "serve", "--port", str(port)]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", vkey, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_serve_publishes_the_checkpoint_signed_by_the_log_key(server: Server) -> None:
+    response = server.wait_for_checkpoint()
+
+    assert response.status_code == 200, response.text
+    checkpoint = open_checkpoint(response.content, server.vkey)
+    assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 0)
