@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 import migrations
 from bench.pymerkle_peer import run_pymerkle
-from ledger import LogStore, Sequencer, Signer, open_engine
+from ledger import LogStore, Sequencer, Signer, hash_leaf, leafindex, open_engine
 
 WINDOW = 100_000
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,11 +82,17 @@ def run_ours(
         inside = [(e - s, d) for s, e, d in batch_times if s < hi and e > lo]
         return sum(n for n, _ in inside) / sum(d for _, d in inside)
 
+    # The leaf-hash index is derived after sequencing (ledger.leafindex): time it on its own.
+    index_start = time.perf_counter()
+    leafindex.catch_up(engine)
+    index_rate = size / (time.perf_counter() - index_start)
+
     window_size = WINDOW if size >= 2 * WINDOW else max(1, size // 10)
     rnd = random.Random(seed)
     store = LogStore(open_engine(url))  # a fresh store: no process state carried from appends
     inclusion = time_calls(lambda: store.inclusion_proof(rnd.randrange(size), size), samples)
     consistency = time_calls(lambda: store.consistency_proof(rnd.randrange(1, size), size), samples)
+    lookup = time_calls(lambda: store.find_leaf(hash_leaf(leaves[rnd.randrange(size)])), samples)
     engine.dispose()
     return {
         "append_leaves_per_s": size / total,
@@ -94,6 +100,8 @@ def run_ours(
         "last_window_leaves_per_s": window(size - window_size, size),
         **{f"inclusion_{k}": v for k, v in inclusion.items()},
         **{f"consistency_{k}": v for k, v in consistency.items()},
+        "leaf_index_build_leaves_per_s": index_rate,
+        "find_leaf_p50_ms": lookup["p50_ms"],
     }
 
 
@@ -163,12 +171,16 @@ def main() -> None:
                 "consistency_p90_ms": peer["consistency_p90_ms"],
             }
 
-    metrics = list(next(iter(results.values())))
+    metrics = list(dict.fromkeys(m for r in results.values() for m in r))
     names = list(results)
     print(f"\n{args.leaves:,} leaves, batches of {args.batch:,}, {args.samples:,} proof samples")
-    print(f"{'metric':<28}" + "".join(f"{n:>18}" for n in names))
+    print(f"{'metric':<30}" + "".join(f"{n:>18}" for n in names))
     for metric in metrics:
-        print(f"{metric:<28}" + "".join(f"{results[n][metric]:>18,.3f}" for n in names))
+        cells = (results[n].get(metric) for n in names)
+        print(
+            f"{metric:<30}"
+            + "".join(f"{c:>18,.3f}" if c is not None else f"{'-':>18}" for c in cells)
+        )
     ratios = {}
     if "ours_sqlite" in results and "pymerkle_sqlite" in results:
         ours, peer = results["ours_sqlite"], results["pymerkle_sqlite"]

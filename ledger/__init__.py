@@ -3,6 +3,7 @@
 It knows nothing of images or certificates: entries are opaque bytes.
 """
 
+from ledger import leafindex
 from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint, sign_checkpoint
 from ledger.config import LogConfig
 from ledger.database import open_engine
@@ -49,6 +50,7 @@ __all__ = [
     "Verifier",
     "hash_children",
     "hash_leaf",
+    "leafindex",
     "open_checkpoint",
     "open_engine",
     "open_note",

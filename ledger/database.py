@@ -15,8 +15,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, P
 
 from ledger.errors import ConfigurationError
 
-# pg_advisory_xact_lock key: the ASCII of "provlog\0" read as a signed 64-bit integer.
-POSTGRES_LOCK_KEY = int.from_bytes(b"provlog\x00", "big", signed=True)
+# pg_advisory_xact_lock keys: ASCII names read as signed 64-bit integers.
+SEQUENCER_LOCK = int.from_bytes(b"provlog\x00", "big", signed=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -25,10 +25,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # Take BEGIN out of the driver's hands so writers can ask for BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA page_size=16384")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA wal_autocheckpoint=4096")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -76,43 +78,20 @@ def translate_database_errors(engine: Engine) -> Iterator[None]:
 
 
 @contextmanager
-def locked_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction holding the log's write lock; commits on success, rolls back on error."""
+def locked_transaction(engine: Engine, lock: int = SEQUENCER_LOCK) -> Iterator[Connection]:
+    """A transaction holding write lock `lock`; commits on success, rolls back on error.
+
+    On SQLite every writer holds the one database write lock (BEGIN IMMEDIATE), whatever `lock`.
+    """
     with translate_database_errors(engine), engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection = connection.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             if engine.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK_KEY}
-                )
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
             elif engine.dialect.name != "sqlite":
                 raise ConfigurationError(
                     "the log needs SQLite or PostgreSQL for its write lock, "
                     f"not {engine.dialect.name}"
                 )
             yield connection
-
-
-LEAF_INDEX_SEGMENT_BITS = 16
-
-
-def insert_leaf_index(connection: Connection, prefixes: list[int], first_index: int) -> None:
-    """Insert a row (segment, prefixes[i], first_index + i) into log_leaf_index for each leaf.
-
-    This is the only insert with one row per leaf, so it goes straight to the driver: one
-    unnest() statement on PostgreSQL, one executemany of tuples on SQLite.
-    """
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "INSERT INTO log_leaf_index (segment, hash_prefix, leaf_index) "
-            "SELECT (%(first)s + ordinal - 1) >> %(bits)s, prefix, %(first)s + ordinal - 1 "
-            "FROM unnest(%(prefixes)s::bigint[]) WITH ORDINALITY AS batch(prefix, ordinal)",
-            {"prefixes": prefixes, "first": first_index, "bits": LEAF_INDEX_SEGMENT_BITS},
-        )
-    else:
-        indexes = range(first_index, first_index + len(prefixes))
-        connection.exec_driver_sql(
-            "INSERT INTO log_leaf_index (segment, hash_prefix, leaf_index) VALUES (?, ?, ?)",
-            [(i >> LEAF_INDEX_SEGMENT_BITS, p, i) for p, i in zip(prefixes, indexes, strict=True)],
-        )

@@ -31,8 +31,9 @@ log_entry_bundles = Table(
     Column("entries", LargeBinary, nullable=False),
 )
 
-# Leaf hash -> leaf index, keyed by the first 8 bytes of the hash (a collision only costs a
-# comparison against the level 0 tile). The leading `segment` (leaf_index >> 16) keeps each
+# Leaf hash -> leaf index: a derived index (ledger.leafindex), built from the level 0 tiles
+# after sequencing, keyed by the first 8 bytes of the hash (a collision only costs a
+# comparison against the tile). The leading `segment` (leaf_index >> 16) keeps each
 # batch's inserts inside the newest segment's pages: keyed by hash alone, a batch would dirty
 # pages all over an index that grows with the log, and appends would slow down as it grows.
 # A lookup probes every segment, one index seek each.
@@ -43,6 +44,14 @@ log_leaf_index = Table(
     Column("hash_prefix", BigInteger, primary_key=True, autoincrement=False),
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     sqlite_with_rowid=False,
+)
+
+# How far log_leaf_index has been built: entries [0, indexed_size) are in it. One row.
+log_leaf_index_state = Table(
+    "log_leaf_index_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("indexed_size", BigInteger, nullable=False),
 )
 
 # Every checkpoint the log signed, one per sequenced batch.

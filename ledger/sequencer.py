@@ -15,7 +15,7 @@ from hashlib import sha256
 from sqlalchemy import Connection, insert, update
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.database import insert_leaf_index, locked_transaction
+from ledger.database import locked_transaction
 from ledger.errors import ConfigurationError, MalformedError, StorageError
 from ledger.merkle import EMPTY_ROOT, Node, root_hash
 from ledger.note import Signer
@@ -23,7 +23,6 @@ from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
 from ledger.store import (
     LogStore,
     SignedCheckpoint,
-    leaf_hash_prefixes,
     read_latest_checkpoint,
     read_tiles,
 )
@@ -86,7 +85,6 @@ class Sequencer:
 
             self._write_tiles(connection, changed, existing=old_edges.keys())
             self._write_bundles(connection, size, leaves)
-            insert_leaf_index(connection, leaf_hash_prefixes(leaf_hashes), size)
             signed = self._store_checkpoint(
                 connection, Checkpoint(self._signer.name, new_size, root)
             )

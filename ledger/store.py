@@ -5,19 +5,19 @@ requested tree size against the latest checkpoint first. Tiles only ever grow by
 hashes read for an older size stay valid while a sequencer extends the tree.
 """
 
-import struct
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, func, select, tuple_
 
+from ledger import leafindex
 from ledger.checkpoint import Checkpoint, parse_checkpoint
-from ledger.database import LEAF_INDEX_SEGMENT_BITS, translate_database_errors
+from ledger.database import translate_database_errors
 from ledger.errors import MalformedError, NotFoundError, StorageError
 from ledger.merkle import HASH_SIZE, Node, prove_consistency, prove_inclusion, root_hash
 from ledger.note import parse_note
-from ledger.schema import log_checkpoints, log_entry_bundles, log_leaf_index, log_tiles
+from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
 from ledger.tiles import TILE_WIDTH, Tile, TileKey, decode_entry_bundle, hashes_from_tiles
 
 
@@ -30,16 +30,6 @@ class SignedCheckpoint:
     @property
     def size(self) -> int:
         return self.checkpoint.size
-
-
-def hash_prefix(leaf_hash: bytes) -> int:
-    """The leaf index key: the first 8 bytes of the leaf hash as a signed 64-bit integer."""
-    return int.from_bytes(leaf_hash[:8], "big", signed=True)
-
-
-def leaf_hash_prefixes(leaf_hashes: list[bytes]) -> list[int]:
-    """hash_prefix of each hash, unpacked in one call."""
-    return [prefix for (prefix,) in struct.iter_unpack(">q24x", b"".join(leaf_hashes))]
 
 
 def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
@@ -198,24 +188,17 @@ class LogStore:
         return self.entries(index, index + 1)[0]
 
     def find_leaf(self, leaf_hash: bytes) -> list[int]:
-        """Indexes of the entries whose leaf hash is `leaf_hash`, in log order."""
+        """Indexes of the entries whose leaf hash is `leaf_hash`, in log order.
+
+        Brings the derived leaf-hash index up to the latest checkpoint first (a write).
+        """
         if len(leaf_hash) != HASH_SIZE:
             raise MalformedError(f"leaf hash is {len(leaf_hash)} bytes, not {HASH_SIZE}")
+        with translate_database_errors(self.engine):
+            indexed = leafindex.catch_up(self.engine)
         with self._read() as connection:
-            size = self._latest(connection).size
-            segments = range(((size - 1) >> LEAF_INDEX_SEGMENT_BITS) + 1) if size else range(0)
-            candidates = (
-                connection.execute(
-                    select(log_leaf_index.c.leaf_index)
-                    .where(log_leaf_index.c.segment.in_(segments))
-                    .where(log_leaf_index.c.hash_prefix == hash_prefix(leaf_hash))
-                    .order_by(log_leaf_index.c.leaf_index)
-                )
-                .scalars()
-                .all()
-            )
-            reader = _Reader(connection)
-            hashes = reader([Node(0, index) for index in candidates])
+            candidates = leafindex.candidates(connection, leaf_hash, indexed)
+            hashes = _Reader(connection)([Node(0, index) for index in candidates])
         return [i for i, h in zip(candidates, hashes, strict=True) if h == leaf_hash]
 
 

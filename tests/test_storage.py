@@ -103,6 +103,21 @@ def test_find_leaf_by_hash(sequencer: Sequencer, store: LogStore) -> None:
     assert store.find_leaf(hash_leaf(b"never appended")) == []
 
 
+def test_leaf_index_catches_up_across_chunks_and_later_appends(
+    sequencer: Sequencer, store: LogStore
+) -> None:
+    from ledger import leafindex
+
+    leaves = make_leaves(0, leafindex.CHUNK + 300)
+    sequencer.append(leaves)
+    assert store.find_leaf(hash_leaf(leaves[-1])) == [len(leaves) - 1]
+    assert leafindex.catch_up(store.engine) == len(leaves)
+    more = make_leaves(len(leaves), 5)
+    sequencer.append(more)
+    assert store.find_leaf(hash_leaf(more[2])) == [len(leaves) + 2]
+    assert store.find_leaf(hash_leaf(leaves[0])) == [0]
+
+
 def test_checkpoint_history_is_kept(sequencer: Sequencer, store: LogStore) -> None:
     sequencer.append(make_leaves(0, 10))
     sequencer.append(make_leaves(10, 5))

@@ -47,6 +47,12 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "log_leaf_index_state",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("indexed_size", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "log_checkpoints",
         sa.Column("tree_size", _RowKey, autoincrement=False, nullable=False),
         sa.Column("root_hash", sa.LargeBinary(length=32), nullable=False),
@@ -58,6 +64,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("log_checkpoints")
+    op.drop_table("log_leaf_index_state")
     op.drop_table("log_leaf_index")
     op.drop_table("log_entry_bundles")
     op.drop_table("log_tiles")
