@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, select, tuple_
+from sqlalchemy import Connection, Engine, bindparam, func, select, tuple_
 
 from ledger import leafindex
 from ledger.checkpoint import Checkpoint, parse_checkpoint
@@ -32,18 +32,18 @@ class SignedCheckpoint:
         return self.checkpoint.size
 
 
+# Built once: proofs run these on every request, and constructing them costs more than
+# SQLite takes to answer.
+_TILES_BY_KEY = select(
+    log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
+).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_(bindparam("keys", expanding=True)))
+_LATEST_SIZE = select(func.max(log_checkpoints.c.tree_size))
+
+
 def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
     if not keys:
         return {}
-    rows = connection.execute(
-        select(
-            log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
-        ).where(
-            tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_(
-                [(k.level, k.index) for k in keys]
-            )
-        )
-    )
+    rows = connection.execute(_TILES_BY_KEY, {"keys": [(k.level, k.index) for k in keys]})
     return {
         TileKey(level, index): Tile(bytes(hashes), bytes(interior))
         for level, index, hashes, interior in rows
@@ -106,7 +106,7 @@ class LogStore:
     def _check_size(self, connection: Connection, size: int, what: str) -> None:
         if 0 <= size <= self._known_size:
             return
-        current = connection.execute(select(func.max(log_checkpoints.c.tree_size))).scalar()
+        current = connection.execute(_LATEST_SIZE).scalar()
         if current is None:
             raise NotFoundError("the log has no checkpoint yet: run `prov init` to create it")
         self._known_size = max(self._known_size, current)
