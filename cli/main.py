@@ -12,9 +12,10 @@ from rich.markup import escape
 import migrations
 from cli.demo import demo as demo_command
 from cli.errors import exit_code_for
-from ledger import LedgerError, LogConfig, LogStore, Sequencer, open_engine
+from ledger import ConfigurationError, LedgerError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
 
+DEFAULT_ORIGIN = "localhost/provenance-ledger"
 console = Console()
 errors = Console(stderr=True)
 
@@ -56,18 +57,22 @@ def main(ctx: click.Context, data_dir: str | None, database: str | None) -> None
 @click.option(
     "--origin",
     envvar="PROV_ORIGIN",
-    default="localhost/provenance-ledger",
-    show_default=True,
-    help="The log's origin and key name: a schema-less URL such as example.org/provenance/log.",
+    help="The log's origin and key name: a schema-less URL such as example.org/provenance/log "
+    f"[default: {DEFAULT_ORIGIN}].",
 )
 @click.pass_obj
-def init(config: LogConfig, origin: str) -> None:
+def init(config: LogConfig, origin: str | None) -> None:
     """Create the database (migrations) and the log's Ed25519 key (0600)."""
     signer = config.load_signer() if config.key_file.exists() else None
+    if signer is not None and origin is not None and origin != signer.name:
+        raise ConfigurationError(
+            f"{config.key_file} is the key of the log {signer.name!r}, not {origin!r}; "
+            "use another --data-dir for a new log"
+        )
     config.data_dir.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(config.database_url)  # before writing a key, so a bad URL leaves none
     if signer is None:
-        signer = config.write_new_key(origin)
+        signer = config.write_new_key(origin or DEFAULT_ORIGIN)
         console.print(f"wrote a new log key to {config.key_file} (mode 0600)")
     else:
         console.print(f"using the existing log key {config.key_file}")

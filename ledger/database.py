@@ -7,6 +7,7 @@ same tree size. Commits are durable once they return (SQLite `synchronous=FULL`)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -39,11 +40,20 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL mode and explicit transaction control."""
+def open_engine(url: str, *, create: bool = False) -> Engine:
+    """An engine for `url`; SQLite files get WAL mode and explicit transaction control.
+
+    A SQLite file that does not exist is an error unless `create` (only migrations create).
+    """
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
+            path = parsed.database
+            if not create and path and path != ":memory:" and not Path(path).exists():
+                raise ConfigurationError(
+                    f"no log database at {path}: create it with `prov init`, or point "
+                    "--database (PROV_DATABASE_URL) at an existing log"
+                )
             engine = create_engine(parsed, connect_args={"timeout": 60})
             _configure_sqlite(engine)
             return engine

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, update
 from ledger.checkpoint import Checkpoint, sign_checkpoint
 from ledger.database import locked_transaction
 from ledger.errors import ConfigurationError, MalformedError, StorageError
-from ledger.merkle import EMPTY_ROOT, Node, root_hash
+from ledger.merkle import EMPTY_ROOT, root_hash
 from ledger.note import Signer
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
 from ledger.store import (
@@ -31,6 +31,7 @@ from ledger.tiles import (
     Tile,
     TileKey,
     append_hashes,
+    check_entry_sizes,
     decode_entry_bundle,
     edge_tiles,
     encode_entry_bundle,
@@ -66,6 +67,7 @@ class Sequencer:
         """Append `leaves` (exact leaf bytes) as one batch under one new checkpoint."""
         if not leaves:
             raise MalformedError("nothing to append: the batch is empty")
+        check_entry_sizes(leaves)
         with locked_transaction(self._store.engine) as connection:
             latest = read_latest_checkpoint(connection)
             if latest is None:
@@ -80,8 +82,9 @@ class Sequencer:
                 size, {key.level: tile.hashes for key, tile in old_edges.items()}, leaf_hashes
             )
             new_size = size + len(leaves)
-            known = {**old_edges, **changed}
-            root = root_hash(new_size, lambda nodes: _hashes_from(known, nodes))
+            # The new root needs only the new right edge, all of it in these tiles.
+            edge = {**old_edges, **changed}
+            root = root_hash(new_size, lambda nodes: hashes_from_tiles(nodes, lambda _: edge))
 
             self._write_tiles(connection, changed, existing=old_edges.keys())
             self._write_bundles(connection, size, leaves)
@@ -159,7 +162,3 @@ class Sequencer:
         ]
         if fresh:
             connection.execute(insert(log_entry_bundles), fresh)
-
-
-def _hashes_from(tiles: dict[TileKey, Tile], nodes: Sequence[Node]) -> list[bytes]:
-    return hashes_from_tiles(nodes, lambda keys: tiles)

@@ -252,13 +252,18 @@ def append_hashes(
     return changed
 
 
-def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
-    """Each entry prefixed by its big-endian uint16 length (tlog-tiles entry bundles)."""
+def check_entry_sizes(entries: Sequence[bytes]) -> None:
+    """Entry bundles give each entry a uint16 length, so no entry may exceed 65,535 bytes."""
     if max(map(len, entries), default=0) > MAX_ENTRY_SIZE:
         position, entry = next((i, e) for i, e in enumerate(entries) if len(e) > MAX_ENTRY_SIZE)
         raise MalformedError(
             f"entry {position} is {len(entry)} bytes; entries are at most {MAX_ENTRY_SIZE}"
         )
+
+
+def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
+    """Each entry prefixed by its big-endian uint16 length (tlog-tiles entry bundles)."""
+    check_entry_sizes(entries)
     return b"".join([len(entry).to_bytes(2, "big") + entry for entry in entries])
 
 

@@ -20,7 +20,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at `url`; an unreachable or unusable database is a ConfigurationError."""
-    engine = open_engine(url)  # rejects a malformed URL before Alembic sees it
+    engine = open_engine(url, create=True)  # rejects a malformed URL before Alembic does
     try:
         with translate_database_errors(engine):
             command.upgrade(alembic_config(url), revision)

@@ -15,7 +15,7 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("PROV_DATABASE_URL")
     if not url:
         raise RuntimeError("no database URL: set PROV_DATABASE_URL or use migrations.upgrade(url)")
-    engine = open_engine(url)
+    engine = open_engine(url, create=True)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():

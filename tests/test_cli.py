@@ -203,6 +203,17 @@ def test_status_without_a_log_database_asks_for_prov_init(prov: Prov) -> None:
     assert_exit(prov("log", "status"), 2, "prov init")
 
 
+def test_status_without_a_log_leaves_no_empty_database_behind(tmp_path: Path) -> None:
+    assert_exit(Prov(tmp_path)("log", "status"), 2, "no log database at", "prov init")
+    assert not (tmp_path / "log.db").exists()
+
+
+def test_init_with_another_origin_than_the_existing_key_is_refused(prov: Prov) -> None:
+    prov.init()
+    assert_exit(prov("init", "--origin", "other.example/log"), 2, ORIGIN, "other.example/log")
+    assert prov.status()["origin"] == ORIGIN
+
+
 # Bad configuration: exit 2 and a message that says what is wrong
 
 
