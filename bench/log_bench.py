@@ -17,10 +17,11 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 import migrations
@@ -58,6 +59,29 @@ def time_calls(call: Callable[[], object], samples: int) -> dict[str, float]:
     return {"first_ms": first, "p50_ms": statistics.median(times), "p90_ms": percentile(times, 90)}
 
 
+class StatementCounter:
+    """Counts the statements an engine executes and the bytes of their parameters."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.statements = 0
+        self.bytes_sent = 0
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def reset(self) -> None:
+        self.statements = self.bytes_sent = 0
+
+    def _count(self, _conn: object, _cursor: object, _sql: str, params: Any, *_: object) -> None:
+        self.statements += 1
+        rows = params if isinstance(params, list) else [params]
+        for row in rows:
+            values = row.values() if isinstance(row, Mapping) else row or ()
+            # psycopg wraps bytea parameters in Binary(obj); sqlite3 passes memoryviews.
+            blobs = (getattr(v, "obj", v) for v in values)
+            self.bytes_sent += sum(
+                memoryview(b).nbytes for b in blobs if isinstance(b, bytes | bytearray | memoryview)
+            )
+
+
 def run_ours(
     url: str, leaves: list[bytes], batch: int, samples: int, seed: int
 ) -> dict[str, float]:
@@ -68,19 +92,28 @@ def run_ours(
         store, Signer.generate("bench.example/log"), lambda: time.time_ns() // 10**6
     )
     sequencer.initialize()
+    io = StatementCounter(engine)
     batch_times: list[tuple[int, int, float]] = []
+    batch_io: list[tuple[int, int]] = []
     start_all = time.perf_counter()
     for start in range(0, len(leaves), batch):
         chunk = leaves[start : start + batch]
+        io.reset()
         t = time.perf_counter()
         sequencer.append(chunk)
         batch_times.append((start, start + len(chunk), time.perf_counter() - t))
+        batch_io.append((io.statements, io.bytes_sent))
     total = time.perf_counter() - start_all
     size = len(leaves)
 
     def window(lo: int, hi: int) -> float:
         inside = [(e - s, d) for s, e, d in batch_times if s < hi and e > lo]
         return sum(n for n, _ in inside) / sum(d for _, d in inside)
+
+    def window_median(lo: int, hi: int) -> float:
+        """Leaves per second of the median batch: robust to a stray WAL checkpoint."""
+        inside = [(e - s) / d for s, e, d in batch_times if s < hi and e > lo]
+        return statistics.median(inside)
 
     # The leaf-hash index is derived after sequencing (ledger.leafindex): time it on its own.
     index_start = time.perf_counter()
@@ -98,6 +131,14 @@ def run_ours(
         "append_leaves_per_s": size / total,
         "first_window_leaves_per_s": window(0, window_size),
         "last_window_leaves_per_s": window(size - window_size, size),
+        "first_window_median_batch_leaves_per_s": window_median(0, window_size),
+        "last_window_median_batch_leaves_per_s": window_median(size - window_size, size),
+        # Statements and bytes a full batch sends to the database, second batch vs last full one:
+        # equal at 1 and at N batches in, so the work per append does not grow with the log.
+        "second_batch_statements": batch_io[1][0] if len(batch_io) > 1 else float("nan"),
+        "last_batch_statements": batch_io[-2][0] if len(batch_io) > 1 else float("nan"),
+        "second_batch_bytes_sent": batch_io[1][1] if len(batch_io) > 1 else float("nan"),
+        "last_batch_bytes_sent": batch_io[-2][1] if len(batch_io) > 1 else float("nan"),
         **{f"inclusion_{k}": v for k, v in inclusion.items()},
         **{f"consistency_{k}": v for k, v in consistency.items()},
         "leaf_index_build_leaves_per_s": index_rate,
@@ -174,11 +215,11 @@ def main() -> None:
     metrics = list(dict.fromkeys(m for r in results.values() for m in r))
     names = list(results)
     print(f"\n{args.leaves:,} leaves, batches of {args.batch:,}, {args.samples:,} proof samples")
-    print(f"{'metric':<30}" + "".join(f"{n:>18}" for n in names))
+    print(f"{'metric':<40}" + "".join(f"{n:>18}" for n in names))
     for metric in metrics:
         cells = (results[n].get(metric) for n in names)
         print(
-            f"{metric:<30}"
+            f"{metric:<40}"
             + "".join(f"{c:>18,.3f}" if c is not None else f"{'-':>18}" for c in cells)
         )
     ratios = {}
