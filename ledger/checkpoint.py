@@ -1,9 +1,9 @@
 """C2SP tlog-checkpoint: the signed tree head `<origin>\\n<size>\\n<base64 root>\\n`."""
 
 import base64
-import binascii
 from dataclasses import dataclass
 
+from ledger.encoding import decode_base64, parse_decimal
 from ledger.errors import MalformedError, VerificationError
 from ledger.merkle import HASH_SIZE
 from ledger.note import Signer, Verifier, open_note, sign_note
@@ -31,23 +31,13 @@ def parse_checkpoint(text: str) -> Checkpoint:
     origin, size_line, root_line, *extensions = lines
     if not origin:
         raise MalformedError("checkpoint origin line is empty")
-    if (
-        not size_line.isascii()
-        or not size_line.isdigit()
-        or (size_line.startswith("0") and size_line != "0")
-    ):
-        raise MalformedError(
-            f"checkpoint tree size {size_line!r} is not a decimal without leading zeros"
-        )
-    try:
-        root = base64.b64decode(root_line, validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedError(f"checkpoint root hash {root_line!r} is not base64") from None
+    size = parse_decimal(size_line, "checkpoint tree size")
+    root = decode_base64(root_line, "checkpoint root hash")
     if len(root) != HASH_SIZE:
         raise MalformedError(f"checkpoint root hash is {len(root)} bytes, not {HASH_SIZE}")
     if any(not line for line in extensions):
         raise MalformedError("checkpoint extension lines must not be empty")
-    return Checkpoint(origin, int(size_line), root, tuple(extensions))
+    return Checkpoint(origin, size, root, tuple(extensions))
 
 
 def sign_checkpoint(checkpoint: Checkpoint, signer: Signer) -> bytes:

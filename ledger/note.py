@@ -14,6 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ledger.encoding import decode_base64
 from ledger.errors import ConfigurationError, MalformedError, VerificationError
 
 ED25519_TYPE = 0x01  # signed-note signature type for Ed25519
@@ -37,13 +38,6 @@ def key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def _b64decode(text: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedError(f"{what} is not valid base64: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ class Verifier:
             claimed_id = bytes.fromhex(hex_id)
         except ValueError:
             raise MalformedError(f"verifier key id {hex_id!r} is not hex") from None
-        key = _b64decode(encoded, "verifier public key")
+        key = decode_base64(encoded, "verifier public key")
         if len(key) != 33 or key[0] != ED25519_TYPE:
             raise MalformedError(
                 "verifier public key must be 0x01 followed by a 32-byte Ed25519 key "
@@ -122,7 +116,7 @@ class Signer:
             raise ConfigurationError("the log key file is truncated or corrupt")
         name, hex_id, encoded = parts
         try:
-            seed = base64.b64decode(encoded, validate=True)
+            seed = base64.b64decode(encoded, validate=True)  # never echo a private key
         except (binascii.Error, ValueError):
             raise ConfigurationError("the log key file's key is not valid base64") from None
         if len(seed) != 33 or seed[0] != ED25519_TYPE:
@@ -203,7 +197,7 @@ def parse_note(note: bytes) -> Note:
         if not sep:
             raise MalformedError(f"note signature line {line!r} has no signature after the name")
         check_key_name(name)
-        raw = _b64decode(encoded, f"signature by {name}")
+        raw = decode_base64(encoded, f"signature by {name}")
         if len(raw) < 5:
             raise MalformedError(f"signature by {name} is too short to hold a key id")
         signatures.append(NoteSignature(name, raw[:4], raw[4:]))

@@ -9,10 +9,10 @@ index <N>
 """
 
 import base64
-import binascii
 from dataclasses import dataclass
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.encoding import decode_base64, parse_decimal
 from ledger.errors import MalformedError
 from ledger.merkle import hash_leaf, verify_inclusion
 from ledger.note import Verifier
@@ -44,13 +44,6 @@ class TlogProof:
         return checkpoint
 
 
-def _decode_b64(text: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedError(f"tlog-proof {what} {text!r} is not base64") from None
-
-
 def parse_tlog_proof(data: bytes) -> TlogProof:
     try:
         text = data.decode("utf-8")
@@ -65,18 +58,10 @@ def parse_tlog_proof(data: bytes) -> TlogProof:
     pos = 1
     extra = None
     if pos < len(lines) and lines[pos].startswith("extra "):
-        extra = _decode_b64(lines[pos][len("extra ") :], "extra data")
+        extra = decode_base64(lines[pos][len("extra ") :], "tlog-proof extra data")
         pos += 1
     if pos >= len(lines) or not lines[pos].startswith("index "):
         raise MalformedError("tlog-proof is missing its 'index <N>' line")
-    index_text = lines[pos][len("index ") :]
-    if (
-        not index_text.isascii()
-        or not index_text.isdigit()
-        or (index_text.startswith("0") and index_text != "0")
-    ):
-        raise MalformedError(
-            f"tlog-proof index {index_text!r} is not a decimal without leading zeros"
-        )
-    hashes = tuple(_decode_b64(line, "proof hash") for line in lines[pos + 1 :])
-    return TlogProof(int(index_text), hashes, checkpoint.encode(), extra)
+    index = parse_decimal(lines[pos][len("index ") :], "tlog-proof index")
+    hashes = tuple(decode_base64(line, "tlog-proof proof hash") for line in lines[pos + 1 :])
+    return TlogProof(index, hashes, checkpoint.encode(), extra)
