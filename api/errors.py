@@ -1,5 +1,5 @@
 """The one table from error type to HTTP status. Every error body is
-`{"error": {"type": ..., "message": ...}}`, and the message says what to fix."""
+`{"error": {"type": <machine-readable code>, "message": ...}}`; the message says what to fix."""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -9,17 +9,19 @@ from ledger.errors import (
     ConfigurationError,
     LedgerError,
     MalformedError,
+    NotAuthorizedError,
     NotFoundError,
     StorageError,
     VerificationError,
 )
 
-STATUS_BY_ERROR: dict[type[LedgerError], tuple[int, str]] = {
-    MalformedError: (400, "malformed"),
-    NotFoundError: (404, "not_found"),
-    VerificationError: (422, "verification_failed"),
-    ConfigurationError: (503, "not_configured"),
-    StorageError: (500, "storage_corrupt"),
+STATUS_BY_ERROR: dict[type[LedgerError], int] = {
+    MalformedError: 400,
+    NotAuthorizedError: 401,
+    NotFoundError: 404,
+    VerificationError: 422,
+    ConfigurationError: 503,
+    StorageError: 500,
 }
 
 
@@ -28,11 +30,9 @@ def error_response(status: int, kind: str, message: str) -> JSONResponse:
 
 
 def _ledger_error(_request: Request, exc: Exception) -> JSONResponse:
-    for error_type in type(exc).__mro__:
-        if error_type in STATUS_BY_ERROR:
-            status, kind = STATUS_BY_ERROR[error_type]
-            return error_response(status, kind, str(exc))
-    return error_response(500, "internal", str(exc))
+    assert isinstance(exc, LedgerError)
+    status = next((STATUS_BY_ERROR[t] for t in type(exc).__mro__ if t in STATUS_BY_ERROR), 500)
+    return error_response(status, exc.code, str(exc))
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

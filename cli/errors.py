@@ -4,6 +4,7 @@ from ledger.errors import (
     ConfigurationError,
     LedgerError,
     MalformedError,
+    NotAuthorizedError,
     NotFoundError,
     StorageError,
     VerificationError,
@@ -15,6 +16,7 @@ EXIT_BAD_INPUT = 2
 
 EXIT_CODE_BY_ERROR: dict[type[LedgerError], int] = {
     MalformedError: EXIT_BAD_INPUT,
+    NotAuthorizedError: EXIT_BAD_INPUT,
     ConfigurationError: EXIT_BAD_INPUT,
     VerificationError: EXIT_FAILED,
     NotFoundError: EXIT_FAILED,

@@ -1,31 +1,54 @@
-"""The ledger's exceptions: one flat hierarchy whose messages are what the user sees.
+"""The exceptions of the ledger and the registry: one flat hierarchy whose messages are what the
+user sees, each with a machine-readable `code`.
 
-"Malformed" means the input cannot be what it claims to be (wrong length, bad encoding,
-an index outside the tree): the caller must fix the request. "Verification failed" means the
-input is well-formed but does not check out against the keys or hashes it claims: that is a
+"Malformed" means the input cannot be what it claims to be (wrong length, bad encoding, an index
+outside the tree): the caller must fix the request. "Verification failed" means the input is
+well-formed but does not check out against the keys, certificates or hashes it claims: that is a
 verdict, not a crash.
 """
 
 
 class LedgerError(Exception):
-    """Base class for every error the ledger raises on purpose."""
+    """Base class for every error raised on purpose. `code` is stable; the message explains."""
+
+    default_code = "error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
 
 
 class MalformedError(LedgerError):
     """The input is not well-formed (bad encoding, wrong length, out-of-range index)."""
 
+    default_code = "malformed"
+
 
 class VerificationError(LedgerError):
-    """Well-formed input that does not verify (wrong hash, bad signature, inconsistent tree)."""
+    """Well-formed input that does not verify (wrong hash, bad signature, untrusted chain)."""
+
+    default_code = "verification_failed"
 
 
 class NotFoundError(LedgerError):
-    """The requested entry, tile, or checkpoint does not exist (yet)."""
+    """The requested entry, tile, device or checkpoint does not exist (yet)."""
+
+    default_code = "not_found"
+
+
+class NotAuthorizedError(LedgerError):
+    """The operation needs a credential the caller did not present (the operator's token)."""
+
+    default_code = "not_authorized"
 
 
 class ConfigurationError(LedgerError):
-    """The log is not set up as asked (missing key, wrong origin, no database)."""
+    """The service is not set up as asked (missing key, wrong origin, no database)."""
+
+    default_code = "not_configured"
 
 
 class StorageError(LedgerError):
     """The database holds something the log never wrote (a missing or short tile)."""
+
+    default_code = "storage_corrupt"
