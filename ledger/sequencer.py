@@ -41,10 +41,16 @@ from ledger.tiles import (
 Clock = Callable[[], int]
 """Milliseconds since the Unix epoch."""
 
+BatchBuilder = Callable[[Connection, int, int], Sequence[bytes]]
+"""Called inside the sequencer's locked transaction with (connection, first_index, now_ms);
+returns the leaves to append at first_index. It may read and write its own tables on the
+connection: those writes commit or roll back with the batch."""
+
 
 @dataclass(frozen=True)
 class AppendResult:
     first_index: int
+    count: int
     checkpoint: SignedCheckpoint
 
 
@@ -61,19 +67,33 @@ class Sequencer:
             if latest is not None:
                 self._check_origin(latest)
                 return latest
-            return self._store_checkpoint(connection, Checkpoint(self._signer.name, 0, EMPTY_ROOT))
+            return self._store_checkpoint(
+                connection, Checkpoint(self._signer.name, 0, EMPTY_ROOT), self._now()
+            )
 
     def append(self, leaves: Sequence[bytes]) -> AppendResult:
         """Append `leaves` (exact leaf bytes) as one batch under one new checkpoint."""
         if not leaves:
             raise MalformedError("nothing to append: the batch is empty")
         check_entry_sizes(leaves)
+        return self.append_built(lambda _connection, _first, _now: leaves)
+
+    def append_built(self, build: BatchBuilder) -> AppendResult:
+        """Append the leaves `build` returns, deciding them under the log's write lock.
+
+        If `build` returns no leaves, nothing is written and the latest checkpoint is returned.
+        """
         with locked_transaction(self._store.engine) as connection:
             latest = read_latest_checkpoint(connection)
             if latest is None:
                 raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
             self._check_origin(latest)
             size = latest.size
+            now = self._now()
+            leaves = build(connection, size, now)
+            if not leaves:
+                return AppendResult(size, 0, latest)
+            check_entry_sizes(leaves)
 
             old_edges = read_tiles(connection, list(edge_tiles(size).values()))
             # SHA-256(0x00 || leaf), RFC 9162 §2.1.1 (hash_leaf, inlined: this is the hot loop)
@@ -89,9 +109,9 @@ class Sequencer:
             self._write_tiles(connection, changed, existing=old_edges.keys())
             self._write_bundles(connection, size, leaves)
             signed = self._store_checkpoint(
-                connection, Checkpoint(self._signer.name, new_size, root)
+                connection, Checkpoint(self._signer.name, new_size, root), now
             )
-        return AppendResult(size, signed)
+        return AppendResult(size, len(leaves), signed)
 
     def _check_origin(self, latest: SignedCheckpoint) -> None:
         if latest.checkpoint.origin != self._signer.name:
@@ -100,9 +120,10 @@ class Sequencer:
                 f"for {self._signer.name!r}: point --database and the key file at the same log"
             )
 
-    def _store_checkpoint(self, connection: Connection, checkpoint: Checkpoint) -> SignedCheckpoint:
+    def _store_checkpoint(
+        self, connection: Connection, checkpoint: Checkpoint, created: int
+    ) -> SignedCheckpoint:
         note = sign_checkpoint(checkpoint, self._signer)
-        created = self._now()
         connection.execute(
             insert(log_checkpoints).values(
                 tree_size=checkpoint.size,

@@ -187,22 +187,43 @@ def test_corrupt_entry_bundle_is_detected(sequencer: Sequencer, store: LogStore)
 
 
 def test_failed_append_leaves_no_trace(
-    sequencer: Sequencer, store: LogStore, signer: Signer
+    sequencer: Sequencer, store: LogStore, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class ExplodingClock(FixedClock):
-        def __call__(self) -> int:
-            raise RuntimeError("clock failed after the tiles were written")
+    def failing_sign(*_args: object) -> bytes:
+        raise RuntimeError("signing failed after the tiles and bundles were written")
 
     sequencer.append(make_leaves(0, 300))
-    exploding = Sequencer(store, signer, ExplodingClock())
+    monkeypatch.setattr("ledger.sequencer.sign_checkpoint", failing_sign)
     with pytest.raises(RuntimeError):
-        exploding.append(make_leaves(300, 50))
+        sequencer.append(make_leaves(300, 50))
+    monkeypatch.undo()
     with store.engine.connect() as connection:
         assert connection.execute(select(func.max(log_checkpoints.c.tree_size))).scalar() == 300
     checker = InvariantChecker(store, signer.verifier)
     checker.check(make_leaves(0, 300))
     sequencer.append(make_leaves(300, 50))
     checker.check(make_leaves(0, 350))
+
+
+def test_builder_decides_the_batch_under_the_lock(sequencer: Sequencer, store: LogStore) -> None:
+    sequencer.append(make_leaves(0, 7))
+    seen: list[tuple[int, int]] = []
+
+    def build(_connection: object, first_index: int, now_ms: int) -> list[bytes]:
+        seen.append((first_index, now_ms))
+        return [f"entry {first_index} at {now_ms}".encode()]
+
+    result = sequencer.append_built(build)
+    assert (result.first_index, result.count) == (7, 1)
+    assert store.entry(7) == f"entry 7 at {seen[0][1]}".encode()
+    assert result.checkpoint.created_at_ms == seen[0][1]
+
+
+def test_builder_returning_nothing_writes_nothing(sequencer: Sequencer, store: LogStore) -> None:
+    sequencer.append(make_leaves(0, 3))
+    result = sequencer.append_built(lambda _c, _i, _t: [])
+    assert (result.count, result.checkpoint.size) == (0, 3)
+    assert store.latest_checkpoint().size == 3
 
 
 def test_two_sequencers_in_one_process_interleave_safely(

@@ -1,0 +1,185 @@
+"""Log entries of the registry (DESIGN §3.5): parsing, validation and canonical encoding.
+
+A leaf is the RFC 8785 (JCS) encoding of one JSON object with a versioned `kind` and the
+`logged_at` the log assigned when it sequenced the entry. Binary values are lowercase hex for
+hashes and ids, standard base64 for DER and signatures. Everything here is pure.
+"""
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import MalformedError
+from ledger.tiles import MAX_ENTRY_SIZE
+
+VENDOR = "vendor/v1"
+DEVICE = "device/v1"
+CAPTURE = "capture/v1"
+REVOCATION = "revocation/v1"
+KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION)
+ROLES = ("camera", "generator")
+
+CAPTURE_CONTEXT = b"provenance-ledger/capture/v1\n"
+REVOCATION_CONTEXT = b"provenance-ledger/revocation/v1\n"
+
+_HEX = re.compile(r"[0-9a-f]+")
+_MAX_INT = 2**53 - 1  # JSON integers beyond this do not survive every JSON parser
+_CLAIM_FIELDS = {
+    "device", "counter", "captured_at", "media_type", "width", "height",
+    "sha256", "pdq", "pdq_quality", "phash",
+}  # fmt: skip
+_OPTIONAL_CLAIM_FIELDS = {"meta", "features"}
+
+
+def canonical(value: Mapping[str, Any]) -> bytes:
+    """RFC 8785 JSON Canonicalization Scheme, UTF-8."""
+    return rfc8785.dumps(dict(value))
+
+
+def encode_entry(entry: Mapping[str, Any]) -> bytes:
+    leaf = canonical(entry)
+    if len(leaf) > MAX_ENTRY_SIZE:
+        raise MalformedError(
+            f"{entry.get('kind', 'entry')} is {len(leaf)} bytes as a log entry; the limit is "
+            f"{MAX_ENTRY_SIZE}",
+            code="entry_too_large",
+        )
+    return leaf
+
+
+def capture_message(claim: Mapping[str, Any]) -> bytes:
+    """What the device signs: "provenance-ledger/capture/v1\\n" || JCS(claim)."""
+    return CAPTURE_CONTEXT + canonical(claim)
+
+
+def revocation_message(revocation: Mapping[str, Any]) -> bytes:
+    """What the CA signs: the context || JCS of the revocation without `sig` and `logged_at`
+    (the log assigns logged_at after the CA signed)."""
+    signed = {k: v for k, v in revocation.items() if k not in ("sig", "logged_at")}
+    return REVOCATION_CONTEXT + canonical(signed)
+
+
+# --- field checks: each names the field and what it must be ---
+
+
+def field(obj: Mapping[str, Any], name: str, where: str) -> Any:
+    if name not in obj:
+        raise MalformedError(f"{where} is missing {name!r}", code="missing_field")
+    return obj[name]
+
+
+def hex_field(obj: Mapping[str, Any], name: str, where: str, hex_chars: int) -> str:
+    value = field(obj, name, where)
+    if not isinstance(value, str) or len(value) != hex_chars or not _HEX.fullmatch(value):
+        raise MalformedError(
+            f"{where} {name!r} must be {hex_chars} lowercase hex characters, got {value!r:.80}",
+            code=f"bad_{name}",
+        )
+    return value
+
+
+def int_field(
+    obj: Mapping[str, Any], name: str, where: str, low: int = 0, high: int = _MAX_INT
+) -> int:
+    value = field(obj, name, where)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise MalformedError(
+            f"{where} {name!r} must be an integer from {low} to {high}, got {value!r:.40}",
+            code=f"bad_{name}",
+        )
+    return value
+
+
+def str_field(obj: Mapping[str, Any], name: str, where: str, max_length: int = 200) -> str:
+    value = field(obj, name, where)
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise MalformedError(
+            f"{where} {name!r} must be a non-empty string of at most {max_length} characters",
+            code=f"bad_{name}",
+        )
+    return value
+
+
+def b64_field(obj: Mapping[str, Any], name: str, where: str) -> bytes:
+    value = field(obj, name, where)
+    if isinstance(value, str):
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if decoded:
+            return decoded
+    raise MalformedError(f"{where} {name!r} must be non-empty standard base64", code=f"bad_{name}")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def check_claim(claim: Any) -> dict[str, Any]:
+    """A capture claim's shape: every field present, typed and in range (no signature check)."""
+    if not isinstance(claim, dict):
+        raise MalformedError("capture record 'claim' must be a JSON object", code="bad_claim")
+    unknown = set(claim) - _CLAIM_FIELDS - _OPTIONAL_CLAIM_FIELDS
+    if unknown:
+        raise MalformedError(
+            f"capture claim has unknown fields {sorted(unknown)}; allowed: "
+            f"{sorted(_CLAIM_FIELDS | _OPTIONAL_CLAIM_FIELDS)}",
+            code="unknown_field",
+        )
+    where = "capture claim"
+    hex_field(claim, "device", where, 64)
+    int_field(claim, "counter", where)
+    int_field(claim, "captured_at", where)
+    str_field(claim, "media_type", where, 100)
+    int_field(claim, "width", where, 1, 1_000_000)
+    int_field(claim, "height", where, 1, 1_000_000)
+    hex_field(claim, "sha256", where, 64)
+    hex_field(claim, "pdq", where, 64)
+    int_field(claim, "pdq_quality", where, 0, 100)
+    hex_field(claim, "phash", where, 16)
+    if "meta" in claim:
+        hex_field(claim, "meta", where, 64)
+    if "features" in claim:
+        features = claim["features"]
+        if not isinstance(features, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and _HEX.fullmatch(v)
+            for k, v in features.items()
+        ):
+            raise MalformedError(
+                "capture claim 'features' must map algorithm names to lowercase hex hashes",
+                code="bad_features",
+            )
+    return claim
+
+
+def check_capture_record(record: Any) -> tuple[dict[str, Any], bytes]:
+    """A submitted capture record {claim, sig} (optionally with kind): the claim and signature."""
+    if not isinstance(record, dict):
+        raise MalformedError("a capture record must be a JSON object", code="bad_record")
+    if record.get("kind", CAPTURE) != CAPTURE:
+        raise MalformedError(f"record kind must be {CAPTURE!r}", code="bad_kind")
+    unknown = set(record) - {"kind", "claim", "sig"}
+    if unknown:
+        raise MalformedError(
+            f"capture record has unknown fields {sorted(unknown)}", code="unknown_field"
+        )
+    claim = check_claim(field(record, "claim", "capture record"))
+    signature = b64_field(record, "sig", "capture record")
+    return claim, signature
+
+
+def parse_entry(leaf: bytes) -> dict[str, Any]:
+    """Decode a leaf the log holds; entries are JSON objects with a known kind."""
+    try:
+        entry = json.loads(leaf)
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedError("log entry is not JSON", code="bad_entry") from None
+    if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+        raise MalformedError("log entry has no known kind", code="bad_entry")
+    return entry
