@@ -5,10 +5,11 @@ import os
 from alembic import context
 
 from ledger.database import open_engine
-from ledger.schema import metadata
+from ledger.schema import metadata as log_metadata
+from registry.schema import metadata as registry_metadata
 
 config = context.config
-target_metadata = metadata
+target_metadata = [log_metadata, registry_metadata]
 
 
 def run_migrations_online() -> None:
