@@ -62,6 +62,28 @@ def read_latest_checkpoint(connection: Connection) -> SignedCheckpoint | None:
     return SignedCheckpoint(parse_checkpoint(parse_note(note).text), note, row.created_at_ms)
 
 
+def read_entries(connection: Connection, start: int, end: int) -> list[bytes]:
+    """The exact leaf bytes of entries [start, end), on the caller's connection."""
+    if not 0 <= start <= end:
+        raise MalformedError(f"entry range [{start}, {end}) is reversed or negative")
+    if start == end:
+        return []
+    first_bundle, last_bundle = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
+    rows = connection.execute(
+        select(log_entry_bundles.c.bundle_index, log_entry_bundles.c.entries)
+        .where(log_entry_bundles.c.bundle_index.between(first_bundle, last_bundle))
+        .order_by(log_entry_bundles.c.bundle_index)
+    ).all()
+    if [row.bundle_index for row in rows] != list(range(first_bundle, last_bundle + 1)):
+        raise StorageError(f"entry bundles {first_bundle}..{last_bundle} are not all stored")
+    found = [entry for row in rows for entry in decode_entry_bundle(bytes(row.entries))]
+    offset = start - first_bundle * TILE_WIDTH
+    wanted = found[offset : offset + end - start]
+    if len(wanted) != end - start:
+        raise StorageError(f"entry bundles hold fewer entries than [{start}, {end}) needs")
+    return wanted
+
+
 class LogStore:
     """Read access to one log stored in one database."""
 
@@ -123,6 +145,16 @@ class LogStore:
             self._check_size(connection, size, "tree size")
             return prove_inclusion(index, size, _Reader(connection))
 
+    def receipts(self, indexes: Sequence[int], size: int) -> list[tuple[bytes, list[bytes]]]:
+        """(leaf hash, inclusion proof at `size`) for each index, reading each tile once."""
+        with self._read() as connection:
+            self._check_size(connection, size, "tree size")
+            reader = _CachingReader(connection)
+            return [
+                (reader([Node(0, index)])[0], prove_inclusion(index, size, reader))
+                for index in indexes
+            ]
+
     def leaf_hash(self, index: int) -> bytes:
         with self._read() as connection:
             self._check_size(connection, index + 1, "leaf index + 1")
@@ -159,26 +191,9 @@ class LogStore:
 
     def entries(self, start: int, end: int) -> list[bytes]:
         """The exact leaf bytes of entries [start, end)."""
-        if not 0 <= start <= end:
-            raise MalformedError(f"entry range [{start}, {end}) is reversed or negative")
-        if start == end:
-            return []
-        first_bundle, last_bundle = start // TILE_WIDTH, (end - 1) // TILE_WIDTH
         with self._read() as connection:
             self._check_size(connection, end, "end index")
-            rows = connection.execute(
-                select(log_entry_bundles.c.bundle_index, log_entry_bundles.c.entries)
-                .where(log_entry_bundles.c.bundle_index.between(first_bundle, last_bundle))
-                .order_by(log_entry_bundles.c.bundle_index)
-            ).all()
-        if [row.bundle_index for row in rows] != list(range(first_bundle, last_bundle + 1)):
-            raise StorageError(f"entry bundles {first_bundle}..{last_bundle} are not all stored")
-        found = [entry for row in rows for entry in decode_entry_bundle(bytes(row.entries))]
-        offset = start - first_bundle * TILE_WIDTH
-        wanted = found[offset : offset + end - start]
-        if len(wanted) != end - start:
-            raise StorageError(f"entry bundles hold fewer entries than [{start}, {end}) needs")
-        return wanted
+            return read_entries(connection, start, end)
 
     def entry(self, index: int) -> bytes:
         with self._read() as connection:
@@ -213,3 +228,16 @@ class _Reader:
 
     def __call__(self, nodes: Sequence[Node]) -> list[bytes]:
         return hashes_from_tiles(nodes, self._tiles)
+
+
+class _CachingReader(_Reader):
+    """A reader that keeps every tile it read: for many proofs against one tree size."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
+        self._cache: dict[TileKey, Tile] = {}
+
+    def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, Tile]:
+        missing = [key for key in keys if key not in self._cache]
+        self._cache.update(read_tiles(self._connection, missing))
+        return self._cache

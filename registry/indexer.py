@@ -1,0 +1,214 @@
+"""Derived indexes: turning log entries into registry rows.
+
+The live path (registry.Registry, inside the sequencer's transaction) and `prov reindex` (a
+replay of the whole log) call the same `apply_*` functions in log order, so a rebuild yields
+exactly the rows the live path wrote.
+"""
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Connection, delete, insert, select, tuple_, update
+
+from ledger.errors import StorageError
+from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical
+from registry.schema import (
+    DERIVED_TABLES,
+    reg_captures,
+    reg_devices,
+    reg_revocations,
+    reg_state,
+    reg_vendors,
+)
+
+COUNTER_OK = "ok"
+COUNTER_REPEATED = "repeated"  # the device already logged a capture with this counter
+COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logged
+
+
+def record_id(claim: Mapping[str, Any], sig_b64: str) -> bytes:
+    """Identity of a capture record: SHA-256 of JCS({claim, sig}). ECDSA signatures are
+    randomized, so re-signing the same claim makes a different record (and a repeated counter)."""
+    return hashlib.sha256(canonical({"claim": claim, "sig": sig_b64})).digest()
+
+
+def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    der = base64.b64decode(entry["root"])
+    connection.execute(
+        insert(reg_vendors).values(
+            vendor_id=hashlib.sha256(der).hexdigest(),
+            name=entry["name"],
+            role=entry["role"],
+            leaf_index=index,
+            logged_at_ms=entry["logged_at"],
+        )
+    )
+
+
+def _to_ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def issuer_id(cert: x509.Certificate, chain: Sequence[bytes], vendor_id: str) -> str:
+    """The id of the CA that issued `cert`: the chain certificate whose subject is its issuer,
+    or the vendor root when the root issued it directly."""
+    for der in chain:
+        if x509.load_der_x509_certificate(der).subject == cert.issuer:
+            return hashlib.sha256(der).hexdigest()
+    return vendor_id
+
+
+def apply_device(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    der = base64.b64decode(entry["cert"])
+    chain = [base64.b64decode(c) for c in entry["chain"]]
+    cert = x509.load_der_x509_certificate(der)
+    key = cert.public_key()
+    algorithm = "Ed25519" if isinstance(key, Ed25519PublicKey) else "ES256"
+    connection.execute(
+        insert(reg_devices).values(
+            device_id=hashlib.sha256(der).hexdigest(),
+            vendor_id=entry["vendor"],
+            issuer_id=issuer_id(cert, chain, entry["vendor"]),
+            algorithm=algorithm,
+            public_key=key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
+            not_before_ms=_to_ms(cert.not_valid_before_utc),
+            not_after_ms=_to_ms(cert.not_valid_after_utc),
+            leaf_index=index,
+            logged_at_ms=entry["logged_at"],
+            max_counter=None,
+        )
+    )
+
+
+def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    connection.execute(
+        insert(reg_revocations).values(
+            leaf_index=index,
+            device_id=entry["device"],
+            compromised_since_ms=entry["compromised_since"],
+            reason=entry["reason"],
+            signer_id=entry["signer"],
+            logged_at_ms=entry["logged_at"],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CaptureRow:
+    index: int
+    counter_status: str
+
+
+def apply_captures(
+    connection: Connection, first_index: int, entries: Sequence[Mapping[str, Any]]
+) -> list[CaptureRow]:
+    """Insert rows for consecutive capture entries; counters are judged in log order."""
+    if not entries:
+        return []
+    claims = [entry["claim"] for entry in entries]
+    devices = sorted({claim["device"] for claim in claims})
+    highest: dict[str, int | None] = dict(
+        connection.execute(
+            select(reg_devices.c.device_id, reg_devices.c.max_counter).where(
+                reg_devices.c.device_id.in_(devices)
+            )
+        ).all()
+    )
+    pairs = sorted({(claim["device"], claim["counter"]) for claim in claims})
+    seen: set[tuple[str, int]] = set(
+        (device, counter)
+        for device, counter in connection.execute(
+            select(reg_captures.c.device_id, reg_captures.c.counter).where(
+                tuple_(reg_captures.c.device_id, reg_captures.c.counter).in_(pairs)
+            )
+        )
+    )
+    rows, results = [], []
+    for offset, (entry, claim) in enumerate(zip(entries, claims, strict=True)):
+        device, counter = claim["device"], claim["counter"]
+        top = highest.get(device)
+        if (device, counter) in seen:
+            status = COUNTER_REPEATED
+        elif top is not None and counter < top:
+            status = COUNTER_BACKWARDS
+        else:
+            status = COUNTER_OK
+        seen.add((device, counter))
+        highest[device] = counter if top is None else max(top, counter)
+        index = first_index + offset
+        results.append(CaptureRow(index, status))
+        rows.append(
+            {
+                "leaf_index": index,
+                "record_id": record_id(claim, entry["sig"]),
+                "device_id": device,
+                "counter": counter,
+                "counter_status": status,
+                "captured_at_ms": claim["captured_at"],
+                "logged_at_ms": entry["logged_at"],
+                "sha256": bytes.fromhex(claim["sha256"]),
+                "pdq": bytes.fromhex(claim["pdq"]),
+                "pdq_quality": claim["pdq_quality"],
+                "phash": bytes.fromhex(claim["phash"]),
+                "media_type": claim["media_type"],
+                "width": claim["width"],
+                "height": claim["height"],
+            }
+        )
+    connection.execute(insert(reg_captures), rows)
+    for device in devices:
+        connection.execute(
+            update(reg_devices)
+            .where(reg_devices.c.device_id == device)
+            .values(max_counter=highest[device])
+        )
+    return results
+
+
+def set_indexed_size(connection: Connection, size: int) -> None:
+    updated = connection.execute(update(reg_state).values(indexed_size=size)).rowcount
+    if not updated:
+        connection.execute(insert(reg_state).values(id=1, indexed_size=size))
+
+
+def clear(connection: Connection) -> None:
+    for table in DERIVED_TABLES:
+        connection.execute(delete(table))
+
+
+def replay(connection: Connection, first_index: int, leaves: Iterable[bytes]) -> int:
+    """Apply log entries in order (consecutive captures as one batch); returns the count."""
+    pending: list[dict[str, Any]] = []
+    pending_start = first_index
+    count = 0
+    for index, leaf in enumerate(leaves, start=first_index):
+        count += 1
+        try:
+            entry = json.loads(leaf)
+            kind = entry["kind"]
+        except (ValueError, TypeError, KeyError):
+            raise StorageError(f"log entry {index} is not a registry entry") from None
+        if kind == CAPTURE:
+            if not pending:
+                pending_start = index
+            pending.append(entry)
+            continue
+        apply_captures(connection, pending_start, pending)
+        pending = []
+        if kind == VENDOR:
+            apply_vendor(connection, index, entry)
+        elif kind == DEVICE:
+            apply_device(connection, index, entry)
+        elif kind == REVOCATION:
+            apply_revocation(connection, index, entry)
+        else:
+            raise StorageError(f"log entry {index} has unknown kind {kind!r}")
+    apply_captures(connection, pending_start, pending)
+    return count
