@@ -1,24 +1,32 @@
-"""create_app(config): the FastAPI application for one log."""
+"""create_app(settings): the FastAPI application for one log and its registry."""
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
-from api.routers import log, tiles
-from ledger import LogConfig, LogStore, open_engine
+from api.limits import BodySizeLimit
+from api.routers import log, registry, tiles
+from ledger import LogConfig
+from registry import RegistrySettings, open_registry
 
 
-def create_app(config: LogConfig) -> FastAPI:
+def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
+    if isinstance(settings, LogConfig):
+        settings = RegistrySettings(log=settings)
     app = FastAPI(
         title="Provenance Ledger",
         summary="A public, append-only, auditable registry of camera captures.",
         version="0.1.0",
     )
-    app.state.store = LogStore(open_engine(config.database_url))
-    app.state.log_key = config.load_verifier()
+    app.state.registry = open_registry(settings)
+    app.state.store = app.state.registry.store
+    app.state.log_key = settings.log.load_verifier()
+    app.state.settings = settings
     # tlog-tiles asks for compressed entry bundles; small bodies are not worth it.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(tiles.router)
     app.include_router(log.router)
+    app.include_router(registry.router)
     return app

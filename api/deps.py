@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ledger import LogStore, Verifier
+from registry import Registry
 
 
 def get_store(request: Request) -> LogStore:
@@ -17,5 +18,18 @@ def get_log_key(request: Request) -> Verifier | None:
     return key
 
 
+def get_registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def get_admin_token(request: Request) -> str | None:
+    """The bearer token of `Authorization: Bearer <token>`, if any."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+AdminToken = Annotated[str | None, Depends(get_admin_token)]
 Store = Annotated[LogStore, Depends(get_store)]
 LogKey = Annotated[Verifier | None, Depends(get_log_key)]

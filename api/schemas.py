@@ -1,5 +1,7 @@
 """Response bodies of the /v1 API. Hashes are standard base64, as in checkpoints and proofs."""
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -28,3 +30,48 @@ class ConsistencyProof(BaseModel):
     first: int
     second: int
     consistency_path: list[str]
+
+
+class VendorIn(BaseModel):
+    name: str = Field(description="the vendor's name as it will appear in the log")
+    role: str = Field(description="camera or generator")
+    root: str = Field(description="base64 DER of the vendor's self-signed root CA")
+
+
+class DeviceIn(BaseModel):
+    cert: str = Field(description="base64 DER of the device certificate")
+    chain: list[str] = Field(default=[], description="base64 DER intermediates, issuer first")
+
+
+class CapturesIn(BaseModel):
+    records: list[dict[str, Any]] = Field(description="signed capture records {claim, sig}")
+
+
+class ReceiptOut(BaseModel):
+    index: int
+    leaf_hash: str
+    tree_size: int
+    checkpoint: str
+    inclusion_proof: list[str]
+    duplicate: bool
+
+
+class CaptureResultOut(BaseModel):
+    position: int
+    accepted: bool
+    index: int | None = None
+    leaf_hash: str | None = None
+    tree_size: int | None = None
+    checkpoint: str | None = None
+    inclusion_proof: list[str] | None = None
+    duplicate: bool | None = None
+    counter_status: str | None = Field(default=None, description="ok, repeated or backwards")
+    flags: list[str] | None = None
+    code: str | None = None
+    reason: str | None = None
+
+
+class CapturesOut(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[CaptureResultOut]

@@ -1,0 +1,42 @@
+"""/v1 write side: vendors (operator only), devices, capture batches, revocations."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import AdminToken, RegistryDep
+from api.schemas import CapturesIn, CapturesOut, DeviceIn, ReceiptOut, VendorIn
+from registry.entries import b64_field
+
+router = APIRouter(prefix="/v1", tags=["registry"])
+
+
+@router.post("/vendors", response_model=ReceiptOut)
+def add_vendor(body: VendorIn, registry: RegistryDep, token: AdminToken) -> dict[str, Any]:
+    root = b64_field(body.model_dump(), "root", "vendor")
+    return registry.add_vendor(body.name, body.role, root, token).to_json()
+
+
+@router.post("/devices", response_model=ReceiptOut)
+def enroll_device(body: DeviceIn, registry: RegistryDep) -> dict[str, Any]:
+    fields = body.model_dump()
+    cert = b64_field(fields, "cert", "device enrollment")
+    chain = [b64_field({"chain": c}, "chain", "device enrollment") for c in body.chain]
+    return registry.enroll_device(cert, chain).to_json()
+
+
+@router.get("/devices/{device_id}")
+def device(device_id: str, registry: RegistryDep) -> dict[str, Any]:
+    return registry.device(device_id)
+
+
+@router.post("/captures", response_model=CapturesOut)
+def submit_captures(body: CapturesIn, registry: RegistryDep) -> dict[str, Any]:
+    results = [r.to_json() for r in registry.submit_captures(body.records)]
+    accepted = sum(1 for r in results if r["accepted"])
+    return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
+
+
+@router.post("/revocations", response_model=ReceiptOut)
+def revoke(body: dict[str, Any], registry: RegistryDep) -> dict[str, Any]:
+    return registry.revoke(body).to_json()

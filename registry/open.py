@@ -1,0 +1,20 @@
+"""Wiring: a Registry over the log a configuration points at."""
+
+import time
+
+from ledger import LogStore, Sequencer, open_engine
+from registry.config import RegistrySettings
+from registry.registry import Registry
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def open_registry(settings: RegistrySettings, *, writable: bool = True) -> Registry:
+    """A Registry on the configured database. It can append only where the log key is."""
+    store = LogStore(open_engine(settings.log.database_url))
+    sequencer = None
+    if writable and settings.log.key_file.exists():
+        sequencer = Sequencer(store, settings.log.load_signer(), now_ms)
+    return Registry(store, sequencer, settings, now_ms)

@@ -1,0 +1,622 @@
+"""The registry's write side: vendors, devices, captures and revocations, appended to the log.
+
+Each operation checks what it can outside the log's write lock (shapes, certificates, capture
+signatures: the expensive part, spread over worker processes), then decides the rest inside it
+(replays, revocations, counters) in `Sequencer.append_built`, where the entries get their
+`logged_at` and the derived rows are written in the same transaction as the leaves.
+"""
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import Connection, select
+
+from ledger import LogStore, Sequencer, SignedCheckpoint
+from ledger.errors import (
+    ConfigurationError,
+    LedgerError,
+    MalformedError,
+    NotAuthorizedError,
+    NotFoundError,
+    VerificationError,
+)
+from ledger.sequencer import AppendResult
+from ledger.store import read_entries
+from registry import indexer
+from registry.certs import VendorRoot, load_vendor_root, validate_device
+from registry.config import RegistrySettings
+from registry.entries import (
+    CAPTURE,
+    DEVICE,
+    REVOCATION,
+    ROLES,
+    VENDOR,
+    b64,
+    b64_field,
+    capture_message,
+    check_capture_record,
+    encode_entry,
+    hex_field,
+    int_field,
+    parse_entry,
+    revocation_message,
+    str_field,
+)
+from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
+from registry.signatures import verify_batch, verify_with_certificate
+
+Clock = Callable[[], int]
+_IN_PROCESS_BELOW = 64  # smaller batches are not worth the round trip to worker processes
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where an entry is in the log, and the proof that it is there."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    checkpoint: bytes
+    inclusion_proof: list[bytes]
+    duplicate: bool = False  # the same entry was already in the log
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "leaf_hash": b64(self.leaf_hash),
+            "tree_size": self.tree_size,
+            "checkpoint": self.checkpoint.decode(),
+            "inclusion_proof": [b64(h) for h in self.inclusion_proof],
+            "duplicate": self.duplicate,
+        }
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """The outcome for one record of a submitted batch."""
+
+    position: int
+    receipt: Receipt | None = None
+    counter_status: str | None = None
+    flags: tuple[str, ...] = ()
+    code: str | None = None
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.receipt is not None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.receipt is None:
+            return {
+                "position": self.position,
+                "accepted": False,
+                "code": self.code,
+                "reason": self.reason,
+            }
+        return {
+            "position": self.position,
+            "accepted": True,
+            **self.receipt.to_json(),
+            "counter_status": self.counter_status,
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class _DeviceKey:
+    device_id: str
+    algorithm: str
+    public_key: bytes
+    not_before_ms: int
+    not_after_ms: int
+
+
+@dataclass
+class _Pending:
+    """A verified record on its way through the write lock."""
+
+    position: int
+    claim: dict[str, Any]
+    sig: str
+    index: int | None = None  # where it is in the log: new, or the earlier copy of a replay
+    replay: bool = False
+    rejection: tuple[str, str] | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+class Registry:
+    def __init__(
+        self,
+        store: LogStore,
+        sequencer: Sequencer | None,
+        settings: RegistrySettings,
+        now: Clock,
+    ) -> None:
+        self._store = store
+        self._sequencer = sequencer
+        self._settings = settings
+        self._now = now
+        self._roots: dict[str, VendorRoot] = {}
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def store(self) -> LogStore:
+        return self._store
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    # --- helpers ---
+
+    def _writer(self) -> Sequencer:
+        if self._sequencer is None:
+            raise ConfigurationError(
+                "this server has no log key, so it cannot append: run it where `prov init` "
+                "wrote the key (or set PROV_LOG_KEY_FILE)"
+            )
+        return self._sequencer
+
+    def _receipts(
+        self, indexes: Sequence[int], checkpoint: SignedCheckpoint, duplicates: set[int]
+    ) -> list[Receipt]:
+        found = self._store.receipts(indexes, checkpoint.size)
+        return [
+            Receipt(index, leaf_hash, checkpoint.size, checkpoint.note, proof, index in duplicates)
+            for index, (leaf_hash, proof) in zip(indexes, found, strict=True)
+        ]
+
+    def _append(self, build: Callable[[Connection, int, int], list[bytes]]) -> AppendResult:
+        """Append what `build` decides, and record how far the derived rows now reach."""
+
+        def build_and_mark(connection: Connection, first: int, now: int) -> list[bytes]:
+            leaves = build(connection, first, now)
+            if leaves:
+                indexer.set_indexed_size(connection, first + len(leaves))
+            return leaves
+
+        return self._writer().append_built(build_and_mark)
+
+    def _single(
+        self, build: Callable[[Connection, int, int], list[bytes]], existing: list[int]
+    ) -> Receipt:
+        """Append one entry (or find it already logged) and return its receipt."""
+        result = self._append(build)
+        index = existing[0] if existing else result.first_index
+        return self._receipts([index], result.checkpoint, {index} if existing else set())[0]
+
+    def _vendor_root(self, vendor_id: str) -> VendorRoot:
+        if vendor_id not in self._roots:
+            with self._store.engine.connect() as connection:
+                index = connection.execute(
+                    select(reg_vendors.c.leaf_index).where(reg_vendors.c.vendor_id == vendor_id)
+                ).scalar()
+            if index is None:
+                raise NotFoundError(f"vendor {vendor_id} is not registered", code="unknown_vendor")
+            entry = parse_entry(self._store.entry(index))
+            self._roots[vendor_id] = load_vendor_root(base64.b64decode(entry["root"]))
+        return self._roots[vendor_id]
+
+    def _existing(self, connection: Connection, column: Any, value: Any) -> int | None:
+        table = column.table
+        found: int | None = connection.execute(
+            select(table.c.leaf_index).where(column == value)
+        ).scalar()
+        return found
+
+    # --- vendors ---
+
+    def add_vendor(self, name: str, role: str, root_der: bytes, admin_token: str | None) -> Receipt:
+        """Register a vendor's self-signed root CA (operator only)."""
+        expected = self._settings.admin_token
+        if expected is None:
+            raise NotAuthorizedError(
+                "adding vendors is disabled: the operator has not configured PROV_ADMIN_TOKEN",
+                code="admin_disabled",
+            )
+        if admin_token is None or not hmac.compare_digest(admin_token.encode(), expected.encode()):
+            raise NotAuthorizedError("the admin token is missing or wrong", code="bad_admin_token")
+        if role not in ROLES:
+            raise MalformedError(
+                f"vendor role must be one of {list(ROLES)}, not {role!r}", code="bad_role"
+            )
+        str_field({"name": name}, "name", "vendor")
+        root = load_vendor_root(root_der)
+        existing: list[int] = []
+
+        def build(connection: Connection, first: int, now: int) -> list[bytes]:
+            found = self._existing(connection, reg_vendors.c.vendor_id, root.vendor_id)
+            if found is not None:
+                existing.append(found)
+                return []
+            entry = {
+                "kind": VENDOR,
+                "logged_at": now,
+                "name": name,
+                "role": role,
+                "root": b64(root.der),
+            }
+            leaf = encode_entry(entry)
+            indexer.apply_vendor(connection, first, entry)
+            return [leaf]
+
+        return self._single(build, existing)
+
+    # --- devices ---
+
+    def enroll_device(self, cert_der: bytes, chain_der: Sequence[bytes]) -> Receipt:
+        """Enroll a device certificate that chains to a registered vendor root."""
+        device_id = hashlib.sha256(cert_der).hexdigest()
+        with self._store.engine.connect() as connection:
+            found = self._existing(connection, reg_devices.c.device_id, device_id)
+        if found is not None:
+            return self._receipts([found], self._store.latest_checkpoint(), {found})[0]
+        vendor_id = self._find_vendor(cert_der, chain_der)
+        at = datetime.fromtimestamp(self._now() / 1000, UTC)
+        device = validate_device(cert_der, chain_der, self._vendor_root(vendor_id), at)
+        existing: list[int] = []
+
+        def build(connection: Connection, first: int, now: int) -> list[bytes]:
+            again = self._existing(connection, reg_devices.c.device_id, device.device_id)
+            if again is not None:
+                existing.append(again)
+                return []
+            entry = {
+                "kind": DEVICE,
+                "logged_at": now,
+                "cert": b64(cert_der),
+                "chain": [b64(c) for c in chain_der],
+                "vendor": vendor_id,
+            }
+            leaf = encode_entry(entry)
+            indexer.apply_device(connection, first, entry)
+            return [leaf]
+
+        return self._single(build, existing)
+
+    def _find_vendor(self, cert_der: bytes, chain_der: Sequence[bytes]) -> str:
+        """The registered vendor whose root issued the top of the chain."""
+        try:
+            top = x509.load_der_x509_certificate(chain_der[-1] if chain_der else cert_der)
+        except ValueError as exc:
+            raise MalformedError(
+                f"device certificate or chain is not DER X.509: {exc}", code="cert_malformed"
+            ) from None
+        with self._store.engine.connect() as connection:
+            vendor_ids: list[str] = list(
+                connection.execute(select(reg_vendors.c.vendor_id)).scalars()
+            )
+        for vendor_id in vendor_ids:
+            if self._vendor_root(vendor_id).certificate.subject == top.issuer:
+                return vendor_id
+        raise VerificationError(
+            "chain does not lead to a registered vendor root: no registered root is named "
+            f"{top.issuer.rfc4514_string()!r}",
+            code="cert_untrusted_chain",
+        )
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        hex_field({"device": device_id}, "device", "device id", 64)
+        with self._store.engine.connect() as connection:
+            row = connection.execute(
+                select(reg_devices, reg_vendors.c.name, reg_vendors.c.role)
+                .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
+                .where(reg_devices.c.device_id == device_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"device {device_id} is not enrolled", code="unknown_device")
+            revocations = connection.execute(
+                select(reg_revocations).where(reg_revocations.c.device_id == device_id)
+            ).all()
+            captures = connection.execute(
+                select(reg_captures.c.leaf_index).where(reg_captures.c.device_id == device_id)
+            ).all()
+        return {
+            "device_id": device_id,
+            "vendor_id": row.vendor_id,
+            "vendor_name": row.name,
+            "role": row.role,
+            "algorithm": row.algorithm,
+            "issuer_id": row.issuer_id,
+            "not_before_ms": row.not_before_ms,
+            "not_after_ms": row.not_after_ms,
+            "leaf_index": row.leaf_index,
+            "logged_at_ms": row.logged_at_ms,
+            "max_counter": row.max_counter,
+            "captures": len(captures),
+            "revocations": [
+                {
+                    "leaf_index": r.leaf_index,
+                    "compromised_since_ms": r.compromised_since_ms,
+                    "reason": r.reason,
+                    "signer_id": r.signer_id,
+                    "logged_at_ms": r.logged_at_ms,
+                }
+                for r in revocations
+            ],
+        }
+
+    # --- captures ---
+
+    def submit_captures(self, records: Sequence[Any]) -> list[CaptureResult]:
+        """Admit a batch of device-signed capture records; one result per record, in order."""
+        if not records:
+            raise MalformedError("the batch has no records", code="empty_batch")
+        if len(records) > self._settings.max_batch:
+            raise MalformedError(
+                f"the batch has {len(records)} records; at most {self._settings.max_batch} per "
+                "submission (PROV_MAX_BATCH)",
+                code="batch_too_large",
+            )
+        pending: list[_Pending] = []
+        results: dict[int, CaptureResult] = {}
+        for position, record in enumerate(records):
+            try:
+                claim, signature = check_capture_record(record)
+            except LedgerError as exc:
+                results[position] = CaptureResult(position, code=exc.code, reason=str(exc))
+                continue
+            pending.append(_Pending(position, claim, b64(signature)))
+
+        keys = self._device_keys({p.claim["device"] for p in pending})
+        now = self._now()
+        to_verify: list[_Pending] = []
+        for item in pending:
+            problem = self._check_claim_time(item.claim, keys.get(item.claim["device"]), now)
+            if problem is not None:
+                results[item.position] = CaptureResult(
+                    item.position, code=problem[0], reason=problem[1]
+                )
+            else:
+                to_verify.append(item)
+        verdicts = self._verify(
+            [
+                (
+                    keys[item.claim["device"]].algorithm,
+                    keys[item.claim["device"]].public_key,
+                    capture_message(item.claim),
+                    base64.b64decode(item.sig),
+                )
+                for item in to_verify
+            ]
+        )
+        verified = []
+        for item, ok in zip(to_verify, verdicts, strict=True):
+            if ok:
+                verified.append(item)
+            else:
+                results[item.position] = CaptureResult(
+                    item.position,
+                    code="bad_signature",
+                    reason=f"signature does not verify with the enrolled key of device {item.claim['device']}",
+                )
+
+        rows: dict[int, indexer.CaptureRow] = {}
+        result = self._append(lambda c, first, now: self._admit(c, first, now, verified, rows))
+        logged = [item for item in verified if item.index is not None]
+        receipts = self._receipts(
+            [item.index for item in logged if item.index is not None],
+            result.checkpoint,
+            {item.index for item in logged if item.replay and item.index is not None},
+        )
+        for item, receipt in zip(logged, receipts, strict=True):
+            row = rows.get(receipt.index)
+            results[item.position] = CaptureResult(
+                item.position,
+                receipt=receipt,
+                counter_status=row.counter_status if row else None,
+                flags=tuple(item.flags),
+            )
+        for item in verified:
+            if item.rejection is not None:
+                code, reason = item.rejection
+                results[item.position] = CaptureResult(item.position, code=code, reason=reason)
+        return [results[position] for position in range(len(records))]
+
+    def _check_claim_time(
+        self, claim: dict[str, Any], key: _DeviceKey | None, now: int
+    ) -> tuple[str, str] | None:
+        device, captured_at = claim["device"], claim["captured_at"]
+        if key is None:
+            return "unknown_device", f"device {device} is not enrolled"
+        if captured_at > now + self._settings.max_future_skew_ms:
+            return (
+                "captured_in_future",
+                f"captured_at {captured_at} is more than {self._settings.max_future_skew_ms} ms "
+                f"after the log's clock ({now})",
+            )
+        if not key.not_before_ms <= captured_at <= key.not_after_ms:
+            return (
+                "captured_outside_validity",
+                f"captured_at {captured_at} is outside the device certificate's validity "
+                f"[{key.not_before_ms}, {key.not_after_ms}]",
+            )
+        return None
+
+    def _admit(
+        self,
+        connection: Connection,
+        first: int,
+        now: int,
+        verified: list[_Pending],
+        rows: dict[int, indexer.CaptureRow],
+    ) -> list[bytes]:
+        """Under the write lock: replays, revocations, then entries and their rows."""
+        ids = {indexer.record_id(item.claim, item.sig): item for item in verified}
+        known = dict(
+            connection.execute(
+                select(reg_captures.c.record_id, reg_captures.c.leaf_index).where(
+                    reg_captures.c.record_id.in_(list(ids))
+                )
+            ).all()
+        )
+        revoked: dict[str, int] = {}
+        for device, since in connection.execute(
+            select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
+                reg_revocations.c.device_id.in_({item.claim["device"] for item in verified})
+            )
+        ):
+            revoked[device] = min(since, revoked.get(device, since))
+        entries: list[dict[str, Any]] = []
+        batch_ids: dict[bytes, int] = {}
+        for item in verified:
+            item.index, item.replay, item.rejection, item.flags = None, False, None, []
+            rid = indexer.record_id(item.claim, item.sig)
+            if rid in known or rid in batch_ids:
+                item.index, item.replay = known.get(rid, batch_ids.get(rid)), True
+                continue
+            since = revoked.get(item.claim["device"])
+            if since is not None and item.claim["captured_at"] >= since:
+                item.rejection = (
+                    "device_revoked",
+                    f"device {item.claim['device']} was revoked as compromised since {since}, "
+                    f"at or before this capture ({item.claim['captured_at']})",
+                )
+                continue
+            if since is not None:
+                item.flags.append("logged_after_revocation")
+            item.index = first + len(entries)
+            batch_ids[rid] = item.index
+            entries.append(
+                {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
+            )
+        leaves = [encode_entry(entry) for entry in entries]
+        for row in indexer.apply_captures(connection, first, entries):
+            rows[row.index] = row
+        return leaves
+
+    def _device_keys(self, device_ids: set[str]) -> dict[str, _DeviceKey]:
+        if not device_ids:
+            return {}
+        with self._store.engine.connect() as connection:
+            found = connection.execute(
+                select(
+                    reg_devices.c.device_id,
+                    reg_devices.c.algorithm,
+                    reg_devices.c.public_key,
+                    reg_devices.c.not_before_ms,
+                    reg_devices.c.not_after_ms,
+                ).where(reg_devices.c.device_id.in_(sorted(device_ids)))
+            ).all()
+        return {
+            row.device_id: _DeviceKey(
+                row.device_id,
+                row.algorithm,
+                bytes(row.public_key),
+                row.not_before_ms,
+                row.not_after_ms,
+            )
+            for row in found
+        }
+
+    def _verify(self, jobs: list[tuple[str, bytes, bytes, bytes]]) -> list[bool]:
+        workers = self._settings.verify_workers
+        if workers <= 1 or len(jobs) < _IN_PROCESS_BELOW:
+            return verify_batch(jobs)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=workers)
+        size = -(-len(jobs) // workers)
+        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        return [ok for chunk in self._pool.map(verify_batch, chunks) for ok in chunk]
+
+    # --- revocations ---
+
+    def revoke(self, revocation: Any) -> Receipt:
+        """Log a CA-signed revocation of a device, dated by its compromise."""
+        if not isinstance(revocation, dict):
+            raise MalformedError("a revocation must be a JSON object", code="bad_revocation")
+        where = "revocation"
+        allowed = {"kind", "device", "compromised_since", "reason", "signer", "sig"}
+        if set(revocation) - allowed:
+            raise MalformedError(
+                f"revocation has unknown fields {sorted(set(revocation) - allowed)}",
+                code="unknown_field",
+            )
+        if revocation.get("kind", REVOCATION) != REVOCATION:
+            raise MalformedError(f"revocation kind must be {REVOCATION!r}", code="bad_kind")
+        device = hex_field(revocation, "device", where, 64)
+        compromised_since = int_field(revocation, "compromised_since", where)
+        reason = str_field(revocation, "reason", where, 500)
+        signer = hex_field(revocation, "signer", where, 64)
+        signature = b64_field(revocation, "sig", where)
+        info = self.device(device)
+        if signer not in (info["vendor_id"], info["issuer_id"]):
+            raise VerificationError(
+                f"revocation signer {signer} is neither the vendor root nor the CA that issued "
+                f"device {device}",
+                code="revocation_bad_signer",
+            )
+        signer_cert = self._ca_certificate(signer, info)
+        body = {
+            "kind": REVOCATION,
+            "device": device,
+            "compromised_since": compromised_since,
+            "reason": reason,
+            "signer": signer,
+        }
+        if not verify_with_certificate(signer_cert, signature, revocation_message(body)):
+            raise VerificationError(
+                f"revocation signature does not verify with the key of CA {signer}",
+                code="revocation_bad_signature",
+            )
+        sig_b64 = b64(signature)
+        existing: list[int] = []
+
+        def build(connection: Connection, first: int, now: int) -> list[bytes]:
+            for row in connection.execute(
+                select(reg_revocations.c.leaf_index).where(
+                    reg_revocations.c.device_id == device,
+                    reg_revocations.c.compromised_since_ms == compromised_since,
+                    reg_revocations.c.signer_id == signer,
+                )
+            ):
+                entry = parse_entry(read_entries(connection, row.leaf_index, row.leaf_index + 1)[0])
+                if entry.get("sig") == sig_b64 and entry.get("reason") == reason:
+                    existing.append(row.leaf_index)
+                    return []
+            entry = {**body, "logged_at": now, "sig": sig_b64}
+            leaf = encode_entry(entry)
+            indexer.apply_revocation(connection, first, entry)
+            return [leaf]
+
+        return self._single(build, existing)
+
+    def _ca_certificate(self, signer: str, device: dict[str, Any]) -> x509.Certificate:
+        if signer == device["vendor_id"]:
+            return self._vendor_root(signer).certificate
+        entry = parse_entry(self._store.entry(device["leaf_index"]))
+        for encoded in entry["chain"]:
+            der = base64.b64decode(encoded)
+            if hashlib.sha256(der).hexdigest() == signer:
+                return x509.load_der_x509_certificate(der)
+        raise VerificationError(
+            f"CA {signer} is not in the device's enrollment chain", code="revocation_bad_signer"
+        )
+
+    # --- rebuilding the derived indexes ---
+
+    def reindex(self, chunk: int = 10_000) -> int:
+        """Drop every derived row and rebuild them from the log's entries; returns the count."""
+        replayed = [0]
+
+        def rebuild(connection: Connection, first: int, _now: int) -> list[bytes]:
+            indexer.clear(connection)
+            for start in range(0, first, chunk):
+                end = min(first, start + chunk)
+                replayed[0] += indexer.replay(
+                    connection, start, read_entries(connection, start, end)
+                )
+            indexer.set_indexed_size(connection, first)
+            return []
+
+        self._writer().append_built(rebuild)
+        return replayed[0]
