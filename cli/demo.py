@@ -1,22 +1,31 @@
-"""`prov demo`: build a small log, serve it, and verify what the server says, offline.
+"""`prov demo`: the registry end to end on a temporary SQLite database, over real HTTP.
 
-Each step prints what was checked. The data stays in ./demo-data, so `prov --data-dir
-demo-data serve` can serve it afterwards.
+A camera vendor and a generator vendor register their roots; three cameras (ES256 and Ed25519)
+and one model release enroll; the devices sign captures of generated pictures and submit them;
+every accepted record comes back with an inclusion proof that is verified here, offline, against
+the log's signed checkpoint. Then a consistency proof shows the log only grew.
 """
 
 import base64
+import hashlib
+import io
 import json
+import secrets
 import shutil
 import socket
+import tempfile
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
+from PIL import Image, ImageDraw
 from rich.console import Console
-from rich.progress import Progress
+from rich.table import Table
 
 import migrations
 from api import create_app
@@ -24,13 +33,17 @@ from ledger import (
     LogConfig,
     LogStore,
     Sequencer,
-    TlogProof,
+    Verifier,
     hash_leaf,
     open_checkpoint,
     open_engine,
     verify_consistency,
     verify_inclusion,
 )
+from registry import RegistrySettings
+from registry.entries import b64
+from registry.sdk import sign_capture
+from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
 
 ORIGIN = "demo.provenance-ledger.example/log"
 console = Console(soft_wrap=True)
@@ -43,97 +56,181 @@ def _free_port() -> int:
         return port
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (localhost only)
-        body: bytes = response.read()
-        return body
+def _call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
+        raw: bytes = response.read()
+    return raw if path == "/checkpoint" else json.loads(raw)
+
+
+def picture(seed: int) -> bytes:
+    """A generated 'photo': a gradient sky, a sun and hills placed by the seed."""
+    width, height = 640, 480
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        draw.line(
+            [(0, y), (width, y)], fill=(40 + y // 4, 90 + (seed * 17 + y) % 100, 200 - y // 5)
+        )
+    draw.ellipse((seed * 53 % 500, 40, seed * 53 % 500 + 90, 130), fill=(255, 220, 120))
+    for i in range(3):
+        x = (seed * 97 + i * 211) % width
+        draw.polygon(
+            [(x - 200, height), (x, 250 + (seed + i) * 13 % 80), (x + 200, height)],
+            fill=(30 + i * 40, 120, 60),
+        )
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def _device_id(device: IssuedCert) -> str:
+    return hashlib.sha256(device.der).hexdigest()
 
 
 @click.command()
 @click.option(
-    "--data-dir", default="demo-data", show_default=True, type=click.Path(file_okay=False)
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Keep the demo log here [a temporary directory, removed after].",
 )
-@click.option("--entries", default=20_000, show_default=True, type=click.IntRange(1, 10_000_000))
-def demo(data_dir: str, entries: int) -> None:
-    """Append entries, serve the log over HTTP, and verify the checkpoint and proofs offline."""
-    directory = Path(data_dir)
-    shutil.rmtree(directory, ignore_errors=True)
-    config = LogConfig.from_env(
-        directory, database_url=f"sqlite:///{directory.resolve() / 'log.db'}"
-    )
-    signer = config.write_new_key(ORIGIN)
-    migrations.upgrade(config.database_url)
-    store = LogStore(open_engine(config.database_url))
-    sequencer = Sequencer(store, signer, lambda: time.time_ns() // 1_000_000)
-    sequencer.initialize()
-    console.print(f"1. created log [bold]{ORIGIN}[/] in {directory}/ (key file mode 0600)")
+@click.option(
+    "--captures",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Captures per camera.",
+)
+def demo(data_dir: str | None, captures: int) -> None:
+    """Run the registry end to end: vendors, devices, signed captures, proofs verified offline."""
+    directory = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="prov-demo-"))
+    if data_dir:
+        shutil.rmtree(directory, ignore_errors=True)
+    try:
+        _run(directory, captures)
+    finally:
+        if not data_dir:
+            shutil.rmtree(directory, ignore_errors=True)
 
-    leaves = [
-        json.dumps({"kind": "demo/v1", "n": i}, separators=(",", ":")).encode()
-        for i in range(entries)
-    ]
-    midway = 0
-    started = time.perf_counter()
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("appending", total=entries)
-        for start in range(0, entries, 1000):
-            result = sequencer.append(leaves[start : start + 1000])
-            midway = midway or (result.checkpoint.size if start >= entries // 2 else 0)
-            progress.update(task, completed=result.checkpoint.size)
-    elapsed = time.perf_counter() - started
-    console.print(
-        f"2. appended {entries:,} entries in batches of 1,000 ({entries / elapsed:,.0f}/s)"
-    )
+
+def _run(directory: Path, captures: int) -> None:
+    log = LogConfig.from_env(directory, database_url=f"sqlite:///{directory.resolve() / 'log.db'}")
+    signer = log.write_new_key(ORIGIN)
+    migrations.upgrade(log.database_url)
+    store = LogStore(open_engine(log.database_url))
+    Sequencer(store, signer, lambda: time.time_ns() // 1_000_000).initialize()
+    token = secrets.token_urlsafe(16)
+    settings = RegistrySettings(log=log, admin_token=token, verify_workers=0)
+    console.print(f"1. created log [bold]{ORIGIN}[/] on SQLite in {directory}")
 
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config), port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
     try:
-        note = _get(f"{base}/checkpoint")
-        checkpoint = open_checkpoint(note, signer.verifier)
-        console.print(f"3. GET /checkpoint: signature verifies with {signer.verifier.vkey}")
-        console.print(
-            f"   size {checkpoint.size:,}, root {base64.b64encode(checkpoint.root_hash).decode()}"
-        )
-
-        index = entries // 3
-        proof = json.loads(_get(f"{base}/v1/log/proof/inclusion?index={index}"))
-        path = [base64.b64decode(h) for h in proof["inclusion_path"]]
-        verify_inclusion(
-            hash_leaf(leaves[index]), index, checkpoint.size, path, checkpoint.root_hash
-        )
-        console.print(f"4. entry {index} is in the tree: {len(path)}-hash inclusion proof verified")
-
-        if midway and midway < checkpoint.size:
-            old = store.checkpoint_at(midway).checkpoint
-            cons = json.loads(_get(f"{base}/v1/log/proof/consistency?first={midway}"))
-            verify_consistency(
-                midway,
-                checkpoint.size,
-                old.root_hash,
-                checkpoint.root_hash,
-                [base64.b64decode(h) for h in cons["consistency_path"]],
-            )
-            console.print(
-                f"5. the tree at {midway:,} is a prefix of the tree at {checkpoint.size:,}: consistency proof verified"
-            )
-
-        offline = TlogProof(index, tuple(path), note)
-        proof_file = directory / f"entry-{index}.tlog-proof"
-        proof_file.write_bytes(offline.encode())
-        offline.verify(leaves[index], signer.verifier)
-        console.print(f"6. wrote the offline proof {proof_file} (C2SP tlog-proof) and verified it")
-        tile = _get(f"{base}/tile/0/000")
-        console.print(f"7. GET /tile/0/000: {len(tile)} bytes = 256 leaf hashes (C2SP tlog-tiles)")
+        _scenario(base, token, signer.verifier.vkey, store, captures)
     finally:
         server.should_exit = True
-    console.print(
-        f"\nServe it yourself: [bold]prov --data-dir {directory} serve[/] then open http://127.0.0.1:8000/docs"
+
+
+def _scenario(base: str, token: str, vkey: str, store: LogStore, captures: int) -> None:
+    log_key = Verifier.from_vkey(vkey)
+    now = datetime.now(UTC)
+    camera_root = make_root(now, common_name="Example Camera Co. Root CA")
+    camera_ca = make_intermediate(camera_root, now)
+    cameras = [
+        make_device(camera_ca, now, key="ES256", common_name="X100 #0001"),
+        make_device(camera_ca, now, key="ES256", common_name="X100 #0002"),
+        make_device(camera_ca, now, key="Ed25519", common_name="Z9 #0001"),
+    ]
+    model_root = make_root(
+        now, common_name="Example Diffusion Labs Root CA", organization="Example Diffusion Labs"
+    )
+    model = make_device(
+        model_root,
+        now,
+        key="Ed25519",
+        common_name="diffusion-xl 2.1",
+        organization="Example Diffusion Labs",
     )
 
+    for name, role, root in [
+        ("Example Camera Co.", "camera", camera_root),
+        ("Example Diffusion Labs", "generator", model_root),
+    ]:
+        receipt = _call(
+            base, "POST", "/v1/vendors", {"name": name, "role": role, "root": b64(root.der)}, token
+        )
+        console.print(f"2. POST /v1/vendors: {name} ({role}) logged at index {receipt['index']}")
+    for device, chain in [(c, [camera_ca]) for c in cameras] + [(model, [])]:
+        body = {"cert": b64(device.der), "chain": [b64(c.der) for c in chain]}
+        receipt = _call(base, "POST", "/v1/devices", body)
+        algorithm = "Ed25519" if "Ed25519" in type(device.private_key).__name__ else "ES256"
+        console.print(
+            f"3. POST /v1/devices: {device.certificate.subject.rfc4514_string()} ({algorithm}) at index {receipt['index']}"
+        )
 
-if __name__ == "__main__":
-    demo()
+    first = _call(base, "GET", "/v1/log")["tree_size"]
+    first_root = open_checkpoint(_call(base, "GET", "/checkpoint"), log_key).root_hash
+    now_ms = time.time_ns() // 1_000_000
+    records = []
+    for number, device in enumerate([*cameras, model]):
+        for i in range(captures if device is not model else 2):
+            seed = number * 100 + i
+            records.append(
+                sign_capture(
+                    picture(seed),
+                    device.private_key,
+                    device.certificate,
+                    i + 1,
+                    now_ms - 1000 * (captures - i),
+                    name=f"demo-{seed}.jpg",
+                )
+            )
+    response = _call(base, "POST", "/v1/captures", {"records": records})
+    console.print(
+        f"4. POST /v1/captures: {response['accepted']} accepted, {response['rejected']} rejected (signed by the devices just now)"
+    )
+
+    table = Table("record", "device", "index", "counter", "proof", "verified offline")
+    for result, sent in zip(response["results"], records, strict=True):
+        checkpoint = open_checkpoint(result["checkpoint"].encode(), log_key)
+        leaf = base64.b64decode(_call(base, "GET", f"/v1/log/entries/{result['index']}")["data"])
+        assert json.loads(leaf)["claim"] == sent["claim"]
+        proof = [base64.b64decode(h) for h in result["inclusion_proof"]]
+        verify_inclusion(
+            hash_leaf(leaf), result["index"], checkpoint.size, proof, checkpoint.root_hash
+        )
+        table.add_row(
+            str(result["position"]),
+            sent["claim"]["device"][:12],
+            str(result["index"]),
+            result["counter_status"],
+            f"{len(proof)} hashes",
+            "[green]yes[/]",
+        )
+    console.print(table)
+
+    latest = open_checkpoint(_call(base, "GET", "/checkpoint"), log_key)
+    consistency = _call(base, "GET", f"/v1/log/proof/consistency?first={first}")
+    verify_consistency(
+        first,
+        latest.size,
+        first_root,
+        latest.root_hash,
+        [base64.b64decode(h) for h in consistency["consistency_path"]],
+    )
+    console.print(
+        f"5. the log at {first} entries is a prefix of the log at {latest.size}: consistency proof verified"
+    )
+    info = _call(base, "GET", f"/v1/devices/{_device_id(model)}")
+    console.print(
+        f"6. GET /v1/devices/…: the model release belongs to {info['vendor_name']!r} (role {info['role']}), {info['captures']} disclosures"
+    )
+    console.print(f"\nverifier key: {vkey}")

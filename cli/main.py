@@ -12,6 +12,7 @@ from rich.markup import escape
 import migrations
 from cli.demo import demo as demo_command
 from cli.errors import exit_code_for
+from cli.registry_commands import COMMANDS
 from ledger import ConfigurationError, LedgerError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
 
@@ -47,8 +48,15 @@ class ProvGroup(click.Group):
     envvar="PROV_DATABASE_URL",
     help="SQLAlchemy URL of the log database, e.g. postgresql+psycopg://user@host/db.",
 )
+@click.option(
+    "--server",
+    envvar="PROV_SERVER",
+    help="Registry commands call this server's HTTP API instead of the local database.",
+)
 @click.pass_context
-def main(ctx: click.Context, data_dir: str | None, database: str | None) -> None:
+def main(
+    ctx: click.Context, data_dir: str | None, database: str | None, server: str | None
+) -> None:
     """Provenance Ledger: an append-only, auditable registry of camera captures."""
     ctx.obj = LogConfig.from_env(data_dir, database)
 
@@ -124,3 +132,5 @@ def status(config: LogConfig, as_json: bool) -> None:
 
 
 main.add_command(demo_command, name="demo")
+for _name, _command in COMMANDS.items():
+    main.add_command(_command, name=_name)

@@ -27,16 +27,21 @@ the inverse DCT and colour conversion; other formats decode fully and use `Image
 pHash resizes to 32x32 and keeps an 8x8 DCT, so a >= 512-pixel short side (>= 8 source pixels
 per PDQ cell) keeps what both hashes look at.
 
-Measured (bench/hash_bench.py, `--compare`, 4000x3000 generated photos - gradients, shapes,
-texture and sensor noise - saved as JPEG quality 90; draft -> 1000x750 against a full decode):
+Measured (`python -m bench.hash_bench`: six generated 4000x3000 photos - lighting gradients,
+shapes, 1/f texture, blur, sensor noise - as JPEG quality 90, ~2.5 MB; bits changed against the
+same hash computed on a full-resolution decode):
 
-    PDQ bits changed by draft mode:   0, 2, 2, 4, 4, 4 over six pictures (mean 2.7 of 256, max 4)
-    pHash bits changed by draft mode: 0 of 64 on all six
-    a 256-pixel target instead (draft -> 500x375): PDQ mean 5.3, max 8; pHash max 2
+    min side 512 (draft 1/4 -> 1000x750, used):  PDQ 4, 0, 8, 0, 4, 6 of 256 (mean 3.7);
+                                                 pHash 0 of 64 on all six
+    min side 256 (draft 1/8 -> 500x375):         PDQ 6, 6, 10, 6, 8, 8 (mean 7.3); pHash 0
 
-For comparison, re-encoding at JPEG quality 70 and halving the size moves PDQ by ~10-20 bits;
-the match threshold is 31. `hash_image` on such a 12-MP JPEG: p50 ~60 ms with draft mode against
-~390 ms with a full decode (2 cores; see the benchmark for the current figures).
+(PDQ distances are always even: every PDQ hash has exactly 128 one-bits, a median threshold.)
+The match radius is 31, so draft mode spends at most a quarter of it; 256 would save only ~5 ms
+of the decode, which is entropy-decoding-bound. The same photo halved and re-encoded at JPEG
+quality 70 hashes within 0 bits (PDQ and pHash) of the original through this path.
+`hash_image` p50 on these files: 41 ms (p90 48) with draft mode, 521 ms with a full decode,
+on 2 cores; stage medians: SHA-256 1.5 ms, decode 27, PDQ 10, pHash 3. A 12-MP PNG or WebP has
+no draft mode and costs ~360 / ~260 ms, nearly all decoding; it hashes within 0 bits of the JPEG.
 
 PDQ facts (pdqhash 0.2.8, the Cython binding of Meta's C++ reference):
 
@@ -56,7 +61,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import imagehash
@@ -72,25 +79,29 @@ __all__ = ["ALGORITHMS", "FORMATS", "ImageHashes", "hash_image", "pdq_dihedral"]
 # The name and version of everything that makes a stored hash, so a record says what produced it
 # and a later change of algorithm, library or preprocessing can never silently mix with old ones.
 # tests/test_hashing.py checks that the library versions named here are the ones installed.
-ALGORITHMS: Final[dict[str, str]] = {
-    "sha256": "sha256",  # FIPS 180-4 over the exact file bytes
-    "prep": "prep-v1",  # first frame, EXIF orientation, power-of-two reduction to >= 512 px, RGB
-    "pdq": "pdqhash-0.2.8/pdq-v1/prep-v1",  # Meta PDQ, 256 bits, conventional hex (MSB first)
-    "phash": "imagehash-4.3.2/phash-8x8/prep-v1",  # imagehash.phash(hash_size=8), str(hash)
-}
+ALGORITHMS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "sha256": "sha256",  # FIPS 180-4 over the exact file bytes
+        "prep": "prep-v1",  # first frame, EXIF orientation, power-of-two reduction to >= 512 px, RGB
+        "pdq": "pdqhash-0.2.8/pdq-v1/prep-v1",  # Meta PDQ, 256 bits, conventional hex (MSB first)
+        "phash": "imagehash-4.3.2/phash-8x8/prep-v1",  # imagehash.phash(hash_size=8), str(hash)
+    }
+)
 
 # Pillow format name -> media type. MPO is a JPEG with a multi-picture index (many cameras and
 # phones write it): the file is a JPEG, its primary picture is what is hashed.
-FORMATS: Final[dict[str, str]] = {
-    "JPEG": "image/jpeg",
-    "MPO": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "AVIF": "image/avif",
-    "TIFF": "image/tiff",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-}
+FORMATS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "JPEG": "image/jpeg",
+        "MPO": "image/jpeg",
+        "PNG": "image/png",
+        "WEBP": "image/webp",
+        "AVIF": "image/avif",
+        "TIFF": "image/tiff",
+        "GIF": "image/gif",
+        "BMP": "image/bmp",
+    }
+)
 
 # The short side PDQ and pHash get (at least): see the module docstring for the measurements.
 MIN_SIDE: Final = 512
@@ -139,7 +150,8 @@ def hash_image(data: bytes, name: str = "image") -> ImageHashes:
     """Hash one image file. `name` (a file name or label) appears in every error message.
 
     Raises MalformedError with code "image_unreadable" (not an image, an unsupported format,
-    truncated or corrupt) or "image_too_large" (over the decompression-bomb pixel limit).
+    truncated or corrupt) or "image_too_large" (over the decompression-bomb pixel limit), and
+    ConfigurationError if PIL.ImageFile.LOAD_TRUNCATED_IMAGES was switched on.
     """
     sha256 = hashlib.sha256(data).hexdigest()
     decoded = _decode(data, name)
@@ -171,8 +183,8 @@ def pdq_dihedral(data: bytes, name: str = "image") -> list[tuple[str, int]]:
         7 mirrored on the anti-diagonal          [FlipMinus1]  Transpose.TRANSVERSE
 
     Entry i approximates the PDQ of the image transformed by transform i: 0, 1, 5 and 6 are
-    exact, 2, 3, 4 and 7 differ by a few bits (the 64x64 decimation is not symmetric), far
-    inside the match radius. Entry 0 equals `hash_image(...).pdq`. A query that is transform T
+    exact, 2, 3, 4 and 7 are up to ~14 bits off (the 64x64 decimation samples are not symmetric),
+    well inside the match radius. Entry 0 equals `hash_image(...).pdq`. A query that is transform T
     of a registered picture matches that picture's PDQ through the entry of T's inverse.
     """
     decoded = _decode(data, name)

@@ -1,0 +1,381 @@
+"""`prov vendor | device | capture | submit | revoke | reindex`: thin commands over registry/.
+
+Where they act: on the local database (`--data-dir` / `--database`) unless `--server URL`
+(`PROV_SERVER`) is given, in which case they call that server's HTTP API. `capture sign` is
+always local: it is the device side and touches no log. `reindex` is always local: only the
+operator's machine holds the database and the key.
+"""
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.errors import EXIT_FAILED
+from ledger.errors import MalformedError
+from registry import RegistrySettings, open_registry
+from registry.client import HttpClient, LocalClient, RegistryClient
+from registry.sdk import SigningKey, sign_capture, sign_revocation
+
+console = Console(soft_wrap=True)
+
+
+def _client(ctx: click.Context) -> RegistryClient:
+    server: str | None = ctx.find_root().params.get("server")
+    if server:
+        return HttpClient(server)
+    return LocalClient(open_registry(RegistrySettings.from_env(ctx.obj)))
+
+
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise MalformedError(
+            f"cannot read {what} {path}: {exc.strerror}", code="unreadable_file"
+        ) from None
+
+
+def load_certificates(path: str, what: str) -> list[bytes]:
+    """DER of every certificate in a PEM file (one or more) or a DER file."""
+    data = _read_file(path, what)
+    try:
+        if b"-----BEGIN" in data:
+            return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
+        return [x509.load_der_x509_certificate(data).public_bytes(Encoding.DER)]
+    except ValueError as exc:
+        raise MalformedError(
+            f"{path} is not a PEM or DER certificate: {exc}", code="cert_malformed"
+        ) from None
+
+
+def load_key(path: str) -> SigningKey:
+    try:
+        key = load_pem_private_key(_read_file(path, "private key"), password=None)
+    except (ValueError, TypeError) as exc:
+        raise MalformedError(
+            f"{path} is not an unencrypted PEM private key: {exc}", code="bad_key_file"
+        ) from None
+    if not isinstance(
+        key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    ):
+        raise MalformedError(
+            f"{path} holds a {type(key).__name__}, not an ECDSA, Ed25519 or RSA key",
+            code="bad_key_file",
+        )
+    return key
+
+
+def parse_time_ms(text: str) -> int:
+    """Milliseconds since the epoch, given as an integer or an ISO 8601 time with a zone."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither milliseconds since the epoch nor ISO 8601"
+        ) from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no time zone; add Z or +00:00")
+    return int(moment.timestamp() * 1000)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[Any]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def next_counter(key_path: str) -> int:
+    """The device's next capture counter, kept in `<key>.counter` and advanced under a lock."""
+    with _locked(Path(key_path + ".counter")) as handle:
+        handle.seek(0)
+        text = handle.read().strip()
+        value = int(text) + 1 if text.isdigit() else 1
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{value}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return value
+
+
+def _emit(result: Any, as_json: bool, human: str) -> None:
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        console.print(human, highlight=False)
+
+
+admin_token_option = click.option(
+    "--admin-token", envvar="PROV_ADMIN_TOKEN", help="The operator's token [PROV_ADMIN_TOKEN]."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+@click.group()
+def vendor() -> None:
+    """Register vendors (operator only)."""
+
+
+@vendor.command("add")
+@click.option("--name", required=True, help="The vendor's name.")
+@click.option("--role", required=True, type=click.Choice(["camera", "generator"]))
+@click.option(
+    "--root-cert", required=True, type=click.Path(dir_okay=False), help="PEM or DER root CA."
+)
+@admin_token_option
+@json_option
+@click.pass_context
+def vendor_add(
+    ctx: click.Context, name: str, role: str, root_cert: str, admin_token: str | None, as_json: bool
+) -> None:
+    """Log a vendor's self-signed root CA as a trust anchor."""
+    roots = load_certificates(root_cert, "root certificate")
+    client = _client(ctx)
+    try:
+        receipt = client.add_vendor(name, role, roots[0], admin_token)
+    finally:
+        client.close()
+    state = "already in the log at" if receipt["duplicate"] else "logged at"
+    _emit(receipt, as_json, f"vendor {name!r} ({role}) {state} index {receipt['index']}")
+
+
+@click.group()
+def device() -> None:
+    """Enroll and inspect devices."""
+
+
+@device.command("enroll")
+@click.argument("cert", type=click.Path(dir_okay=False))
+@click.option(
+    "--chain",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Intermediate CA file(s), issuer first.",
+)
+@json_option
+@click.pass_context
+def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json: bool) -> None:
+    """Enroll a device certificate that chains to a registered vendor root."""
+    cert_der = load_certificates(cert, "device certificate")[0]
+    chain_der = [der for path in chain for der in load_certificates(path, "chain certificate")]
+    client = _client(ctx)
+    try:
+        receipt = client.enroll_device(cert_der, chain_der)
+    finally:
+        client.close()
+    state = "already enrolled at" if receipt["duplicate"] else "enrolled at"
+    _emit(receipt, as_json, f"device {state} index {receipt['index']}")
+
+
+@device.command("show")
+@click.argument("device_id")
+@json_option
+@click.pass_context
+def device_show(ctx: click.Context, device_id: str, as_json: bool) -> None:
+    """Show an enrolled device: vendor, key, validity, captures, revocations."""
+    client = _client(ctx)
+    try:
+        info = client.device(device_id)
+    finally:
+        client.close()
+    lines = [f"{k:>14} {v}" for k, v in info.items()]
+    _emit(info, as_json, "\n".join(lines))
+
+
+@click.group()
+def capture() -> None:
+    """The device side: sign captures."""
+
+
+@capture.command("sign")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option(
+    "--device-key",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PEM private key of the device.",
+)
+@click.option(
+    "--device-cert",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PEM or DER device certificate.",
+)
+@click.option(
+    "--counter", type=click.IntRange(0), help="Capture counter [next value kept beside the key]."
+)
+@click.option("--captured-at", help="Capture time: ms since the epoch or ISO 8601 [now].")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the record here instead of stdout."
+)
+def capture_sign(
+    image: str,
+    device_key: str,
+    device_cert: str,
+    counter: int | None,
+    captured_at: str | None,
+    out: str | None,
+) -> None:
+    """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many)."""
+    data = _read_file(image, "image")
+    key = load_key(device_key)
+    cert = x509.load_der_x509_certificate(load_certificates(device_cert, "device certificate")[0])
+    when = parse_time_ms(captured_at) if captured_at else time.time_ns() // 1_000_000
+    number = counter if counter is not None else next_counter(device_key)
+    record = sign_capture(data, key, cert, number, when, name=image)
+    line = json.dumps(record, separators=(",", ":"))
+    if out:
+        Path(out).write_text(line + "\n")
+    else:
+        click.echo(line)
+
+
+def _read_records(path: str) -> list[Any]:
+    records = []
+    for number, line in enumerate(
+        _read_file(path, "records file").decode("utf-8", "replace").splitlines(), 1
+    ):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError as exc:
+            raise MalformedError(
+                f"{path} line {number} is not JSON: {exc}", code="bad_record"
+            ) from None
+    if not records:
+        raise MalformedError(f"{path} holds no records", code="empty_batch")
+    return records
+
+
+@click.command()
+@click.argument("records_file", metavar="RECORDS.jsonl", type=click.Path(dir_okay=False))
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+@click.pass_context
+def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool) -> None:
+    """Submit signed capture records, one JSON object per line, in batches."""
+    records = _read_records(records_file)
+    client = _client(ctx)
+    results: list[dict[str, Any]] = []
+    columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=Console(stderr=True), disable=as_json) as progress:
+            task = progress.add_task("submit", total=len(records))
+            for start in range(0, len(records), batch_size):
+                batch = client.submit_captures(records[start : start + batch_size])
+                for result in batch:
+                    result["position"] += start
+                    result["line"] = result["position"] + 1
+                results.extend(batch)
+                progress.update(task, advance=len(batch))
+    finally:
+        client.close()
+    accepted = [r for r in results if r["accepted"]]
+    rejected = [r for r in results if not r["accepted"]]
+    summary = {
+        "accepted": len(accepted),
+        "duplicates": sum(1 for r in accepted if r["duplicate"]),
+        "rejected": len(rejected),
+        "counters_out_of_order": sum(
+            1 for r in accepted if r["counter_status"] not in (None, "ok")
+        ),
+        "results": results,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        console.print(
+            f"accepted {summary['accepted']} ({summary['duplicates']} already logged), "
+            f"rejected {summary['rejected']}, out-of-order counters {summary['counters_out_of_order']}"
+        )
+        for r in rejected:
+            console.print(
+                f"  record {r['line']}: [red]{r['code']}[/] {r['reason']}", highlight=False
+            )
+    if rejected:
+        ctx.exit(EXIT_FAILED)
+
+
+@click.command()
+@click.option(
+    "--device", "device_id", required=True, help="Device id (hex SHA-256 of its certificate)."
+)
+@click.option("--compromised-since", required=True, help="ms since the epoch or ISO 8601.")
+@click.option("--reason", required=True)
+@click.option(
+    "--signer-key",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PEM key of the vendor root or issuing CA.",
+)
+@click.option(
+    "--signer-cert",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Its certificate (PEM or DER).",
+)
+@json_option
+@click.pass_context
+def revoke(
+    ctx: click.Context,
+    device_id: str,
+    compromised_since: str,
+    reason: str,
+    signer_key: str,
+    signer_cert: str,
+    as_json: bool,
+) -> None:
+    """Sign and log a revocation of a device, dated by its compromise."""
+    cert = x509.load_der_x509_certificate(load_certificates(signer_cert, "signer certificate")[0])
+    revocation = sign_revocation(
+        device_id, parse_time_ms(compromised_since), reason, load_key(signer_key), cert
+    )
+    client = _client(ctx)
+    try:
+        receipt = client.revoke(revocation)
+    finally:
+        client.close()
+    _emit(receipt, as_json, f"revocation logged at index {receipt['index']}")
+
+
+@click.command()
+@click.pass_obj
+def reindex(config: Any) -> None:
+    """Drop the registry's derived tables and rebuild them from the log."""
+    registry = open_registry(RegistrySettings.from_env(config))
+    try:
+        count = registry.reindex()
+    finally:
+        registry.close()
+    console.print(f"rebuilt the registry's indexes from {count} log entries")
+
+
+COMMANDS = {
+    "vendor": vendor,
+    "device": device,
+    "capture": capture,
+    "submit": submit,
+    "revoke": revoke,
+    "reindex": reindex,
+}
