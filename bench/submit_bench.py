@@ -1,0 +1,188 @@
+"""Sequencing capture records: signature verification, device lookup, replay and counter checks,
+derived rows and inclusion proofs, on SQLite and PostgreSQL.
+
+    .venv/bin/python -m bench.submit_bench --records 200000 [--batch 1000] [--workers 2]
+
+Records are pre-signed before the clock starts (image hashing is measured by bench/hash_bench.py).
+They come from 100 devices (ES256 and Ed25519 alternating) with random hashes, in batches of the
+registry's default size, through Registry.submit_captures, the same call the API makes.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import migrations
+from bench.log_bench import DEFAULT_POSTGRES, fresh_postgres
+from ledger import LogConfig, LogStore, Sequencer, Signer, open_engine
+from registry import Registry, RegistrySettings
+from registry.entries import b64, capture_message
+from registry.sdk import device_id, sign_message
+from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
+
+DEVICES = 100
+
+
+def _sign_chunk(args: tuple[list[bytes], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    keys_pem, claims = args
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    keys = {i: load_pem_private_key(pem, None) for i, pem in enumerate(keys_pem)}
+    out = []
+    for claim in claims:
+        key = keys[claim.pop("_key")]
+        out.append({"claim": claim, "sig": b64(sign_message(key, capture_message(claim)))})  # type: ignore[arg-type]
+    return out
+
+
+def make_records(
+    devices: list[IssuedCert], count: int, now_ms: int, seed: int
+) -> list[dict[str, Any]]:
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    rnd = random.Random(seed)
+    keys_pem = [
+        d.private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        for d in devices
+    ]
+    ids = [device_id(d.certificate) for d in devices]
+    claims = []
+    for i in range(count):
+        which = i % len(devices)
+        claims.append(
+            {
+                "_key": which,
+                "device": ids[which],
+                "counter": i // len(devices) + 1,
+                "captured_at": now_ms - (count - i),
+                "media_type": "image/jpeg",
+                "width": 4000,
+                "height": 3000,
+                "sha256": rnd.randbytes(32).hex(),
+                "pdq": rnd.randbytes(32).hex(),
+                "pdq_quality": 100,
+                "phash": rnd.randbytes(8).hex(),
+            }
+        )
+    chunks = [(keys_pem, claims[i : i + 5000]) for i in range(0, count, 5000)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return [r for chunk in pool.map(_sign_chunk, chunks) for r in chunk]
+
+
+def run(
+    url: str,
+    tmp: Path,
+    records: list[dict[str, Any]],
+    root: IssuedCert,
+    ca: IssuedCert,
+    devices: list[IssuedCert],
+    batch: int,
+    workers: int,
+) -> dict[str, float]:
+    migrations.upgrade(url)
+    store = LogStore(open_engine(url))
+    signer = Signer.generate("bench.example/log")
+
+    def clock() -> int:
+        return time.time_ns() // 1_000_000
+
+    Sequencer(store, signer, clock).initialize()
+    settings = RegistrySettings(
+        log=LogConfig(tmp, url, tmp / "unused.key"),
+        admin_token="t",
+        max_batch=batch,
+        verify_workers=workers,
+    )
+    registry = Registry(store, Sequencer(store, signer, clock), settings, clock)
+    registry.add_vendor("Bench Camera Co.", "camera", root.der, "t")
+    for device in devices:
+        registry.enroll_device(device.der, [ca.der])
+    registry.submit_captures(records[:batch])  # warm up: worker processes, caches
+    durations = []
+    started = time.perf_counter()
+    for start in range(batch, len(records), batch):
+        t = time.perf_counter()
+        results = registry.submit_captures(records[start : start + batch])
+        durations.append(time.perf_counter() - t)
+        if not all(r.accepted for r in results):
+            bad = next(r for r in results if not r.accepted)
+            raise RuntimeError(f"record rejected in the benchmark: {bad.code} {bad.reason}")
+    total = time.perf_counter() - started
+    registry.close()
+    timed = len(records) - batch
+    return {
+        "records_per_s": timed / total,
+        "median_batch_records_per_s": batch / statistics.median(durations),
+        "batch_p50_ms": statistics.median(durations) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--postgres", default=os.environ.get("PROV_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    )
+    parser.add_argument("--skip", action="append", default=[], choices=["sqlite", "postgresql"])
+    parser.add_argument("--out", type=Path, default=Path("bench/results/submit_bench.json"))
+    args = parser.parse_args()
+
+    now = datetime.now(UTC)
+    root = make_root(now)
+    ca = make_intermediate(root, now)
+    devices = [
+        make_device(ca, now, key="ES256" if i % 2 == 0 else "Ed25519", common_name=f"bench #{i}")
+        for i in range(DEVICES)
+    ]
+    started = time.perf_counter()
+    records = make_records(devices, args.records + args.batch, time.time_ns() // 1_000_000, seed=1)
+    print(
+        f"pre-signed {len(records):,} records in {time.perf_counter() - started:.1f} s", flush=True
+    )
+
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if "sqlite" not in args.skip:
+            print("SQLite ...", flush=True)
+            results["sqlite"] = run(
+                f"sqlite:///{tmp}/log.db",
+                Path(tmp),
+                records,
+                root,
+                ca,
+                devices,
+                args.batch,
+                args.workers,
+            )
+        if "postgresql" not in args.skip:
+            print("PostgreSQL ...", flush=True)
+            url, drop = fresh_postgres(args.postgres)
+            try:
+                results["postgresql"] = run(
+                    url, Path(tmp), records, root, ca, devices, args.batch, args.workers
+                )
+            finally:
+                drop()
+    print(f"\n{args.records:,} records, batches of {args.batch:,}, {args.workers} verify workers")
+    for name, figures in results.items():
+        print(f"  {name:<11}" + "  ".join(f"{k} {v:,.1f}" for k, v in figures.items()))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
