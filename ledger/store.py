@@ -150,9 +150,10 @@ class LogStore:
         with self._read() as connection:
             self._check_size(connection, size, "tree size")
             reader = _CachingReader(connection)
+            leaf_hashes = reader([Node(0, index) for index in indexes])
             return [
-                (reader([Node(0, index)])[0], prove_inclusion(index, size, reader))
-                for index in indexes
+                (leaf_hash, prove_inclusion(index, size, reader))
+                for index, leaf_hash in zip(indexes, leaf_hashes, strict=True)
             ]
 
     def leaf_hash(self, index: int) -> bytes:
@@ -231,13 +232,21 @@ class _Reader:
 
 
 class _CachingReader(_Reader):
-    """A reader that keeps every tile it read: for many proofs against one tree size."""
+    """A reader that keeps every tile and node hash it produced: for many proofs against one
+    tree size, where the upper nodes of neighbouring leaves' proofs are the same."""
 
     def __init__(self, connection: Connection) -> None:
         super().__init__(connection)
-        self._cache: dict[TileKey, Tile] = {}
+        self._tiles_seen: dict[TileKey, Tile] = {}
+        self._nodes: dict[Node, bytes] = {}
 
     def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, Tile]:
-        missing = [key for key in keys if key not in self._cache]
-        self._cache.update(read_tiles(self._connection, missing))
-        return self._cache
+        missing = [key for key in keys if key not in self._tiles_seen]
+        self._tiles_seen.update(read_tiles(self._connection, missing))
+        return self._tiles_seen
+
+    def __call__(self, nodes: Sequence[Node]) -> list[bytes]:
+        missing = [node for node in nodes if node not in self._nodes]
+        if missing:
+            self._nodes.update(zip(missing, hashes_from_tiles(missing, self._tiles), strict=True))
+        return [self._nodes[node] for node in nodes]

@@ -9,6 +9,7 @@ prefix of the full tile it grows into, so one stored row per tile serves every w
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import sha256
 from typing import NamedTuple
 
@@ -82,15 +83,21 @@ def tile_root(tile: Tile) -> bytes:
     return hash_children(top[:HASH_SIZE], top[HASH_SIZE:])
 
 
+@lru_cache(maxsize=4096)
+def _interior_offset(width: int, height: int) -> int:
+    """Interior levels are packed bottom-up: level j holds width >> j hashes."""
+    return sum(width >> j for j in range(1, height))
+
+
 def tile_node(tile: Tile, height: int, position: int) -> bytes | None:
     """The complete node `position` at `height` (0-7) within the tile, or None if not yet there."""
+    width = len(tile.hashes) // HASH_SIZE
     if height == 0:
-        offset, available = 0, tile.width
+        offset, available = 0, width
         data = tile.hashes
     else:
-        # Interior levels are packed bottom-up: level j holds width >> j hashes.
-        offset = sum(tile.width >> j for j in range(1, height))
-        available = tile.width >> height
+        offset = _interior_offset(width, height)
+        available = width >> height
         data = tile.interior
     if position >= available:
         return None
@@ -203,7 +210,7 @@ def node_location(node: Node) -> tuple[TileKey, int, int]:
 def hashes_from_tiles(nodes: Sequence[Node], read_tiles: TileReader) -> list[bytes]:
     """Hashes of complete-subtree nodes, read from the tiles that hold them."""
     locations = [node_location(node) for node in nodes]
-    tiles = read_tiles(sorted({key for key, _, _ in locations}))
+    tiles = read_tiles(list({key for key, _, _ in locations}))
     hashes = []
     for node, (key, height, position) in zip(nodes, locations, strict=True):
         tile = tiles.get(key)

@@ -107,11 +107,17 @@ class CaptureRow:
 
 
 def apply_captures(
-    connection: Connection, first_index: int, entries: Sequence[Mapping[str, Any]]
+    connection: Connection,
+    first_index: int,
+    entries: Sequence[Mapping[str, Any]],
+    record_ids: Sequence[bytes] | None = None,
 ) -> list[CaptureRow]:
-    """Insert rows for consecutive capture entries; counters are judged in log order."""
+    """Insert rows for consecutive capture entries; counters are judged in log order.
+    `record_ids`, if the caller computed them already, must be record_id() of each entry."""
     if not entries:
         return []
+    if record_ids is None:
+        record_ids = [record_id(entry["claim"], entry["sig"]) for entry in entries]
     claims = [entry["claim"] for entry in entries]
     devices = sorted({claim["device"] for claim in claims})
     highest: dict[str, int | None] = dict(
@@ -131,7 +137,7 @@ def apply_captures(
         )
     )
     rows, results = [], []
-    for offset, (entry, claim) in enumerate(zip(entries, claims, strict=True)):
+    for offset, (entry, claim, rid) in enumerate(zip(entries, claims, record_ids, strict=True)):
         device, counter = claim["device"], claim["counter"]
         top = highest.get(device)
         if (device, counter) in seen:
@@ -147,7 +153,7 @@ def apply_captures(
         rows.append(
             {
                 "leaf_index": index,
-                "record_id": record_id(claim, entry["sig"]),
+                "record_id": rid,
                 "device_id": device,
                 "counter": counter,
                 "counter_status": status,

@@ -451,7 +451,8 @@ class Registry:
         rows: dict[int, indexer.CaptureRow],
     ) -> list[bytes]:
         """Under the write lock: replays, revocations, then entries and their rows."""
-        ids = {indexer.record_id(item.claim, item.sig): item for item in verified}
+        record_ids = [indexer.record_id(item.claim, item.sig) for item in verified]
+        ids = dict(zip(record_ids, verified, strict=True))
         known = dict(
             connection.execute(
                 select(reg_captures.c.record_id, reg_captures.c.leaf_index).where(
@@ -467,10 +468,10 @@ class Registry:
         ):
             revoked[device] = min(since, revoked.get(device, since))
         entries: list[dict[str, Any]] = []
+        entry_ids: list[bytes] = []
         batch_ids: dict[bytes, int] = {}
-        for item in verified:
+        for item, rid in zip(verified, record_ids, strict=True):
             item.index, item.replay, item.rejection, item.flags = None, False, None, []
-            rid = indexer.record_id(item.claim, item.sig)
             if rid in known or rid in batch_ids:
                 item.index, item.replay = known.get(rid, batch_ids.get(rid)), True
                 continue
@@ -489,8 +490,9 @@ class Registry:
             entries.append(
                 {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
             )
+            entry_ids.append(rid)
         leaves = [encode_entry(entry) for entry in entries]
-        for row in indexer.apply_captures(connection, first, entries):
+        for row in indexer.apply_captures(connection, first, entries, entry_ids):
             rows[row.index] = row
         return leaves
 
