@@ -44,7 +44,8 @@ class DeviceIn(BaseModel):
 
 
 class CapturesIn(BaseModel):
-    records: list[dict[str, Any]] = Field(description="signed capture records {claim, sig}")
+    # Any, not dict: a record that is not an object is rejected on its own, not with its batch.
+    records: list[Any] = Field(description="signed capture records {claim, sig}")
 
 
 class ReceiptOut(BaseModel):

@@ -7,6 +7,7 @@ hashes and ids, standard base64 for DER and signatures. Everything here is pure.
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -93,6 +94,32 @@ def encode_entry(entry: Mapping[str, Any]) -> bytes:
 def capture_message(claim: Mapping[str, Any]) -> bytes:
     """What the device signs: "provenance-ledger/capture/v1\\n" || JCS(claim)."""
     return CAPTURE_CONTEXT + canonical(claim)
+
+
+# A capture entry's keys in JCS order are claim < kind < logged_at < sig, so its leaf and its
+# record id can be assembled around the claim's canonical bytes, which are computed once per
+# record (tests/test_entries.py checks both against canonical() of the whole object).
+
+
+def capture_leaf(claim_jcs: bytes, sig_b64: str, logged_at: int) -> bytes:
+    """JCS({"kind": "capture/v1", "logged_at": ..., "claim": ..., "sig": ...})."""
+    leaf = b"".join(
+        [b'{"claim":', claim_jcs, b',"kind":"capture/v1","logged_at":', str(logged_at).encode(),
+         b',"sig":"', sig_b64.encode("ascii"), b'"}']
+    )  # fmt: skip
+    if len(leaf) > MAX_ENTRY_SIZE:
+        raise MalformedError(
+            f"capture/v1 is {len(leaf)} bytes as a log entry; the limit is {MAX_ENTRY_SIZE}",
+            code="entry_too_large",
+        )
+    return leaf
+
+
+def capture_record_id(claim_jcs: bytes, sig_b64: str) -> bytes:
+    """SHA-256 of JCS({"claim": ..., "sig": ...}): the identity of a submitted record."""
+    return hashlib.sha256(
+        b'{"claim":' + claim_jcs + b',"sig":"' + sig_b64.encode("ascii") + b'"}'
+    ).digest()
 
 
 def revocation_message(revocation: Mapping[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, delete, insert, select, tuple_, update
 
 from ledger.errors import StorageError
-from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical
+from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical, capture_record_id
 from registry.schema import (
     DERIVED_TABLES,
     reg_captures,
@@ -36,7 +36,7 @@ COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logge
 def record_id(claim: Mapping[str, Any], sig_b64: str) -> bytes:
     """Identity of a capture record: SHA-256 of JCS({claim, sig}). ECDSA signatures are
     randomized, so re-signing the same claim makes a different record (and a repeated counter)."""
-    return hashlib.sha256(canonical({"claim": claim, "sig": sig_b64})).digest()
+    return capture_record_id(canonical(claim), sig_b64)
 
 
 def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:

@@ -34,13 +34,16 @@ from registry.certs import VendorRoot, load_vendor_root, validate_device
 from registry.config import RegistrySettings
 from registry.entries import (
     CAPTURE,
+    CAPTURE_CONTEXT,
     DEVICE,
     REVOCATION,
     ROLES,
     VENDOR,
     b64,
     b64_field,
-    capture_message,
+    canonical,
+    capture_leaf,
+    capture_record_id,
     check_capture_record,
     encode_entry,
     hex_field,
@@ -126,6 +129,7 @@ class _Pending:
     position: int
     claim: dict[str, Any]
     sig: str
+    claim_jcs: bytes  # canonical(claim), computed once
     index: int | None = None  # where it is in the log: new, or the earlier copy of a replay
     replay: bool = False
     rejection: tuple[str, str] | None = None
@@ -215,8 +219,8 @@ class Registry:
 
     # --- vendors ---
 
-    def add_vendor(self, name: str, role: str, root_der: bytes, admin_token: str | None) -> Receipt:
-        """Register a vendor's self-signed root CA (operator only)."""
+    def check_admin_token(self, admin_token: str | None) -> None:
+        """Raise unless `admin_token` is the operator's token (compared in constant time)."""
         expected = self._settings.admin_token
         if expected is None:
             raise NotAuthorizedError(
@@ -225,6 +229,11 @@ class Registry:
             )
         if admin_token is None or not hmac.compare_digest(admin_token.encode(), expected.encode()):
             raise NotAuthorizedError("the admin token is missing or wrong", code="bad_admin_token")
+
+    def add_vendor(self, name: str, role: str, root_der: bytes, admin_token: str | None) -> Receipt:
+        """Register a vendor's self-signed root CA (operator only)."""
+        self.check_admin_token(admin_token)
+        self._writer()
         if role not in ROLES:
             raise MalformedError(
                 f"vendor role must be one of {list(ROLES)}, not {role!r}", code="bad_role"
@@ -255,6 +264,7 @@ class Registry:
 
     def enroll_device(self, cert_der: bytes, chain_der: Sequence[bytes]) -> Receipt:
         """Enroll a device certificate that chains to a registered vendor root."""
+        self._writer()  # a server without the log key says so before anything else
         device_id = hashlib.sha256(cert_der).hexdigest()
         with self._store.engine.connect() as connection:
             found = self._existing(connection, reg_devices.c.device_id, device_id)
@@ -349,6 +359,7 @@ class Registry:
 
     def submit_captures(self, records: Sequence[Any]) -> list[CaptureResult]:
         """Admit a batch of device-signed capture records; one result per record, in order."""
+        self._writer()
         if not records:
             raise MalformedError("the batch has no records", code="empty_batch")
         if len(records) > self._settings.max_batch:
@@ -365,7 +376,12 @@ class Registry:
             except LedgerError as exc:
                 results[position] = CaptureResult(position, code=exc.code, reason=str(exc))
                 continue
-            pending.append(_Pending(position, claim, b64(signature)))
+            try:
+                claim_jcs = canonical(claim)
+            except LedgerError as exc:
+                results[position] = CaptureResult(position, code=exc.code, reason=str(exc))
+                continue
+            pending.append(_Pending(position, claim, b64(signature), claim_jcs))
 
         keys = self._device_keys({p.claim["device"] for p in pending})
         now = self._now()
@@ -383,7 +399,7 @@ class Registry:
                 (
                     keys[item.claim["device"]].algorithm,
                     keys[item.claim["device"]].public_key,
-                    capture_message(item.claim),
+                    CAPTURE_CONTEXT + item.claim_jcs,
                     base64.b64decode(item.sig),
                 )
                 for item in to_verify
@@ -451,7 +467,7 @@ class Registry:
         rows: dict[int, indexer.CaptureRow],
     ) -> list[bytes]:
         """Under the write lock: replays, revocations, then entries and their rows."""
-        record_ids = [indexer.record_id(item.claim, item.sig) for item in verified]
+        record_ids = [capture_record_id(item.claim_jcs, item.sig) for item in verified]
         ids = dict(zip(record_ids, verified, strict=True))
         known = dict(
             connection.execute(
@@ -469,6 +485,7 @@ class Registry:
             revoked[device] = min(since, revoked.get(device, since))
         entries: list[dict[str, Any]] = []
         entry_ids: list[bytes] = []
+        leaves: list[bytes] = []
         batch_ids: dict[bytes, int] = {}
         for item, rid in zip(verified, record_ids, strict=True):
             item.index, item.replay, item.rejection, item.flags = None, False, None, []
@@ -491,7 +508,7 @@ class Registry:
                 {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
             )
             entry_ids.append(rid)
-        leaves = [encode_entry(entry) for entry in entries]
+            leaves.append(capture_leaf(item.claim_jcs, item.sig, now))
         for row in indexer.apply_captures(connection, first, entries, entry_ids):
             rows[row.index] = row
         return leaves
@@ -534,6 +551,7 @@ class Registry:
 
     def revoke(self, revocation: Any) -> Receipt:
         """Log a CA-signed revocation of a device, dated by its compromise."""
+        self._writer()
         if not isinstance(revocation, dict):
             raise MalformedError("a revocation must be a JSON object", code="bad_revocation")
         where = "revocation"

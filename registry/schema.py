@@ -73,6 +73,7 @@ reg_captures = Table(
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
     Index("ix_reg_captures_device_time", "device_id", "captured_at_ms"),
+    Index("ix_reg_captures_device_counter", "device_id", "counter"),
 )
 
 # How far the tables above reflect the log: entries [0, indexed_size). One row.

@@ -1,10 +1,12 @@
 """Entry encoding: the fast JCS path agrees with the rfc8785 package byte for byte."""
 
+import hashlib
+
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.entries import canonical
+from registry.entries import canonical, capture_leaf, capture_record_id
 
 _scalars = (
     st.none()
@@ -32,3 +34,21 @@ def test_canonical_known_answer() -> None:
     value = {"b": [1, "\u00e9\n"], "a": {"\u20ac": 1, "z": None}, "c": True}
     assert canonical(value) == rfc8785.dumps(value)
     assert canonical({"b": 1, "a": "x"}) == b'{"a":"x","b":1}'
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=8), _values, max_size=6),
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", max_size=90
+    ),
+    st.integers(0, 2**53 - 1),
+)
+def test_capture_leaf_and_record_id_are_jcs(
+    claim: dict[str, object], sig: str, logged_at: int
+) -> None:
+    claim_jcs = canonical(claim)
+    entry = {"kind": "capture/v1", "logged_at": logged_at, "claim": claim, "sig": sig}
+    assert capture_leaf(claim_jcs, sig, logged_at) == rfc8785.dumps(entry)
+    expected = hashlib.sha256(rfc8785.dumps({"claim": claim, "sig": sig})).digest()
+    assert capture_record_id(claim_jcs, sig) == expected

@@ -13,6 +13,7 @@ router = APIRouter(prefix="/v1", tags=["registry"])
 
 @router.post("/vendors", response_model=ReceiptOut)
 def add_vendor(body: VendorIn, registry: RegistryDep, token: AdminToken) -> dict[str, Any]:
+    registry.check_admin_token(token)
     root = b64_field(body.model_dump(), "root", "vendor")
     return registry.add_vendor(body.name, body.role, root, token).to_json()
 
