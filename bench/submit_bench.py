@@ -15,7 +15,7 @@ import random
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ def run(
     devices: list[IssuedCert],
     batch: int,
     workers: int,
+    clients: int,
 ) -> dict[str, float]:
     migrations.upgrade(url)
     store = LogStore(open_engine(url))
@@ -106,15 +107,21 @@ def run(
     for device in devices:
         registry.enroll_device(device.der, [ca.der])
     registry.submit_captures(records[:batch])  # warm up: worker processes, caches
-    durations = []
-    started = time.perf_counter()
-    for start in range(batch, len(records), batch):
+    durations: list[float] = []
+
+    def submit(start: int) -> None:
         t = time.perf_counter()
         results = registry.submit_captures(records[start : start + batch])
         durations.append(time.perf_counter() - t)
         if not all(r.accepted for r in results):
             bad = next(r for r in results if not r.accepted)
             raise RuntimeError(f"record rejected in the benchmark: {bad.code} {bad.reason}")
+
+    started = time.perf_counter()
+    # Several clients at once, as a server sees them: one batch verifies its signatures in the
+    # worker processes while another holds the write lock.
+    with ThreadPoolExecutor(max_workers=clients) as submitters:
+        list(submitters.map(submit, range(batch, len(records), batch)))
     total = time.perf_counter() - started
     registry.close()
     timed = len(records) - batch
@@ -130,6 +137,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--clients", type=int, default=2, help="concurrent submitting threads")
     parser.add_argument(
         "--postgres", default=os.environ.get("PROV_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
     )
@@ -163,17 +171,28 @@ def main() -> None:
                 devices,
                 args.batch,
                 args.workers,
+                args.clients,
             )
         if "postgresql" not in args.skip:
             print("PostgreSQL ...", flush=True)
             url, drop = fresh_postgres(args.postgres)
             try:
                 results["postgresql"] = run(
-                    url, Path(tmp), records, root, ca, devices, args.batch, args.workers
+                    url,
+                    Path(tmp),
+                    records,
+                    root,
+                    ca,
+                    devices,
+                    args.batch,
+                    args.workers,
+                    args.clients,
                 )
             finally:
                 drop()
-    print(f"\n{args.records:,} records, batches of {args.batch:,}, {args.workers} verify workers")
+    print(
+        f"\n{args.records:,} records, batches of {args.batch:,}, {args.workers} verify workers, {args.clients} clients"
+    )
     for name, figures in results.items():
         print(f"  {name:<11}" + "  ".join(f"{k} {v:,.1f}" for k, v in figures.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)

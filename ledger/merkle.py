@@ -145,6 +145,20 @@ def prove_inclusion(index: int, size: int, read_hashes: HashReader) -> list[byte
     return _range_hashes(_inclusion_ranges(index, size), read_hashes)
 
 
+def prove_inclusions(
+    indexes: Sequence[int], size: int, read_hashes: HashReader
+) -> list[list[bytes]]:
+    """prove_inclusion for many leaves of one tree. Neighbouring leaves share most of their
+    proof's ranges, so each range's hash is computed once and every stored node read once."""
+    for index in indexes:
+        if not 0 <= index < size:
+            raise MalformedError(f"leaf index {index} is not in a tree of size {size}")
+    plans = [_inclusion_ranges(index, size) for index in indexes]
+    distinct = list(dict.fromkeys(r for plan in plans for r in plan))
+    hashes = dict(zip(distinct, _range_hashes(distinct, read_hashes), strict=True))
+    return [[hashes[r] for r in plan] for plan in plans]
+
+
 def prove_consistency(old: int, new: int, read_hashes: HashReader) -> list[bytes]:
     """The RFC 9162 §2.1.4.1 consistency proof from tree size `old` to tree size `new`."""
     if not 0 < old <= new:

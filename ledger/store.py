@@ -15,7 +15,14 @@ from ledger import leafindex
 from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.database import translate_database_errors
 from ledger.errors import MalformedError, NotFoundError, StorageError
-from ledger.merkle import HASH_SIZE, Node, prove_consistency, prove_inclusion, root_hash
+from ledger.merkle import (
+    HASH_SIZE,
+    Node,
+    prove_consistency,
+    prove_inclusion,
+    prove_inclusions,
+    root_hash,
+)
 from ledger.note import parse_note
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
 from ledger.tiles import TILE_WIDTH, Tile, TileKey, decode_entry_bundle, hashes_from_tiles
@@ -149,12 +156,10 @@ class LogStore:
         """(leaf hash, inclusion proof at `size`) for each index, reading each tile once."""
         with self._read() as connection:
             self._check_size(connection, size, "tree size")
-            reader = _CachingReader(connection)
+            reader = _Reader(connection)
             leaf_hashes = reader([Node(0, index) for index in indexes])
-            return [
-                (leaf_hash, prove_inclusion(index, size, reader))
-                for index, leaf_hash in zip(indexes, leaf_hashes, strict=True)
-            ]
+            proofs = prove_inclusions(indexes, size, reader)
+            return list(zip(leaf_hashes, proofs, strict=True))
 
     def leaf_hash(self, index: int) -> bytes:
         with self._read() as connection:
@@ -229,24 +234,3 @@ class _Reader:
 
     def __call__(self, nodes: Sequence[Node]) -> list[bytes]:
         return hashes_from_tiles(nodes, self._tiles)
-
-
-class _CachingReader(_Reader):
-    """A reader that keeps every tile and node hash it produced: for many proofs against one
-    tree size, where the upper nodes of neighbouring leaves' proofs are the same."""
-
-    def __init__(self, connection: Connection) -> None:
-        super().__init__(connection)
-        self._tiles_seen: dict[TileKey, Tile] = {}
-        self._nodes: dict[Node, bytes] = {}
-
-    def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, Tile]:
-        missing = [key for key in keys if key not in self._tiles_seen]
-        self._tiles_seen.update(read_tiles(self._connection, missing))
-        return self._tiles_seen
-
-    def __call__(self, nodes: Sequence[Node]) -> list[bytes]:
-        missing = [node for node in nodes if node not in self._nodes]
-        if missing:
-            self._nodes.update(zip(missing, hashes_from_tiles(missing, self._tiles), strict=True))
-        return [self._nodes[node] for node in nodes]

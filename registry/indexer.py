@@ -15,7 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Connection, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from ledger.errors import StorageError
 from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical, capture_record_id
@@ -169,12 +169,12 @@ def apply_captures(
             }
         )
     connection.execute(insert(reg_captures), rows)
-    for device in devices:
-        connection.execute(
-            update(reg_devices)
-            .where(reg_devices.c.device_id == device)
-            .values(max_counter=highest[device])
-        )
+    connection.execute(
+        update(reg_devices)
+        .where(reg_devices.c.device_id == bindparam("device"))
+        .values(max_counter=bindparam("highest")),
+        [{"device": device, "highest": highest[device]} for device in devices],
+    )
     return results
 
 

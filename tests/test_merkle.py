@@ -17,6 +17,7 @@ from ledger import (
     hash_leaf,
     prove_consistency,
     prove_inclusion,
+    prove_inclusions,
     root_hash,
     tree_hash,
     verify_consistency,
@@ -169,6 +170,18 @@ def test_every_consistency_proof_matches_reference(new: int) -> None:
         proof = prove_consistency(old, new, reader_for(leaves))
         assert proof == ref_subproof(old, leaves, True)
         verify_consistency(old, new, ref_mth(leaves[:old]), ref_mth(leaves), proof)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 300])
+def test_batch_inclusion_proofs_equal_single_ones(size: int) -> None:
+    leaves = leaves_of(size)
+    indexes = sorted({0, size // 3, size // 2, size - 1, *range(max(0, size - 40), size)})
+    reader = reader_for(leaves)
+    assert prove_inclusions(indexes, size, reader) == [
+        prove_inclusion(i, size, reader_for(leaves)) for i in indexes
+    ]
+    with pytest.raises(MalformedError):
+        prove_inclusions([size], size, reader)
 
 
 def test_proofs_read_logarithmically_many_nodes() -> None:

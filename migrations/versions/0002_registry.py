@@ -75,6 +75,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_reg_captures_sha256", "reg_captures", ["sha256"])
     op.create_index("ix_reg_captures_device_time", "reg_captures", ["device_id", "captured_at_ms"])
+    op.create_index("ix_reg_captures_device_counter", "reg_captures", ["device_id", "counter"])
     op.create_table(
         "reg_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
@@ -85,6 +86,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("reg_state")
+    op.drop_index("ix_reg_captures_device_counter", table_name="reg_captures")
     op.drop_index("ix_reg_captures_device_time", table_name="reg_captures")
     op.drop_index("ix_reg_captures_sha256", table_name="reg_captures")
     op.drop_table("reg_captures")
