@@ -99,8 +99,9 @@ def serve(config: LogConfig, host: str, port: int) -> None:
     import uvicorn
 
     from api import create_app
+    from registry import RegistrySettings
 
-    uvicorn.run(create_app(config), host=host, port=port)
+    uvicorn.run(create_app(RegistrySettings.from_env(config)), host=host, port=port)
 
 
 @main.group()

@@ -21,12 +21,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.errors import EXIT_FAILED
 from ledger.errors import MalformedError
 from registry import RegistrySettings, open_registry
 from registry.client import HttpClient, LocalClient, RegistryClient
+from registry.hashing import hash_image
 from registry.sdk import SigningKey, sign_capture, sign_revocation
 
 console = Console(soft_wrap=True)
@@ -80,7 +82,7 @@ def load_key(path: str) -> SigningKey:
 
 def parse_time_ms(text: str) -> int:
     """Milliseconds since the epoch, given as an integer or an ISO 8601 time with a zone."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -122,7 +124,7 @@ def _emit(result: Any, as_json: bool, human: str) -> None:
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        console.print(human, highlight=False)
+        console.print(human, highlight=False, markup=False)
 
 
 admin_token_option = click.option(
@@ -241,8 +243,9 @@ def capture_sign(
     key = load_key(device_key)
     cert = x509.load_der_x509_certificate(load_certificates(device_cert, "device certificate")[0])
     when = parse_time_ms(captured_at) if captured_at else time.time_ns() // 1_000_000
+    hashes = hash_image(data, image)  # before the counter: a bad image must not use one up
     number = counter if counter is not None else next_counter(device_key)
-    record = sign_capture(data, key, cert, number, when, name=image)
+    record = sign_capture(data, key, cert, number, when, name=image, hashes=hashes)
     line = json.dumps(record, separators=(",", ":"))
     if out:
         Path(out).write_text(line + "\n")
@@ -250,7 +253,8 @@ def capture_sign(
         click.echo(line)
 
 
-def _read_records(path: str) -> list[Any]:
+def _read_records(path: str) -> list[tuple[int, Any]]:
+    """(line number, record) for every non-blank line."""
     records = []
     for number, line in enumerate(
         _read_file(path, "records file").decode("utf-8", "replace").splitlines(), 1
@@ -258,7 +262,7 @@ def _read_records(path: str) -> list[Any]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append((number, json.loads(line)))
         except ValueError as exc:
             raise MalformedError(
                 f"{path} line {number} is not JSON: {exc}", code="bad_record"
@@ -275,7 +279,9 @@ def _read_records(path: str) -> list[Any]:
 @click.pass_context
 def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool) -> None:
     """Submit signed capture records, one JSON object per line, in batches."""
-    records = _read_records(records_file)
+    numbered = _read_records(records_file)
+    lines = [number for number, _ in numbered]
+    records = [record for _, record in numbered]
     client = _client(ctx)
     results: list[dict[str, Any]] = []
     columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -286,7 +292,7 @@ def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool
                 batch = client.submit_captures(records[start : start + batch_size])
                 for result in batch:
                     result["position"] += start
-                    result["line"] = result["position"] + 1
+                    result["line"] = lines[result["position"]]
                 results.extend(batch)
                 progress.update(task, advance=len(batch))
     finally:
@@ -311,7 +317,7 @@ def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool
         )
         for r in rejected:
             console.print(
-                f"  record {r['line']}: [red]{r['code']}[/] {r['reason']}", highlight=False
+                f"  record {r['line']}: [red]{r['code']}[/] {escape(r['reason'])}", highlight=False
             )
     if rejected:
         ctx.exit(EXIT_FAILED)

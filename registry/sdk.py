@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ledger.errors import MalformedError
 from registry.entries import CAPTURE, REVOCATION, b64, capture_message, revocation_message
-from registry.hashing import hash_image
+from registry.hashing import ImageHashes, hash_image
 
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
@@ -47,15 +47,17 @@ def sign_capture(
     *,
     name: str = "image",
     meta: str | None = None,
+    hashes: ImageHashes | None = None,
 ) -> dict[str, Any]:
-    """A signed capture record {kind, claim, sig}, ready to submit. `captured_at` is in ms."""
+    """A signed capture record {kind, claim, sig}, ready to submit. `captured_at` is in ms.
+    `hashes`, if the caller already has them, must be hash_image(image_bytes)."""
     if isinstance(device_key, rsa.RSAPrivateKey):
         raise MalformedError("device keys are ECDSA P-256 or Ed25519, not RSA", code="cert_bad_key")
     claim: dict[str, Any] = {
         "device": device_id(device_cert),
         "counter": counter,
         "captured_at": captured_at,
-        **hash_image(image_bytes, name).claim_fields(),
+        **(hashes or hash_image(image_bytes, name)).claim_fields(),
     }
     if meta is not None:
         claim["meta"] = meta
