@@ -5,12 +5,12 @@ sequencers (threads, processes or machines sharing one PostgreSQL) can never bot
 same tree size. Commits are durable once they return (SQLite `synchronous=FULL`).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
@@ -105,3 +105,18 @@ def locked_transaction(engine: Engine, lock: int = SEQUENCER_LOCK) -> Iterator[C
                     f"not {engine.dialect.name}"
                 )
             yield connection
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+    """INSERT many rows given as tuples in the table's column order, straight to the driver.
+
+    For hot paths only: SQLAlchemy's per-row parameter processing costs more than the insert.
+    """
+    if not rows:
+        return
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(column.name for column in table.columns)
+    markers = ", ".join([marker] * len(table.columns))
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({columns}) VALUES ({markers})", list(map(tuple, rows))
+    )

@@ -80,7 +80,7 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     ranges = []
     lo, hi = 0, size
     while hi - lo > 1:
-        k = _split(hi - lo)
+        k = 1 << ((hi - lo - 1).bit_length() - 1)  # _split, inlined: proofs of whole batches
         if index < lo + k:
             ranges.append((lo + k, hi))
             hi = lo + k

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
+from ledger.database import insert_rows
 from ledger.errors import StorageError
 from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical, capture_record_id
 from registry.schema import (
@@ -136,7 +137,8 @@ def apply_captures(
             )
         )
     )
-    rows, results = [], []
+    rows: list[tuple[Any, ...]] = []
+    results: list[CaptureRow] = []
     for offset, (entry, claim, rid) in enumerate(zip(entries, claims, record_ids, strict=True)):
         device, counter = claim["device"], claim["counter"]
         top = highest.get(device)
@@ -150,25 +152,15 @@ def apply_captures(
         highest[device] = counter if top is None else max(top, counter)
         index = first_index + offset
         results.append(CaptureRow(index, status))
+        # In reg_captures' column order (see registry/schema.py).
         rows.append(
-            {
-                "leaf_index": index,
-                "record_id": rid,
-                "device_id": device,
-                "counter": counter,
-                "counter_status": status,
-                "captured_at_ms": claim["captured_at"],
-                "logged_at_ms": entry["logged_at"],
-                "sha256": bytes.fromhex(claim["sha256"]),
-                "pdq": bytes.fromhex(claim["pdq"]),
-                "pdq_quality": claim["pdq_quality"],
-                "phash": bytes.fromhex(claim["phash"]),
-                "media_type": claim["media_type"],
-                "width": claim["width"],
-                "height": claim["height"],
-            }
-        )
-    connection.execute(insert(reg_captures), rows)
+            (
+                index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
+                bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
+                bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
+            )
+        )  # fmt: skip
+    insert_rows(connection, reg_captures, rows)
     connection.execute(
         update(reg_devices)
         .where(reg_devices.c.device_id == bindparam("device"))
