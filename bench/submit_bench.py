@@ -109,10 +109,13 @@ def run(
     registry.submit_captures(records[:batch])  # warm up: worker processes, caches
     durations: list[float] = []
 
+    finished: list[tuple[float, int]] = []  # (time, start) of each batch, to see any trend
+
     def submit(start: int) -> None:
         t = time.perf_counter()
         results = registry.submit_captures(records[start : start + batch])
         durations.append(time.perf_counter() - t)
+        finished.append((time.perf_counter(), start))
         if not all(r.accepted for r in results):
             bad = next(r for r in results if not r.accepted)
             raise RuntimeError(f"record rejected in the benchmark: {bad.code} {bad.reason}")
@@ -125,8 +128,14 @@ def run(
     total = time.perf_counter() - started
     registry.close()
     timed = len(records) - batch
+    finished.sort()
+    tenth = max(1, len(finished) // 10)
+    first_tenth = (finished[tenth - 1][0] - started) / (tenth * batch)
+    last_tenth = (finished[-1][0] - finished[-tenth - 1][0]) / (tenth * batch)
     return {
         "records_per_s": timed / total,
+        "first_tenth_records_per_s": 1 / first_tenth,
+        "last_tenth_records_per_s": 1 / last_tenth,
         "median_batch_records_per_s": batch / statistics.median(durations),
         "batch_p50_ms": statistics.median(durations) * 1000,
     }

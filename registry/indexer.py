@@ -15,7 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ledger.database import insert_rows
 from ledger.errors import StorageError
@@ -128,15 +128,27 @@ def apply_captures(
             )
         ).all()
     )
-    pairs = sorted({(claim["device"], claim["counter"]) for claim in claims})
-    seen: set[tuple[str, int]] = set(
-        (device, counter)
-        for device, counter in connection.execute(
-            select(reg_captures.c.device_id, reg_captures.c.counter).where(
-                tuple_(reg_captures.c.device_id, reg_captures.c.counter).in_(pairs)
+    # Only a counter at or below the device's highest can have been seen before: look those
+    # up (one indexed probe each); the usual, increasing counters need no query at all.
+    doubtful = sorted(
+        {
+            (claim["device"], claim["counter"])
+            for claim in claims
+            if highest.get(claim["device"]) is not None
+            and claim["counter"] <= highest[claim["device"]]
+        }
+    )
+    seen: set[tuple[str, int]] = set()
+    if doubtful:
+        matches = or_(
+            *(
+                and_(reg_captures.c.device_id == device, reg_captures.c.counter == counter)
+                for device, counter in doubtful
             )
         )
-    )
+        seen = {(d, c) for d, c in connection.execute(
+            select(reg_captures.c.device_id, reg_captures.c.counter).where(matches).distinct()
+        )}  # fmt: skip
     rows: list[tuple[Any, ...]] = []
     results: list[CaptureRow] = []
     for offset, (entry, claim, rid) in enumerate(zip(entries, claims, record_ids, strict=True)):
