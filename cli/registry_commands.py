@@ -34,11 +34,19 @@ from registry.sdk import SigningKey, sign_capture, sign_revocation
 console = Console(soft_wrap=True)
 
 
-def _client(ctx: click.Context) -> RegistryClient:
+@contextmanager
+def _client(ctx: click.Context) -> Iterator[RegistryClient]:
+    """The registry these commands talk to: the server given by --server, else the local one."""
     server: str | None = ctx.find_root().params.get("server")
+    client: RegistryClient
     if server:
-        return HttpClient(server)
-    return LocalClient(open_registry(RegistrySettings.from_env(ctx.obj)))
+        client = HttpClient(server)
+    else:
+        client = LocalClient(open_registry(RegistrySettings.from_env(ctx.obj)))
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _read_file(path: str, what: str) -> bytes:
@@ -152,11 +160,8 @@ def vendor_add(
 ) -> None:
     """Log a vendor's self-signed root CA as a trust anchor."""
     roots = load_certificates(root_cert, "root certificate")
-    client = _client(ctx)
-    try:
+    with _client(ctx) as client:
         receipt = client.add_vendor(name, role, roots[0], admin_token)
-    finally:
-        client.close()
     state = "already in the log at" if receipt["duplicate"] else "logged at"
     _emit(receipt, as_json, f"vendor {name!r} ({role}) {state} index {receipt['index']}")
 
@@ -180,11 +185,8 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
     """Enroll a device certificate that chains to a registered vendor root."""
     cert_der = load_certificates(cert, "device certificate")[0]
     chain_der = [der for path in chain for der in load_certificates(path, "chain certificate")]
-    client = _client(ctx)
-    try:
+    with _client(ctx) as client:
         receipt = client.enroll_device(cert_der, chain_der)
-    finally:
-        client.close()
     state = "already enrolled at" if receipt["duplicate"] else "enrolled at"
     _emit(receipt, as_json, f"device {state} index {receipt['index']}")
 
@@ -195,11 +197,8 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
 @click.pass_context
 def device_show(ctx: click.Context, device_id: str, as_json: bool) -> None:
     """Show an enrolled device: vendor, key, validity, captures, revocations."""
-    client = _client(ctx)
-    try:
+    with _client(ctx) as client:
         info = client.device(device_id)
-    finally:
-        client.close()
     lines = [f"{k:>14} {v}" for k, v in info.items()]
     _emit(info, as_json, "\n".join(lines))
 
@@ -282,21 +281,20 @@ def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool
     numbered = _read_records(records_file)
     lines = [number for number, _ in numbered]
     records = [record for _, record in numbered]
-    client = _client(ctx)
     results: list[dict[str, Any]] = []
     columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    try:
-        with Progress(*columns, console=Console(stderr=True), disable=as_json) as progress:
-            task = progress.add_task("submit", total=len(records))
-            for start in range(0, len(records), batch_size):
-                batch = client.submit_captures(records[start : start + batch_size])
-                for result in batch:
-                    result["position"] += start
-                    result["line"] = lines[result["position"]]
-                results.extend(batch)
-                progress.update(task, advance=len(batch))
-    finally:
-        client.close()
+    with (
+        _client(ctx) as client,
+        Progress(*columns, console=Console(stderr=True), disable=as_json) as progress,
+    ):
+        task = progress.add_task("submit", total=len(records))
+        for start in range(0, len(records), batch_size):
+            batch = client.submit_captures(records[start : start + batch_size])
+            for result in batch:
+                result["position"] += start
+                result["line"] = lines[result["position"]]
+            results.extend(batch)
+            progress.update(task, advance=len(batch))
     accepted = [r for r in results if r["accepted"]]
     rejected = [r for r in results if not r["accepted"]]
     summary = {
@@ -357,11 +355,8 @@ def revoke(
     revocation = sign_revocation(
         device_id, parse_time_ms(compromised_since), reason, load_key(signer_key), cert
     )
-    client = _client(ctx)
-    try:
+    with _client(ctx) as client:
         receipt = client.revoke(revocation)
-    finally:
-        client.close()
     _emit(receipt, as_json, f"revocation logged at index {receipt['index']}")
 
 
