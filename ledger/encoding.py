@@ -7,11 +7,16 @@ from ledger.errors import MalformedError
 
 
 def decode_base64(text: str, what: str) -> bytes:
-    """Standard base64 (RFC 4648 §4), rejecting any character outside the alphabet."""
+    """Standard base64 (RFC 4648 §4), canonical only: any character outside the alphabet, or
+    unused bits that are not zero, is an error, so each byte string has exactly one encoding
+    and no character of a signed or hashed document can change without changing its bytes."""
     try:
-        return base64.b64decode(text, validate=True)
+        decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise MalformedError(f"{what} {text!r} is not valid base64") from None
+        raise MalformedError(f"{what} {text!r:.80} is not valid base64") from None
+    if base64.b64encode(decoded).decode() != text:
+        raise MalformedError(f"{what} {text!r:.80} is not canonical base64")
+    return decoded
 
 
 def parse_decimal(text: str, what: str) -> int:

@@ -6,7 +6,6 @@ hashes and ids, standard base64 for DER and signatures. Everything here is pure.
 """
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -15,6 +14,7 @@ from typing import Any
 
 import rfc8785
 
+from ledger.encoding import decode_base64
 from ledger.errors import MalformedError
 from ledger.tiles import MAX_ENTRY_SIZE
 
@@ -174,12 +174,14 @@ def b64_field(obj: Mapping[str, Any], name: str, where: str) -> bytes:
     value = field(obj, name, where)
     if isinstance(value, str):
         try:
-            decoded = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
+            decoded = decode_base64(value, f"{where} {name!r}")
+        except MalformedError:
             decoded = b""
         if decoded:
             return decoded
-    raise MalformedError(f"{where} {name!r} must be non-empty standard base64", code=f"bad_{name}")
+    raise MalformedError(
+        f"{where} {name!r} must be non-empty canonical standard base64", code=f"bad_{name}"
+    )
 
 
 def b64(data: bytes) -> str:
