@@ -25,10 +25,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.errors import EXIT_FAILED
+from ledger import Verifier
 from ledger.errors import MalformedError
 from registry import RegistrySettings, open_registry
+from registry.bundle import verify_bundle
 from registry.client import HttpClient, LocalClient, RegistryClient
-from registry.hashing import hash_image
+from registry.hashing import hash_image, pdq_dihedral
 from registry.sdk import SigningKey, sign_capture, sign_revocation
 
 console = Console(soft_wrap=True)
@@ -372,6 +374,57 @@ def reindex(config: Any) -> None:
     console.print(f"rebuilt the registry's indexes from {count} log entries")
 
 
+@click.command()
+@click.argument("bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False))
+@click.option(
+    "--log-key", required=True, envvar="PROV_LOG_VKEY", help="The log's verifier key (vkey)."
+)
+@click.option(
+    "--image", type=click.Path(dir_okay=False), help="Also check this image against the capture."
+)
+@json_option
+@click.pass_context
+def verify(
+    ctx: click.Context, bundle_file: str, log_key: str, image: str | None, as_json: bool
+) -> None:
+    """Check a proof bundle offline: checkpoint, inclusion proofs, chain, signature, image."""
+    key = Verifier.from_vkey(log_key)
+    image_hashes = None
+    if image:
+        data = _read_file(image, "image")
+        image_hashes = (
+            hash_image(data, image).sha256,
+            [pdq for pdq, _ in pdq_dihedral(data, image)],
+        )
+    report = verify_bundle(_read_file(bundle_file, "bundle"), key, image_hashes)
+    if as_json:
+        checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
+        click.echo(json.dumps({"ok": report.ok, "checks": checks}, indent=2))
+    else:
+        for check in report.checks:
+            mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
+            console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+        console.print(
+            "[bold green]bundle verified[/]" if report.ok else "[bold red]bundle does NOT verify[/]"
+        )
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+@click.command()
+@click.argument("index", type=click.IntRange(0))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the bundle here [stdout].")
+@click.pass_context
+def bundle(ctx: click.Context, index: int, out: str | None) -> None:
+    """Fetch the offline proof bundle of the capture at INDEX."""
+    with _client(ctx) as client:
+        data = client.bundle(index)
+    if out:
+        Path(out).write_bytes(data)
+    else:
+        click.echo(data.decode())
+
+
 COMMANDS = {
     "vendor": vendor,
     "device": device,
@@ -379,4 +432,6 @@ COMMANDS = {
     "submit": submit,
     "revoke": revoke,
     "reindex": reindex,
+    "verify": verify,
+    "bundle": bundle,
 }

@@ -6,7 +6,7 @@ server's HTTP API. Both return the same JSON shapes and raise the same errors.
 """
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import httpx
 
@@ -19,6 +19,7 @@ from ledger.errors import (
     StorageError,
     VerificationError,
 )
+from registry.bundle import build_bundle
 from registry.entries import b64
 from registry.registry import Registry
 
@@ -31,6 +32,7 @@ class RegistryClient(Protocol):
     def device(self, device_id: str) -> dict[str, Any]: ...
     def submit_captures(self, records: Sequence[Any]) -> list[dict[str, Any]]: ...
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]: ...
+    def bundle(self, index: int) -> bytes: ...
     def close(self) -> None: ...
 
 
@@ -54,6 +56,9 @@ class LocalClient:
 
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]:
         return self._registry.revoke(revocation).to_json()
+
+    def bundle(self, index: int) -> bytes:
+        return build_bundle(self._registry.store, index)
 
     def close(self) -> None:
         self._registry.close()
@@ -82,6 +87,9 @@ class HttpClient:
             raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
         if response.is_success:
             return response.json()
+        self._raise(response)
+
+    def _raise(self, response: httpx.Response) -> NoReturn:
         try:
             error = response.json()["error"]
             code, message = str(error["type"]), str(error["message"])
@@ -117,6 +125,16 @@ class HttpClient:
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/v1/revocations", revocation)
         return result
+
+    def bundle(self, index: int) -> bytes:
+        headers: dict[str, str] = {}
+        try:
+            response = self._http.get(f"/v1/bundles/{index}", headers=headers)
+        except httpx.HTTPError as exc:
+            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        if response.is_success:
+            return response.content
+        self._raise(response)
 
     def close(self) -> None:
         self._http.close()

@@ -19,6 +19,8 @@ from sqlalchemy.exc import OperationalError
 import migrations
 from ledger import LogStore, Sequencer, Signer, open_engine
 
+pytest_plugins = ["tests.registry_fixtures"]
+
 POSTGRES_URL = os.environ.get(
     "PROV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -37,7 +37,7 @@ from registry.entries import parse_entry
 from registry.sdk import sign_revocation
 from registry.testing_pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.conftest import FixedClock
-from tests.test_registry import record
+from tests.registry_fixtures import record
 
 TOKEN = "op-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from cli.main import main
 from ledger import Verifier, open_checkpoint, verify_inclusion
 from registry.testing_pki import PrivateKey, make_device, make_pki
+from tests.registry_fixtures import picture
 from tests.test_cli import PROV, Prov, assert_exit, free_port, one_line
-from tests.test_registry import picture
 
 TOKEN = "operator-secret"
 SERVE_READY_SECONDS = 20

@@ -6,7 +6,9 @@ from cli.main import main
 
 
 def test_demo_runs_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = CliRunner().invoke(main, ["demo", "--data-dir", str(tmp_path / "demo"), "--captures", "2"])
+    result = CliRunner().invoke(
+        main, ["demo", "--data-dir", str(tmp_path / "demo"), "--captures", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert "8 accepted, 0 rejected" in result.output
     assert "consistency proof verified" in result.output

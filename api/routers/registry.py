@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import AdminToken, RegistryDep
 from api.schemas import CapturesIn, CapturesOut, DeviceIn, ReceiptOut, VendorIn
+from registry.bundle import build_bundle
 from registry.entries import b64_field
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -41,3 +42,14 @@ def submit_captures(body: CapturesIn, registry: RegistryDep) -> dict[str, Any]:
 @router.post("/revocations", response_model=ReceiptOut)
 def revoke(body: dict[str, Any], registry: RegistryDep) -> dict[str, Any]:
     return registry.revoke(body).to_json()
+
+
+@router.get("/bundles/{index}", response_class=Response)
+def bundle(index: int, registry: RegistryDep) -> Response:
+    """The offline proof bundle of the capture at `index`, against the latest checkpoint."""
+    data = build_bundle(registry.store, index)
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="capture-{index}.bundle.json"'},
+    )

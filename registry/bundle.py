@@ -1,0 +1,243 @@
+"""Proof bundles: one JSON document that proves a capture was logged, by which device of which
+vendor, checkable offline with nothing but the log's verifier key.
+
+    {"format": "provenance-ledger/bundle/v1", "log": <log key name>, "checkpoint": <signed note>,
+     "capture": {"index": N, "entry": <base64 leaf>, "proof": <C2SP tlog-proof>},
+     "device": {...}, "vendor": {...}}
+
+The three tlog-proofs are against the same signed checkpoint, which is also given on its own.
+Bundles are written as compact JSON, so every byte is meaningful: changing any byte of one makes
+it unparseable or makes a check fail (tests/test_bundle.py flips every byte).
+"""
+
+import base64
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import select
+
+from ledger import LogStore, TlogProof, Verifier, open_checkpoint, parse_tlog_proof
+from ledger.encoding import decode_base64
+from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
+from registry.certs import load_vendor_root, validate_device, verify_signature
+from registry.entries import CAPTURE, DEVICE, VENDOR, capture_message, parse_entry
+from registry.schema import reg_captures, reg_devices, reg_vendors
+
+FORMAT = "provenance-ledger/bundle/v1"
+PARTS = ("capture", "device", "vendor")
+MATCH_RADIUS = 31
+
+
+def build_bundle(store: LogStore, capture_index: int) -> bytes:
+    """The bundle for the capture at `capture_index`, against the log's latest checkpoint."""
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(reg_devices.c.leaf_index, reg_vendors.c.leaf_index.label("vendor_index"))
+            .select_from(reg_captures)
+            .join(reg_devices, reg_devices.c.device_id == reg_captures.c.device_id)
+            .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
+            .where(reg_captures.c.leaf_index == capture_index)
+        ).first()
+    if row is None:
+        raise NotFoundError(
+            f"log entry {capture_index} is not a registered capture", code="not_a_capture"
+        )
+    indexes = [capture_index, row.leaf_index, row.vendor_index]
+    checkpoint = store.latest_checkpoint()
+    receipts = store.receipts(indexes, checkpoint.size)
+    parts = {}
+    for name, index, (_leaf_hash, proof) in zip(PARTS, indexes, receipts, strict=True):
+        entry = store.entry(index)
+        tlog_proof = TlogProof(index, tuple(proof), checkpoint.note)
+        parts[name] = {
+            "index": index,
+            "entry": _b64(entry),
+            "proof": tlog_proof.encode().decode(),
+        }
+    bundle = {
+        "format": FORMAT,
+        "log": checkpoint.checkpoint.origin,
+        "checkpoint": checkpoint.note.decode(),
+        **parts,
+    }
+    return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+
+class _Checks:
+    """Collects checks; a failed check stops the verification (later ones would be noise)."""
+
+    def __init__(self) -> None:
+        self.done: list[Check] = []
+
+    def run(self, name: str, check: Callable[[], str]) -> None:
+        try:
+            detail = check()
+        except LedgerError as exc:
+            self.done.append(Check(name, False, str(exc)))
+            raise _Stop from None
+        except (ValueError, KeyError, TypeError) as exc:
+            self.done.append(Check(name, False, f"{type(exc).__name__}: {exc}"))
+            raise _Stop from None
+        self.done.append(Check(name, True, detail))
+
+
+class _Stop(Exception):
+    pass
+
+
+def parse_bundle(data: bytes) -> dict[str, Any]:
+    try:
+        bundle = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedError(f"bundle is not JSON: {exc}", code="bad_bundle") from None
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise MalformedError(f"bundle is not a {FORMAT} document", code="bad_bundle")
+    if set(bundle) != {"format", "log", "checkpoint", *PARTS}:
+        raise MalformedError(
+            f"bundle fields must be exactly {sorted({'format', 'log', 'checkpoint', *PARTS})}",
+            code="bad_bundle",
+        )
+    body = data[:-1] if data.endswith(b"\n") else data
+    if json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode() != body:
+        raise MalformedError("bundle is not in its canonical compact form", code="bad_bundle")
+    return bundle
+
+
+def verify_bundle(
+    data: bytes, log_key: Verifier, image_hashes: tuple[str, list[str]] | None = None
+) -> BundleReport:
+    """Check a bundle offline. `image_hashes` is (sha256 hex, [8 dihedral PDQ hex]) of an image
+    to compare with the capture. MalformedError for a document that is not a bundle at all."""
+    bundle = parse_bundle(data)
+    checks = _Checks()
+    with contextlib.suppress(_Stop):  # a failed check has been recorded; stop there
+        _verify(bundle, log_key, image_hashes, checks)
+    return BundleReport(tuple(checks.done))
+
+
+def _verify(
+    bundle: dict[str, Any],
+    log_key: Verifier,
+    image_hashes: tuple[str, list[str]] | None,
+    checks: _Checks,
+) -> None:
+    note = str(bundle["checkpoint"]).encode()
+
+    def checkpoint() -> str:
+        if bundle["log"] != log_key.name:
+            raise VerificationError(
+                f"bundle is for the log {bundle['log']!r}, not {log_key.name!r}"
+            )
+        cp = open_checkpoint(note, log_key)
+        return f"signed by {log_key.name} at tree size {cp.size}"
+
+    checks.run("checkpoint signature", checkpoint)
+    entries: dict[str, dict[str, Any]] = {}
+    for name, kind in zip(PARTS, (CAPTURE, DEVICE, VENDOR), strict=True):
+        part = bundle[name]
+
+        def included(part: Any = part, name: str = name, kind: str = kind) -> str:
+            if not isinstance(part, dict) or set(part) != {"index", "entry", "proof"}:
+                raise VerificationError(f"bundle {name} must have exactly index, entry and proof")
+            proof = parse_tlog_proof(str(part["proof"]).encode())
+            if proof.checkpoint_note != note:
+                raise VerificationError(f"the {name} proof is against another checkpoint")
+            if proof.index != part["index"] or proof.extra is not None:
+                raise VerificationError(
+                    f"the {name} proof is for index {proof.index}, not {part['index']}"
+                )
+            leaf = decode_base64(str(part["entry"]), f"{name} entry")
+            proof.verify(leaf, log_key)
+            entry = parse_entry(leaf)
+            if entry["kind"] != kind:
+                raise VerificationError(f"the {name} entry is a {entry['kind']}, not a {kind}")
+            entries[name] = entry
+            return f"entry {proof.index} is in the tree ({len(proof.proof)}-hash inclusion proof)"
+
+        checks.run(f"{name} inclusion", included)
+
+    capture, device, vendor = entries["capture"], entries["device"], entries["vendor"]
+    cert_der = decode_base64(device["cert"], "device certificate")
+    root_der = decode_base64(vendor["root"], "vendor root")
+
+    def links() -> str:
+        if capture["claim"]["device"] != hashlib.sha256(cert_der).hexdigest():
+            raise VerificationError("the capture was not made by the bundle's device")
+        if device["vendor"] != hashlib.sha256(root_der).hexdigest():
+            raise VerificationError("the device does not belong to the bundle's vendor")
+        return f"capture -> device {capture['claim']['device'][:16]}… -> vendor {vendor['name']!r} ({vendor['role']})"
+
+    checks.run("entries refer to each other", links)
+
+    def chain() -> str:
+        root = load_vendor_root(root_der)
+        chain_der = [decode_base64(c, "chain certificate") for c in device["chain"]]
+        enrolled = datetime.fromtimestamp(device["logged_at"] / 1000, UTC)
+        validate_device(cert_der, chain_der, root, enrolled)
+        subject = x509.load_der_x509_certificate(cert_der).subject.rfc4514_string()
+        return f"{subject} chains to the vendor root, valid when enrolled ({enrolled:%Y-%m-%d})"
+
+    checks.run("device certificate chain", chain)
+
+    def signature() -> str:
+        cert = x509.load_der_x509_certificate(cert_der)
+        claim = capture["claim"]
+        if not verify_signature(
+            cert, decode_base64(capture["sig"], "capture signature"), capture_message(claim)
+        ):
+            raise VerificationError("the device's signature on the capture claim does not verify")
+        lo, hi = (
+            cert.not_valid_before_utc.timestamp() * 1000,
+            cert.not_valid_after_utc.timestamp() * 1000,
+        )
+        if not lo <= claim["captured_at"] <= hi:
+            raise VerificationError("captured_at is outside the device certificate's validity")
+        return "the device signed this claim, inside its certificate's validity"
+
+    checks.run("device signature on the claim", signature)
+
+    if image_hashes is not None:
+        sha256, variants = image_hashes
+
+        def image() -> str:
+            claim = capture["claim"]
+            if sha256 == claim["sha256"]:
+                return "the image is the registered file (same SHA-256)"
+            target = int(claim["pdq"], 16)
+            distance, variant = min(
+                (bin(int(v, 16) ^ target).count("1"), i) for i, v in enumerate(variants)
+            )
+            if distance > MATCH_RADIUS:
+                raise VerificationError(
+                    f"the image is not the registered one: SHA-256 differs and PDQ distance is "
+                    f"{distance} > {MATCH_RADIUS}"
+                )
+            return f"the image is a near-duplicate: PDQ distance {distance} (variant {variant})"
+
+        checks.run("image matches the capture", image)

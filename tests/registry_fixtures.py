@@ -1,0 +1,66 @@
+"""Registry fixtures shared by the registry, bundle and lookup tests (a pytest plugin, loaded
+from conftest.py): a Registry on each database, a vendor PKI, an enrolled device, and signed
+captures of generated pictures."""
+
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from ledger import LogConfig, LogStore, Sequencer, Signer
+from registry import Registry, RegistrySettings
+from registry.sdk import sign_capture
+from registry.testing_pki import DevicePKI, IssuedCert, make_pki
+from tests.conftest import FixedClock
+
+TOKEN = "operator-secret"
+DAY_MS = 86_400_000
+
+
+def picture(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
+    """A small distinct PNG: shapes placed by the seed."""
+    image = Image.new("RGB", size, (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256))
+    draw = ImageDraw.Draw(image)
+    for i in range(6):
+        x, y = (seed * 13 + i * 29) % size[0], (seed * 7 + i * 17) % size[1]
+        draw.ellipse(
+            (x, y, x + 30 + i * 5, y + 20 + i * 3), fill=((i * 40) % 256, 255 - i * 30, seed % 256)
+        )
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def registry(store: LogStore, signer: Signer, clock: FixedClock, tmp_path: Path) -> Registry:
+    Sequencer(store, signer, clock).initialize()
+    settings = RegistrySettings(
+        log=LogConfig(tmp_path, str(store.engine.url), tmp_path / "log.key"),
+        admin_token=TOKEN,
+        max_batch=50,
+        verify_workers=0,
+    )
+    return Registry(store, Sequencer(store, signer, clock), settings, clock)
+
+
+def now_of(clock: FixedClock) -> datetime:
+    return datetime.fromtimestamp(clock.now_ms / 1000, UTC)
+
+
+@pytest.fixture
+def pki(clock: FixedClock) -> DevicePKI:
+    return make_pki(now_of(clock), intermediate=True)
+
+
+@pytest.fixture
+def enrolled(registry: Registry, pki: DevicePKI) -> DevicePKI:
+    registry.add_vendor("Example Camera Co.", "camera", pki.root.der, TOKEN)
+    registry.enroll_device(pki.device.der, pki.chain_der)
+    return pki
+
+
+def record(device: IssuedCert, seed: int, counter: int, captured_at: int) -> dict[str, Any]:
+    return sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)  # type: ignore[arg-type]
