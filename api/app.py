@@ -5,9 +5,10 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import log, registry, tiles
+from api.routers import log, lookup, registry, tiles
 from ledger import LogConfig
 from registry import RegistrySettings, open_registry
+from registry.lookup import Lookup
 
 
 def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
@@ -20,6 +21,8 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     )
     app.state.registry = open_registry(settings)
     app.state.store = app.state.registry.store
+    app.state.lookup = Lookup(app.state.store)
+    app.state.lookup.refresh()  # load the near-duplicate index from the database
     app.state.log_key = settings.log.load_verifier()
     app.state.settings = settings
     # tlog-tiles asks for compressed entry bundles; small bodies are not worth it.
@@ -29,4 +32,5 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(log.router)
     app.include_router(registry.router)
+    app.include_router(lookup.router)
     return app

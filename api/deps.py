@@ -6,6 +6,7 @@ from fastapi import Depends, Request
 
 from ledger import LogStore, Verifier
 from registry import Registry
+from registry.lookup import Lookup
 
 
 def get_store(request: Request) -> LogStore:
@@ -29,6 +30,12 @@ def get_admin_token(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def get_lookup(request: Request) -> Lookup:
+    lookup: Lookup = request.app.state.lookup
+    return lookup
+
+
+LookupDep = Annotated[Lookup, Depends(get_lookup)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 AdminToken = Annotated[str | None, Depends(get_admin_token)]
 Store = Annotated[LogStore, Depends(get_store)]

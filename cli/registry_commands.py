@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from cli.errors import EXIT_FAILED
 from ledger import Verifier
@@ -425,6 +426,64 @@ def bundle(ctx: click.Context, index: int, out: str | None) -> None:
         click.echo(data.decode())
 
 
+_VERDICT_WORDS = {
+    "registered": "[bold green]registered[/]: these exact file bytes were registered at capture time",
+    "near-duplicate": "[bold green]near-duplicate[/]: a registered capture looks like this image",
+    "disclosed-synthetic": "[bold yellow]disclosed-synthetic[/]: a generator disclosed this image",
+    "not-found": "[bold red]not-found[/]: nothing registered looks like this image",
+}
+
+
+@click.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@json_option
+@click.option(
+    "--bundle-dir", type=click.Path(file_okay=False), help="Write each match's proof bundle here."
+)
+@click.pass_context
+def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None) -> None:
+    """Look IMAGE up: the verdict, the matching captures, and their proof bundles."""
+    data = _read_file(image, "image")
+    with _client(ctx) as client:
+        result = client.lookup_image(data, image)
+        if bundle_dir:
+            directory = Path(bundle_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            for match in result["matches"]:
+                path = directory / f"capture-{match['leaf_index']}.bundle.json"
+                path.write_bytes(client.bundle(match["leaf_index"]))
+                match["bundle_file"] = str(path)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        console.print(_VERDICT_WORDS[result["verdict"]])
+        if result["matches"]:
+            table = Table(
+                "index",
+                "PDQ",
+                "pHash",
+                "variant",
+                "vendor",
+                "role",
+                "device",
+                "captured",
+                "logged after",
+                "compromised",
+            )
+            for m in result["matches"]:
+                table.add_row(
+                    str(m["leaf_index"]), "exact" if m["exact"] else str(m["pdq_distance"]),
+                    str(m["phash_distance"]), str(m["variant"]), escape(m["vendor_name"]), m["role"],
+                    m["device_id"][:12], datetime.fromtimestamp(m["captured_at_ms"] / 1000, UTC).isoformat(timespec="seconds"),
+                    f"{m['delay_ms'] / 1000:.0f} s", "yes" if m["in_compromise_window"] else "no",
+                )  # fmt: skip
+            console.print(table)
+        if bundle_dir:
+            console.print(f"proof bundles written to {bundle_dir}")
+    if result["verdict"] == "not-found":
+        ctx.exit(EXIT_FAILED)
+
+
 COMMANDS = {
     "vendor": vendor,
     "device": device,
@@ -434,4 +493,5 @@ COMMANDS = {
     "reindex": reindex,
     "verify": verify,
     "bundle": bundle,
+    "lookup": lookup,
 }

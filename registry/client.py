@@ -21,6 +21,7 @@ from ledger.errors import (
 )
 from registry.bundle import build_bundle
 from registry.entries import b64
+from registry.lookup import Lookup, query_from_image
 from registry.registry import Registry
 
 
@@ -33,6 +34,7 @@ class RegistryClient(Protocol):
     def submit_captures(self, records: Sequence[Any]) -> list[dict[str, Any]]: ...
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]: ...
     def bundle(self, index: int) -> bytes: ...
+    def lookup_image(self, data: bytes, name: str) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -59,6 +61,9 @@ class LocalClient:
 
     def bundle(self, index: int) -> bytes:
         return build_bundle(self._registry.store, index)
+
+    def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
+        return Lookup(self._registry.store).lookup(query_from_image(data, name)).to_json()
 
     def close(self) -> None:
         self._registry.close()
@@ -134,6 +139,16 @@ class HttpClient:
             raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
         if response.is_success:
             return response.content
+        self._raise(response)
+
+    def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
+        try:
+            response = self._http.post("/v1/lookup", files={"image": (name, data)})
+        except httpx.HTTPError as exc:
+            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        if response.is_success:
+            result: dict[str, Any] = response.json()
+            return result
         self._raise(response)
 
     def close(self) -> None:

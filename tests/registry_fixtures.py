@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -21,16 +22,20 @@ DAY_MS = 86_400_000
 
 
 def picture(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
-    """A small distinct PNG: shapes placed by the seed."""
+    """A distinct PNG with enough texture for a full-quality PDQ hash: shapes placed by the
+    seed, a seeded wave pattern, and seeded noise."""
     image = Image.new("RGB", size, (seed * 37 % 256, seed * 91 % 256, seed * 53 % 256))
     draw = ImageDraw.Draw(image)
     for i in range(6):
         x, y = (seed * 13 + i * 29) % size[0], (seed * 7 + i * 17) % size[1]
-        draw.ellipse(
-            (x, y, x + 30 + i * 5, y + 20 + i * 3), fill=((i * 40) % 256, 255 - i * 30, seed % 256)
-        )
+        fill = ((i * 40) % 256, 255 - i * 30, seed % 256)
+        draw.ellipse((x, y, x + 30 + i * 5, y + 20 + i * 3), fill=fill)
+    pixels = np.asarray(image).astype(np.int16)
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    wave = (40 * np.sin(x / (7 + seed % 5)) * np.cos(y / (9 + seed % 3)))[..., None]
+    noise = np.random.default_rng(seed).integers(-20, 20, pixels.shape)
     out = io.BytesIO()
-    image.save(out, "PNG")
+    Image.fromarray(np.clip(pixels + wave + noise, 0, 255).astype(np.uint8)).save(out, "PNG")
     return out.getvalue()
 
 

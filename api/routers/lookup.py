@@ -1,0 +1,46 @@
+"""POST /v1/lookup: an image (multipart) or its hashes (JSON) -> verdict, matches, proofs."""
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import LookupDep
+from ledger.errors import MalformedError
+from registry.lookup import query_from_hashes, query_from_image
+
+router = APIRouter(prefix="/v1", tags=["lookup"])
+
+
+@router.post("/lookup")
+async def lookup(request: Request, finder: LookupDep) -> dict[str, Any]:
+    """Send `multipart/form-data` with an `image` file, or JSON
+    `{"pdq": hex or [8 hex], "pdq_quality": n, "phash": hex, "sha256": hex}`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("image")
+        if upload is None or isinstance(upload, str):
+            raise MalformedError(
+                "multipart lookup needs a file field named 'image'", code="no_image"
+            )
+        data = await upload.read()
+        query = await run_in_threadpool(query_from_image, data, upload.filename or "image")
+    else:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise MalformedError(
+                "lookup body is neither multipart nor JSON", code="bad_json"
+            ) from None
+        if not isinstance(body, dict) or "pdq" not in body:
+            raise MalformedError(
+                "JSON lookup needs at least 'pdq' and 'pdq_quality'", code="bad_query"
+            )
+        quality = body.get("pdq_quality", 0)
+        if not isinstance(quality, int) or isinstance(quality, bool):
+            raise MalformedError("pdq_quality must be an integer 0..100", code="bad_pdq_quality")
+        query = query_from_hashes(body["pdq"], quality, body.get("phash"), body.get("sha256"))
+    result = await run_in_threadpool(finder.lookup, query)
+    return result.to_json()

@@ -1,0 +1,249 @@
+"""Looking images up: verdicts, ranked matches with proofs, on both databases."""
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+from ledger import LogConfig, MalformedError, Signer, open_checkpoint, verify_inclusion
+from registry import Registry, RegistrySettings
+from registry.lookup import (
+    DISCLOSED_SYNTHETIC,
+    NEAR_DUPLICATE,
+    NOT_FOUND,
+    REGISTERED,
+    Lookup,
+    query_from_hashes,
+    query_from_image,
+)
+from registry.sdk import sign_capture, sign_revocation
+from registry.testing_pki import DevicePKI, make_pki
+from tests.conftest import FixedClock
+from tests.registry_fixtures import TOKEN, now_of, picture
+
+SIZE = (320, 240)
+
+
+def reencode(data: bytes, scale: float = 0.75, quality: int = 70) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image = image.resize((int(image.width * scale), int(image.height * scale)))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def rotate(data: bytes) -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).transpose(Image.Transpose.ROTATE_90).save(out, "PNG")
+    return out.getvalue()
+
+
+def register(
+    registry: Registry, pki: DevicePKI, image: bytes, counter: int, captured_at: int
+) -> int:
+    record = sign_capture(
+        image, pki.device.private_key, pki.device.certificate, counter, captured_at
+    )  # type: ignore[arg-type]
+    result = registry.submit_captures([record])[0]
+    assert result.receipt is not None, result
+    return result.receipt.index
+
+
+@pytest.fixture
+def photos(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock
+) -> dict[str, tuple[bytes, int]]:
+    images = {
+        name: picture(seed, SIZE)
+        for name, seed in [("harbour", 11), ("market", 23), ("street", 37)]
+    }
+    return {
+        name: (image, register(registry, enrolled, image, n + 1, clock.now_ms - 60_000))
+        for n, (name, image) in enumerate(images.items())
+    }
+
+
+def test_same_bytes_are_registered_with_a_verifying_proof(
+    registry: Registry, photos: dict[str, tuple[bytes, int]], signer: Signer
+) -> None:
+    image, index = photos["market"]
+    result = Lookup(registry.store).lookup(query_from_image(image))
+    assert result.verdict == REGISTERED
+    best = result.matches[0]
+    assert (best.leaf_index, best.exact, best.pdq_distance, best.role) == (index, True, 0, "camera")
+    assert best.delay_ms == best.logged_at_ms - best.captured_at_ms > 0
+    checkpoint = open_checkpoint(result.checkpoint.encode(), signer.verifier)
+    proof = [base64.b64decode(h) for h in best.proof["inclusion_proof"]]
+    verify_inclusion(
+        base64.b64decode(best.proof["leaf_hash"]),
+        index,
+        checkpoint.size,
+        proof,
+        checkpoint.root_hash,
+    )
+
+
+def test_reencoded_copy_is_a_near_duplicate(
+    registry: Registry, photos: dict[str, tuple[bytes, int]]
+) -> None:
+    image, index = photos["harbour"]
+    result = Lookup(registry.store).lookup(query_from_image(reencode(image)))
+    assert result.verdict == NEAR_DUPLICATE
+    best = result.matches[0]
+    assert best.leaf_index == index and not best.exact and best.pdq_distance <= 31
+    assert best.phash_distance is not None
+    assert all(m.leaf_index != photos["street"][1] for m in result.matches)
+
+
+def test_rotated_copy_matches_through_a_dihedral_variant(
+    registry: Registry, photos: dict[str, tuple[bytes, int]]
+) -> None:
+    image, index = photos["street"]
+    result = Lookup(registry.store).lookup(query_from_image(rotate(image)))
+    assert result.verdict == NEAR_DUPLICATE
+    assert result.matches[0].leaf_index == index and result.matches[0].variant != 0
+
+
+def test_unrelated_image_is_not_found(
+    registry: Registry, photos: dict[str, tuple[bytes, int]]
+) -> None:
+    result = Lookup(registry.store).lookup(query_from_image(picture(99, SIZE)))
+    assert (result.verdict, result.matches) == (NOT_FOUND, [])
+
+
+def test_generator_disclosure_is_disclosed_synthetic(registry: Registry, clock: FixedClock) -> None:
+    model = make_pki(now_of(clock), device_key="Ed25519")
+    registry.add_vendor("Example Diffusion Labs", "generator", model.root.der, TOKEN)
+    registry.enroll_device(model.device.der, [])
+    image = picture(5, SIZE)
+    register(registry, model, image, 1, clock.now_ms)
+    result = Lookup(registry.store).lookup(query_from_image(reencode(image)))
+    assert result.verdict == DISCLOSED_SYNTHETIC and result.matches[0].role == "generator"
+
+
+def test_new_captures_are_found_without_a_rebuild(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock
+) -> None:
+    finder = Lookup(registry.store)
+    image = picture(61, SIZE)
+    assert finder.lookup(query_from_image(image)).verdict == NOT_FOUND
+    index = register(registry, enrolled, image, 9, clock.now_ms)
+    assert finder.lookup(query_from_image(reencode(image))).matches[0].leaf_index == index
+
+
+def test_low_quality_pdq_never_decides_alone(
+    registry: Registry, photos: dict[str, tuple[bytes, int]]
+) -> None:
+    image, index = photos["harbour"]
+    stored = query_from_image(image)
+    # The same PDQ, claimed with quality 10 and a pHash that disagrees completely.
+    opposite = f"{int(stored.phash or '0', 16) ^ (2**64 - 1):016x}"
+    weak = query_from_hashes(list(stored.pdq_variants), 10, opposite)
+    assert Lookup(registry.store).lookup(weak).verdict == NOT_FOUND
+    confirmed = query_from_hashes(list(stored.pdq_variants), 10, stored.phash)
+    assert Lookup(registry.store).lookup(confirmed).matches[0].leaf_index == index
+
+
+def test_matches_say_whether_the_device_was_compromised(
+    registry: Registry, enrolled: DevicePKI, photos: dict[str, tuple[bytes, int]], clock: FixedClock
+) -> None:
+    image, index = photos["market"]
+    ca = enrolled.intermediates[0]
+    revocation = sign_revocation(
+        Lookup(registry.store).lookup(query_from_image(image)).matches[0].device_id,
+        clock.now_ms - 120_000,
+        "key extracted",
+        ca.private_key,
+        ca.certificate,  # type: ignore[arg-type]
+    )
+    registry.revoke(revocation)
+    match = Lookup(registry.store).lookup(query_from_image(image)).matches[0]
+    assert match.leaf_index == index and match.in_compromise_window
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("zz" * 32, 90), ("ab" * 31, 90), (["ab" * 32] * 9, 90), ("ab" * 32, 101)],
+)
+def test_malformed_hash_queries(args: tuple[object, int]) -> None:
+    with pytest.raises(MalformedError):
+        query_from_hashes(args[0], args[1])  # type: ignore[arg-type]
+
+
+def test_api_lookup_by_image_and_by_hashes(
+    registry: Registry,
+    photos: dict[str, tuple[bytes, int]],
+    signer: Signer,
+    tmp_path: Path,
+    migrated_url: str,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    key_file = tmp_path / "log.key"
+    key_file.write_text(signer.to_string())
+    app = create_app(
+        RegistrySettings(log=LogConfig(tmp_path, migrated_url, key_file), verify_workers=0)
+    )
+    image, index = photos["harbour"]
+    with TestClient(app) as client:
+        by_image = client.post(
+            "/v1/lookup", files={"image": ("found.jpg", reencode(image), "image/jpeg")}
+        )
+        assert by_image.status_code == 200, by_image.text
+        assert by_image.json()["verdict"] == NEAR_DUPLICATE
+        assert by_image.json()["matches"][0]["leaf_index"] == index
+        query = query_from_image(image)
+        by_hashes = client.post(
+            "/v1/lookup",
+            json={
+                "pdq": list(query.pdq_variants),
+                "pdq_quality": query.pdq_quality,
+                "phash": query.phash,
+            },
+        )
+        assert by_hashes.json()["matches"][0]["leaf_index"] == index
+        bad = client.post("/v1/lookup", json={"pdq": "xyz", "pdq_quality": 90})
+        assert bad.status_code == 400 and bad.json()["error"]["type"] == "bad_pdq"
+        not_image = client.post("/v1/lookup", files={"image": ("x.txt", b"hello", "text/plain")})
+        assert (
+            not_image.status_code == 400 and not_image.json()["error"]["type"] == "image_unreadable"
+        )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_prov_lookup_writes_bundles_that_prov_verify_accepts(
+    registry: Registry,
+    photos: dict[str, tuple[bytes, int]],
+    signer: Signer,
+    tmp_path: Path,
+    migrated_url: str,
+) -> None:
+    image, index = photos["street"]
+    found = tmp_path / "found.jpg"
+    found.write_bytes(reencode(image))
+    key_file = tmp_path / "log.key"
+    key_file.write_text(signer.to_string())
+    runner = CliRunner(env={"PROV_LOG_KEY_FILE": str(key_file)})
+    base = ["--data-dir", str(tmp_path), "--database", migrated_url]
+    result = runner.invoke(
+        main, [*base, "lookup", str(found), "--bundle-dir", str(tmp_path / "bundles")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "near-duplicate" in result.output.splitlines()[0]
+    bundle = tmp_path / "bundles" / f"capture-{index}.bundle.json"
+    verified = runner.invoke(
+        main, ["verify", str(bundle), "--log-key", signer.verifier.vkey, "--image", str(found)]
+    )
+    assert verified.exit_code == 0, verified.output
+    as_json = runner.invoke(main, [*base, "lookup", str(tmp_path / "found.jpg"), "--json"])
+    assert json.loads(as_json.output)["verdict"] == NEAR_DUPLICATE
+    (tmp_path / "other.png").write_bytes(picture(98, SIZE))
+    missing = runner.invoke(main, [*base, "lookup", str(tmp_path / "other.png")])
+    assert missing.exit_code == 1 and "not-found" in missing.output
