@@ -41,7 +41,9 @@ from ledger import (
     verify_inclusion,
 )
 from registry import RegistrySettings
+from registry.bundle import verify_bundle
 from registry.entries import b64
+from registry.hashing import hash_image, pdq_dihedral
 from registry.sdk import sign_capture
 from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
 
@@ -56,15 +58,17 @@ def _free_port() -> int:
         return port
 
 
-def _call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
+def _call(
+    base: str, method: str, path: str, body: Any = None, token: str | None = None, raw: bool = False
+) -> Any:
+    payload = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=payload, method=method)
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
-        raw: bytes = response.read()
-    return raw if path == "/checkpoint" else json.loads(raw)
+        data: bytes = response.read()
+    return data if raw or path == "/checkpoint" else json.loads(data)
 
 
 def picture(seed: int) -> bytes:
@@ -233,4 +237,43 @@ def _scenario(base: str, token: str, vkey: str, store: LogStore, captures: int) 
     console.print(
         f"6. GET /v1/devices/…: the model release belongs to {info['vendor_name']!r} (role {info['role']}), {info['captures']} disclosures"
     )
+    # A fact-checker finds a re-encoded, resized copy of the first camera picture online.
+    found = Image.open(io.BytesIO(picture(0))).convert("RGB").resize((480, 360))
+    out = io.BytesIO()
+    found.save(out, "JPEG", quality=60)
+    lookup = _lookup(base, out.getvalue())
+    best = lookup["matches"][0]
+    console.print(
+        f"7. POST /v1/lookup (a resized, re-encoded copy): [bold]{lookup['verdict']}[/] — entry "
+        f"{best['leaf_index']}, PDQ distance {best['pdq_distance']}, {best['vendor_name']}"
+    )
+    bundle = _call(base, "GET", f"/v1/bundles/{best['leaf_index']}", raw=True)
+    report = verify_bundle(bundle, log_key, image_hashes=_hashes(out.getvalue()))
+    for check in report.checks:
+        console.print(
+            f"   {'ok' if check.ok else 'FAIL'} {check.name}: {check.detail}", highlight=False
+        )
+    if not report.ok:
+        raise click.ClickException("the demo's proof bundle did not verify")
+    console.print("8. the proof bundle verified offline with nothing but the log's key")
     console.print(f"\nverifier key: {vkey}")
+
+
+def _lookup(base: str, image: bytes) -> Any:
+    boundary = "provdemo" + secrets.token_hex(8)
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="found.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(base + "/v1/lookup", data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
+        return json.loads(response.read())
+
+
+def _hashes(image: bytes) -> tuple[str, list[str]]:
+    return hash_image(image).sha256, [pdq for pdq, _ in pdq_dihedral(image)]

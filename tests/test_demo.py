@@ -12,4 +12,5 @@ def test_demo_runs_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert result.exit_code == 0, result.output
     assert "8 accepted, 0 rejected" in result.output
     assert "consistency proof verified" in result.output
+    assert "near-duplicate" in result.output and "verified offline" in result.output
     assert (tmp_path / "demo" / "log.db").exists()
