@@ -5,7 +5,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import log, lookup, registry, tiles
+from api.routers import log, lookup, registry, tiles, web
 from ledger import LogConfig
 from registry import RegistrySettings, open_registry
 from registry.lookup import Lookup
@@ -33,4 +33,5 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.include_router(log.router)
     app.include_router(registry.router)
     app.include_router(lookup.router)
+    app.include_router(web.router)
     return app

@@ -1,0 +1,90 @@
+"""The page at `/` for fact-checkers: choose an image, see the verdict, the matching records and
+their proof bundles. Server-rendered; no JavaScript, no build step."""
+
+import base64
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from PIL import Image
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import LookupDep, Store
+from ledger.errors import LedgerError
+from registry.lookup import query_from_image
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+HEADLINES = {
+    "registered": "Registered: this exact file was registered by a camera when it was captured.",
+    "near-duplicate": "Near-duplicate: a camera registered a picture that looks like this one.",
+    "disclosed-synthetic": "Disclosed synthetic: an image generator disclosed making this picture.",
+    "not-found": "Not found: nothing in the log looks like this picture. That proves nothing either way.",
+}
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _delay(ms: int) -> str:
+    seconds = max(ms, 0) // 1000
+    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds} seconds"
+
+
+def _thumbnail(data: bytes) -> str:
+    """A small JPEG data URI of the upload, so the page shows what was checked."""
+    image = Image.open(io.BytesIO(data))
+    image.thumbnail((240, 240))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def _page(request: Request, store: Any, name: str, **context: Any) -> HTMLResponse:
+    latest = store.latest_checkpoint()
+    context |= {"origin": latest.checkpoint.origin, "tree_size": latest.size}
+    return templates.TemplateResponse(request, name, context)
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, store: Store) -> HTMLResponse:
+    return _page(request, store, "index.html")
+
+
+@router.post("/", response_class=HTMLResponse)
+async def check(request: Request, store: Store, finder: LookupDep) -> HTMLResponse:
+    form = await request.form()
+    upload = form.get("image")
+    if upload is None or isinstance(upload, str):
+        return _page(request, store, "index.html", error="Choose an image file first.")
+    data = await upload.read()
+    name = upload.filename or "image"
+    try:
+        query = await run_in_threadpool(query_from_image, data, name)
+        result = await run_in_threadpool(finder.lookup, query)
+        thumbnail = await run_in_threadpool(_thumbnail, data)
+    except LedgerError as exc:
+        return _page(request, store, "index.html", error=str(exc))
+    matches = [
+        {
+            **vars(m),
+            "captured": _when(m.captured_at_ms),
+            "logged": _when(m.logged_at_ms),
+            "delay": _delay(m.delay_ms),
+        }
+        for m in result.matches
+    ]
+    return _page(
+        request, store, "result.html",
+        verdict=result.verdict, headline=HEADLINES[result.verdict], matches=matches,
+        thumbnail=thumbnail, filename=name,
+    )  # fmt: skip

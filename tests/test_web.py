@@ -1,0 +1,160 @@
+"""The fact-checkers' page at `/`: server-rendered HTML, and a real headless Chromium that uploads
+a re-encoded image and sees the verdict and the matches.
+
+The browser test needs Debian's `chromium` (/usr/bin/chromium; `.ci/run` installs it) and the
+`playwright` Python package (the test extra), driven with executable_path: nothing is downloaded.
+Without Chromium it skips with the reason; under CI=true it fails instead.
+"""
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api import create_app
+from ledger import LogConfig, Signer
+from registry import Registry, RegistrySettings
+from registry.sdk import sign_capture
+from registry.testing_pki import DevicePKI
+from tests.conftest import FixedClock
+from tests.registry_fixtures import picture
+
+CHROMIUM = "/usr/bin/chromium"
+SIZE = (320, 240)
+
+
+def reencoded(data: bytes) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB").resize((240, 180))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=65)
+    return out.getvalue()
+
+
+@pytest.fixture
+def site(
+    registry: Registry,
+    enrolled: DevicePKI,
+    clock: FixedClock,
+    signer: Signer,
+    tmp_path: Path,
+    migrated_url: str,
+) -> tuple[Path, bytes, int]:
+    """A log with one registered picture; returns (data dir with the key, the picture, its index)."""
+    image = picture(17, SIZE)
+    record = sign_capture(
+        image, enrolled.device.private_key, enrolled.device.certificate, 1, clock.now_ms
+    )  # type: ignore[arg-type]
+    receipt = registry.submit_captures([record])[0].receipt
+    assert receipt is not None
+    (tmp_path / "log.key").write_text(signer.to_string())
+    return tmp_path, image, receipt.index
+
+
+def app_for(data_dir: Path, url: str) -> TestClient:
+    settings = RegistrySettings(
+        log=LogConfig(data_dir, url, data_dir / "log.key"), verify_workers=0
+    )
+    return TestClient(create_app(settings))
+
+
+def test_page_renders_a_verdict_and_matches(
+    site: tuple[Path, bytes, int], migrated_url: str
+) -> None:
+    data_dir, image, index = site
+    with app_for(data_dir, migrated_url) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and "Check this image" in page.text
+        result = client.post("/", files={"image": ("found.jpg", reencoded(image), "image/jpeg")})
+        assert result.status_code == 200
+        assert 'data-verdict="near-duplicate"' in result.text
+        assert f'href="/v1/bundles/{index}"' in result.text
+        assert "data:image/jpeg;base64," in result.text  # the thumbnail of the upload
+        unknown = client.post("/", files={"image": ("other.png", picture(99, SIZE), "image/png")})
+        assert 'data-verdict="not-found"' in unknown.text
+        junk = client.post("/", files={"image": ("notes.txt", b"not an image", "text/plain")})
+        assert junk.status_code == 200 and "notes.txt" in junk.text and 'id="error"' in junk.text
+
+
+def _chromium_or_skip() -> None:
+    reason = None
+    if not Path(CHROMIUM).exists():
+        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    else:
+        try:
+            import playwright  # noqa: F401
+        except ImportError:
+            reason = "the playwright package is not installed (pip install -e '.[test]')"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true requires the browser test: {reason}")
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the browser needs one server
+def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
+    site: tuple[Path, bytes, int], migrated_url: str, tmp_path: Path
+) -> None:
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    data_dir, image, index = site
+    found = tmp_path / "found-online.jpg"
+    found.write_bytes(reencoded(image))
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prov"), "--data-dir", str(data_dir), "--database", migrated_url,
+         "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/checkpoint", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "prov serve did not come up"
+            time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            )  # fmt: skip
+            page = browser.new_page()
+            page.goto(base + "/")
+            page.set_input_files("#image", str(found))
+            page.click("#check")
+            page.wait_for_selector("#verdict")
+            verdict = page.inner_text("#verdict")
+            assert verdict.startswith("Near-duplicate"), verdict
+            rows = page.locator("tr.match")
+            assert rows.count() >= 1
+            first = rows.first.inner_text()
+            assert str(index) in first and re.search(r"PDQ distance \d+", first), first
+            href = page.get_attribute("a.bundle", "href")
+            assert href == f"/v1/bundles/{index}"
+            assert page.locator("img.thumb").evaluate("img => img.naturalWidth") > 0
+            browser.close()
+        bundle = httpx.get(base + href, timeout=5)
+        assert bundle.status_code == 200 and bundle.json()["capture"]["index"] == index
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
