@@ -61,7 +61,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -182,14 +182,15 @@ def pdq_dihedral(data: bytes, name: str = "image") -> list[tuple[str, int]]:
         6 mirrored on the main diagonal          [FlipPlus1]   Transpose.TRANSPOSE
         7 mirrored on the anti-diagonal          [FlipMinus1]  Transpose.TRANSVERSE
 
-    Entry i approximates the PDQ of the image transformed by transform i: 0, 1, 5 and 6 are
-    exact, 2, 3, 4 and 7 are up to ~14 bits off (the 64x64 decimation samples are not symmetric),
-    well inside the match radius. Entry 0 equals `hash_image(...).pdq`. A query that is transform T
-    of a registered picture matches that picture's PDQ through the entry of T's inverse.
+    Entry i is the PDQ of the prepared pixels transposed by transform i, hashed afresh. pdqhash's
+    own `compute_dihedral` derives the eight from one DCT, but its variants are only approximate:
+    bench/robustness.py measured 10-48 bits off on 256-pixel photographs, and recall of rotated
+    and flipped copies of 16-81%; exact transposes bring it to 98.5-100%, for 8 hashes a query.
+    Entry 0 equals `hash_image(...).pdq`. A query that is transform T of a registered picture
+    matches that picture's PDQ through the entry of T's inverse.
     """
-    decoded = _decode(data, name)
-    vectors, quality = pdqhash.compute_dihedral(_rgb_array(decoded.rgb))
-    return [(_pdq_hex(vector), int(quality)) for vector in vectors]
+    rgb = _rgb_array(_decode(data, name).rgb)
+    return [_pdq(np.ascontiguousarray(transpose(rgb))) for transpose in _DIHEDRAL]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,6 +292,21 @@ def _rgb_array(rgb: Image.Image) -> npt.NDArray[np.uint8]:
 
 # ---------------------------------------------------------------------------------------------
 # Hashes
+
+
+_Array = npt.NDArray[np.uint8]
+# The eight dihedral transposes, in pdq_dihedral's order, on HxWx3 arrays (rot90 turns
+# counter-clockwise, like Pillow's ROTATE_90).
+_DIHEDRAL: Final[tuple[Callable[[_Array], _Array], ...]] = (
+    lambda a: a,
+    lambda a: np.rot90(a, 1),
+    lambda a: np.rot90(a, 2),
+    lambda a: np.rot90(a, 3),
+    lambda a: a[::-1],
+    lambda a: a[:, ::-1],
+    lambda a: np.transpose(a, (1, 0, 2)),
+    lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+)
 
 
 def _pdq(arr: npt.NDArray[np.uint8]) -> tuple[str, int]:
