@@ -12,11 +12,22 @@ import pytest
 from ledger.errors import MalformedError
 from registry.neardup import PDQ_BYTES, Candidate, NearDuplicateIndex
 
-KINDS = ["flat", "multihash"]
+# "sharded": flat with tiny shards, so searches merge many shards and appends cross them.
+KINDS = ["flat", "sharded", "multihash"]
 BACKGROUND = 20_000
 PLANTED = (0, 1, 15, 30, 31, 32, 33)
 
 Codes = npt.NDArray[np.uint8]
+
+
+class TinyShards(NearDuplicateIndex):
+    SHARD_SIZE = 1000
+
+
+def make_index(kind: str) -> NearDuplicateIndex:
+    if kind == "sharded":
+        return TinyShards("flat")
+    return NearDuplicateIndex(kind)  # type: ignore[arg-type]
 
 
 def random_codes(rng: np.random.Generator, n: int) -> Codes:
@@ -73,7 +84,7 @@ def loaded(
     request: pytest.FixtureRequest, corpus: tuple[Codes, list[int], Codes]
 ) -> NearDuplicateIndex:
     db, leaves, _ = corpus
-    index = NearDuplicateIndex(request.param)
+    index = make_index(request.param)
     index.add(leaves, as_bytes(db))
     return index
 
@@ -139,7 +150,7 @@ def test_best_variant_is_chosen() -> None:
 def test_a_leaf_under_several_hashes_collapses_to_its_best(kind: str) -> None:
     rng = np.random.default_rng(11)
     query = random_codes(rng, 1)[0]
-    index = NearDuplicateIndex(kind)  # type: ignore[arg-type]
+    index = make_index(kind)
     index.add(
         [7, 7, 8, 7],
         [
@@ -156,7 +167,7 @@ def test_a_leaf_under_several_hashes_collapses_to_its_best(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_incremental_add_after_searches(kind: str) -> None:
     rng = np.random.default_rng(5)
-    index = NearDuplicateIndex(kind)  # type: ignore[arg-type]
+    index = make_index(kind)
     db = np.empty((0, PDQ_BYTES), dtype=np.uint8)
     leaves: list[int] = []
     queries = random_codes(rng, 3)
@@ -177,7 +188,7 @@ def test_incremental_add_after_searches(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_empty_index(kind: str) -> None:
-    index = NearDuplicateIndex(kind)  # type: ignore[arg-type]
+    index = make_index(kind)
     query = bytes(PDQ_BYTES)
     assert len(index) == 0
     assert index.search([query]) == []
@@ -213,11 +224,14 @@ def test_k_nearest_beyond_the_radius(
     assert loaded.search([query.tobytes()], k=0) == loaded.search([query.tobytes()])
 
 
-def test_k_nearest_counts_leaves_not_hashes() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_k_nearest_counts_leaves_not_hashes(kind: str) -> None:
     """A leaf indexed many times must not crowd other leaves out of the k nearest."""
     rng = np.random.default_rng(13)
     query = random_codes(rng, 1)[0]
-    index = NearDuplicateIndex()
+    index = make_index(kind)
+    far = [flipped(query, 128, rng).tobytes() for _ in range(2500)]  # spans tiny shards
+    index.add(range(100, 2600), far)
     index.add([1] * 6, [flipped(query, 40 + i, rng).tobytes() for i in range(6)])
     index.add([2, 3], [flipped(query, 60, rng).tobytes(), flipped(query, 70, rng).tobytes()])
     assert index.search([query.tobytes()], k=3) == [
@@ -225,12 +239,15 @@ def test_k_nearest_counts_leaves_not_hashes() -> None:
         Candidate(2, 60, 0),
         Candidate(3, 70, 0),
     ]
-    assert [c.leaf_index for c in index.search([query.tobytes()], k=10)] == [1, 2, 3]
+    five = index.search([query.tobytes()], k=5)
+    assert [c.leaf_index for c in five[:3]] == [1, 2, 3]
+    assert [c.distance for c in five[3:]] == [128, 128]
+    assert len(index.search([query.tobytes()], k=4000)) == 2503  # every leaf, once
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_malformed_input(kind: str) -> None:
-    index = NearDuplicateIndex(kind)  # type: ignore[arg-type]
+    index = make_index(kind)
     good = bytes(range(PDQ_BYTES))
     index.add([0], [good])
     for bad in (good[:31], good + b"\x00", b"", good.hex().encode()):
@@ -259,7 +276,8 @@ def test_malformed_input(kind: str) -> None:
     assert index.search([good]) == [Candidate(0, 0, 0)]
 
 
-def test_concurrent_add_and_search() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_concurrent_add_and_search(kind: str) -> None:
     """Appends while other threads search: no crash, every search sees a consistent prefix."""
     rng = np.random.default_rng(17)
     query = random_codes(rng, 1)[0]
@@ -268,7 +286,7 @@ def test_concurrent_add_and_search() -> None:
     ]
     for _, hashes in batches:
         hashes.append(flipped(query, 2, rng).tobytes())  # one match per batch: its last leaf
-    index = NearDuplicateIndex()
+    index = make_index(kind)
     errors: list[BaseException] = []
     done = threading.Event()
 
@@ -290,3 +308,18 @@ def test_concurrent_add_and_search() -> None:
         thread.join()
     assert errors == []
     assert len(index.search([query.tobytes()])) == 20
+
+
+def test_memory_counts_codes_ids_and_spare_capacity() -> None:
+    """Full shards are compacted to their size; only the open shard has spare capacity."""
+    rng = np.random.default_rng(19)
+    index = TinyShards("flat")
+    for start in range(0, 5400, 300):
+        index.add(range(start, start + 300), as_bytes(random_codes(rng, 300)))
+    per_entry = PDQ_BYTES + 8
+    # Five full shards at exactly 1000 codes and ids; the open one got 100, then 300 (capacity
+    # 100 + max(100, 300) = 400, libstdc++'s rule).
+    assert index.memory_bytes() == 5400 * per_entry
+    index.add(range(9000, 9100), as_bytes(random_codes(rng, 100)))  # 500 in 400 + 400
+    assert index.memory_bytes() == (5000 + 800) * per_entry
+    assert index.search(as_bytes(random_codes(rng, 8)), k=3)[0].distance > 31
