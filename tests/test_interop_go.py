@@ -7,27 +7,15 @@ consistency proofs. Without Go the test skips with the reason; under CI=true it 
 """
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ledger import LogConfig, LogStore, Sequencer, open_engine
 from tests.conftest import FixedClock
 from tests.interop.goverifier import build_goverify, go_toolchain_available, run_goverify
-
-PROV = Path(sys.executable).parent / "prov"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.serving import PROV, prov_serve
 
 
 @pytest.fixture(scope="module")
@@ -59,26 +47,7 @@ def test_go_verifier_accepts_a_served_log(goverify: Path, tmp_path: Path, size: 
             sequencer.append([f"entry {i}".encode() for i in range(start, start + count)])
         engine.dispose()
 
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(PROV), "--data-dir", str(data_dir), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{url}/checkpoint", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "prov serve did not come up within 20 s"
-            time.sleep(0.1)
+    with prov_serve(["--data-dir", str(data_dir)], tmp_path / "serve.log") as url:
         result = run_goverify(goverify, url, vkey, samples=12)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"goverify: OK size={size} " in result.stdout

@@ -9,10 +9,6 @@ Without Chromium it skips with the reason; under CI=true it fails instead.
 import io
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -27,6 +23,7 @@ from registry.sdk import sign_capture
 from registry.testing_pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import picture
+from tests.serving import prov_serve
 
 CHROMIUM = "/usr/bin/chromium"
 SIZE = (320, 240)
@@ -99,13 +96,6 @@ def _chromium_or_skip() -> None:
         pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the browser needs one server
 def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
     site: tuple[Path, bytes, int], migrated_url: str, tmp_path: Path
@@ -116,23 +106,9 @@ def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
     data_dir, image, index = site
     found = tmp_path / "found-online.jpg"
     found.write_bytes(reencoded(image))
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "prov"), "--data-dir", str(data_dir), "--database", migrated_url,
-         "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/checkpoint", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "prov serve did not come up"
-            time.sleep(0.1)
+    with prov_serve(
+        ["--data-dir", str(data_dir), "--database", migrated_url], tmp_path / "serve.log"
+    ) as base:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
@@ -155,6 +131,3 @@ def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
             browser.close()
         bundle = httpx.get(base + href, timeout=5)
         assert bundle.status_code == 200 and bundle.json()["capture"]["index"] == index
-    finally:
-        server.terminate()
-        server.wait(timeout=10)

@@ -1,0 +1,56 @@
+"""Running a real `prov serve` for a test: a free loopback port, a bounded wait, a clean stop."""
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PROV = Path(sys.executable).parent / "prov"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def prov_serve(
+    options: Sequence[str],
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    ready_seconds: float = 20,
+) -> Iterator[str]:
+    """`prov <options> serve` on a free port; yields its base URL once GET /checkpoint answers."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(PROV), *options, "serve", "--port", str(port)],
+            stdout=output, stderr=subprocess.STDOUT, env=None if env is None else dict(env),
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/checkpoint", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"prov serve did not come up:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
