@@ -9,11 +9,7 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +31,10 @@ from ledger import (
     tree_hash,
 )
 from tests.conftest import FixedClock
+from tests.serving import prov_serve
 
 ORIGIN = "example.org/x"
 EMPTY_ROOT_B64 = base64.b64encode(hashlib.sha256(b"").digest()).decode()
-PROV = Path(sys.executable).with_name("prov")
 SERVE_READY_SECONDS = 15
 
 
@@ -275,56 +271,24 @@ def test_error_messages_show_the_input_verbatim(tmp_path: Path, url: str) -> Non
 # prov serve
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     base_url: str
     vkey: Verifier
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def wait_for_checkpoint(self) -> httpx.Response:
-        """GET /checkpoint until the server answers, for at most SERVE_READY_SECONDS."""
-        deadline = time.monotonic() + SERVE_READY_SECONDS
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                return httpx.get(f"{self.base_url}/checkpoint", timeout=2)
-            except httpx.TransportError:
-                time.sleep(0.1)
-        pytest.fail(
-            f"prov serve did not come up (exit {self.process.poll()}):\n{self.log.read_text()}"
-        )
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    """A real `prov serve` subprocess on a fresh log, terminated after the test."""
+    """A real `prov serve` subprocess on a fresh log, stopped after the test."""
     vkey = Prov(tmp_path).init()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    log = tmp_path / "serve.log"
-    command = [str(PROV), "--data-dir", str(tmp_path), "serve", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", vkey, process, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    options = ["--data-dir", str(tmp_path)]
+    with prov_serve(options, tmp_path / "serve.log", env, SERVE_READY_SECONDS) as base_url:
+        yield Server(base_url, vkey)
 
 
 def test_serve_publishes_the_checkpoint_signed_by_the_log_key(server: Server) -> None:
-    response = server.wait_for_checkpoint()
+    response = httpx.get(f"{server.base_url}/checkpoint", timeout=5)
 
     assert response.status_code == 200, response.text
     checkpoint = open_checkpoint(response.content, server.vkey)

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -29,7 +27,8 @@ from cli.main import main
 from ledger import Verifier, open_checkpoint, verify_inclusion
 from registry.testing_pki import PrivateKey, make_device, make_pki
 from tests.registry_fixtures import picture
-from tests.test_cli import PROV, Prov, assert_exit, free_port, one_line
+from tests.serving import free_port, prov_serve
+from tests.test_cli import Prov, assert_exit, one_line
 
 TOKEN = "operator-secret"
 SERVE_READY_SECONDS = 20
@@ -72,22 +71,6 @@ class Cli:
 class Server:
     base_url: str
     vkey: Verifier
-    process: "subprocess.Popen[bytes]"
-    log: Path
-
-    def wait_until_ready(self) -> None:
-        """GET /checkpoint until it answers 200, for at most SERVE_READY_SECONDS."""
-        deadline = time.monotonic() + SERVE_READY_SECONDS
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.base_url}/checkpoint", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(
-            f"prov serve did not come up (exit {self.process.poll()}):\n{self.log.read_text()}"
-        )
 
 
 @pytest.fixture
@@ -95,24 +78,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
     """A real `prov serve` on a fresh SQLite log, with PROV_ADMIN_TOKEN set, stopped afterwards."""
     data_dir = tmp_path / "server"
     vkey = Prov(data_dir).init()
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
     env["PROV_ADMIN_TOKEN"] = TOKEN
-    log = tmp_path / "serve.log"
-    command = [str(PROV), "--data-dir", str(data_dir), "serve", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
-    try:
-        running = Server(f"http://127.0.0.1:{port}", vkey, process, log)
-        running.wait_until_ready()
-        yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    options = ["--data-dir", str(data_dir)]
+    with prov_serve(options, tmp_path / "serve.log", env, SERVE_READY_SECONDS) as base_url:
+        yield Server(base_url, vkey)
 
 
 def local_cli(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
