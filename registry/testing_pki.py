@@ -1,7 +1,7 @@
 """A small certificate factory for tests and the demo: vendor roots, intermediates, device certs.
 
 It lives in the package (not under tests/) because `prov demo` is an installed entry point and
-must not import from the test tree; tests/certfactory.py re-exports it. It depends on nothing
+must not import from the test tree. It depends on nothing
 but cryptography and never reads the clock: every validity window is relative to the `now` the
 caller passes, so the certificates (apart from their keys and serial numbers) are reproducible.
 

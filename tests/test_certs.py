@@ -19,7 +19,7 @@ from registry.certs import (
     validate_device,
     verify_signature,
 )
-from tests.certfactory import (
+from registry.testing_pki import (
     SERVER_AUTH,
     IssuedCert,
     KeyType,
