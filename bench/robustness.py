@@ -13,30 +13,32 @@ of the picture is dropped), smaller ones are used whole. Images whose PDQ qualit
 (near-uniform tiles, e.g. the black corners of the retina photo) are dropped from the registered
 set, and counted.
 
-Each registered image is hashed as PNG bytes with `registry.hashing.hash_image`, and its PDQ goes
-into a `NearDuplicateIndex` under leaf index = image number. Then every image goes through every
-transform in `TRANSFORMS` (JPEG/WebP re-encodes produce those bytes; every other transform is
-saved as PNG so only the transform itself is measured), and the query is hashed like a lookup
-does (`hash_image` + `pdq_dihedral`, all 8 variants searched at radius 31). The acceptance rule
-is `registry.lookup.Lookup._decisive`: a PDQ match counts alone when both qualities are >= 50,
-otherwise the pHash distance must be <= 10. Accepted matches are ranked as `Lookup.lookup` ranks
-them (PDQ distance, then pHash distance, then leaf index).
+Each registered image is hashed as PNG bytes with `registry.hashing.hash_image` (its PDQ, pHash
+and claim features) and added to a `registry.matching.CaptureIndex` under leaf index = image
+number. Then every image goes through every transform in `TRANSFORMS` (JPEG/WebP re-encodes
+produce those bytes; every other transform is saved as PNG so only the transform itself is
+measured), the copy is hashed as a lookup hashes it (`registry.hashing.query_hashes`: 8 dihedral
+variants, the trimmed picture, 3 regions), the index's candidates are judged by
+`registry.matching.judge` and ranked by `registry.matching.rank` - the registry's own code, as
+`registry.lookup.Lookup` runs it.
 
 * hit: the correct original is the top accepted match;
-* distance: min over the query's 8 PDQ variants of the Hamming distance to the correct original
-  (computed directly, so it is known beyond the radius too); the table shows the median;
+* distance: min over the query's 8 dihedral PDQs of the Hamming distance to the correct
+  original's global PDQ (computed directly, so it is known beyond the radius too; it shows how
+  far a global PDQ alone is); the table shows the median;
 * false match: a query with at least one accepted match that is not its original; and over all
   unordered pairs of distinct registered images {a, b}, a pair is a false match if a lookup of
   a's registered bytes accepts b or a lookup of b's accepts a.
 
-Configurations (columns): "baseline" (what the registry does today), "trim" (an optional
-preprocessing, `trim_uniform_border`, applied to both registered and query pixels before
-hashing: strips near-uniform rows and columns from the edges - a pad, a screenshot canvas and
-its title bar), and "trim+dihedral" (trim, and the 8 query variants are the exact PDQs of the
-8 pixel transposes instead of pdqhash's approximate dihedral hashes).
+Configurations (columns), to show what each step adds:
+* "global": the dihedral probes against the captures' global PDQ only, distance <= 31 (a
+  low-quality PDQ confirmed by pHash) - plain PDQ with exact rotations and flips;
+* "global+phash": also PDQ 32..63 when the pHash agrees (<= 8 of 64);
+* "registry": everything the registry does - also the trimmed and region probes against the
+  claim features.
 
     .venv/bin/python -m bench.robustness [--out bench/results/robustness.json] [--tile 256]
-        [--configs baseline trim trim+dihedral]
+        [--configs global global+phash registry]
 
 Goals: >= 99% recall on re-encodes, resizes, 90-degree rotations and flips; >= 90% on a 5% crop,
 a text banner and a screenshot; zero false matches.
@@ -52,18 +54,26 @@ import json
 import platform
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from registry.hashing import hash_image, pdq_dihedral
-from registry.lookup import MIN_QUALITY, PDQ_RADIUS, PHASH_CONFIRM
-from registry.neardup import NearDuplicateIndex
+from registry.hashing import DIHEDRAL_NAMES, ProbeHash, hash_image, query_hashes
+from registry.matching import (
+    MIN_QUALITY,
+    PDQ_RADIUS,
+    CaptureIndex,
+    Evidence,
+    Registered,
+    judge,
+    rank,
+)
 
 RESULTS: Final = Path(__file__).parent / "results" / "robustness.json"
 TILE: Final = 256
@@ -98,9 +108,6 @@ SKLEARN_PHOTOS: Final = ("china.jpg", "flower.jpg")
 # Recall goals by transform (percent); transforms without a goal are measured only.
 GOAL_REENCODE: Final = 99.0
 GOAL_EDIT: Final = 90.0
-
-Pixels = npt.NDArray[np.uint8]
-Prep = Callable[[Image.Image], Image.Image]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,123 +311,57 @@ TRANSFORMS: Final[tuple[Transform, ...]] = (
 
 
 # ---------------------------------------------------------------------------------------------
-# Optional preprocessing (measured here only; the registry's "prep-v1" does not do it)
-
-TRIM_TOLERANCE: Final = 10  # max channel difference from a line's median colour
-TRIM_UNIFORM_SHARE: Final = 0.97  # a line is uniform when this share of it is within tolerance
-TRIM_MIN_KEEP: Final = 0.25  # never keep less than this share of a side
-
-
-def _uniform_lines(pixels: npt.NDArray[np.int16]) -> npt.NDArray[np.bool_]:
-    """For each row of an (h, w, 3) array: are >= 97% of its pixels near its median colour?"""
-    median = np.median(pixels, axis=1, keepdims=True)
-    near = np.max(np.abs(pixels - median), axis=2) <= TRIM_TOLERANCE
-    return np.asarray(near.mean(axis=1) >= TRIM_UNIFORM_SHARE)
-
-
-def _kept_span(uniform: npt.NDArray[np.bool_]) -> tuple[int, int]:
-    """The longest run of non-uniform lines (the whole span if it is under TRIM_MIN_KEEP, or if
-    no line is uniform)."""
-    size = len(uniform)
-    best, start = (0, 0), None
-    for i, flat in enumerate([*uniform.tolist(), True]):
-        if not flat and start is None:
-            start = i
-        elif flat and start is not None:
-            if i - start > best[1] - best[0]:
-                best = (start, i)
-            start = None
-    if best[1] - best[0] < max(1, round(size * TRIM_MIN_KEEP)):
-        return 0, size
-    return best
-
-
-def trim_uniform_border(img: Image.Image) -> Image.Image:
-    """Keep the longest run of non-uniform rows, then of non-uniform columns within it: strips
-    pads, letterboxes, and a screenshot's canvas and title bar (a bar with text is a short run
-    of its own). A uniform row or column is one where >= 97% of the pixels are within 10 levels
-    of its median colour, which real photo content almost never is."""
-    rgb = img.convert("RGB")
-    pixels = np.asarray(rgb, dtype=np.int16)
-    top, bottom = _kept_span(_uniform_lines(pixels))
-    left, right = _kept_span(_uniform_lines(pixels[top:bottom].transpose(1, 0, 2)))
-    if (left, top, right, bottom) == (0, 0, rgb.width, rgb.height):
-        return rgb
-    return rgb.crop((left, top, right, bottom))
-
-
-# ---------------------------------------------------------------------------------------------
-# Hashing and matching
-
-
-@dataclass(frozen=True)
-class Hashes:
-    variants: tuple[bytes, ...]  # PDQ of the image as given first, then the dihedral variants
-    quality: int
-    phash: int
+# Hashing and matching: the registry's own code (registry.hashing, registry.matching)
 
 
 @dataclass(frozen=True)
 class Config:
     name: str
-    prep: Prep | None  # applied to the decoded pixels before hashing, both sides
-    exact_dihedral: bool  # query variants = PDQ of the 8 pixel transposes
+    probes: frozenset[str] | None  # the query probes used (None: all of them)
+    features: bool  # registered captures carry their claim features
+    far: bool  # accept PDQ 32..63 confirmed by pHash (registry.matching)
 
 
 CONFIGS: Final = {
-    "baseline": Config("baseline", None, False),
-    "trim": Config("trim", trim_uniform_border, False),
-    "trim+dihedral": Config("trim+dihedral", trim_uniform_border, True),
+    "global": Config("global", frozenset(DIHEDRAL_NAMES), features=False, far=False),
+    "global+phash": Config("global+phash", frozenset(DIHEDRAL_NAMES), features=False, far=True),
+    "registry": Config("registry", None, features=True, far=True),
 }
 
-# registry.hashing.pdq_dihedral's order, as Pillow transposes (None = as given).
-DIHEDRAL: Final[tuple[Image.Transpose | None, ...]] = (
-    None,
-    T.ROTATE_90,
-    T.ROTATE_180,
-    T.ROTATE_270,
-    T.FLIP_TOP_BOTTOM,
-    T.FLIP_LEFT_RIGHT,
-    T.TRANSPOSE,
-    T.TRANSVERSE,
-)
+
+@dataclass(frozen=True)
+class Query:
+    probes: tuple[ProbeHash, ...]
 
 
-def hash_bytes(data: bytes, config: Config) -> Hashes:
-    """The hashes a lookup of `data` would use under `config`."""
-    if config.prep is not None:
-        with Image.open(io.BytesIO(data)) as img:
-            data = _png(config.prep(img.convert("RGB")))
-    base = hash_image(data)
-    if config.exact_dihedral:
-        with Image.open(io.BytesIO(data)) as img:
-            rgb = img.convert("RGB")
-        variants = [bytes.fromhex(base.pdq)]
-        variants += [
-            bytes.fromhex(hash_image(_png(rgb.transpose(t))).pdq) for t in DIHEDRAL if t is not None
-        ]
-    else:
-        variants = [bytes.fromhex(pdq) for pdq, _ in pdq_dihedral(data)]
-    return Hashes(tuple(variants), base.pdq_quality, int(base.phash, 16))
+def register(data: bytes, config: Config) -> Registered:
+    hashes = hash_image(data)
+    features = dict(hashes.features) if config.features else {}
+    return Registered(hashes.pdq, hashes.pdq_quality, hashes.phash, features)
 
 
-def _hamming(a: bytes, b: bytes) -> int:
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
+def query(data: bytes, config: Config) -> Query:
+    _, probes = query_hashes(data)
+    return Query(tuple(p for p in probes if config.probes is None or p.name in config.probes))
 
 
 def accepted(
-    index: NearDuplicateIndex, query: Hashes, registered: Sequence[Hashes]
-) -> list[tuple[int, int, int]]:
-    """(PDQ distance, pHash distance, leaf) of the matches a lookup would accept, best first
-    (registry.lookup: `_decisive`, and the sort of `Lookup.lookup`)."""
+    index: CaptureIndex, q: Query, registered: Sequence[Registered], config: Config
+) -> list[tuple[tuple[int, int, int], int, Evidence]]:
+    """(rank, leaf, evidence) of every capture a lookup would accept, best first - the
+    candidates of `CaptureIndex`, judged by `registry.matching.judge` and ranked as
+    `Lookup.lookup` ranks them."""
     out = []
-    for candidate in index.search(list(query.variants), PDQ_RADIUS):
-        record = registered[candidate.leaf_index]
-        phash_distance = (query.phash ^ record.phash).bit_count()
-        good = query.quality >= MIN_QUALITY and record.quality >= MIN_QUALITY
-        if good or phash_distance <= PHASH_CONFIRM:
-            out.append((candidate.distance, phash_distance, candidate.leaf_index))
-    return sorted(out)
+    for leaf in index.candidates(q.probes):
+        evidence = judge(q.probes, registered[leaf])
+        if evidence is None or (not config.far and evidence.pdq_distance > PDQ_RADIUS):
+            continue
+        out.append((rank(evidence), leaf, evidence))
+    return sorted(out, key=lambda item: (item[0], item[1]))
+
+
+def _hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
 @dataclass
@@ -430,6 +371,7 @@ class Tally:
     accepted_original: int = 0  # accepted at all (maybe not on top)
     false_queries: int = 0  # queries accepting some other image
     distances: list[int] | None = None
+    evidence: Counter[str] = dataclass_field(default_factory=Counter)  # of the hits
 
     def row(self) -> dict[str, Any]:
         distances = self.distances or []
@@ -440,6 +382,7 @@ class Tally:
             "original_accepted": self.accepted_original,
             "false_match_queries": self.false_queries,
             "median_distance": statistics.median(distances) if distances else None,
+            "hits_by_evidence": dict(self.evidence.most_common()),
             "p90_distance": (
                 sorted(distances)[int(0.9 * (len(distances) - 1))] if distances else None
             ),
@@ -450,14 +393,14 @@ def run_config(
     config: Config, samples: Sequence[Sample], registered_bytes: Sequence[bytes]
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    registered = [hash_bytes(data, config) for data in registered_bytes]
-    index = NearDuplicateIndex()
-    index.add(list(range(len(registered))), [h.variants[0] for h in registered])
+    registered = [register(data, config) for data in registered_bytes]
+    index = CaptureIndex()
+    index.add_registered(list(range(len(registered))), registered)
 
     # Distinct registered pairs: a lookup of each registered image's own bytes.
     false_pairs: set[tuple[int, int]] = set()
-    for leaf, record in enumerate(registered):
-        for _, _, other in accepted(index, record, registered):
+    for leaf, data in enumerate(registered_bytes):
+        for _, other, _ in accepted(index, query(data, config), registered, config):
             if other != leaf:
                 false_pairs.add((min(leaf, other), max(leaf, other)))
 
@@ -466,25 +409,32 @@ def run_config(
     for transform in TRANSFORMS:
         tally = Tally(distances=[])
         for leaf, sample in enumerate(samples):
-            query = hash_bytes(transform.apply(sample.image), config)
-            original = registered[leaf].variants[0]
+            q = query(transform.apply(sample.image), config)
             assert tally.distances is not None
-            tally.distances.append(min(_hamming(v, original) for v in query.variants))
-            matches = accepted(index, query, registered)
+            original = registered[leaf].pdq
+            tally.distances.append(
+                min(_hamming(p.pdq, original) for p in q.probes if p.name in DIHEDRAL_NAMES)
+            )
+            matches = accepted(index, q, registered, config)
             tally.queries += 1
-            tally.hits += bool(matches) and matches[0][2] == leaf
-            tally.accepted_original += any(m[2] == leaf for m in matches)
-            wrong = [m for m in matches if m[2] != leaf]
+            tally.hits += bool(matches) and matches[0][1] == leaf
+            tally.accepted_original += any(m[1] == leaf for m in matches)
+            if matches and matches[0][1] == leaf:
+                tally.evidence[matches[0][2].target + "/" + matches[0][2].rule] += 1
+            wrong = [m for m in matches if m[1] != leaf]
             if wrong:
                 tally.false_queries += 1
                 if len(false_examples) < 20:
+                    evidence = wrong[0][2]
                     false_examples.append(
                         {
                             "transform": transform.name,
                             "query": sample.name,
-                            "matched": samples[wrong[0][2]].name,
-                            "pdq_distance": wrong[0][0],
-                            "phash_distance": wrong[0][1],
+                            "matched": samples[wrong[0][1]].name,
+                            "pdq_distance": evidence.pdq_distance,
+                            "phash_distance": evidence.phash_distance,
+                            "probe": evidence.probe,
+                            "target": evidence.target,
                         }
                     )
         per_transform[transform.name] = tally.row()
@@ -493,6 +443,8 @@ def run_config(
     return {
         "config": config.name,
         "registered": n,
+        "index_hashes": index.entries(),
+        "index_bytes": index.memory_bytes(),
         "transforms": per_transform,
         "false_pairs": len(false_pairs),
         "pairs": n * (n - 1) // 2,

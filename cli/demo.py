@@ -43,7 +43,7 @@ from ledger import (
 from registry import RegistrySettings
 from registry.bundle import verify_bundle
 from registry.entries import b64
-from registry.hashing import hash_image, pdq_dihedral
+from registry.hashing import query_hashes
 from registry.sdk import sign_capture
 from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
 
@@ -248,7 +248,7 @@ def _scenario(base: str, token: str, vkey: str, store: LogStore, captures: int) 
         f"{best['leaf_index']}, PDQ distance {best['pdq_distance']}, {best['vendor_name']}"
     )
     bundle = _call(base, "GET", f"/v1/bundles/{best['leaf_index']}", raw=True)
-    report = verify_bundle(bundle, log_key, image_hashes=_hashes(out.getvalue()))
+    report = verify_bundle(bundle, log_key, image_hashes=query_hashes(out.getvalue()))
     for check in report.checks:
         console.print(
             f"   {'ok' if check.ok else 'FAIL'} {check.name}: {check.detail}", highlight=False
@@ -273,7 +273,3 @@ def _lookup(base: str, image: bytes) -> Any:
     request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
         return json.loads(response.read())
-
-
-def _hashes(image: bytes) -> tuple[str, list[str]]:
-    return hash_image(image).sha256, [pdq for pdq, _ in pdq_dihedral(image)]

@@ -31,7 +31,7 @@ from ledger.errors import MalformedError
 from registry import RegistrySettings, open_registry
 from registry.bundle import verify_bundle
 from registry.client import HttpClient, LocalClient, RegistryClient
-from registry.hashing import hash_image, pdq_dihedral
+from registry.hashing import hash_image, query_hashes
 from registry.sdk import SigningKey, sign_capture, sign_revocation
 
 console = Console(soft_wrap=True)
@@ -393,10 +393,7 @@ def verify(
     image_hashes = None
     if image:
         data = _read_file(image, "image")
-        image_hashes = (
-            hash_image(data, image).sha256,
-            [pdq for pdq, _ in pdq_dihedral(data, image)],
-        )
+        image_hashes = query_hashes(data, image)
     report = verify_bundle(_read_file(bundle_file, "bundle"), key, image_hashes)
     if as_json:
         checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
@@ -462,7 +459,7 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
                 "index",
                 "PDQ",
                 "pHash",
-                "variant",
+                "matched",
                 "vendor",
                 "role",
                 "device",
@@ -473,7 +470,7 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
             for m in result["matches"]:
                 table.add_row(
                     str(m["leaf_index"]), "exact" if m["exact"] else str(m["pdq_distance"]),
-                    str(m["phash_distance"]), str(m["variant"]), escape(m["vendor_name"]), m["role"],
+                    str(m["phash_distance"]), _how(m), escape(m["vendor_name"]), m["role"],
                     m["device_id"][:12], datetime.fromtimestamp(m["captured_at_ms"] / 1000, UTC).isoformat(timespec="seconds"),
                     f"{m['delay_ms'] / 1000:.0f} s", "yes" if m["in_compromise_window"] else "no",
                 )  # fmt: skip
@@ -482,6 +479,14 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
             console.print(f"proof bundles written to {bundle_dir}")
     if result["verdict"] == "not-found":
         ctx.exit(EXIT_FAILED)
+
+
+def _how(match: dict[str, Any]) -> str:
+    """How a lookup match was found, e.g. "top80 ~ pdq-top80-v1" or "rotate-90 ~ pdq"."""
+    if match["exact"]:
+        return "same file"
+    how = f"{match['probe']} ~ {match['matched_hash']}"
+    return how + " (+pHash)" if match["evidence"] == "pdq+phash" else how
 
 
 COMMANDS = {

@@ -14,7 +14,7 @@ import base64
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,11 +27,13 @@ from ledger.encoding import decode_base64
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
 from registry.certs import load_vendor_root, validate_device, verify_signature
 from registry.entries import CAPTURE, DEVICE, VENDOR, capture_message, parse_entry
+from registry.features import FEATURE_NAMES
+from registry.hashing import DIHEDRAL_NAMES, ProbeHash
+from registry.matching import PDQ_RADIUS, Registered, judge
 from registry.schema import reg_captures, reg_devices, reg_vendors
 
 FORMAT = "provenance-ledger/bundle/v1"
 PARTS = ("capture", "device", "vendor")
-MATCH_RADIUS = 31
 
 
 def build_bundle(store: LogStore, capture_index: int) -> bytes:
@@ -129,11 +131,14 @@ def parse_bundle(data: bytes) -> dict[str, Any]:
     return bundle
 
 
+ImageQuery = tuple[str, Sequence[ProbeHash]]  # registry.hashing.query_hashes of an image
+
+
 def verify_bundle(
-    data: bytes, log_key: Verifier, image_hashes: tuple[str, list[str]] | None = None
+    data: bytes, log_key: Verifier, image_hashes: ImageQuery | None = None
 ) -> BundleReport:
-    """Check a bundle offline. `image_hashes` is (sha256 hex, [8 dihedral PDQ hex]) of an image
-    to compare with the capture. MalformedError for a document that is not a bundle at all."""
+    """Check a bundle offline. `image_hashes` is `registry.hashing.query_hashes(image)`, to
+    compare the image with the capture by the lookup's own rule (`registry.matching.judge`). MalformedError for a document that is not a bundle at all."""
     bundle = parse_bundle(data)
     checks = _Checks()
     with contextlib.suppress(_Stop):  # a failed check has been recorded; stop there
@@ -144,7 +149,7 @@ def verify_bundle(
 def _verify(
     bundle: dict[str, Any],
     log_key: Verifier,
-    image_hashes: tuple[str, list[str]] | None,
+    image_hashes: ImageQuery | None,
     checks: _Checks,
 ) -> None:
     note = str(bundle["checkpoint"]).encode()
@@ -223,21 +228,39 @@ def _verify(
     checks.run("device signature on the claim", signature)
 
     if image_hashes is not None:
-        sha256, variants = image_hashes
+        sha256, probes = image_hashes
 
         def image() -> str:
             claim = capture["claim"]
             if sha256 == claim["sha256"]:
                 return "the image is the registered file (same SHA-256)"
-            target = int(claim["pdq"], 16)
-            distance, variant = min(
-                (bin(int(v, 16) ^ target).count("1"), i) for i, v in enumerate(variants)
+            features = claim.get("features", {})
+            registered = Registered(
+                claim["pdq"],
+                claim["pdq_quality"],
+                claim["phash"],
+                {name: features[name] for name in FEATURE_NAMES if name in features},
             )
-            if distance > MATCH_RADIUS:
-                raise VerificationError(
-                    f"the image is not the registered one: SHA-256 differs and PDQ distance is "
-                    f"{distance} > {MATCH_RADIUS}"
+            evidence = judge(probes, registered)
+            if evidence is None:
+                nearest = min(
+                    (int(p.pdq, 16) ^ int(claim["pdq"], 16)).bit_count()
+                    for p in probes
+                    if p.name in DIHEDRAL_NAMES
                 )
-            return f"the image is a near-duplicate: PDQ distance {distance} (variant {variant})"
+                raise VerificationError(
+                    f"the image is not the registered one: SHA-256 differs and no perceptual "
+                    f"hash matches (nearest PDQ distance {nearest} of 256, match radius "
+                    f"{PDQ_RADIUS})"
+                )
+            confirmed = (
+                f", confirmed by pHash distance {evidence.phash_distance} of 64"
+                if evidence.rule != "pdq"
+                else ""
+            )
+            return (
+                f"the image is a near-duplicate: PDQ distance {evidence.pdq_distance} between "
+                f"its {evidence.probe} hash and the capture's {evidence.target}{confirmed}"
+            )
 
         checks.run("image matches the capture", image)

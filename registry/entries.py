@@ -17,6 +17,7 @@ import rfc8785
 from ledger.encoding import decode_base64
 from ledger.errors import MalformedError
 from ledger.tiles import MAX_ENTRY_SIZE
+from registry.features import FEATURE_NAMES
 
 VENDOR = "vendor/v1"
 DEVICE = "device/v1"
@@ -29,6 +30,8 @@ CAPTURE_CONTEXT = b"provenance-ledger/capture/v1\n"
 REVOCATION_CONTEXT = b"provenance-ledger/revocation/v1\n"
 
 _HEX = re.compile(r"[0-9a-f]+")
+_FEATURE_NAME = re.compile(r"[a-z0-9][a-z0-9./-]{0,63}")
+MAX_FEATURES = 16
 _MAX_INT = 2**53 - 1  # JSON integers beyond this do not survive every JSON parser
 _CLAIM_FIELDS = {
     "device", "counter", "captured_at", "media_type", "width", "height",
@@ -213,16 +216,35 @@ def check_claim(claim: Any) -> dict[str, Any]:
     if "meta" in claim:
         hex_field(claim, "meta", where, 64)
     if "features" in claim:
-        features = claim["features"]
-        if not isinstance(features, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and _HEX.fullmatch(v)
-            for k, v in features.items()
-        ):
+        _check_features(claim["features"])
+    return claim
+
+
+def _check_features(features: Any) -> None:
+    """A map of at most MAX_FEATURES versioned names to lowercase hex; the features the
+    registry indexes (registry.features.FEATURE_NAMES) must be PDQ hashes (64 hex)."""
+    if not isinstance(features, dict) or len(features) > MAX_FEATURES:
+        raise MalformedError(
+            f"capture claim 'features' must be an object of at most {MAX_FEATURES} hashes",
+            code="bad_features",
+        )
+    for name, value in features.items():
+        if not _FEATURE_NAME.fullmatch(name):
             raise MalformedError(
-                "capture claim 'features' must map algorithm names to lowercase hex hashes",
+                f"capture claim 'features': name {name[:80]!r} must be 1-64 characters of "
+                "a-z, 0-9, '.', '-', '/' (e.g. 'pdq-top80-v1')",
                 code="bad_features",
             )
-    return claim
+        if not isinstance(value, str) or not _HEX.fullmatch(value) or len(value) > 1024:
+            raise MalformedError(
+                f"capture claim 'features': {name!r} must be lowercase hex (at most 1024 digits)",
+                code="bad_features",
+            )
+        if name in FEATURE_NAMES and len(value) != 64:
+            raise MalformedError(
+                f"capture claim 'features': {name!r} must be a PDQ hash, 64 lowercase hex digits",
+                code="bad_features",
+            )
 
 
 def check_capture_record(record: Any) -> tuple[dict[str, Any], bytes]:

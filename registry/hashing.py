@@ -62,7 +62,7 @@ import functools
 import hashlib
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -73,8 +73,18 @@ import pdqhash
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ledger.errors import ConfigurationError, MalformedError
+from registry.features import FEATURE_REGIONS, TRIMMED, crop_region, trim_uniform_border
 
-__all__ = ["ALGORITHMS", "FORMATS", "ImageHashes", "hash_image", "pdq_dihedral"]
+__all__ = [
+    "ALGORITHMS",
+    "DIHEDRAL_NAMES",
+    "FORMATS",
+    "ImageHashes",
+    "ProbeHash",
+    "hash_image",
+    "pdq_dihedral",
+    "query_hashes",
+]
 
 # The name and version of everything that makes a stored hash, so a record says what produced it
 # and a later change of algorithm, library or preprocessing can never silently mix with old ones.
@@ -85,6 +95,12 @@ ALGORITHMS: Final[Mapping[str, str]] = MappingProxyType(
         "prep": "prep-v1",  # first frame, EXIF orientation, power-of-two reduction to >= 512 px, RGB
         "pdq": "pdqhash-0.2.8/pdq-v1/prep-v1",  # Meta PDQ, 256 bits, conventional hex (MSB first)
         "phash": "imagehash-4.3.2/phash-8x8/prep-v1",  # imagehash.phash(hash_size=8), str(hash)
+        # claim "features" (registry.features): PDQ of fixed sub-regions of the prep-v1 pixels
+        **{
+            name: f"pdqhash-0.2.8/pdq-v1/prep-v1/region{box}"
+            for name, box in FEATURE_REGIONS.items()
+        },
+        TRIMMED: "pdqhash-0.2.8/pdq-v1/prep-v1/uniform-border-trim-v1",
     }
 )
 
@@ -124,10 +140,12 @@ class ImageHashes:
     pdq: str  # 64 lowercase hex chars, conventional PDQ order (bit 255 first)
     pdq_quality: int  # 0..100
     phash: str  # 16 lowercase hex chars, imagehash.phash(img, hash_size=8)
+    # registry.features name -> PDQ hex of that region; regions of PDQ quality < 50 are left out
+    features: Mapping[str, str] = field(default_factory=dict)
 
     def claim_fields(self) -> dict[str, object]:
         """The fields as they appear in a capture claim (DESIGN §3.5)."""
-        return {
+        fields: dict[str, object] = {
             "sha256": self.sha256,
             "width": self.width,
             "height": self.height,
@@ -136,6 +154,19 @@ class ImageHashes:
             "pdq_quality": self.pdq_quality,
             "phash": self.phash,
         }
+        if self.features:
+            fields["features"] = dict(self.features)
+        return fields
+
+
+@dataclass(frozen=True)
+class ProbeHash:
+    """One hash a lookup searches with: the query as given, turned, trimmed or cut to a region."""
+
+    name: str  # a DIHEDRAL_NAMES entry, "trimmed", or a registry.features region's probe name
+    pdq: str
+    quality: int
+    phash: str  # pHash of the whole query as this probe sees it (turned, or trimmed)
 
 
 @dataclass(frozen=True)
@@ -164,7 +195,37 @@ def hash_image(data: bytes, name: str = "image") -> ImageHashes:
         pdq=pdq,
         pdq_quality=quality,
         phash=_phash(decoded.rgb),
+        features=_features(decoded.rgb),
     )
+
+
+def query_hashes(data: bytes, name: str = "image") -> tuple[str, list[ProbeHash]]:
+    """What a lookup of this file searches with: its SHA-256, and probes - the eight dihedral
+    variants first (in `pdq_dihedral`'s order, named by DIHEDRAL_NAMES), then the picture with
+    its uniform borders trimmed ("trimmed", only when it has such borders) and the regions of
+    registry.features (probe names "center95", "top80", "bottom80")."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    rgb = _decode(data, name).rgb
+    pixels = _rgb_array(rgb)
+    probes = []
+    for probe_name, transpose in zip(DIHEDRAL_NAMES, _DIHEDRAL, strict=True):
+        turned = np.ascontiguousarray(transpose(pixels))
+        pdq, quality = _pdq(turned)
+        probes.append(ProbeHash(probe_name, pdq, quality, _phash(Image.fromarray(turned, "RGB"))))
+    trimmed = trim_uniform_border(rgb)
+    if trimmed is not None:
+        pdq, quality = _pdq(_rgb_array(trimmed))
+        probes.append(ProbeHash("trimmed", pdq, quality, _phash(trimmed)))
+    whole_phash = probes[0].phash
+    for feature, box in FEATURE_REGIONS.items():
+        pdq, quality = _pdq(_rgb_array(crop_region(rgb, box)))
+        probes.append(ProbeHash(feature_probe_name(feature), pdq, quality, whole_phash))
+    return sha256, probes
+
+
+def feature_probe_name(feature: str) -> str:
+    """ "pdq-top80-v1" -> "top80": the query probe that is searched against a region feature."""
+    return feature.removeprefix("pdq-").rsplit("-", 1)[0]
 
 
 def pdq_dihedral(data: bytes, name: str = "image") -> list[tuple[str, int]]:
@@ -295,6 +356,18 @@ def _rgb_array(rgb: Image.Image) -> npt.NDArray[np.uint8]:
 
 
 _Array = npt.NDArray[np.uint8]
+# Names of the eight dihedral variants, in pdq_dihedral's order (Pillow's transposes).
+DIHEDRAL_NAMES: Final = (
+    "original",
+    "rotate-90",
+    "rotate-180",
+    "rotate-270",
+    "flip-top-bottom",
+    "flip-left-right",
+    "transpose",
+    "transverse",
+)
+MIN_FEATURE_QUALITY: Final = 50  # DESIGN §3.6: below this a PDQ never decides a match
 # The eight dihedral transposes, in pdq_dihedral's order, on HxWx3 arrays (rot90 turns
 # counter-clockwise, like Pillow's ROTATE_90).
 _DIHEDRAL: Final[tuple[Callable[[_Array], _Array], ...]] = (
@@ -307,6 +380,21 @@ _DIHEDRAL: Final[tuple[Callable[[_Array], _Array], ...]] = (
     lambda a: np.transpose(a, (1, 0, 2)),
     lambda a: np.rot90(a, 2).transpose(1, 0, 2),
 )
+
+
+def _features(rgb: Image.Image) -> dict[str, str]:
+    """The claim's `features`: each region's PDQ, and the trimmed picture's when it has uniform
+    borders; any of quality < 50 is left out (it could never decide a match)."""
+    regions = {name: crop_region(rgb, box) for name, box in FEATURE_REGIONS.items()}
+    trimmed = trim_uniform_border(rgb)
+    if trimmed is not None:
+        regions[TRIMMED] = trimmed
+    features = {}
+    for name, region in regions.items():
+        pdq, quality = _pdq(_rgb_array(region))
+        if quality >= MIN_FEATURE_QUALITY:
+            features[name] = pdq
+    return features
 
 
 def _pdq(arr: npt.NDArray[np.uint8]) -> tuple[str, int]:

@@ -20,8 +20,10 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 from ledger.database import insert_rows
 from ledger.errors import StorageError
 from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical, capture_record_id
+from registry.features import FEATURE_NAMES
 from registry.schema import (
     DERIVED_TABLES,
+    reg_capture_features,
     reg_captures,
     reg_devices,
     reg_revocations,
@@ -173,6 +175,16 @@ def apply_captures(
             )
         )  # fmt: skip
     insert_rows(connection, reg_captures, rows)
+    insert_rows(
+        connection,
+        reg_capture_features,
+        [
+            (first_index + offset, name, bytes.fromhex(value))
+            for offset, claim in enumerate(claims)
+            for name, value in claim.get("features", {}).items()
+            if name in FEATURE_NAMES
+        ],
+    )
     connection.execute(
         update(reg_devices)
         .where(reg_devices.c.device_id == bindparam("device"))

@@ -3,33 +3,38 @@
 Verdicts:
 - `registered`: a capture of exactly these file bytes (same SHA-256) by a camera;
 - `disclosed-synthetic`: the best match (exact or near) is a generator vendor's disclosure;
-- `near-duplicate`: a camera capture within PDQ distance 31 of one of the query's 8 dihedral
-  variants. A low-quality PDQ (< 50, on either side) never decides this alone: the pHash must
-  agree too (distance <= PHASH_CONFIRM);
+- `near-duplicate`: a camera capture that `registry.matching.judge` accepts - PDQ distance <= 31
+  between one of the query's probes (its 8 dihedral variants, its trimmed picture, its regions)
+  and the capture's PDQ or one of its claim features, or a PDQ distance up to 63 confirmed by
+  the pHash. A low-quality PDQ (< 50) never decides alone;
 - `not-found`.
 
-The near-duplicate index lives in memory (registry.neardup); `refresh()` adds captures sequenced
-since the last call by tailing reg_captures by leaf index, so new captures are searchable without
-a rebuild.
+The near-duplicate indexes live in memory (`registry.matching.CaptureIndex`); `refresh()` adds
+captures sequenced since the last call by tailing reg_captures by leaf index, so new captures
+are searchable without a rebuild.
 """
 
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Connection, select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
 from registry.entries import b64
-from registry.hashing import hash_image, pdq_dihedral
-from registry.neardup import NearDuplicateIndex
-from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
+from registry.hashing import DIHEDRAL_NAMES, ProbeHash, query_hashes
+from registry.matching import GLOBAL, PROBE_TARGETS, CaptureIndex, Evidence, Registered, judge, rank
+from registry.schema import (
+    reg_capture_features,
+    reg_captures,
+    reg_devices,
+    reg_revocations,
+    reg_vendors,
+)
 
-PDQ_RADIUS = 31
-MIN_QUALITY = 50
-PHASH_CONFIRM = 10  # of 64 bits: independent evidence for a low-quality PDQ match
 MAX_MATCHES = 20
+MAX_PROBES = 16
 
 REGISTERED = "registered"
 NEAR_DUPLICATE = "near-duplicate"
@@ -40,9 +45,7 @@ NOT_FOUND = "not-found"
 @dataclass(frozen=True)
 class Query:
     sha256: str | None  # hex, when the file itself was given
-    pdq_variants: tuple[str, ...]  # hex; the first is the image as given
-    pdq_quality: int
-    phash: str | None
+    probes: tuple[ProbeHash, ...]  # registry.hashing.query_hashes: dihedral variants first
 
 
 @dataclass
@@ -50,8 +53,11 @@ class Match:
     leaf_index: int
     exact: bool
     pdq_distance: int
-    variant: int
-    phash_distance: int | None
+    variant: int  # dihedral variant of the matching probe (0..7; 0 for trimmed and regions)
+    phash_distance: int
+    evidence: str  # "exact", or registry.matching's rule: "pdq" or "pdq+phash"
+    probe: str  # the query probe that matched ("original", "rotate-90", "trimmed", "top80", ...)
+    matched_hash: str  # the capture's hash it matched: "pdq" or a claim feature name
     pdq_quality: int
     device_id: str
     vendor_id: str
@@ -77,49 +83,86 @@ class LookupResult:
         return asdict(self)
 
 
-def _hex_bytes(text: str, length: int, what: str) -> bytes:
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        value = b""
-    if len(value) != length:
-        raise MalformedError(f"{what} must be {2 * length} hex characters", code=f"bad_{what}")
-    return value
-
-
 def query_from_image(data: bytes, name: str = "image") -> Query:
-    hashes = hash_image(data, name)
-    variants = tuple(pdq for pdq, _ in pdq_dihedral(data, name))
-    return Query(hashes.sha256, variants, hashes.pdq_quality, hashes.phash)
+    sha256, probes = query_hashes(data, name)
+    return Query(sha256, tuple(probes))
 
 
-def query_from_hashes(
-    pdq: str | list[str], pdq_quality: int, phash: str | None = None, sha256: str | None = None
-) -> Query:
-    if not (
-        isinstance(pdq, str) or (isinstance(pdq, list) and all(isinstance(v, str) for v in pdq))
-    ):
-        raise MalformedError("pdq must be a hex string or a list of them", code="bad_pdq")
-    if not all(v is None or isinstance(v, str) for v in (phash, sha256)):
-        raise MalformedError("phash and sha256 must be hex strings", code="bad_query")
-    variants = (pdq,) if isinstance(pdq, str) else tuple(pdq)
-    if not 1 <= len(variants) <= 8:
-        raise MalformedError("give 1 to 8 PDQ hashes (the dihedral variants)", code="bad_pdq")
-    for variant in variants:
-        _hex_bytes(variant, 32, "pdq")
-    if phash is not None:
-        _hex_bytes(phash, 8, "phash")
+def query_from_json(body: Any) -> Query:
+    """A JSON lookup: `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256"?}` - the
+    probes of registry.hashing.query_hashes, for clients that hash locally - or the short form
+    `{"pdq": hex or [up to 8 hex, dihedral order], "pdq_quality": n, "phash"?: hex, "sha256"?}`.
+    """
+    if not isinstance(body, dict):
+        raise MalformedError("a JSON lookup must be an object", code="bad_query")
+    sha256 = body.get("sha256")
     if sha256 is not None:
-        _hex_bytes(sha256, 32, "sha256")
-    if not 0 <= pdq_quality <= 100:
-        raise MalformedError("pdq_quality must be 0 to 100", code="bad_pdq_quality")
-    return Query(sha256, variants, pdq_quality, phash)
+        _hex_text(sha256, 32, "sha256")
+    if "probes" in body:
+        unknown = set(body) - {"probes", "sha256"}
+        if unknown:
+            raise MalformedError(f"unknown lookup fields {sorted(unknown)}", code="bad_query")
+        probes = body["probes"]
+        if not isinstance(probes, list) or not 1 <= len(probes) <= MAX_PROBES:
+            raise MalformedError(f"'probes' must be a list of 1 to {MAX_PROBES}", code="bad_query")
+        return Query(sha256, tuple(_probe(p) for p in probes))
+    unknown = set(body) - {"pdq", "pdq_quality", "phash", "sha256"}
+    if unknown or "pdq" not in body:
+        raise MalformedError(
+            "a JSON lookup needs 'probes', or 'pdq' and 'pdq_quality' (with optional 'phash', "
+            f"'sha256'){'; unknown fields ' + str(sorted(unknown)) if unknown else ''}",
+            code="bad_query",
+        )
+    pdq = body["pdq"]
+    variants = pdq if isinstance(pdq, list) else [pdq]
+    if not 1 <= len(variants) <= len(DIHEDRAL_NAMES):
+        raise MalformedError("give 1 to 8 PDQ hashes (the dihedral variants)", code="bad_pdq")
+    phash = body.get("phash")
+    if phash is None:
+        phash = "0" * 16  # no pHash: it confirms nothing (distance 32 of 64 on average)
+    quality = body.get("pdq_quality")
+    return Query(
+        sha256,
+        tuple(
+            _probe({"name": name, "pdq": value, "quality": quality, "phash": phash})
+            for name, value in zip(DIHEDRAL_NAMES, variants, strict=False)
+        ),
+    )
+
+
+def _probe(item: Any) -> ProbeHash:
+    if not isinstance(item, dict) or set(item) != {"name", "pdq", "quality", "phash"}:
+        raise MalformedError("each probe is {'name', 'pdq', 'quality', 'phash'}", code="bad_probe")
+    name, quality = item["name"], item["quality"]
+    if name not in PROBE_TARGETS:
+        raise MalformedError(
+            f"unknown probe name {str(name)[:40]!r} (expected one of {', '.join(PROBE_TARGETS)})",
+            code="bad_probe",
+        )
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+        raise MalformedError("probe quality must be an integer 0..100", code="bad_pdq_quality")
+    return ProbeHash(
+        name, _hex_text(item["pdq"], 32, "pdq"), quality, _hex_text(item["phash"], 8, "phash")
+    )
+
+
+def _hex_text(value: Any, length: int, what: str) -> str:
+    """`value` as lowercase hex of exactly `length` bytes."""
+    if not isinstance(value, str) or len(value) != 2 * length:
+        raise MalformedError(f"{what} must be {2 * length} hex characters", code=f"bad_{what}")
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        raise MalformedError(
+            f"{what} must be {2 * length} hex characters", code=f"bad_{what}"
+        ) from None
+    return value.lower()
 
 
 class Lookup:
-    def __init__(self, store: LogStore, index: NearDuplicateIndex | None = None) -> None:
+    def __init__(self, store: LogStore, index: CaptureIndex | None = None) -> None:
         self._store = store
-        self._index = index or NearDuplicateIndex()
+        self._index = index or CaptureIndex()
         self._next = 0  # captures below this leaf index are in the index
         self._lock = threading.Lock()
 
@@ -132,17 +175,26 @@ class Lookup:
                     .where(reg_captures.c.leaf_index >= self._next)
                     .order_by(reg_captures.c.leaf_index)
                 ).all()
+                features: dict[str, tuple[list[int], list[bytes]]] = {}
+                for leaf, name, value in connection.execute(
+                    select(reg_capture_features).where(
+                        reg_capture_features.c.leaf_index >= self._next,
+                        reg_capture_features.c.leaf_index <= (rows[-1].leaf_index if rows else -1),
+                    )
+                ):
+                    leaves, hashes = features.setdefault(name, ([], []))
+                    leaves.append(leaf)
+                    hashes.append(bytes(value))
             if rows:
-                self._index.add([r.leaf_index for r in rows], [bytes(r.pdq) for r in rows])
+                self._index.add(
+                    [r.leaf_index for r in rows], [bytes(r.pdq) for r in rows], features
+                )
                 self._next = rows[-1].leaf_index + 1
             return len(self._index)
 
     def lookup(self, query: Query) -> LookupResult:
         self.refresh()
-        candidates = {
-            c.leaf_index: c
-            for c in self._index.search([bytes.fromhex(v) for v in query.pdq_variants], PDQ_RADIUS)
-        }
+        near = self._index.candidates(query.probes)
         exact: set[int] = set()
         with self._store.engine.connect() as connection:
             if query.sha256 is not None:
@@ -153,8 +205,8 @@ class Lookup:
                         )
                     ).scalars()
                 )
-            nearest = sorted(candidates.values(), key=lambda c: (c.distance, c.leaf_index))
-            wanted = sorted({c.leaf_index for c in nearest[: 5 * MAX_MATCHES]} | exact)
+            nearest = sorted(near, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
+            wanted = sorted(set(nearest) | exact)
             rows = connection.execute(
                 select(
                     reg_captures,
@@ -166,6 +218,7 @@ class Lookup:
                 .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
                 .where(reg_captures.c.leaf_index.in_(wanted))
             ).all()
+            features = _features(connection, reg_capture_features.c.leaf_index.in_(wanted))
             revoked = dict(
                 connection.execute(
                     select(
@@ -173,40 +226,26 @@ class Lookup:
                     ).where(reg_revocations.c.device_id.in_({r.device_id for r in rows}))
                 ).all()
             )
-        matches = []
+        ranked = []
         for row in rows:
-            candidate = candidates.get(row.leaf_index)
-            distance = candidate.distance if candidate else 0
-            phash_distance = (
-                bin(int(query.phash, 16) ^ int.from_bytes(bytes(row.phash), "big")).count("1")
-                if query.phash
-                else None
-            )
-            since = revoked.get(row.device_id)
-            matches.append(
-                Match(
-                    leaf_index=row.leaf_index,
-                    exact=row.leaf_index in exact,
-                    pdq_distance=distance,
-                    variant=candidate.variant if candidate else 0,
-                    phash_distance=phash_distance,
-                    pdq_quality=row.pdq_quality,
-                    device_id=row.device_id,
-                    vendor_id=row.vendor_id,
-                    vendor_name=row.vendor_name,
-                    role=row.role,
-                    captured_at_ms=row.captured_at_ms,
-                    logged_at_ms=row.logged_at_ms,
-                    delay_ms=row.logged_at_ms - row.captured_at_ms,
-                    in_compromise_window=since is not None and row.captured_at_ms >= since,
-                    counter_status=row.counter_status,
+            evidence = judge(query.probes, _registered(row, features.get(row.leaf_index, {})))
+            is_exact = row.leaf_index in exact
+            if evidence is None and not is_exact:
+                continue
+            ranked.append(
+                (
+                    not is_exact,
+                    rank(evidence) if evidence else (0, 0, 0),
+                    row.leaf_index,
+                    row,
+                    evidence,
                 )
             )
-        matches = [m for m in matches if m.exact or self._decisive(query, m)]
-        matches.sort(
-            key=lambda m: (not m.exact, m.pdq_distance, m.phash_distance or 0, m.leaf_index)
-        )
-        matches = matches[:MAX_MATCHES]
+        ranked.sort(key=lambda item: item[:3])
+        matches = [
+            _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
+            for inexact, _, _, row, evidence in ranked[:MAX_MATCHES]
+        ]
         checkpoint = self._store.latest_checkpoint()
         receipts = self._store.receipts([m.leaf_index for m in matches], checkpoint.size)
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
@@ -220,12 +259,50 @@ class Lookup:
             _verdict(matches), query, matches, checkpoint.size, checkpoint.note.decode()
         )
 
-    @staticmethod
-    def _decisive(query: Query, match: Match) -> bool:
-        """A PDQ match counts alone only when both hashes are of good quality."""
-        if query.pdq_quality >= MIN_QUALITY and match.pdq_quality >= MIN_QUALITY:
-            return True
-        return match.phash_distance is not None and match.phash_distance <= PHASH_CONFIRM
+
+def _features(connection: Connection, where: ColumnElement[bool]) -> dict[int, dict[str, str]]:
+    features: dict[int, dict[str, str]] = {}
+    for leaf, name, value in connection.execute(select(reg_capture_features).where(where)):
+        features.setdefault(leaf, {})[name] = bytes(value).hex()
+    return features
+
+
+def _registered(row: Any, features: dict[str, str]) -> Registered:
+    return Registered(bytes(row.pdq).hex(), row.pdq_quality, bytes(row.phash).hex(), features)
+
+
+def _match(
+    row: Any, evidence: Evidence | None, query: Query, since: int | None, *, exact: bool
+) -> Match:
+    if evidence is None:  # the same file bytes, though no probe came near (another decoder?)
+        as_given = query.probes[0]
+        evidence = Evidence(
+            (int(as_given.pdq, 16) ^ int.from_bytes(bytes(row.pdq), "big")).bit_count(),
+            (int(as_given.phash, 16) ^ int.from_bytes(bytes(row.phash), "big")).bit_count(),
+            as_given.name,
+            GLOBAL,
+            "exact",
+        )
+    return Match(
+        leaf_index=row.leaf_index,
+        exact=exact,
+        pdq_distance=evidence.pdq_distance,
+        variant=evidence.variant,
+        phash_distance=evidence.phash_distance,
+        evidence="exact" if exact else evidence.rule,
+        probe=evidence.probe,
+        matched_hash=evidence.target,
+        pdq_quality=row.pdq_quality,
+        device_id=row.device_id,
+        vendor_id=row.vendor_id,
+        vendor_name=row.vendor_name,
+        role=row.role,
+        captured_at_ms=row.captured_at_ms,
+        logged_at_ms=row.logged_at_ms,
+        delay_ms=row.logged_at_ms - row.captured_at_ms,
+        in_compromise_window=since is not None and row.captured_at_ms >= since,
+        counter_status=row.counter_status,
+    )
 
 
 def _verdict(matches: list[Match]) -> str:

@@ -76,6 +76,16 @@ reg_captures = Table(
     Index("ix_reg_captures_device_counter", "device_id", "counter"),
 )
 
+# The claim `features` the lookup knows (registry.features), one row per capture and feature;
+# unknown feature names stay in the log entry only.
+reg_capture_features = Table(
+    "reg_capture_features",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(64), primary_key=True),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
 # How far the tables above reflect the log: entries [0, indexed_size). One row.
 reg_state = Table(
     "reg_state",
@@ -84,4 +94,11 @@ reg_state = Table(
     Column("indexed_size", BigInteger, nullable=False),
 )
 
-DERIVED_TABLES = (reg_captures, reg_revocations, reg_devices, reg_vendors, reg_state)
+DERIVED_TABLES = (
+    reg_capture_features,
+    reg_captures,
+    reg_revocations,
+    reg_devices,
+    reg_vendors,
+    reg_state,
+)

@@ -69,3 +69,39 @@ def enrolled(registry: Registry, pki: DevicePKI) -> DevicePKI:
 
 def record(device: IssuedCert, seed: int, counter: int, captured_at: int) -> dict[str, Any]:
     return sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)  # type: ignore[arg-type]
+
+
+# Edits a fact-checker meets: the lookup must see through them.
+
+
+def with_banner(data: bytes) -> bytes:
+    """A solid bar with text over the bottom 15%, as news and meme edits add."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    top = int(image.height * 0.85)
+    draw.rectangle((0, top, image.width, image.height), fill=(200, 20, 30))
+    draw.text((10, top + 5), "SEEN ONLINE TODAY", fill=(255, 255, 255))
+    return _png(image)
+
+
+def cropped(data: bytes, keep: float = 0.95) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    width, height = round(image.width * keep), round(image.height * keep)
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return _png(image.crop((left, top, left + width, top + height)))
+
+
+def screenshot(data: bytes) -> bytes:
+    """The picture shrunk onto a grey 1280x800 'screen' under a dark title bar."""
+    image = Image.open(io.BytesIO(data)).convert("RGB").resize((480, 360))
+    screen = Image.new("RGB", (1280, 800), (236, 236, 236))
+    ImageDraw.Draw(screen).rectangle((0, 0, 1279, 31), fill=(52, 52, 58))
+    ImageDraw.Draw(screen).text((100, 8), "photo.jpg - Viewer", fill=(230, 230, 230))
+    screen.paste(image, (400, 230))
+    return _png(screen)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()

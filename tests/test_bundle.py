@@ -13,10 +13,10 @@ from cli.main import main
 from ledger import LedgerError, MalformedError, NotFoundError, Signer
 from registry import Registry
 from registry.bundle import build_bundle, parse_bundle, verify_bundle
-from registry.hashing import hash_image, pdq_dihedral
+from registry.hashing import ProbeHash, query_hashes
 from registry.testing_pki import DevicePKI
 from tests.conftest import FixedClock
-from tests.registry_fixtures import picture, record
+from tests.registry_fixtures import picture, record, with_banner
 
 CHECKS = [
     "checkpoint signature",
@@ -37,8 +37,8 @@ def reencode(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def image_hashes(data: bytes) -> tuple[str, list[str]]:
-    return hash_image(data).sha256, [pdq for pdq, _ in pdq_dihedral(data)]
+def image_hashes(data: bytes) -> tuple[str, list[ProbeHash]]:
+    return query_hashes(data)
 
 
 @pytest.fixture
@@ -88,6 +88,16 @@ def test_bundle_with_the_image_says_registered_or_near_duplicate(
     assert near.ok and "near-duplicate: PDQ distance" in near.checks[-1].detail
     other = verify_bundle(data, signer.verifier, image_hashes(picture(7, (320, 240))))
     assert not other.ok and "is not the registered one" in other.checks[-1].detail
+
+
+def test_bundle_accepts_a_bannered_copy_by_the_signed_feature(
+    registry: Registry, logged: tuple[int, bytes], signer: Signer
+) -> None:
+    index, image = logged
+    data = build_bundle(registry.store, index)
+    report = verify_bundle(data, signer.verifier, image_hashes(with_banner(image)))
+    assert report.ok, report.checks[-1].detail
+    assert "its top80 hash and the capture's pdq-top80-v1" in report.checks[-1].detail
 
 
 def test_bundle_for_another_log_key_fails(registry: Registry, logged: tuple[int, bytes]) -> None:

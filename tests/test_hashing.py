@@ -18,7 +18,21 @@ from PIL import ExifTags, Image, ImageDraw, ImageFile
 
 from ledger.errors import ConfigurationError, MalformedError
 from registry import hashing
-from registry.hashing import ALGORITHMS, ImageHashes, hash_image, pdq_dihedral
+from registry.features import (
+    FEATURE_NAMES,
+    FEATURE_REGIONS,
+    TRIMMED,
+    crop_region,
+    trim_uniform_border,
+)
+from registry.hashing import (
+    ALGORITHMS,
+    DIHEDRAL_NAMES,
+    ImageHashes,
+    hash_image,
+    pdq_dihedral,
+    query_hashes,
+)
 
 T = Image.Transpose
 # pdq_dihedral's order after the original (docstring of registry.hashing.pdq_dihedral).
@@ -101,8 +115,57 @@ def test_hash_image_fields(jpeg: bytes) -> None:
         "pdq": hashes.pdq,
         "pdq_quality": hashes.pdq_quality,
         "phash": hashes.phash,
+        "features": dict(hashes.features),
     }
+    # A photo without borders: the three regions, no trimmed hash.
+    assert set(hashes.features) == set(FEATURE_REGIONS)
+    assert all(len(v) == 64 and v == v.lower() for v in hashes.features.values())
     assert hash_image(jpeg) == hashes  # deterministic
+
+
+def test_region_features_are_the_pdq_of_their_region(picture: Image.Image) -> None:
+    png = encode(picture, "PNG")
+    hashes = hash_image(png)
+    for name, box in FEATURE_REGIONS.items():
+        region = hash_image(encode(crop_region(picture, box), "PNG"))
+        assert hashes.features[name] == region.pdq, name
+
+
+def test_a_picture_with_borders_also_registers_its_trimmed_hash(picture: Image.Image) -> None:
+    framed = Image.new("RGB", (picture.width + 80, picture.height + 60), (255, 255, 255))
+    framed.paste(picture, (40, 30))
+    hashes = hash_image(encode(framed, "PNG"))
+    assert distance(hashes.features[TRIMMED], hash_image(encode(picture, "PNG")).pdq) <= 8
+    assert trim_uniform_border(picture) is None
+
+
+def test_flat_regions_are_left_out_of_the_features() -> None:
+    # Texture in the top 20% only: every region but the top strip is nearly flat.
+    arr = np.full((400, 400, 3), 128, dtype=np.uint8)
+    rng = np.random.default_rng(3)
+    arr[:60] = rng.integers(0, 256, size=(60, 400, 3), dtype=np.uint8)
+    hashes = hash_image(encode(Image.fromarray(arr, "RGB"), "PNG"))
+    assert "pdq-bottom80-v1" not in hashes.features
+
+
+def test_query_probes(picture: Image.Image) -> None:
+    png = encode(picture, "PNG")
+    sha256, probes = query_hashes(png)
+    assert sha256 == hashlib.sha256(png).hexdigest()
+    names = [p.name for p in probes]
+    assert names == [*DIHEDRAL_NAMES, "center95", "top80", "bottom80"]  # no borders to trim
+    assert [(p.pdq, p.quality) for p in probes[:8]] == pdq_dihedral(png)
+    hashes = hash_image(png)
+    assert probes[0].phash == hashes.phash
+    turned = hash_image(encode(picture.transpose(Image.Transpose.ROTATE_90), "PNG"))
+    assert probes[1].phash == turned.phash  # each variant's pHash is in its own orientation
+    by_name = {p.name: p for p in probes}
+    assert by_name["top80"].pdq == hashes.features["pdq-top80-v1"]
+    assert by_name["center95"].pdq == hashes.features["pdq-center95-v1"]
+    framed = Image.new("RGB", (picture.width + 80, picture.height + 60), (20, 20, 20))
+    framed.paste(picture, (40, 30))
+    trimmed = {p.name: p for p in query_hashes(encode(framed, "PNG"))[1]}["trimmed"]
+    assert distance(trimmed.pdq, hashes.pdq) <= 8
 
 
 @pytest.mark.parametrize(
@@ -232,6 +295,8 @@ def test_algorithm_labels_name_the_installed_libraries() -> None:
     assert ALGORITHMS["phash"].startswith(f"imagehash-{version('imagehash')}/phash-8x8/")
     assert ALGORITHMS["pdq"].endswith("/" + ALGORITHMS["prep"])
     assert ALGORITHMS["phash"].endswith("/" + ALGORITHMS["prep"])
+    for name in FEATURE_NAMES:  # every feature says what made it
+        assert ALGORITHMS[name].startswith(ALGORITHMS["pdq"] + "/"), name
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 import base64
 import io
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,13 +20,14 @@ from registry.lookup import (
     NOT_FOUND,
     REGISTERED,
     Lookup,
-    query_from_hashes,
+    Query,
     query_from_image,
+    query_from_json,
 )
 from registry.sdk import sign_capture, sign_revocation
 from registry.testing_pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
-from tests.registry_fixtures import TOKEN, now_of, picture
+from tests.registry_fixtures import TOKEN, cropped, now_of, picture, screenshot, with_banner
 
 SIZE = (320, 240)
 
@@ -109,6 +112,35 @@ def test_rotated_copy_matches_through_a_dihedral_variant(
     assert result.matches[0].leaf_index == index and result.matches[0].variant != 0
 
 
+@pytest.mark.parametrize(
+    ("edit", "probe", "matched_hash"),
+    [
+        (cropped, "original", "pdq-center95-v1"),
+        (with_banner, "top80", "pdq-top80-v1"),
+        (screenshot, "trimmed", "pdq"),
+    ],
+)
+def test_crops_banners_and_screenshots_match_through_features(
+    registry: Registry,
+    photos: dict[str, tuple[bytes, int]],
+    edit: Callable[[bytes], bytes],
+    probe: str,
+    matched_hash: str,
+) -> None:
+    image, index = photos["harbour"]
+    # The edit defeats the global PDQ on its own...
+    plain = query_from_image(edit(image))
+    as_given = plain.probes[0]
+    stored = query_from_image(image).probes[0]
+    assert (int(as_given.pdq, 16) ^ int(stored.pdq, 16)).bit_count() > 31
+    # ...and a lookup still finds the capture, saying how.
+    result = Lookup(registry.store).lookup(plain)
+    assert result.verdict == NEAR_DUPLICATE
+    best = result.matches[0]
+    assert (best.leaf_index, best.probe, best.matched_hash) == (index, probe, matched_hash)
+    assert all(m.leaf_index == index for m in result.matches)
+
+
 def test_unrelated_image_is_not_found(
     registry: Registry, photos: dict[str, tuple[bytes, int]]
 ) -> None:
@@ -141,12 +173,13 @@ def test_low_quality_pdq_never_decides_alone(
 ) -> None:
     image, index = photos["harbour"]
     stored = query_from_image(image)
-    # The same PDQ, claimed with quality 10 and a pHash that disagrees completely.
-    opposite = f"{int(stored.phash or '0', 16) ^ (2**64 - 1):016x}"
-    weak = query_from_hashes(list(stored.pdq_variants), 10, opposite)
+    # The same PDQ hashes, claimed with quality 10 and a pHash that disagrees completely.
+    opposite = f"{int(stored.probes[0].phash, 16) ^ (2**64 - 1):016x}"
+    weak = Query(None, tuple(replace(p, quality=10, phash=opposite) for p in stored.probes))
     assert Lookup(registry.store).lookup(weak).verdict == NOT_FOUND
-    confirmed = query_from_hashes(list(stored.pdq_variants), 10, stored.phash)
-    assert Lookup(registry.store).lookup(confirmed).matches[0].leaf_index == index
+    confirmed = Query(None, tuple(replace(p, quality=10) for p in stored.probes))
+    best = Lookup(registry.store).lookup(confirmed).matches[0]
+    assert (best.leaf_index, best.evidence) == (index, "pdq+phash")
 
 
 def test_matches_say_whether_the_device_was_compromised(
@@ -166,13 +199,39 @@ def test_matches_say_whether_the_device_was_compromised(
     assert match.leaf_index == index and match.in_compromise_window
 
 
+GOOD_PROBE = {"name": "original", "pdq": "ab" * 32, "quality": 90, "phash": "cd" * 8}
+
+
 @pytest.mark.parametrize(
-    "args",
-    [("zz" * 32, 90), ("ab" * 31, 90), (["ab" * 32] * 9, 90), ("ab" * 32, 101)],
+    ("body", "code"),
+    [
+        ({"pdq": "zz" * 32, "pdq_quality": 90}, "bad_pdq"),
+        ({"pdq": "ab" * 31, "pdq_quality": 90}, "bad_pdq"),
+        ({"pdq": ["ab" * 32] * 9, "pdq_quality": 90}, "bad_pdq"),
+        ({"pdq": "ab" * 32, "pdq_quality": 101}, "bad_pdq_quality"),
+        ({"pdq": "ab" * 32, "pdq_quality": True}, "bad_pdq_quality"),
+        ({"pdq": "ab" * 32}, "bad_pdq_quality"),
+        ({"pdq": "ab" * 32, "pdq_quality": 90, "colour": 1}, "bad_query"),
+        ({"pdq": "ab" * 32, "pdq_quality": 90, "sha256": "ab"}, "bad_sha256"),
+        ({"probes": []}, "bad_query"),
+        ({"probes": [GOOD_PROBE] * 17}, "bad_query"),
+        ({"probes": [{**GOOD_PROBE, "name": "sideways"}]}, "bad_probe"),
+        ({"probes": [{**GOOD_PROBE, "extra": 1}]}, "bad_probe"),
+        ({"probes": [{**GOOD_PROBE, "phash": "cd"}]}, "bad_phash"),
+        ({"probes": [GOOD_PROBE], "pdq": "ab" * 32}, "bad_query"),
+        (["not", "an", "object"], "bad_query"),
+    ],
 )
-def test_malformed_hash_queries(args: tuple[object, int]) -> None:
-    with pytest.raises(MalformedError):
-        query_from_hashes(args[0], args[1])  # type: ignore[arg-type]
+def test_malformed_json_queries_name_the_problem(body: object, code: str) -> None:
+    with pytest.raises(MalformedError) as caught:
+        query_from_json(body)
+    assert caught.value.code == code
+
+
+def test_json_probes_round_trip_an_image_query() -> None:
+    query = query_from_image(picture(3, SIZE))
+    body = json.loads(json.dumps({"probes": [vars(p) for p in query.probes]}))
+    assert query_from_json(body).probes == query.probes
 
 
 def test_api_lookup_by_image_and_by_hashes(
@@ -200,15 +259,21 @@ def test_api_lookup_by_image_and_by_hashes(
         assert by_image.json()["verdict"] == NEAR_DUPLICATE
         assert by_image.json()["matches"][0]["leaf_index"] == index
         query = query_from_image(image)
+        short = query.probes[:8]
         by_hashes = client.post(
             "/v1/lookup",
             json={
-                "pdq": list(query.pdq_variants),
-                "pdq_quality": query.pdq_quality,
-                "phash": query.phash,
+                "pdq": [p.pdq for p in short],
+                "pdq_quality": short[0].quality,
+                "phash": short[0].phash,
             },
         )
         assert by_hashes.json()["matches"][0]["leaf_index"] == index
+        banner = query_from_image(with_banner(image))
+        by_probes = client.post("/v1/lookup", json={"probes": [vars(p) for p in banner.probes]})
+        assert by_probes.status_code == 200, by_probes.text
+        best = by_probes.json()["matches"][0]
+        assert (best["leaf_index"], best["matched_hash"]) == (index, "pdq-top80-v1")
         bad = client.post("/v1/lookup", json={"pdq": "xyz", "pdq_quality": 90})
         assert bad.status_code == 400 and bad.json()["error"]["type"] == "bad_pdq"
         not_image = client.post("/v1/lookup", files={"image": ("x.txt", b"hello", "text/plain")})

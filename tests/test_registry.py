@@ -4,6 +4,7 @@ captures, revocations, generators and reindex. Every rejection asserts its code 
 import base64
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from ledger import (
 )
 from registry import Receipt, Registry, RegistrySettings
 from registry.entries import parse_entry
+from registry.hashing import hash_image
 from registry.schema import DERIVED_TABLES
-from registry.sdk import sign_revocation
+from registry.sdk import sign_capture, sign_revocation
 from registry.testing_pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.conftest import FixedClock
-from tests.registry_fixtures import TOKEN, now_of, record
+from tests.registry_fixtures import TOKEN, now_of, picture, record
 
 
 def assert_receipt(registry: Registry, receipt: Receipt, signer: Signer) -> dict[str, Any]:
@@ -291,6 +293,11 @@ def test_bad_records_never_sink_the_good_ones(
         ("pdq_quality", 101, "bad_pdq_quality"),
         ("counter", -1, "bad_counter"),
         ("width", 0, "bad_width"),
+        ("features", ["ab" * 32], "bad_features"),
+        ("features", {"pdq-top80-v1": "ab" * 31}, "bad_features"),
+        ("features", {"pdq-top80-v1": "AB" * 32}, "bad_features"),
+        ("features", {"Top 80": "ab" * 32}, "bad_features"),
+        ("features", {f"extra-{i}": "ab" for i in range(17)}, "bad_features"),
     ],
 )
 def test_malformed_claim_fields_name_the_field(
@@ -301,6 +308,23 @@ def test_malformed_claim_fields_name_the_field(
     result = registry.submit_captures([bad])[0]
     assert (result.accepted, result.code) == (False, code)
     assert repr(field) in (result.reason or "")
+
+
+def test_unknown_features_are_logged_but_not_indexed(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock
+) -> None:
+    hashes = hash_image(picture(8))
+    features = {**hashes.features, "vendor-x/edge-hash-v3": "0123abcd"}
+    capture = sign_capture(
+        picture(8), enrolled.device.private_key, enrolled.device.certificate, 1, clock.now_ms,
+        hashes=replace(hashes, features=features),
+    )  # type: ignore[arg-type]  # fmt: skip
+    result = registry.submit_captures([capture])[0]
+    assert result.receipt is not None, result.reason
+    logged = json.loads(registry.store.entry(result.receipt.index))
+    assert logged["claim"]["features"] == features
+    indexed = snapshot(registry)["reg_capture_features"]
+    assert {row[1] for row in indexed} == set(hashes.features)
 
 
 def test_batch_size_is_limited(registry: Registry, enrolled: DevicePKI, clock: FixedClock) -> None:
@@ -427,6 +451,7 @@ def test_reindex_rebuilds_the_same_rows(
     registry.submit_captures([record(enrolled.device, 5, 1, t - 200)])
     before = snapshot(registry)
     assert before["reg_captures"] and before["reg_revocations"] and before["reg_state"]
+    assert before["reg_capture_features"]
     replayed = registry.reindex(chunk=3)
     assert replayed == registry.store.latest_checkpoint().size
     assert snapshot(registry) == before

@@ -8,14 +8,16 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep
 from ledger.errors import MalformedError
-from registry.lookup import query_from_hashes, query_from_image
+from registry.lookup import query_from_image, query_from_json
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 
 
 @router.post("/lookup")
 async def lookup(request: Request, finder: LookupDep) -> dict[str, Any]:
-    """Send `multipart/form-data` with an `image` file, or JSON
+    """Send `multipart/form-data` with an `image` file, or JSON hashes computed locally:
+    `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256": hex}` (what
+    `registry.hashing.query_hashes` returns), or the short form
     `{"pdq": hex or [8 hex], "pdq_quality": n, "phash": hex, "sha256": hex}`."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
@@ -34,13 +36,6 @@ async def lookup(request: Request, finder: LookupDep) -> dict[str, Any]:
             raise MalformedError(
                 "lookup body is neither multipart nor JSON", code="bad_json"
             ) from None
-        if not isinstance(body, dict) or "pdq" not in body:
-            raise MalformedError(
-                "JSON lookup needs at least 'pdq' and 'pdq_quality'", code="bad_query"
-            )
-        quality = body.get("pdq_quality", 0)
-        if not isinstance(quality, int) or isinstance(quality, bool):
-            raise MalformedError("pdq_quality must be an integer 0..100", code="bad_pdq_quality")
-        query = query_from_hashes(body["pdq"], quality, body.get("phash"), body.get("sha256"))
+        query = query_from_json(body)
     result = await run_in_threadpool(finder.lookup, query)
     return result.to_json()

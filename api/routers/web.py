@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep, Store
 from ledger.errors import LedgerError
+from registry.hashing import DIHEDRAL_NAMES
 from registry.lookup import query_from_image
 
 router = APIRouter(include_in_schema=False)
@@ -60,6 +61,24 @@ def index(request: Request, store: Store) -> HTMLResponse:
     return _page(request, store, "index.html")
 
 
+# Query probe or matched capture hash -> what it means, in plain words.
+_EDITS = {
+    "trimmed": "borders or a screen around it removed",
+    "pdq-center95-v1": "edges cropped",
+    "top80": "bottom part covered or changed",
+    "bottom80": "top part covered or changed",
+}
+
+
+def _how(probe: str, matched_hash: str, evidence: str) -> str:
+    notes = [_EDITS[key] for key in (probe, matched_hash) if key in _EDITS]
+    if probe in DIHEDRAL_NAMES[1:]:
+        notes.append("rotated or flipped")
+    if evidence == "pdq+phash":
+        notes.append("confirmed by a second hash")
+    return "; ".join(dict.fromkeys(notes))
+
+
 @router.post("/", response_class=HTMLResponse)
 async def check(request: Request, store: Store, finder: LookupDep) -> HTMLResponse:
     form = await request.form()
@@ -80,6 +99,7 @@ async def check(request: Request, store: Store, finder: LookupDep) -> HTMLRespon
             "captured": _when(m.captured_at_ms),
             "logged": _when(m.logged_at_ms),
             "delay": _delay(m.delay_ms),
+            "how": _how(m.probe, m.matched_hash, m.evidence),
         }
         for m in result.matches
     ]
