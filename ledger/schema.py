@@ -1,7 +1,17 @@
 """The log's tables. Alembic migrations own the schema; these definitions must match them
 (tests/test_migrations.py fails if they drift)."""
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, SmallInteger, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -62,4 +72,41 @@ log_checkpoints = Table(
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("note", LargeBinary, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
+)
+
+# Cosignatures the log's witnesses returned (C2SP tlog-witness, tlog-cosignature), by the
+# checkpoint size they cosigned; `line` is the note signature line, served after the log's own.
+log_cosignatures = Table(
+    "log_cosignatures",
+    metadata,
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("key_name", String(255), primary_key=True),
+    Column("key_id", LargeBinary(4), primary_key=True),
+    Column("timestamp", BigInteger, nullable=False),  # POSIX seconds, from the cosignature
+    Column("line", Text, nullable=False),
+)
+
+# A witness's own state (`prov witness serve`, its own database): per log origin, the latest
+# checkpoint it cosigned. Updated only under the witness lock, after every check passed.
+witness_state = Table(
+    "witness_state",
+    metadata,
+    Column("origin", String(255), primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),  # the checkpoint as submitted
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# Checkpoints a witness refused although the log's signature verified: possible evidence of
+# misbehaviour (a fork, a rollback), kept for anyone to re-verify.
+witness_refusals = Table(
+    "witness_refusals",
+    metadata,
+    Column("id", _RowKey, primary_key=True, autoincrement=True),
+    Column("origin", String(255), nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("status", SmallInteger, nullable=False),  # the HTTP status returned
+    Column("reason", Text, nullable=False),
+    Column("request", LargeBinary, nullable=False),  # the add-checkpoint body as received
 )
