@@ -12,13 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ledger.database import insert_rows
 from ledger.errors import StorageError
+from registry import rules
 from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical, capture_record_id
 from registry.features import FEATURE_NAMES
 from registry.schema import (
@@ -55,34 +53,17 @@ def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -
     )
 
 
-def _to_ms(moment: Any) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def issuer_id(cert: x509.Certificate, chain: Sequence[bytes], vendor_id: str) -> str:
-    """The id of the CA that issued `cert`: the chain certificate whose subject is its issuer,
-    or the vendor root when the root issued it directly."""
-    for der in chain:
-        if x509.load_der_x509_certificate(der).subject == cert.issuer:
-            return hashlib.sha256(der).hexdigest()
-    return vendor_id
-
-
 def apply_device(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
-    der = base64.b64decode(entry["cert"])
-    chain = [base64.b64decode(c) for c in entry["chain"]]
-    cert = x509.load_der_x509_certificate(der)
-    key = cert.public_key()
-    algorithm = "Ed25519" if isinstance(key, Ed25519PublicKey) else "ES256"
+    device = rules.enrolled_device(entry)
     connection.execute(
         insert(reg_devices).values(
-            device_id=hashlib.sha256(der).hexdigest(),
-            vendor_id=entry["vendor"],
-            issuer_id=issuer_id(cert, chain, entry["vendor"]),
-            algorithm=algorithm,
-            public_key=key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
-            not_before_ms=_to_ms(cert.not_valid_before_utc),
-            not_after_ms=_to_ms(cert.not_valid_after_utc),
+            device_id=device.device_id,
+            vendor_id=device.vendor_id,
+            issuer_id=device.issuer_id,
+            algorithm=device.algorithm,
+            public_key=device.public_key,
+            not_before_ms=device.not_before_ms,
+            not_after_ms=device.not_after_ms,
             leaf_index=index,
             logged_at_ms=entry["logged_at"],
             max_counter=None,

@@ -12,7 +12,6 @@ import hmac
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
@@ -29,31 +28,24 @@ from ledger.errors import (
 )
 from ledger.sequencer import AppendResult
 from ledger.store import read_entries
-from registry import indexer
-from registry.certs import VendorRoot, load_vendor_root, validate_device
+from registry import indexer, rules
+from registry.certs import VendorRoot, load_vendor_root
 from registry.config import RegistrySettings
 from registry.entries import (
     CAPTURE,
-    CAPTURE_CONTEXT,
     DEVICE,
-    REVOCATION,
-    ROLES,
     VENDOR,
     b64,
-    b64_field,
     canonical,
     capture_leaf,
     capture_record_id,
     check_capture_record,
     encode_entry,
     hex_field,
-    int_field,
     parse_entry,
-    revocation_message,
-    str_field,
 )
 from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
-from registry.signatures import verify_batch, verify_with_certificate
+from registry.signatures import verify_batch
 
 Clock = Callable[[], int]
 _IN_PROCESS_BELOW = 64  # smaller batches are not worth the round trip to worker processes
@@ -111,15 +103,6 @@ class CaptureResult:
             "counter_status": self.counter_status,
             "flags": list(self.flags),
         }
-
-
-@dataclass(frozen=True)
-class _DeviceKey:
-    device_id: str
-    algorithm: str
-    public_key: bytes
-    not_before_ms: int
-    not_after_ms: int
 
 
 @dataclass
@@ -234,12 +217,7 @@ class Registry:
         """Register a vendor's self-signed root CA (operator only)."""
         self.check_admin_token(admin_token)
         self._writer()
-        if role not in ROLES:
-            raise MalformedError(
-                f"vendor role must be one of {list(ROLES)}, not {role!r}", code="bad_role"
-            )
-        str_field({"name": name}, "name", "vendor")
-        root = load_vendor_root(root_der)
+        root = rules.check_vendor(name, role, root_der)
         existing: list[int] = []
 
         def build(connection: Connection, first: int, now: int) -> list[bytes]:
@@ -271,8 +249,7 @@ class Registry:
         if found is not None:
             return self._receipts([found], self._store.latest_checkpoint(), {found})[0]
         vendor_id = self._find_vendor(cert_der, chain_der)
-        at = datetime.fromtimestamp(self._now() / 1000, UTC)
-        device = validate_device(cert_der, chain_der, self._vendor_root(vendor_id), at)
+        device = rules.check_device(cert_der, chain_der, self._vendor_root(vendor_id), self._now())
         existing: list[int] = []
 
         def build(connection: Connection, first: int, now: int) -> list[bytes]:
@@ -387,7 +364,9 @@ class Registry:
         now = self._now()
         to_verify: list[_Pending] = []
         for item in pending:
-            problem = self._check_claim_time(item.claim, keys.get(item.claim["device"]), now)
+            problem = rules.claim_problem(
+                item.claim, keys.get(item.claim["device"]), now, self._settings.max_future_skew_ms
+            )
             if problem is not None:
                 results[item.position] = CaptureResult(
                     item.position, code=problem[0], reason=problem[1]
@@ -396,11 +375,8 @@ class Registry:
                 to_verify.append(item)
         verdicts = self._verify(
             [
-                (
-                    keys[item.claim["device"]].algorithm,
-                    keys[item.claim["device"]].public_key,
-                    CAPTURE_CONTEXT + item.claim_jcs,
-                    base64.b64decode(item.sig),
+                rules.capture_signature_job(
+                    keys[item.claim["device"]], item.claim_jcs, base64.b64decode(item.sig)
                 )
                 for item in to_verify
             ]
@@ -438,26 +414,6 @@ class Registry:
                 results[item.position] = CaptureResult(item.position, code=code, reason=reason)
         return [results[position] for position in range(len(records))]
 
-    def _check_claim_time(
-        self, claim: dict[str, Any], key: _DeviceKey | None, now: int
-    ) -> tuple[str, str] | None:
-        device, captured_at = claim["device"], claim["captured_at"]
-        if key is None:
-            return "unknown_device", f"device {device} is not enrolled"
-        if captured_at > now + self._settings.max_future_skew_ms:
-            return (
-                "captured_in_future",
-                f"captured_at {captured_at} is more than {self._settings.max_future_skew_ms} ms "
-                f"after the log's clock ({now})",
-            )
-        if not key.not_before_ms <= captured_at <= key.not_after_ms:
-            return (
-                "captured_outside_validity",
-                f"captured_at {captured_at} is outside the device certificate's validity "
-                f"[{key.not_before_ms}, {key.not_after_ms}]",
-            )
-        return None
-
     def _admit(
         self,
         connection: Connection,
@@ -493,12 +449,8 @@ class Registry:
                 item.index, item.replay = known.get(rid, batch_ids.get(rid)), True
                 continue
             since = revoked.get(item.claim["device"])
-            if since is not None and item.claim["captured_at"] >= since:
-                item.rejection = (
-                    "device_revoked",
-                    f"device {item.claim['device']} was revoked as compromised since {since}, "
-                    f"at or before this capture ({item.claim['captured_at']})",
-                )
+            item.rejection = rules.revoked_problem(item.claim, since)
+            if item.rejection is not None:
                 continue
             if since is not None:
                 item.flags.append("logged_after_revocation")
@@ -513,13 +465,15 @@ class Registry:
             rows[row.index] = row
         return leaves
 
-    def _device_keys(self, device_ids: set[str]) -> dict[str, _DeviceKey]:
+    def _device_keys(self, device_ids: set[str]) -> dict[str, rules.EnrolledDevice]:
         if not device_ids:
             return {}
         with self._store.engine.connect() as connection:
             found = connection.execute(
                 select(
                     reg_devices.c.device_id,
+                    reg_devices.c.vendor_id,
+                    reg_devices.c.issuer_id,
                     reg_devices.c.algorithm,
                     reg_devices.c.public_key,
                     reg_devices.c.not_before_ms,
@@ -527,8 +481,10 @@ class Registry:
                 ).where(reg_devices.c.device_id.in_(sorted(device_ids)))
             ).all()
         return {
-            row.device_id: _DeviceKey(
+            row.device_id: rules.EnrolledDevice(
                 row.device_id,
+                row.vendor_id,
+                row.issuer_id,
                 row.algorithm,
                 bytes(row.public_key),
                 row.not_before_ms,
@@ -552,42 +508,21 @@ class Registry:
     def revoke(self, revocation: Any) -> Receipt:
         """Log a CA-signed revocation of a device, dated by its compromise."""
         self._writer()
-        if not isinstance(revocation, dict):
-            raise MalformedError("a revocation must be a JSON object", code="bad_revocation")
-        where = "revocation"
-        allowed = {"kind", "device", "compromised_since", "reason", "signer", "sig"}
-        if set(revocation) - allowed:
-            raise MalformedError(
-                f"revocation has unknown fields {sorted(set(revocation) - allowed)}",
-                code="unknown_field",
-            )
-        if revocation.get("kind", REVOCATION) != REVOCATION:
-            raise MalformedError(f"revocation kind must be {REVOCATION!r}", code="bad_kind")
-        device = hex_field(revocation, "device", where, 64)
-        compromised_since = int_field(revocation, "compromised_since", where)
-        reason = str_field(revocation, "reason", where, 500)
-        signer = hex_field(revocation, "signer", where, 64)
-        signature = b64_field(revocation, "sig", where)
-        info = self.device(device)
-        if signer not in (info["vendor_id"], info["issuer_id"]):
-            raise VerificationError(
-                f"revocation signer {signer} is neither the vendor root nor the CA that issued "
-                f"device {device}",
-                code="revocation_bad_signer",
-            )
-        signer_cert = self._ca_certificate(signer, info)
-        body = {
-            "kind": REVOCATION,
-            "device": device,
-            "compromised_since": compromised_since,
-            "reason": reason,
-            "signer": signer,
-        }
-        if not verify_with_certificate(signer_cert, signature, revocation_message(body)):
-            raise VerificationError(
-                f"revocation signature does not verify with the key of CA {signer}",
-                code="revocation_bad_signature",
-            )
+        body, signature = rules.parse_revocation(revocation)
+        device = body["device"]
+        info = self.device(device)  # NotFoundError for a device that is not enrolled
+        enrolled = self._device_keys({device})[device]
+        entry = parse_entry(self._store.entry(info["leaf_index"]))
+        chain = [base64.b64decode(c) for c in entry["chain"]]
+        ca = rules.ca_certificate(
+            body["signer"], enrolled, self._vendor_root(enrolled.vendor_id), chain
+        )
+        rules.check_revocation(body, signature, ca)
+        compromised_since, reason, signer = (
+            body["compromised_since"],
+            body["reason"],
+            body["signer"],
+        )
         sig_b64 = b64(signature)
         existing: list[int] = []
 
@@ -609,18 +544,6 @@ class Registry:
             return [leaf]
 
         return self._single(build, existing)
-
-    def _ca_certificate(self, signer: str, device: dict[str, Any]) -> x509.Certificate:
-        if signer == device["vendor_id"]:
-            return self._vendor_root(signer).certificate
-        entry = parse_entry(self._store.entry(device["leaf_index"]))
-        for encoded in entry["chain"]:
-            der = base64.b64decode(encoded)
-            if hashlib.sha256(der).hexdigest() == signer:
-                return x509.load_der_x509_certificate(der)
-        raise VerificationError(
-            f"CA {signer} is not in the device's enrollment chain", code="revocation_bad_signer"
-        )
 
     # --- rebuilding the derived indexes ---
 

@@ -1,0 +1,205 @@
+"""The admission rules, once: what makes a vendor, device, capture or revocation acceptable.
+
+`registry.registry.Registry` applies them when an entry is submitted, and `registry.audit`
+applies them again when an auditor replays the log from its tiles - the same functions, so an
+auditor checks exactly what the log promised to check. They take what they need as arguments
+(a root, an enrolled device, the log's time) and touch no database.
+"""
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ledger.errors import MalformedError, VerificationError
+from registry.certs import DeviceCertificate, VendorRoot, load_vendor_root, validate_device
+from registry.entries import (
+    CAPTURE_CONTEXT,
+    REVOCATION,
+    ROLES,
+    b64_field,
+    hex_field,
+    int_field,
+    revocation_message,
+    str_field,
+)
+from registry.signatures import verify_with_certificate
+
+__all__ = [
+    "EnrolledDevice",
+    "Problem",
+    "ca_certificate",
+    "capture_signature_job",
+    "check_device",
+    "check_revocation",
+    "check_vendor",
+    "claim_problem",
+    "enrolled_device",
+    "parse_revocation",
+    "revoked_problem",
+]
+
+Problem = tuple[str, str]  # (machine-readable code, the reason a person reads)
+SignatureJob = tuple[str, bytes, bytes, bytes]  # registry.signatures.verify_batch's job
+
+
+@dataclass(frozen=True)
+class EnrolledDevice:
+    """What the log knows of an enrolled device, from its device/v1 entry."""
+
+    device_id: str
+    vendor_id: str
+    issuer_id: str  # the CA that issued it: a chain certificate's id, or the vendor's
+    algorithm: str  # "ES256" or "Ed25519"
+    public_key: bytes  # SubjectPublicKeyInfo DER
+    not_before_ms: int
+    not_after_ms: int
+
+
+def check_vendor(name: str, role: str, root_der: bytes) -> VendorRoot:
+    """A vendor/v1 entry's fields: a name, a known role, and a root CA that passes
+    `registry.certs.load_vendor_root`."""
+    if role not in ROLES:
+        raise MalformedError(
+            f"vendor role must be one of {list(ROLES)}, not {role!r}", code="bad_role"
+        )
+    str_field({"name": name}, "name", "vendor")
+    return load_vendor_root(root_der)
+
+
+def check_device(
+    cert_der: bytes, chain_der: Sequence[bytes], root: VendorRoot, at_ms: int
+) -> DeviceCertificate:
+    """The device profile and the chain to `root`, judged at the log's time `at_ms`."""
+    return validate_device(cert_der, chain_der, root, datetime.fromtimestamp(at_ms / 1000, UTC))
+
+
+def enrolled_device(entry: Mapping[str, Any]) -> EnrolledDevice:
+    """The facts of a device/v1 entry the other rules need."""
+    der = base64.b64decode(entry["cert"])
+    chain = [base64.b64decode(c) for c in entry["chain"]]
+    cert = x509.load_der_x509_certificate(der)
+    key = cert.public_key()
+    return EnrolledDevice(
+        device_id=hashlib.sha256(der).hexdigest(),
+        vendor_id=entry["vendor"],
+        issuer_id=_issuer_id(cert, chain, entry["vendor"]),
+        algorithm="Ed25519" if isinstance(key, Ed25519PublicKey) else "ES256",
+        public_key=key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
+        not_before_ms=_to_ms(cert.not_valid_before_utc),
+        not_after_ms=_to_ms(cert.not_valid_after_utc),
+    )
+
+
+def claim_problem(
+    claim: Mapping[str, Any], device: EnrolledDevice | None, now_ms: int, max_skew_ms: int
+) -> Problem | None:
+    """Why a well-formed capture claim cannot be logged at `now_ms`, before its signature is
+    checked: an unknown device, a capture from the future, or one outside the certificate's
+    validity."""
+    device_id, captured_at = claim["device"], claim["captured_at"]
+    if device is None:
+        return "unknown_device", f"device {device_id} is not enrolled"
+    if captured_at > now_ms + max_skew_ms:
+        return (
+            "captured_in_future",
+            f"captured_at {captured_at} is more than {max_skew_ms} ms after the log's clock "
+            f"({now_ms})",
+        )
+    if not device.not_before_ms <= captured_at <= device.not_after_ms:
+        return (
+            "captured_outside_validity",
+            f"captured_at {captured_at} is outside the device certificate's validity "
+            f"[{device.not_before_ms}, {device.not_after_ms}]",
+        )
+    return None
+
+
+def capture_signature_job(
+    device: EnrolledDevice, claim_jcs: bytes, signature: bytes
+) -> SignatureJob:
+    """The check that the device signed "provenance-ledger/capture/v1\\n" || JCS(claim)."""
+    return device.algorithm, device.public_key, CAPTURE_CONTEXT + claim_jcs, signature
+
+
+def revoked_problem(claim: Mapping[str, Any], compromised_since: int | None) -> Problem | None:
+    """A capture the device claims at or after its compromise is refused."""
+    if compromised_since is not None and claim["captured_at"] >= compromised_since:
+        return (
+            "device_revoked",
+            f"device {claim['device']} was revoked as compromised since {compromised_since}, "
+            f"at or before this capture ({claim['captured_at']})",
+        )
+    return None
+
+
+def parse_revocation(revocation: Any) -> tuple[dict[str, Any], bytes]:
+    """A submitted revocation's fields: the signed body (kind, device, compromised_since,
+    reason, signer) and the signature."""
+    if not isinstance(revocation, dict):
+        raise MalformedError("a revocation must be a JSON object", code="bad_revocation")
+    where = "revocation"
+    allowed = {"kind", "device", "compromised_since", "reason", "signer", "sig"}
+    if set(revocation) - allowed:
+        raise MalformedError(
+            f"revocation has unknown fields {sorted(set(revocation) - allowed)}",
+            code="unknown_field",
+        )
+    if revocation.get("kind", REVOCATION) != REVOCATION:
+        raise MalformedError(f"revocation kind must be {REVOCATION!r}", code="bad_kind")
+    body = {
+        "kind": REVOCATION,
+        "device": hex_field(revocation, "device", where, 64),
+        "compromised_since": int_field(revocation, "compromised_since", where),
+        "reason": str_field(revocation, "reason", where, 500),
+        "signer": hex_field(revocation, "signer", where, 64),
+    }
+    return body, b64_field(revocation, "sig", where)
+
+
+def ca_certificate(
+    signer: str, device: EnrolledDevice, root: VendorRoot, chain_der: Sequence[bytes]
+) -> x509.Certificate:
+    """The CA certificate a revocation of `device` names as its signer: the vendor root, or
+    the intermediate that issued the device (found in its enrollment chain)."""
+    if signer not in (device.vendor_id, device.issuer_id):
+        raise VerificationError(
+            f"revocation signer {signer} is neither the vendor root nor the CA that issued "
+            f"device {device.device_id}",
+            code="revocation_bad_signer",
+        )
+    if signer == device.vendor_id:
+        return root.certificate
+    for der in chain_der:
+        if hashlib.sha256(der).hexdigest() == signer:
+            return x509.load_der_x509_certificate(der)
+    raise VerificationError(
+        f"CA {signer} is not in the device's enrollment chain", code="revocation_bad_signer"
+    )
+
+
+def check_revocation(body: Mapping[str, Any], signature: bytes, ca: x509.Certificate) -> None:
+    """The CA signed "provenance-ledger/revocation/v1\\n" || JCS(body)."""
+    if not verify_with_certificate(ca, signature, revocation_message(dict(body))):
+        raise VerificationError(
+            f"revocation signature does not verify with the key of CA {body['signer']}",
+            code="revocation_bad_signature",
+        )
+
+
+def _issuer_id(cert: x509.Certificate, chain: Sequence[bytes], vendor_id: str) -> str:
+    """The chain certificate whose subject is the device's issuer, or the vendor root."""
+    for der in chain:
+        if x509.load_der_x509_certificate(der).subject == cert.issuer:
+            return hashlib.sha256(der).hexdigest()
+    return vendor_id
+
+
+def _to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
