@@ -1,0 +1,93 @@
+"""A log as an outside party sees it: its public HTTP read API, and nothing else.
+
+Auditors and monitors use this, never the database: the C2SP paths (`/checkpoint`,
+`/tile/<L>/<N>[.p/<W>]`, `/tile/entries/<N>[.p/<W>]`) and, for consistency proofs, the JSON
+`/v1/log/proof/consistency`. Nothing fetched is trusted: callers verify every byte.
+
+Failures carry the URL: NotFoundError when the log answers 404 for something it should
+serve, StorageError when it cannot be reached or answers otherwise.
+"""
+
+import json
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from ledger.encoding import decode_base64
+from ledger.errors import MalformedError, NotFoundError, StorageError
+from ledger.merkle import HASH_SIZE
+from ledger.tiles import TILE_WIDTH, entries_path, tile_path
+
+__all__ = ["RemoteLog"]
+
+
+class RemoteLog:
+    """The read API of the log at `base_url`. Thread-safe (one pooled httpx client)."""
+
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, http: httpx.Client | None = None
+    ) -> None:
+        """`http`, if given, is used instead of a new client (tests pass a FastAPI TestClient);
+        its base URL must be `base_url`."""
+        if not base_url.startswith(("http://", "https://")):
+            raise MalformedError(
+                f"log URL {base_url!r} must start with http:// or https://", code="bad_url"
+            )
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def checkpoint(self) -> bytes:
+        return self._get("/checkpoint")
+
+    def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
+        return self._get("/" + tile_path(level, index, width))
+
+    def entry_bundle(self, index: int, width: int = TILE_WIDTH) -> bytes:
+        return self._get("/" + entries_path(index, width))
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        body = self._get(f"/v1/log/proof/consistency?first={old}&second={new}")
+        try:
+            encoded = json.loads(body)["consistency_path"]
+            proof = [decode_base64(h, "consistency proof hash") for h in encoded]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StorageError(
+                f"{self.base_url}: the consistency proof {old} -> {new} is not the JSON the "
+                f"log API defines ({exc})"
+            ) from None
+        if any(len(h) != HASH_SIZE for h in proof):
+            raise StorageError(f"{self.base_url}: a consistency proof hash is not 32 bytes")
+        return proof
+
+    def _get(self, path: str) -> bytes:
+        try:
+            response = self._http.get(path)
+        except httpx.HTTPError as exc:
+            raise StorageError(f"cannot fetch {self.base_url}{path}: {exc}") from None
+        if response.status_code == 404:
+            raise NotFoundError(f"{self.base_url}{path}: the log answers 404 Not Found")
+        if response.status_code != 200:
+            raise StorageError(
+                f"{self.base_url}{path}: the log answers HTTP {response.status_code}: "
+                f"{response.text[:200]}"
+            )
+        return response.content
