@@ -1,0 +1,155 @@
+"""`prov audit watch` and `prov audit replay`: an independent auditor's tools (no database)."""
+
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from cli.errors import EXIT_FAILED
+from ledger import Verifier, open_checkpoint
+from ledger.errors import MalformedError
+from ledger.monitor import ForkAlarm, Seen, describe, watch_once
+from ledger.remote import RemoteLog
+from registry.replay import ReplayReport, replay_log
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+log_key_option = click.option(
+    "--log-key", required=True, envvar="PROV_LOG_VKEY", help="The log's pinned verifier key (vkey)."
+)
+
+
+@click.group()
+def audit() -> None:
+    """Check a log from the outside: its checkpoints never fork, its entries all follow the rules."""
+
+
+@audit.command()
+@click.argument("url")
+@log_key_option
+@click.option(
+    "--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the last checkpoint this monitor accepted (created on the first run).",
+)  # fmt: skip
+@click.option(
+    "--evidence-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the two checkpoints of an alarm [next to the state file].",
+)  # fmt: skip
+@click.option(
+    "--compare", "compare_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="A checkpoint another party saw (a witness's cosigned copy, another auditor's); repeatable.",
+)  # fmt: skip
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1),
+    help="Check again every this many seconds (until an alarm or Ctrl-C); default: once.",
+)  # fmt: skip
+def watch(
+    url: str,
+    log_key: str,
+    state_path: Path,
+    evidence_dir: Path | None,
+    compare_files: tuple[Path, ...],
+    interval: float | None,
+) -> None:
+    """Verify the log's checkpoint at URL and that it extends every checkpoint seen before."""
+    key = Verifier.from_vkey(log_key)
+    others = [_seen(path, key) for path in compare_files]
+    evidence = evidence_dir or state_path.parent / "evidence"
+    with RemoteLog(url) as remote:
+        while True:
+            try:
+                result = watch_once(
+                    remote.checkpoint, remote.consistency_proof, key, state_path, evidence, others
+                )
+            except ForkAlarm as alarm:
+                errors.print(f"[bold red]ALARM[/] {escape(str(alarm))}")
+                raise SystemExit(EXIT_FAILED) from None
+            before = describe(result.previous) if result.previous else "nothing (first run)"
+            console.print(
+                f"[green]ok[/] {escape(result.checkpoint.origin)}: {describe(result.checkpoint)} "
+                f"extends {before}"
+                + (
+                    f"; agrees with {result.compared} other checkpoint(s)"
+                    if result.compared
+                    else ""
+                )
+            )
+            if interval is None:
+                return
+            time.sleep(interval)
+
+
+@audit.command()
+@click.argument("url")
+@log_key_option
+@click.option(
+    "--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Save progress here and resume from it (it also pins the history already verified).",
+)  # fmt: skip
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
+              help="Processes verifying signatures.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def replay(url: str, log_key: str, state_path: Path | None, workers: int, as_json: bool) -> None:
+    """Download every entry of the log at URL through its tiles and re-check all of it."""
+    key = Verifier.from_vkey(log_key)
+    columns = (
+        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), disable=as_json) as progress:
+        task = progress.add_task("replay", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        with RemoteLog(url) as remote:
+            report = replay_log(
+                remote, key, state_path=state_path, workers=workers, on_progress=advance
+            )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise SystemExit(EXIT_FAILED)
+
+
+def _print_report(report: ReplayReport) -> None:
+    resumed = f", resumed from {report.started_at}" if report.started_at else ""
+    console.print(
+        f"{report.checkpoint.origin}: {report.checkpoint.size} entries, {report.entries} checked "
+        f"in {report.seconds:.1f} s ({report.entries_per_second:,.0f} entries/s){resumed}"
+    )
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()))
+    console.print(f"entries by kind: {kinds or 'none'}")
+    for finding in report.findings:
+        console.print(f"[red]TREE[/] {escape(finding.where)}: {escape(finding.reason)}")
+    for entry in report.invalid:
+        console.print(
+            f"[red]INVALID[/] entry {entry.index} ({entry.kind}, {entry.code}): "
+            f"{escape(entry.reason)}"
+        )
+    if report.ok:
+        console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
+    else:
+        console.print("[bold red]the log does NOT verify[/]")
+
+
+def _seen(path: Path, key: Verifier) -> Seen:
+    try:
+        note = path.read_bytes()
+    except OSError as exc:
+        raise MalformedError(f"cannot read {path}: {exc.strerror}") from None
+    return Seen(note, open_checkpoint(note, key), str(path))

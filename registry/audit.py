@@ -1,0 +1,253 @@
+"""Re-validating every logged entry, in log order, with the rules admission applied.
+
+`EntryAuditor.audit(first_index, leaves)` takes consecutive entries (as `ledger.replay`
+downloads them) and checks, with `registry.rules` - the functions admission calls:
+
+* the leaf is an entry in canonical form (RFC 8785 JCS, the bytes the log hashed), of a known
+  kind, with `logged_at` never going backwards;
+* vendor/v1: the name, role and root CA (`rules.check_vendor`), and no vendor twice;
+* device/v1: a vendor logged before it, the device profile and chain to that vendor's root at
+  the entry's `logged_at` (`rules.check_device`), and no device twice;
+* capture/v1: the claim's fields, a device enrolled before it, a capture time the log could
+  accept at `logged_at`, no capture at or after a logged compromise (`rules.claim_problem`,
+  `rules.revoked_problem`), and the device's signature (`rules.capture_signature_job`, verified
+  in batches, in worker processes when given a pool);
+* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA) and the
+  signature (`rules.parse_revocation`, `rules.ca_certificate`, `rules.check_revocation`).
+
+Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. Its
+state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
+"""
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import LedgerError
+from registry import rules
+from registry.certs import VendorRoot, load_vendor_root
+from registry.entries import (
+    CAPTURE,
+    DEVICE,
+    KINDS,
+    REVOCATION,
+    VENDOR,
+    canonical,
+    check_claim,
+    encode_entry,
+    field,
+    int_field,
+)
+from registry.signatures import verify_batch
+
+__all__ = ["DEFAULT_MAX_SKEW_MS", "EntryAuditor", "InvalidEntry"]
+
+DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
+Verify = Callable[[list[rules.SignatureJob]], list[bool]]
+
+
+@dataclass(frozen=True)
+class InvalidEntry:
+    index: int
+    kind: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Vendor:
+    root: VendorRoot
+    role: str
+
+
+@dataclass(frozen=True)
+class _Device:
+    enrolled: rules.EnrolledDevice
+    chain: tuple[bytes, ...]
+
+
+class EntryAuditor:
+    def __init__(
+        self, *, max_skew_ms: int = DEFAULT_MAX_SKEW_MS, verify: Verify = verify_batch
+    ) -> None:
+        self.max_skew_ms = max_skew_ms
+        self.counts: Counter[str] = Counter()
+        self.invalid: list[InvalidEntry] = []
+        self.verify = verify
+        self._vendors: dict[str, _Vendor] = {}
+        self._devices: dict[str, _Device] = {}
+        self._revoked: dict[str, int] = {}
+        self._last_logged_at = 0
+
+    def audit(self, first_index: int, leaves: Sequence[bytes]) -> None:
+        """Check consecutive entries starting at `first_index`."""
+        jobs: list[rules.SignatureJob] = []
+        signed: list[tuple[int, str]] = []  # (index, device) of each job
+        for index, leaf in enumerate(leaves, start=first_index):
+            try:
+                entry = self._entry(leaf)
+            except LedgerError as exc:
+                self._invalid(index, "unknown", exc.code, str(exc))
+                continue
+            kind = entry["kind"]
+            self.counts[kind] += 1
+            try:
+                if kind == VENDOR:
+                    self._vendor(entry)
+                elif kind == DEVICE:
+                    self._device(entry)
+                elif kind == REVOCATION:
+                    self._revocation(entry)
+                else:
+                    jobs.append(self._capture(entry))
+                    signed.append((index, entry["claim"]["device"]))
+            except LedgerError as exc:
+                self._invalid(index, kind, exc.code, str(exc))
+        for (index, device), ok in zip(signed, self.verify(jobs) if jobs else [], strict=True):
+            if not ok:
+                self._invalid(
+                    index, CAPTURE, "bad_signature",
+                    f"signature does not verify with the enrolled key of device {device}",
+                )  # fmt: skip
+
+    # --- per kind ---
+
+    def _entry(self, leaf: bytes) -> dict[str, Any]:
+        try:
+            entry = json.loads(leaf)
+        except (UnicodeDecodeError, ValueError):
+            raise LedgerError("entry is not JSON", code="bad_entry") from None
+        if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+            raise LedgerError("entry is not an object of a known kind", code="bad_entry")
+        if encode_entry(entry) != leaf:
+            raise LedgerError("entry is not in canonical (RFC 8785) form", code="not_canonical")
+        logged_at = int_field(entry, "logged_at", entry["kind"])
+        if logged_at < self._last_logged_at:
+            raise LedgerError(
+                f"logged_at {logged_at} is earlier than the entry before it "
+                f"({self._last_logged_at}): the log's clock went backwards",
+                code="logged_at_backwards",
+            )
+        self._last_logged_at = logged_at
+        return entry
+
+    def _vendor(self, entry: dict[str, Any]) -> None:
+        _only(entry, {"kind", "logged_at", "name", "role", "root"})
+        root = rules.check_vendor(
+            field(entry, "name", VENDOR), field(entry, "role", VENDOR), _der(entry["root"])
+        )
+        if root.vendor_id in self._vendors:
+            raise LedgerError(f"vendor {root.vendor_id} is logged twice", code="duplicate_vendor")
+        self._vendors[root.vendor_id] = _Vendor(root, entry["role"])
+
+    def _device(self, entry: dict[str, Any]) -> None:
+        _only(entry, {"kind", "logged_at", "cert", "chain", "vendor"})
+        vendor = self._vendors.get(field(entry, "vendor", DEVICE))
+        if vendor is None:
+            raise LedgerError(
+                f"device names vendor {entry['vendor']}, which was not logged before it",
+                code="unknown_vendor",
+            )
+        chain = tuple(_der(c) for c in field(entry, "chain", DEVICE))
+        device = rules.check_device(_der(entry["cert"]), chain, vendor.root, entry["logged_at"])
+        if device.device_id in self._devices:
+            raise LedgerError(
+                f"device {device.device_id} is enrolled twice", code="duplicate_device"
+            )
+        self._devices[device.device_id] = _Device(rules.enrolled_device(entry), chain)
+
+    def _capture(self, entry: dict[str, Any]) -> rules.SignatureJob:
+        _only(entry, {"kind", "logged_at", "claim", "sig"})
+        claim = check_claim(field(entry, "claim", CAPTURE))
+        signature = base64.b64decode(field(entry, "sig", CAPTURE), validate=True)
+        device = self._devices.get(claim["device"])
+        problem = rules.claim_problem(
+            claim, device.enrolled if device else None, entry["logged_at"], self.max_skew_ms
+        ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
+        if problem is not None:
+            raise LedgerError(problem[1], code=problem[0])
+        assert device is not None
+        return rules.capture_signature_job(device.enrolled, canonical(claim), signature)
+
+    def _revocation(self, entry: dict[str, Any]) -> None:
+        body, signature = rules.parse_revocation(
+            {k: v for k, v in entry.items() if k != "logged_at"}
+        )
+        device = self._devices.get(body["device"])
+        if device is None:
+            raise LedgerError(
+                f"revocation names device {body['device']}, which was not enrolled before it",
+                code="unknown_device",
+            )
+        vendor = self._vendors[device.enrolled.vendor_id]
+        ca = rules.ca_certificate(body["signer"], device.enrolled, vendor.root, device.chain)
+        rules.check_revocation(body, signature, ca)
+        since = body["compromised_since"]
+        self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
+
+    def _invalid(self, index: int, kind: str, code: str, reason: str) -> None:
+        self.invalid.append(InvalidEntry(index, kind, code, reason))
+
+    # --- resuming ---
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "invalid": [vars(i) for i in self.invalid],
+            "vendors": {
+                k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}
+                for k, v in self._vendors.items()
+            },
+            "devices": {
+                k: {
+                    "enrolled": vars(v.enrolled)
+                    | {"public_key": base64.b64encode(v.enrolled.public_key).decode()},
+                    "chain": [base64.b64encode(c).decode() for c in v.chain],
+                }
+                for k, v in self._devices.items()
+            },
+            "revoked": self._revoked,
+            "last_logged_at": self._last_logged_at,
+        }
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        self.counts = Counter(data["counts"])
+        self.invalid = [InvalidEntry(**i) for i in data["invalid"]]
+        self._vendors = {
+            k: _Vendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
+            for k, v in data["vendors"].items()
+        }
+        self._devices = {
+            k: _Device(
+                rules.EnrolledDevice(
+                    **(
+                        v["enrolled"]
+                        | {"public_key": base64.b64decode(v["enrolled"]["public_key"])}
+                    )
+                ),
+                tuple(base64.b64decode(c) for c in v["chain"]),
+            )
+            for k, v in data["devices"].items()
+        }
+        self._revoked = {k: int(v) for k, v in data["revoked"].items()}
+        self._last_logged_at = int(data["last_logged_at"])
+
+
+def _only(entry: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(entry) - allowed
+    if unknown:
+        raise LedgerError(
+            f"{entry['kind']} entry has unknown fields {sorted(unknown)}", code="unknown_field"
+        )
+
+
+def _der(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise LedgerError("certificates are base64 DER strings", code="bad_certificate")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise LedgerError("a certificate is not valid base64", code="bad_certificate") from None
