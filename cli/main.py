@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 
 import migrations
+from cli.audit_commands import audit as audit_group
 from cli.demo import demo as demo_command
 from cli.errors import exit_code_for
 from cli.registry_commands import COMMANDS
+from cli.witness_commands import witness_group
 from ledger import ConfigurationError, LedgerError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
 
@@ -133,5 +135,7 @@ def status(config: LogConfig, as_json: bool) -> None:
 
 
 main.add_command(demo_command, name="demo")
+main.add_command(audit_group, name="audit")
+main.add_command(witness_group, name="witness")
 for _name, _command in COMMANDS.items():
     main.add_command(_command, name=_name)

@@ -34,6 +34,7 @@ from registry.signatures import verify_with_certificate
 __all__ = [
     "EnrolledDevice",
     "Problem",
+    "SignatureJob",
     "ca_certificate",
     "capture_signature_job",
     "check_device",
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 Problem = tuple[str, str]  # (machine-readable code, the reason a person reads)
-SignatureJob = tuple[str, bytes, bytes, bytes]  # registry.signatures.verify_batch's job
+SignatureJob = tuple[str, bytes, bytes, bytes]  # registry.signatures.verify_batch job
 
 
 @dataclass(frozen=True)
