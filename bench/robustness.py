@@ -372,6 +372,7 @@ class Tally:
     false_queries: int = 0  # queries accepting some other image
     distances: list[int] | None = None
     evidence: Counter[str] = dataclass_field(default_factory=Counter)  # of the hits
+    missed: list[str] = dataclass_field(default_factory=list)  # samples whose original lost
 
     def row(self) -> dict[str, Any]:
         distances = self.distances or []
@@ -383,6 +384,7 @@ class Tally:
             "false_match_queries": self.false_queries,
             "median_distance": statistics.median(distances) if distances else None,
             "hits_by_evidence": dict(self.evidence.most_common()),
+            "missed": self.missed,
             "p90_distance": (
                 sorted(distances)[int(0.9 * (len(distances) - 1))] if distances else None
             ),
@@ -390,7 +392,10 @@ class Tally:
 
 
 def run_config(
-    config: Config, samples: Sequence[Sample], registered_bytes: Sequence[bytes]
+    config: Config,
+    samples: Sequence[Sample],
+    registered_bytes: Sequence[bytes],
+    transforms: Sequence[Transform] = TRANSFORMS,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     registered = [register(data, config) for data in registered_bytes]
@@ -406,7 +411,7 @@ def run_config(
 
     per_transform: dict[str, dict[str, Any]] = {}
     false_examples: list[dict[str, Any]] = []
-    for transform in TRANSFORMS:
+    for transform in transforms:
         tally = Tally(distances=[])
         for leaf, sample in enumerate(samples):
             q = query(transform.apply(sample.image), config)
@@ -417,7 +422,10 @@ def run_config(
             )
             matches = accepted(index, q, registered, config)
             tally.queries += 1
-            tally.hits += bool(matches) and matches[0][1] == leaf
+            hit = bool(matches) and matches[0][1] == leaf
+            tally.hits += hit
+            if not hit:
+                tally.missed.append(sample.name)
             tally.accepted_original += any(m[1] == leaf for m in matches)
             if matches and matches[0][1] == leaf:
                 tally.evidence[matches[0][2].target + "/" + matches[0][2].rule] += 1
@@ -468,6 +476,8 @@ def _print_table(results: Sequence[dict[str, Any]]) -> None:
     print(header)
     print("-" * len(header))
     for transform in TRANSFORMS:
+        if transform.name not in results[0]["transforms"]:
+            continue
         goal = f"{transform.goal:.0f}%" if transform.goal else ""
         line = f"{transform.name:<16} {goal:>5}"
         for result in results:
@@ -492,6 +502,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--tile", type=int, default=TILE)
     parser.add_argument(
+        "--transforms", nargs="+", metavar="NAME", help="Only these transforms (for quick runs)."
+    )
+    parser.add_argument(
         "--configs", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS), metavar="NAME"
     )
     args = parser.parse_args()
@@ -508,7 +521,10 @@ def main() -> None:
         f"{len(dropped)} dropped with PDQ quality < {MIN_QUALITY}; {len(samples)} registered"
     )
 
-    results = [run_config(CONFIGS[name], samples, registered_bytes) for name in args.configs]
+    transforms = [t for t in TRANSFORMS if not args.transforms or t.name in args.transforms]
+    results = [
+        run_config(CONFIGS[name], samples, registered_bytes, transforms) for name in args.configs
+    ]
     _print_table(results)
 
     report = {
