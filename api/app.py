@@ -1,5 +1,8 @@
 """create_app(settings): the FastAPI application for one log and its registry."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
@@ -7,6 +10,7 @@ from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routers import log, lookup, registry, tiles, web
 from ledger import LogConfig
+from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
 from registry.lookup import Lookup
 
@@ -14,10 +18,26 @@ from registry.lookup import Lookup
 def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     if isinstance(settings, LogConfig):
         settings = RegistrySettings(log=settings)
+    witnesses = parse_witnesses(settings.log.witnesses)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Only the operator's server (the one holding the log key) pushes to witnesses.
+        loop = None
+        if witnesses and app.state.log_key is not None:
+            pusher = WitnessPusher(app.state.store, witnesses)
+            loop = WitnessLoop(pusher, settings.log.witness_interval_s)
+            loop.start()
+        app.state.witness_loop = loop
+        yield
+        if loop is not None:
+            loop.stop()
+
     app = FastAPI(
         title="Provenance Ledger",
         summary="A public, append-only, auditable registry of camera captures.",
         version="0.1.0",
+        lifespan=lifespan,
     )
     app.state.registry = open_registry(settings)
     app.state.store = app.state.registry.store

@@ -17,6 +17,7 @@ from cli.registry_commands import COMMANDS
 from cli.witness_commands import witness_group
 from ledger import ConfigurationError, LedgerError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
+from ledger.witnessing import WitnessPusher, parse_witnesses
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 console = Console()
@@ -132,6 +133,33 @@ def status(config: LogConfig, as_json: bool) -> None:
     for key, value in report.items():
         shown = value if value is not None else "(the log key is not on this machine)"
         console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)
+
+
+@log.command()
+@click.option(
+    "--witness", "witnesses", multiple=True,
+    help="'URL VKEY' of a witness (repeatable) [PROV_WITNESSES].",
+)  # fmt: skip
+@click.pass_obj
+def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
+    """Push the latest checkpoint to the witnesses once and store their cosignatures."""
+    endpoints = parse_witnesses(";".join(witnesses) or config.witnesses)
+    if not endpoints:
+        raise ConfigurationError("no witnesses: give --witness 'URL VKEY' or set PROV_WITNESSES")
+    pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+    try:
+        results = pusher.push()
+    finally:
+        pusher.close()
+    for result in results:
+        if result.error is None:
+            console.print(
+                f"[green]cosigned[/] {result.witness}: size {result.tree_size} at {result.timestamp}"
+            )
+        else:
+            console.print(f"[yellow]{escape(result.witness)}[/]: {escape(result.error)}")
+    if any(r.error not in (None, "already cosigned") for r in results):
+        raise SystemExit(1)
 
 
 main.add_command(demo_command, name="demo")

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from cli.errors import EXIT_FAILED
 from ledger import Verifier
+from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from registry import RegistrySettings, open_registry
 from registry.bundle import verify_bundle
@@ -383,25 +384,48 @@ def reindex(config: Any) -> None:
 @click.option(
     "--image", type=click.Path(dir_okay=False), help="Also check this image against the capture."
 )
+@click.option(
+    "--witness-key", "witness_keys", multiple=True, envvar="PROV_WITNESS_VKEYS",
+    help="A witness's cosignature vkey: its cosignature dates the capture. Repeatable.",
+)  # fmt: skip
+@click.option(
+    "--min-witnesses", type=click.IntRange(0), default=None,
+    help="How many of the given witnesses must have cosigned [1 if any --witness-key].",
+)  # fmt: skip
 @json_option
 @click.pass_context
 def verify(
-    ctx: click.Context, bundle_file: str, log_key: str, image: str | None, as_json: bool
+    ctx: click.Context,
+    bundle_file: str,
+    log_key: str,
+    image: str | None,
+    witness_keys: tuple[str, ...],
+    min_witnesses: int | None,
+    as_json: bool,
 ) -> None:
-    """Check a proof bundle offline: checkpoint, inclusion proofs, chain, signature, image."""
+    """Check a proof bundle offline: checkpoint, witnesses, inclusion, chain, signature, image."""
     key = Verifier.from_vkey(log_key)
+    witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
+    required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
     image_hashes = None
     if image:
         data = _read_file(image, "image")
         image_hashes = query_hashes(data, image)
-    report = verify_bundle(_read_file(bundle_file, "bundle"), key, image_hashes)
+    report = verify_bundle(
+        _read_file(bundle_file, "bundle"), key, image_hashes, witnesses, required
+    )
     if as_json:
         checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
-        click.echo(json.dumps({"ok": report.ok, "checks": checks}, indent=2))
+        times = [
+            {"what": t.what, "at_ms": t.at_ms, "vouched_by": t.vouched_by} for t in report.times
+        ]
+        click.echo(json.dumps({"ok": report.ok, "checks": checks, "times": times}, indent=2))
     else:
         for check in report.checks:
             mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
             console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+        for claim in report.times:
+            console.print(f"     {escape(claim.describe())}")
         console.print(
             "[bold green]bundle verified[/]" if report.ok else "[bold red]bundle does NOT verify[/]"
         )

@@ -20,6 +20,10 @@ class LogConfig:
     data_dir: Path
     database_url: str
     key_file: Path
+    # PROV_WITNESSES (ledger.witnessing.parse_witnesses): `prov serve` pushes each new
+    # checkpoint to them every PROV_WITNESS_INTERVAL seconds and serves their cosignatures.
+    witnesses: str = ""
+    witness_interval_s: float = 2.0
 
     @classmethod
     def from_env(
@@ -32,7 +36,14 @@ class LogConfig:
             or f"sqlite:///{(directory / 'log.db').resolve()}"
         )
         key_file = Path(os.environ.get("PROV_LOG_KEY_FILE") or directory / "log.key")
-        return cls(directory, url, key_file)
+        interval = os.environ.get("PROV_WITNESS_INTERVAL", "2")
+        try:
+            interval_s = float(interval)
+        except ValueError:
+            raise ConfigurationError(
+                f"PROV_WITNESS_INTERVAL must be a number of seconds, not {interval!r}"
+            ) from None
+        return cls(directory, url, key_file, os.environ.get("PROV_WITNESSES", ""), interval_s)
 
     def load_signer(self) -> Signer:
         try:

@@ -22,9 +22,11 @@ from typing import Any
 from cryptography import x509
 from sqlalchemy import select
 
-from ledger import LogStore, TlogProof, Verifier, open_checkpoint, parse_tlog_proof
+from ledger import Checkpoint, LogStore, TlogProof, Verifier, open_checkpoint, parse_tlog_proof
+from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
 from ledger.encoding import decode_base64
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
+from ledger.witnessing import cosigned_note, latest_cosigned
 from registry.certs import load_vendor_root, validate_device, verify_signature
 from registry.entries import CAPTURE, DEVICE, VENDOR, capture_message, parse_entry
 from registry.features import FEATURE_NAMES
@@ -33,6 +35,7 @@ from registry.matching import PDQ_RADIUS, Registered, judge
 from registry.schema import reg_captures, reg_devices, reg_vendors
 
 FORMAT = "provenance-ledger/bundle/v1"
+CLOCK_SLACK_MS = 300_000  # a device clock may run this far ahead (PROV_MAX_FUTURE_SKEW_MS)
 PARTS = ("capture", "device", "vendor")
 
 
@@ -51,12 +54,15 @@ def build_bundle(store: LogStore, capture_index: int) -> bytes:
             f"log entry {capture_index} is not a registered capture", code="not_a_capture"
         )
     indexes = [capture_index, row.leaf_index, row.vendor_index]
-    checkpoint = store.latest_checkpoint()
+    # The newest checkpoint a witness cosigned, if one covers the capture: its cosignatures are
+    # the third-party evidence of when the capture existed. Otherwise the latest, unwitnessed.
+    checkpoint = latest_cosigned(store, max(indexes) + 1) or store.latest_checkpoint()
+    note = cosigned_note(store, checkpoint)
     receipts = store.receipts(indexes, checkpoint.size)
     parts = {}
     for name, index, (_leaf_hash, proof) in zip(PARTS, indexes, receipts, strict=True):
         entry = store.entry(index)
-        tlog_proof = TlogProof(index, tuple(proof), checkpoint.note)
+        tlog_proof = TlogProof(index, tuple(proof), note)
         parts[name] = {
             "index": index,
             "entry": _b64(entry),
@@ -65,10 +71,14 @@ def build_bundle(store: LogStore, capture_index: int) -> bytes:
     bundle = {
         "format": FORMAT,
         "log": checkpoint.checkpoint.origin,
-        "checkpoint": checkpoint.note.decode(),
+        "checkpoint": note.decode(),
         **parts,
     }
     return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _b64(data: bytes) -> str:
@@ -83,8 +93,22 @@ class Check:
 
 
 @dataclass(frozen=True)
+class TimeClaim:
+    """A statement about when the capture existed, and who vouches for it."""
+
+    what: str  # "captured", "logged", "existed no later than"
+    at_ms: int
+    vouched_by: str
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.at_ms / 1000, UTC).isoformat(timespec="seconds")
+        return f"{self.what} {when} ({self.vouched_by})"
+
+
+@dataclass(frozen=True)
 class BundleReport:
     checks: tuple[Check, ...]
+    times: tuple[TimeClaim, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -135,15 +159,26 @@ ImageQuery = tuple[str, Sequence[ProbeHash]]  # registry.hashing.query_hashes of
 
 
 def verify_bundle(
-    data: bytes, log_key: Verifier, image_hashes: ImageQuery | None = None
+    data: bytes,
+    log_key: Verifier,
+    image_hashes: ImageQuery | None = None,
+    witnesses: Sequence[CosignatureVerifier] = (),
+    min_witnesses: int = 0,
 ) -> BundleReport:
     """Check a bundle offline. `image_hashes` is `registry.hashing.query_hashes(image)`, to
     compare the image with the capture by the lookup's own rule (`registry.matching.judge`). MalformedError for a document that is not a bundle at all."""
     bundle = parse_bundle(data)
     checks = _Checks()
+    times: list[TimeClaim] = []
     with contextlib.suppress(_Stop):  # a failed check has been recorded; stop there
-        _verify(bundle, log_key, image_hashes, checks)
-    return BundleReport(tuple(checks.done))
+        _verify(bundle, log_key, image_hashes, checks, _Witnessing(witnesses, min_witnesses), times)
+    return BundleReport(tuple(checks.done), tuple(times))
+
+
+@dataclass(frozen=True)
+class _Witnessing:
+    keys: Sequence[CosignatureVerifier]
+    required: int
 
 
 def _verify(
@@ -151,18 +186,38 @@ def _verify(
     log_key: Verifier,
     image_hashes: ImageQuery | None,
     checks: _Checks,
+    witnessing: _Witnessing,
+    times: list[TimeClaim],
 ) -> None:
     note = str(bundle["checkpoint"]).encode()
+    opened: list[Checkpoint] = []
 
     def checkpoint() -> str:
         if bundle["log"] != log_key.name:
             raise VerificationError(
                 f"bundle is for the log {bundle['log']!r}, not {log_key.name!r}"
             )
-        cp = open_checkpoint(note, log_key)
-        return f"signed by {log_key.name} at tree size {cp.size}"
+        opened.append(open_checkpoint(note, log_key))
+        return f"signed by {log_key.name} at tree size {opened[0].size}"
 
     checks.run("checkpoint signature", checkpoint)
+    cosignatures: list[Cosignature] = []
+    if witnessing.keys or witnessing.required:
+
+        def witnessed() -> str:
+            cosignatures.extend(verify_cosignatures(note, witnessing.keys))
+            names = sorted({c.name for c in cosignatures})
+            if len(names) < witnessing.required:
+                raise VerificationError(
+                    f"{len(names)} of the {witnessing.required} witnesses required cosigned the "
+                    f"checkpoint{': ' + ', '.join(names) if names else ''}"
+                )
+            return (
+                ", ".join(f"{c.name} at {_iso(c.timestamp * 1000)}" for c in cosignatures)
+                or "no cosignature by the given witnesses (none required)"
+            )
+
+        checks.run("witness cosignatures", witnessed)
     entries: dict[str, dict[str, Any]] = {}
     for name, kind in zip(PARTS, (CAPTURE, DEVICE, VENDOR), strict=True):
         part = bundle[name]
@@ -226,6 +281,37 @@ def _verify(
         return "the device signed this claim, inside its certificate's validity"
 
     checks.run("device signature on the claim", signature)
+
+    def timing() -> str:
+        claim = capture["claim"]
+        times.append(
+            TimeClaim("captured", claim["captured_at"], "the device says so, signed with its key")
+        )
+        times.append(TimeClaim("logged", capture["logged_at"], "the log operator says so"))
+        if not cosignatures:
+            return (
+                "no witness vouches for the time (give the witnesses' keys to check their "
+                "cosignatures)"
+            )
+        earliest = min(cosignatures, key=lambda c: c.timestamp)
+        times.append(
+            TimeClaim(
+                "existed no later than", earliest.timestamp * 1000,
+                f"witness {earliest.name} cosigned the log at {opened[0].size} entries, "
+                "which include it",
+            )
+        )  # fmt: skip
+        if earliest.timestamp * 1000 < claim["captured_at"] - CLOCK_SLACK_MS:
+            raise VerificationError(
+                f"witness {earliest.name} saw the capture logged at {_iso(earliest.timestamp * 1000)}, "
+                f"before the device says it was captured ({_iso(claim['captured_at'])}): the "
+                "claimed capture time is false"
+            )
+        return (
+            f"existed no later than {_iso(earliest.timestamp * 1000)}, by witness {earliest.name}"
+        )
+
+    checks.run("time evidence", timing)
 
     if image_hashes is not None:
         sha256, probes = image_hashes

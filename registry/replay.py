@@ -108,6 +108,7 @@ def replay_log(
 
         findings = replay.run(target, collect, progress)
         flush()
+        auditor.finish()
         seconds = time.monotonic() - clock
     if state_path is not None and not findings:
         _save_state(state_path, target, tree, auditor)
@@ -123,25 +124,29 @@ def replay_log(
 
 
 class _Verifier:
-    """verify_batch spread over `workers` processes (in this process for one worker)."""
+    """Signature checks spread over `workers` processes, running while the caller goes on
+    (in this process, at once, for one worker)."""
 
     def __init__(self, workers: int) -> None:
         self._pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
         self._workers = workers
 
-    def __enter__(self) -> Callable[[list[rules.SignatureJob]], list[bool]]:
-        return self.verify
+    def __enter__(self) -> Callable[[list[rules.SignatureJob]], Callable[[], list[bool]]]:
+        return self.start
 
     def __exit__(self, *_: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def verify(self, jobs: list[rules.SignatureJob]) -> list[bool]:
-        if self._pool is None or len(jobs) < 2 * self._workers:
-            return verify_batch(jobs)
+    def start(self, jobs: list[rules.SignatureJob]) -> Callable[[], list[bool]]:
+        if self._pool is None:
+            verdicts = verify_batch(jobs)
+            return lambda: verdicts
         size = -(-len(jobs) // self._workers)
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        return [ok for chunk in self._pool.map(verify_batch, chunks) for ok in chunk]
+        futures = [
+            self._pool.submit(verify_batch, jobs[i : i + size]) for i in range(0, len(jobs), size)
+        ]
+        return lambda: [ok for future in futures for ok in future.result()]
 
 
 def _save_state(path: Path, target: Checkpoint, tree: ReplayState, auditor: EntryAuditor) -> None:

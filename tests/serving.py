@@ -54,3 +54,36 @@ def prov_serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def witness_serve(
+    options: Sequence[str], log: Path, env: Mapping[str, str], ready_seconds: float = 20
+) -> Iterator[str]:
+    """`prov witness serve <options>` on a free port; yields its base URL once GET / answers."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(PROV), "witness", "serve", *options, "--port", str(port)],
+            stdout=output, stderr=subprocess.STDOUT, env=dict(env),
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            try:
+                if httpx.get(f"{base}/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"prov witness serve did not come up:\n{log.read_text()}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -97,7 +97,8 @@ def test_entries_admission_would_refuse_are_reported_with_index_and_reason(
         "claim": {**good["claim"], "captured_at": clock.now_ms},
         "logged_at": clock.now_ms,
     }
-    not_canonical = b'{"kind": "capture/v1"}'
+    # A valid, signed capture, but not the canonical bytes admission logs (spaces, key order).
+    not_canonical = json.dumps({**good, "logged_at": clock.now_ms}, indent=1).encode()
     first = smuggle(
         registry, signer, clock, [forged, orphan_device, after_revocation, not_canonical]
     )

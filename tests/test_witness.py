@@ -11,9 +11,8 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -38,7 +37,7 @@ from ledger.witness import (
     read_refusals,
 )
 from tests.conftest import ORIGIN
-from tests.serving import PROV, free_port
+from tests.serving import PROV, witness_serve
 
 WITNESS_NAME = "witness.example.org/w1"
 NOW = 1_790_000_000
@@ -501,39 +500,6 @@ def test_status_without_a_database_says_to_init(
     result = CliRunner().invoke(main, ["witness", "status"])
     assert result.exit_code == 2
     assert "prov witness init" in result.output
-
-
-@contextmanager
-def witness_serve(
-    options: Sequence[str], log: Path, env: Mapping[str, str], ready_seconds: float = 20
-) -> Iterator[str]:
-    """`prov witness serve <options>` on a free port; yields its base URL once GET / answers."""
-    port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(PROV), "witness", "serve", *options, "--port", str(port)],
-            stdout=output, stderr=subprocess.STDOUT, env=dict(env),
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_seconds
-        while True:
-            try:
-                if httpx.get(f"{base}/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError(f"prov witness serve did not come up:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_prov_witness_serve_cosigns_over_http(

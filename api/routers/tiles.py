@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import Store
 from ledger.tiles import parse_tile_path
+from ledger.witnessing import cosigned_note
 
 router = APIRouter(tags=["tlog-tiles"])
 
@@ -14,7 +15,8 @@ IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 
 @router.get("/checkpoint", response_class=Response)
 def checkpoint(store: Store) -> Response:
-    note = store.latest_checkpoint().note
+    """The latest checkpoint, with the cosignatures its witnesses returned for it so far."""
+    note = cosigned_note(store, store.latest_checkpoint())
     return Response(note, media_type="text/plain; charset=utf-8", headers=MUTABLE)
 
 
