@@ -7,12 +7,15 @@ the log's signed checkpoint. Then a consistency proof shows the log only grew.
 """
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
 import secrets
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +43,8 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
+from ledger.witness import write_new_cosigner
 from registry import RegistrySettings
 from registry.bundle import verify_bundle
 from registry.entries import b64
@@ -48,6 +53,7 @@ from registry.sdk import sign_capture
 from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
 
 ORIGIN = "demo.provenance-ledger.example/log"
+WITNESS = "witness.demo.provenance-ledger.example/w1"
 console = Console(soft_wrap=True)
 
 
@@ -128,8 +134,16 @@ def _run(directory: Path, captures: int) -> None:
     store = LogStore(open_engine(log.database_url))
     Sequencer(store, signer, lambda: time.time_ns() // 1_000_000).initialize()
     token = secrets.token_urlsafe(16)
-    settings = RegistrySettings(log=log, admin_token=token, verify_workers=0)
     console.print(f"1. created log [bold]{ORIGIN}[/] on SQLite in {directory}")
+    witness_url, witness_key, witness = _start_witness(directory / "witness", signer.verifier.vkey)
+    console.print(
+        f"1b. started witness [bold]{WITNESS}[/] in its own process ({witness_url}); the log "
+        "pushes each new checkpoint to it"
+    )
+    log = dataclasses.replace(
+        log, witnesses=f"{witness_url} {witness_key.vkey}", witness_interval_s=0.3
+    )
+    settings = RegistrySettings(log=log, admin_token=token, verify_workers=0)
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
@@ -138,12 +152,48 @@ def _run(directory: Path, captures: int) -> None:
         time.sleep(0.05)
     base = f"http://127.0.0.1:{port}"
     try:
-        _scenario(base, token, signer.verifier.vkey, store, captures)
+        _scenario(base, token, signer.verifier.vkey, witness_key, store, captures)
     finally:
         server.should_exit = True
+        witness.terminate()
+        witness.wait(timeout=10)
 
 
-def _scenario(base: str, token: str, vkey: str, store: LogStore, captures: int) -> None:
+def _start_witness(
+    directory: Path, log_vkey: str
+) -> tuple[str, CosignatureVerifier, subprocess.Popen[bytes]]:
+    """`prov witness serve` in its own process, with its own key and SQLite database."""
+    key_file, url = directory / "witness.key", f"sqlite:///{directory.resolve() / 'witness.db'}"
+    cosigner = write_new_cosigner(key_file, WITNESS)
+    migrations.upgrade(url)
+    port = _free_port()
+    prov = shutil.which("prov") or str(Path(sys.executable).parent / "prov")
+    process = subprocess.Popen(
+        [prov, "witness", "serve", "--log", log_vkey, "--key-file", str(key_file),
+         "--database", url, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/", timeout=1):  # noqa: S310 (localhost only)
+                return base, cosigner.verifier, process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise click.ClickException("the demo witness did not start") from None
+            time.sleep(0.1)
+
+
+def _scenario(
+    base: str,
+    token: str,
+    vkey: str,
+    witness_key: CosignatureVerifier,
+    store: LogStore,
+    captures: int,
+) -> None:
     log_key = Verifier.from_vkey(vkey)
     now = datetime.now(UTC)
     camera_root = make_root(now, common_name="Example Camera Co. Root CA")
@@ -233,6 +283,12 @@ def _scenario(base: str, token: str, vkey: str, store: LogStore, captures: int) 
     console.print(
         f"5. the log at {first} entries is a prefix of the log at {latest.size}: consistency proof verified"
     )
+    cosignature = _await_cosignature(base, latest.size, witness_key)
+    console.print(
+        f"5b. witness {witness_key.name} cosigned the checkpoint at {latest.size} entries "
+        f"(time {datetime.fromtimestamp(cosignature.timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC): "
+        "third-party evidence that every capture above existed by then"
+    )
     info = _call(base, "GET", f"/v1/devices/{_device_id(model)}")
     console.print(
         f"6. GET /v1/devices/…: the model release belongs to {info['vendor_name']!r} (role {info['role']}), {info['captures']} disclosures"
@@ -248,15 +304,34 @@ def _scenario(base: str, token: str, vkey: str, store: LogStore, captures: int) 
         f"{best['leaf_index']}, PDQ distance {best['pdq_distance']}, {best['vendor_name']}"
     )
     bundle = _call(base, "GET", f"/v1/bundles/{best['leaf_index']}", raw=True)
-    report = verify_bundle(bundle, log_key, image_hashes=query_hashes(out.getvalue()))
+    report = verify_bundle(
+        bundle, log_key, query_hashes(out.getvalue()), witnesses=[witness_key], min_witnesses=1
+    )
     for check in report.checks:
         console.print(
             f"   {'ok' if check.ok else 'FAIL'} {check.name}: {check.detail}", highlight=False
         )
+    for claim in report.times:
+        console.print(f"   {claim.describe()}", highlight=False)
     if not report.ok:
         raise click.ClickException("the demo's proof bundle did not verify")
-    console.print("8. the proof bundle verified offline with nothing but the log's key")
+    console.print(
+        "8. the proof bundle verified offline with nothing but the log's and the witness's keys"
+    )
     console.print(f"\nverifier key: {vkey}")
+
+
+def _await_cosignature(base: str, size: int, witness: CosignatureVerifier) -> Cosignature:
+    """Wait (up to 20 s) until the log serves its checkpoint at `size` cosigned by `witness`."""
+    deadline = time.monotonic() + 20
+    while True:
+        note = _call(base, "GET", "/checkpoint", raw=True)
+        found = verify_cosignatures(note, [witness])
+        if found and note.split(b"\n")[1] == str(size).encode():
+            return found[0]
+        if time.monotonic() > deadline:
+            raise click.ClickException("the witness did not cosign the log's checkpoint in 20 s")
+        time.sleep(0.2)
 
 
 def _lookup(base: str, image: bytes) -> Any:

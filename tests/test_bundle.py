@@ -26,6 +26,7 @@ CHECKS = [
     "entries refer to each other",
     "device certificate chain",
     "device signature on the claim",
+    "time evidence",
 ]
 
 
