@@ -14,3 +14,8 @@ def test_demo_runs_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert "consistency proof verified" in result.output
     assert "near-duplicate" in result.output and "verified offline" in result.output
     assert (tmp_path / "demo" / "log.db").exists()
+    # The witness ran in its own process and its cosignature dates the looked-up capture.
+    assert "5b. witness witness.demo.provenance-ledger.example/w1 cosigned" in result.output
+    assert "ok witness cosignatures" in result.output
+    assert "existed no later than" in result.output
+    assert (tmp_path / "demo" / "witness" / "witness.db").exists()
