@@ -15,9 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.encoding import decode_base64
 from ledger.errors import ConfigurationError, MalformedError, VerificationError
-from ledger.note import NoteSignature, check_key_name, key_id, parse_note
+from ledger.note import NoteSignature, check_key_name, key_id, parse_note, parse_vkey
 
 COSIGNATURE_TYPE = 0x04  # key id type byte for Ed25519 cosignatures, C2SP tlog-cosignature
 MAX_TIMESTAMP = 2**63 - 1  # C2SP tlog-cosignature: the timestamp MUST NOT exceed 2^63 - 1
@@ -47,31 +46,9 @@ class CosignatureVerifier:
 
     @classmethod
     def from_vkey(cls, vkey: str) -> "CosignatureVerifier":
-        """Parse `<name>+<hex key id>+<base64(0x04 || public key)>`."""
-        # The base64 may itself contain '+', so split at most twice.
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise MalformedError(
-                f"witness key {vkey!r} is not of the form <name>+<hex key id>+<base64 key>"
-            )
-        name, hex_id, encoded = parts
-        check_key_name(name)
-        if len(hex_id) != 8:
-            raise MalformedError(f"witness key id {hex_id!r} must be 8 hex digits")
-        try:
-            claimed_id = bytes.fromhex(hex_id)
-        except ValueError:
-            raise MalformedError(f"witness key id {hex_id!r} is not hex") from None
-        key = decode_base64(encoded, "witness public key")
-        if len(key) != 33 or key[0] != COSIGNATURE_TYPE:
-            raise MalformedError(
-                "witness public key must be 0x04 followed by a 32-byte Ed25519 key "
-                f"(got {len(key)} bytes, type {key[:1].hex() or 'none'}); a log's 0x01 key "
-                "cannot verify cosignatures"
-            )
-        if key_id(name, COSIGNATURE_TYPE, key[1:]) != claimed_id:
-            raise MalformedError(f"witness key {vkey!r} has a key id that does not match its key")
-        return cls(name, claimed_id, key[1:])
+        """Parse `<name>+<hex key id>+<base64(0x04 || public key)>`; a log's 0x01 key cannot
+        verify cosignatures and is refused."""
+        return cls(*parse_vkey(vkey, COSIGNATURE_TYPE, "witness"))
 
     @property
     def vkey(self) -> str:

@@ -36,6 +36,35 @@ def key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([signature_type]) + public_key).digest()[:4]
 
 
+def parse_vkey(vkey: str, signature_type: int, what: str) -> tuple[str, bytes, bytes]:
+    """(name, key id, 32-byte Ed25519 public key) of a vkey
+    `<name>+<hex key id>+<base64(type byte || public key)>` whose type byte must be
+    `signature_type` (0x01 for a log key; tlog-cosignature's 0x04 for a witness)."""
+    # The base64 may itself contain '+', so split at most twice.
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3:
+        raise MalformedError(
+            f"{what} key {vkey!r} is not of the form <name>+<hex key id>+<base64 key>"
+        )
+    name, hex_id, encoded = parts
+    check_key_name(name)
+    if len(hex_id) != 8:
+        raise MalformedError(f"{what} key id {hex_id!r} must be 8 hex digits")
+    try:
+        claimed_id = bytes.fromhex(hex_id)
+    except ValueError:
+        raise MalformedError(f"{what} key id {hex_id!r} is not hex") from None
+    key = decode_base64(encoded, f"{what} public key")
+    if len(key) != 33 or key[0] != signature_type:
+        raise MalformedError(
+            f"{what} public key must be 0x{signature_type:02x} followed by a 32-byte Ed25519 key "
+            f"(got {len(key)} bytes, type {key[:1].hex() or 'none'})"
+        )
+    if key_id(name, signature_type, key[1:]) != claimed_id:
+        raise MalformedError(f"{what} key {vkey!r} has a key id that does not match its key")
+    return name, claimed_id, key[1:]
+
+
 def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -51,29 +80,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> "Verifier":
         """Parse `<name>+<hex key id>+<base64(0x01 || public key)>`."""
-        # The base64 may itself contain '+', so split at most twice.
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise MalformedError(
-                f"verifier key {vkey!r} is not of the form <name>+<hex key id>+<base64 key>"
-            )
-        name, hex_id, encoded = parts
-        check_key_name(name)
-        if len(hex_id) != 8:
-            raise MalformedError(f"verifier key id {hex_id!r} must be 8 hex digits")
-        try:
-            claimed_id = bytes.fromhex(hex_id)
-        except ValueError:
-            raise MalformedError(f"verifier key id {hex_id!r} is not hex") from None
-        key = decode_base64(encoded, "verifier public key")
-        if len(key) != 33 or key[0] != ED25519_TYPE:
-            raise MalformedError(
-                "verifier public key must be 0x01 followed by a 32-byte Ed25519 key "
-                f"(got {len(key)} bytes, type {key[:1].hex() or 'none'})"
-            )
-        if key_id(name, ED25519_TYPE, key[1:]) != claimed_id:
-            raise MalformedError(f"verifier key {vkey!r} has a key id that does not match its key")
-        return cls(name, claimed_id, key[1:])
+        return cls(*parse_vkey(vkey, ED25519_TYPE, "verifier"))
 
     @property
     def vkey(self) -> str:

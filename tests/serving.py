@@ -1,5 +1,7 @@
-"""Running a real `prov serve` for a test: a free loopback port, a bounded wait, a clean stop."""
+"""Running a real `prov serve` or `prov witness serve` for a test: a free loopback port, a bounded
+wait, a clean stop."""
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -20,18 +22,35 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
 def prov_serve(
     options: Sequence[str],
     log: Path,
     env: Mapping[str, str] | None = None,
     ready_seconds: float = 20,
-) -> Iterator[str]:
+) -> "contextlib.AbstractContextManager[str]":
     """`prov <options> serve` on a free port; yields its base URL once GET /checkpoint answers."""
+    return _serving([*options, "serve"], "/checkpoint", log, env, ready_seconds)
+
+
+def witness_serve(
+    options: Sequence[str], log: Path, env: Mapping[str, str], ready_seconds: float = 20
+) -> "contextlib.AbstractContextManager[str]":
+    """`prov witness serve <options>` on a free port; yields its base URL once GET / answers."""
+    return _serving(["witness", "serve", *options], "/", log, env, ready_seconds)
+
+
+@contextmanager
+def _serving(
+    arguments: Sequence[str],
+    ready_path: str,
+    log: Path,
+    env: Mapping[str, str] | None,
+    ready_seconds: float,
+) -> Iterator[str]:
     port = free_port()
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(PROV), *options, "serve", "--port", str(port)],
+            [str(PROV), *arguments, "--port", str(port)],
             stdout=output, stderr=subprocess.STDOUT, env=None if env is None else dict(env),
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -39,45 +58,14 @@ def prov_serve(
         deadline = time.monotonic() + ready_seconds
         while True:
             try:
-                if httpx.get(f"{base}/checkpoint", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError(f"prov serve did not come up:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def witness_serve(
-    options: Sequence[str], log: Path, env: Mapping[str, str], ready_seconds: float = 20
-) -> Iterator[str]:
-    """`prov witness serve <options>` on a free port; yields its base URL once GET / answers."""
-    port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(PROV), "witness", "serve", *options, "--port", str(port)],
-            stdout=output, stderr=subprocess.STDOUT, env=dict(env),
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_seconds
-        while True:
-            try:
-                if httpx.get(f"{base}/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError(f"prov witness serve did not come up:\n{log.read_text()}")
+                raise AssertionError(
+                    f"prov {' '.join(arguments)} did not come up:\n{log.read_text()}"
+                )
             time.sleep(0.1)
         yield base
     finally:
