@@ -52,6 +52,11 @@ def audit() -> None:
     help="A checkpoint another party saw (a witness's cosigned copy, another auditor's); repeatable.",
 )  # fmt: skip
 @click.option(
+    "--compare-url", "compare_urls", multiple=True,
+    help="Another view of the log: a mirror, a cache, the same log seen from elsewhere (its "
+    "/checkpoint); repeatable.",
+)  # fmt: skip
+@click.option(
     "--interval", type=click.FloatRange(min=0.1),
     help="Check again every this many seconds (until an alarm or Ctrl-C); default: once.",
 )  # fmt: skip
@@ -61,14 +66,16 @@ def watch(
     state_path: Path,
     evidence_dir: Path | None,
     compare_files: tuple[Path, ...],
+    compare_urls: tuple[str, ...],
     interval: float | None,
 ) -> None:
     """Verify the log's checkpoint at URL and that it extends every checkpoint seen before."""
     key = Verifier.from_vkey(log_key)
-    others = [_seen(path, key) for path in compare_files]
+    files = [_seen(path, key) for path in compare_files]
     evidence = evidence_dir or state_path.parent / "evidence"
     with RemoteLog(url) as remote:
         while True:
+            others = files + [_fetched(other, key) for other in compare_urls]
             try:
                 result = watch_once(
                     remote.checkpoint, remote.consistency_proof, key, state_path, evidence, others
@@ -145,6 +152,12 @@ def _print_report(report: ReplayReport) -> None:
         console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
     else:
         console.print("[bold red]the log does NOT verify[/]")
+
+
+def _fetched(url: str, key: Verifier) -> Seen:
+    with RemoteLog(url) as other:
+        note = other.checkpoint()
+    return Seen(note, open_checkpoint(note, key), f"{url}/checkpoint")
 
 
 def _seen(path: Path, key: Verifier) -> Seen:

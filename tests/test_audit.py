@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from cli.main import main
-from ledger import LogConfig, Sequencer, Signer
+from ledger import Checkpoint, LogConfig, Sequencer, Signer, sign_checkpoint
 from ledger.remote import RemoteLog
 from registry import Registry, RegistrySettings
 from registry.entries import CAPTURE, DEVICE, encode_entry
@@ -182,3 +182,30 @@ def test_prov_audit_against_a_running_server(
             ],
         )
         assert wrong_key.exit_code == 1 and "not signed by any known key" in wrong_key.output
+        # Another view of the same log agrees; a same-size checkpoint with another root, signed
+        # by the log's key (what a split view hands someone else), raises the alarm.
+        agreed = runner.invoke(
+            main,
+            ["audit", "watch", base, "--log-key", signer.verifier.vkey, "--state", str(state),
+             "--compare-url", base],
+        )  # fmt: skip
+        assert agreed.exit_code == 0, agreed.output
+        assert "agrees with 1 other checkpoint" in agreed.output
+        size = registry.store.latest_checkpoint().size
+        other = tmp_path / "other.checkpoint"
+        other.write_bytes(sign_checkpoint(Checkpoint(signer.name, size, b"\x07" * 32), signer))
+        split = runner.invoke(
+            main,
+            ["audit", "watch", base, "--log-key", signer.verifier.vkey, "--state", str(state),
+             "--compare", str(other), "--evidence-dir", str(tmp_path / "evidence")],
+        )  # fmt: skip
+        assert split.exit_code == 1
+        assert (
+            "ALARM" in split.output and "SPLIT VIEW" in split.output and str(other) in split.output
+        )
+        (evidence,) = (tmp_path / "evidence").iterdir()
+        assert {p.name for p in evidence.iterdir()} == {
+            "first.checkpoint",
+            "second.checkpoint",
+            "ALARM.txt",
+        }
