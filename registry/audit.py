@@ -35,7 +35,7 @@ from registry.entries import (
     KINDS,
     REVOCATION,
     VENDOR,
-    canonical,
+    canonical_claim,
     capture_leaf,
     check_claim,
     encode_entry,
@@ -183,7 +183,7 @@ class EntryAuditor:
         _only(entry, {"kind", "logged_at", "claim", "sig"})
         claim = check_claim(field(entry, "claim", CAPTURE))
         sig = field(entry, "sig", CAPTURE)
-        claim_jcs = canonical(claim)
+        claim_jcs = canonical_claim(claim)
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
             raise _not_canonical()
         signature = base64.b64decode(sig, validate=True)

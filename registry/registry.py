@@ -36,7 +36,7 @@ from registry.entries import (
     DEVICE,
     VENDOR,
     b64,
-    canonical,
+    canonical_claim,
     capture_leaf,
     capture_record_id,
     check_capture_record,
@@ -354,7 +354,7 @@ class Registry:
                 results[position] = CaptureResult(position, code=exc.code, reason=str(exc))
                 continue
             try:
-                claim_jcs = canonical(claim)
+                claim_jcs = canonical_claim(claim)
             except LedgerError as exc:
                 results[position] = CaptureResult(position, code=exc.code, reason=str(exc))
                 continue

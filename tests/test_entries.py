@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.entries import canonical, capture_leaf, capture_record_id
+from registry.entries import canonical, canonical_claim, capture_leaf, capture_record_id
 
 _scalars = (
     st.none()
@@ -52,3 +52,29 @@ def test_capture_leaf_and_record_id_are_jcs(
     assert capture_leaf(claim_jcs, sig, logged_at) == rfc8785.dumps(entry)
     expected = hashlib.sha256(rfc8785.dumps({"claim": claim, "sig": sig})).digest()
     assert capture_record_id(claim_jcs, sig) == expected
+
+
+_hex = st.text("0123456789abcdef", min_size=1, max_size=64)
+
+
+@settings(max_examples=200)
+@given(
+    media_type=st.text(min_size=1, max_size=20),
+    counter=st.integers(0, 2**53 - 1),
+    features=st.dictionaries(
+        st.from_regex(r"[a-z0-9][a-z0-9./-]{0,10}", fullmatch=True), _hex, max_size=4
+    ),
+)
+def test_canonical_claim_is_rfc8785_for_claims_check_claim_accepts(
+    media_type: str, counter: int, features: dict[str, str]
+) -> None:
+    claim = {
+        "device": "ab" * 32, "counter": counter, "captured_at": 1_790_000_000_000,
+        "media_type": media_type, "width": 4000, "height": 3000, "sha256": "cd" * 32,
+        "pdq": "ef" * 32, "pdq_quality": 90, "phash": "01" * 8, "features": features,
+    }  # fmt: skip
+    try:
+        expected = rfc8785.dumps(claim)
+    except rfc8785.CanonicalizationError:
+        return  # lone surrogates: both refuse (canonical_claim raises MalformedError)
+    assert canonical_claim(claim) == expected
