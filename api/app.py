@@ -8,7 +8,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import log, lookup, registry, tiles, web
+from api.routers import clusters, log, lookup, registry, tiles, web
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
@@ -45,6 +45,7 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.state.lookup.refresh()  # load the near-duplicate index from the database
     app.state.log_key = settings.log.load_verifier()
     app.state.settings = settings
+    app.state.origin_reports = {}  # tree size -> registry.clusters report bytes
     # tlog-tiles asks for compressed entry bundles; small bodies are not worth it. Level 1: a
     # 200 KB entry bundle compresses in 3 ms instead of 10 at the default 9, and only 7% larger
     # (hashes and signatures are random bytes; level 1 already squeezes their hex and base64).
@@ -55,5 +56,6 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.include_router(log.router)
     app.include_router(registry.router)
     app.include_router(lookup.router)
+    app.include_router(clusters.router)
     app.include_router(web.router)
     return app

@@ -513,7 +513,52 @@ def _how(match: dict[str, Any]) -> str:
     return how + " (+pHash)" if match["evidence"] == "pdq+phash" else how
 
 
+@click.command()
+@click.option("--at", "at", type=click.IntRange(0), help="Tree size to compute at [latest].")
+@json_option
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Rows shown.")
+@click.pass_context
+def clusters(ctx: click.Context, at: int | None, as_json: bool, top: int) -> None:
+    """Near-duplicate clusters and suspicious origins, recomputable from the log at a size."""
+    with _client(ctx) as client:
+        data = client.clusters(at)
+    if as_json:
+        click.echo(data.decode())
+        return
+    report = json.loads(data)
+    checkpoint = report["checkpoint"]
+    console.print(
+        f"origins at tree size {checkpoint['tree_size']} (root {checkpoint['root_hash']}): "
+        f"{report['captures']} captures, {len(report['clusters'])} clusters"
+    )
+    suspicious = [d for d in report["devices"] if d["suspicious"]]
+    console.print(
+        f"[bold]suspicious devices[/]: {len(suspicious)} of {len(report['devices'])} with any signal"
+    )
+    for row in report["devices"][:top]:
+        mark = "[red]![/]" if row["suspicious"] else " "
+        console.print(
+            f"{mark} {row['device'][:16]} ({escape(row['vendor_name'])}) score {row['score'] / 1000:.2f}: "
+            + escape("; ".join(row["reasons"]))
+        )
+    if report["vendors"]:
+        console.print("[bold]vendors[/]")
+        for row in report["vendors"][:top]:
+            console.print(
+                f"  {escape(row['vendor_name'])}: score {row['score'] / 1000:.2f}, "
+                f"{row['suspicious_devices']} suspicious device(s)"
+            )
+    table = Table("anchor", "members", "devices", "roles", "span")
+    for group in report["clusters"][:top]:
+        table.add_row(
+            str(group["anchor"]), str(len(group["members"])), str(len(group["devices"])),
+            ", ".join(group["roles"]), f"{group['span_ms'] / 1000:.0f} s",
+        )  # fmt: skip
+    console.print(table)
+
+
 COMMANDS = {
+    "clusters": clusters,
     "vendor": vendor,
     "device": device,
     "capture": capture,

@@ -20,6 +20,7 @@ from ledger.errors import (
     VerificationError,
 )
 from registry.bundle import build_bundle
+from registry.clusters import build_report, load_facts, report_bytes
 from registry.entries import b64
 from registry.lookup import Lookup, query_from_image
 from registry.registry import Registry
@@ -35,6 +36,7 @@ class RegistryClient(Protocol):
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]: ...
     def bundle(self, index: int) -> bytes: ...
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]: ...
+    def clusters(self, at: int | None) -> bytes: ...
     def close(self) -> None: ...
 
 
@@ -64,6 +66,9 @@ class LocalClient:
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         return Lookup(self._registry.store).lookup(query_from_image(data, name)).to_json()
+
+    def clusters(self, at: int | None) -> bytes:
+        return report_bytes(build_report(load_facts(self._registry.store, at)))
 
     def close(self) -> None:
         self._registry.close()
@@ -149,6 +154,15 @@ class HttpClient:
         if response.is_success:
             result: dict[str, Any] = response.json()
             return result
+        self._raise(response)
+
+    def clusters(self, at: int | None) -> bytes:
+        try:
+            response = self._http.get("/v1/clusters", params={} if at is None else {"at": at})
+        except httpx.HTTPError as exc:
+            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        if response.is_success:
+            return response.content
         self._raise(response)
 
     def close(self) -> None:

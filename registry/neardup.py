@@ -314,6 +314,32 @@ class NearDuplicateIndex:
             )
         ]
 
+    def pairs_within(
+        self, queries: Sequence[bytes], radius: int = RADIUS
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Batched, independent queries: (query position, leaf index, distance) of every indexed
+        hash within `radius` of each query, one row per hit (a leaf under several hashes may
+        appear more than once). Exact, like `search`; for whole-log work such as clustering,
+        where one query per capture would cost a Python call each."""
+        if not queries:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty
+        query = self._codes(queries, "query")[: len(queries)]
+        with self._lock:
+            positions, leaves, distances = [], [], []
+            found = self._pool.map(
+                lambda shard: shard.index.range_search(query, radius + 1), self._shards
+            )
+            for shard, (lims, dist, labels) in zip(self._shards, found, strict=True):
+                counts = np.diff(lims).astype(np.int64)
+                positions.append(np.repeat(np.arange(len(query), dtype=np.int64), counts))
+                leaves.append(shard.ids[labels])
+                distances.append(dist.astype(np.int64))
+        if not positions:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty
+        return np.concatenate(positions), np.concatenate(leaves), np.concatenate(distances)
+
     def memory_bytes(self) -> int:
         """The index's own memory: FAISS's code vectors at their allocated capacity (only the
         open shard has spare capacity), the leaf-id arrays at theirs, and for "multihash" the
