@@ -8,7 +8,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routers import clusters, log, lookup, registry, tiles, web
+from api.routers import clusters, log, lookup, origins_page, registry, tiles, web
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
@@ -58,4 +58,5 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.include_router(lookup.router)
     app.include_router(clusters.router)
     app.include_router(web.router)
+    app.include_router(origins_page.router)
     return app

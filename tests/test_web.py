@@ -7,6 +7,7 @@ Without Chromium it skips with the reason; under CI=true it fails instead.
 """
 
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -131,3 +132,63 @@ def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
             browser.close()
         bundle = httpx.get(base + href, timeout=5)
         assert bundle.status_code == 200 and bundle.json()["capture"]["index"] == index
+
+
+@pytest.fixture
+def suspicious_site(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, tmp_path: Path
+) -> tuple[Path, str]:
+    """A device that reuses its counters (a cloned key) on a picture it registers twice."""
+    device = enrolled.device
+    records = [
+        sign_capture(
+            picture(seed, SIZE),
+            device.private_key,
+            device.certificate,
+            1,
+            clock.now_ms - 5_000 + seed,
+        )  # type: ignore[arg-type]  # fmt: skip
+        for seed in (3, 3, 4)
+    ]
+    results = registry.submit_captures(records)
+    assert all(r.receipt is not None for r in results)
+    (tmp_path / "log.key").write_text(signer.to_string())
+    entry = registry.store.entry(results[0].receipt.index)  # type: ignore[union-attr]
+    return tmp_path, json.loads(entry)["claim"]["device"]
+
+
+def test_origins_page_lists_the_suspicious_device_with_evidence(
+    suspicious_site: tuple[Path, str], migrated_url: str
+) -> None:
+    data_dir, device = suspicious_site
+    with app_for(data_dir, migrated_url) as client:
+        page = client.get("/origins")
+    assert page.status_code == 200
+    assert f'data-device="{device}"' in page.text and "suspicious" in page.text
+    assert "cloned or extracted key" in page.text
+    assert '<figure class="cluster"' in page.text and 'class="anchor"' in page.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the browser needs one server
+def test_chromium_shows_suspicious_origins_and_a_cluster_picture(
+    suspicious_site: tuple[Path, str], migrated_url: str, tmp_path: Path
+) -> None:
+    _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    data_dir, device = suspicious_site
+    options = ["--data-dir", str(data_dir), "--database", migrated_url]
+    with prov_serve(options, tmp_path / "serve.log") as base, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        page = browser.new_page()
+        page.goto(base + "/origins")
+        row = page.locator(f'tr.origin[data-device="{device}"]')
+        assert row.count() == 1 and "suspicious" in row.inner_text()
+        assert "cloned or extracted key" in row.inner_text()
+        picture_box = page.locator("figure.cluster svg").first.bounding_box()
+        assert picture_box is not None and picture_box["width"] > 100
+        assert page.locator("figure.cluster circle.anchor").count() >= 1
+        browser.close()
