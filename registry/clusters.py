@@ -55,6 +55,7 @@ __all__ = [
     "Origin",
     "Parameters",
     "build_report",
+    "capture_times",
     "load_facts",
     "report_bytes",
 ]
@@ -164,6 +165,19 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
         for r in rows
     ]  # fmt: skip
     return Facts(latest.checkpoint.origin, size, root, captures, devices, compromised)
+
+
+def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """Leaf index -> (device, logged_at) of these captures, for drawing clusters."""
+    if not indexes:
+        return {}
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                reg_captures.c.leaf_index, reg_captures.c.device_id, reg_captures.c.logged_at_ms
+            ).where(reg_captures.c.leaf_index.in_(list(indexes)))
+        )
+        return {r.leaf_index: (r.device_id, r.logged_at_ms) for r in rows}
 
 
 # --- clusters ---
