@@ -318,7 +318,35 @@ def _scenario(
     console.print(
         "8. the proof bundle verified offline with nothing but the log's and the witness's keys"
     )
+    _plant_a_launderer(base, cameras[1], model_seed=300, counter=captures + 1)
     console.print(f"\nverifier key: {vkey}")
+
+
+def _plant_a_launderer(base: str, camera: IssuedCert, model_seed: int, counter: int) -> None:
+    """A camera photographs an image the generator disclosed: the report must put it on top."""
+    shown = Image.open(io.BytesIO(picture(model_seed))).convert("RGB").resize((600, 450))
+    out = io.BytesIO()
+    shown.save(out, "JPEG", quality=85)
+    record = sign_capture(
+        out.getvalue(), camera.private_key, camera.certificate, counter,
+        time.time_ns() // 1_000_000, name="rephotographed.jpg",
+    )  # fmt: skip
+    (result,) = _call(base, "POST", "/v1/captures", {"records": [record]})["results"]
+    console.print(
+        f"9. planted: {camera.certificate.subject.rfc4514_string()} registers a photo of a "
+        f"generator's disclosed image (entry {result['index']})"
+    )
+    report = json.loads(_call(base, "GET", "/v1/clusters", raw=True))
+    top = report["devices"][0]
+    evidence = top["signals"].get("laundered_synthetic", {}).get("evidence", [])
+    console.print(
+        f"10. GET /v1/clusters at tree size {report['checkpoint']['tree_size']}: top origin "
+        f"{top['device'][:16]}… ({top['vendor_name']}), score {top['score'] / 1000:.2f}: "
+        f"{'; '.join(top['reasons'])} — evidence entries {evidence}",
+        highlight=False,
+    )
+    if top["device"] != _device_id(camera) or not evidence:
+        raise click.ClickException("the planted launderer is not the top suspicious origin")
 
 
 def _await_cosignature(base: str, size: int, witness: CosignatureVerifier) -> Cosignature:

@@ -19,3 +19,5 @@ def test_demo_runs_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert "ok witness cosignatures" in result.output
     assert "existed no later than" in result.output
     assert (tmp_path / "demo" / "witness" / "witness.db").exists()
+    # The planted launderer tops the origin report, with its evidence.
+    assert "10. GET /v1/clusters" in result.output and "generator's disclosure" in result.output
