@@ -1,5 +1,6 @@
 """create_app(settings): the FastAPI application for one log and its registry."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -46,6 +47,7 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     app.state.log_key = settings.log.load_verifier()
     app.state.settings = settings
     app.state.origin_reports = {}  # tree size -> registry.clusters report bytes
+    app.state.origin_report_lock = asyncio.Lock()
     # tlog-tiles asks for compressed entry bundles; small bodies are not worth it. Level 1: a
     # 200 KB entry bundle compresses in 3 ms instead of 10 at the default 9, and only 7% larger
     # (hashes and signatures are random bytes; level 1 already squeezes their hex and base64).
