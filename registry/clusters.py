@@ -9,7 +9,8 @@ earlier capture with the same SHA-256; otherwise, if its PDQ is of quality >= 50
 of the earliest *anchor* within PDQ distance 31 of it; otherwise it anchors a new cluster. So
 every member is within the radius of its anchor (or is the anchor's exact file, or an exact
 copy of a member), and A~B~C never chains into one cluster when C is far from A. Pairs come
-from the near-duplicate index's batched range search, never from an all-pairs loop.
+from an exact sort-based self-join of the PDQ hashes (`near_pairs`), never from an all-pairs
+loop.
 
 **Signals**, per device, each a count with its evidence (leaf indexes):
 
@@ -32,19 +33,23 @@ a device is suspicious at >= 1000. Vendors sum their devices. Every reason is a 
 """
 
 import base64
+import bisect
+import itertools
 import json
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
-from registry.neardup import NearDuplicateIndex
+from registry.neardup import PDQ_BITS, PDQ_BYTES, Kind, NearDuplicateIndex
 from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "Parameters",
     "build_report",
     "capture_times",
+    "near_pairs",
     "load_facts",
     "report_bytes",
 ]
@@ -63,6 +69,11 @@ __all__ = [
 FORMAT: Final = "provenance-ledger/origins/v1"
 CAMERA, GENERATOR = "camera", "generator"
 SEARCH_BATCH: Final = 20_000
+
+PairSearch = Literal["pigeonhole", "flat", "multihash"]
+Ints = npt.NDArray[np.int64]
+Words = npt.NDArray[np.uint64]
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -183,20 +194,18 @@ def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[st
 # --- clusters ---
 
 
-def cluster(captures: Sequence[Capture], params: Parameters) -> list[int]:
-    """For each capture (by position), the position of its cluster's anchor."""
+def cluster(
+    captures: Sequence[Capture], params: Parameters, *, pair_search: PairSearch | None = None
+) -> list[int]:
+    """For each capture (by position), the position of its cluster's anchor. `pair_search`
+    picks how the near pairs are found (`near_pairs`); every choice gives the same answer."""
     good = [p for p, c in enumerate(captures) if c.quality >= params.min_quality]
     earlier: dict[int, list[int]] = defaultdict(list)  # position -> earlier positions near it
     if good:
-        index = NearDuplicateIndex(threads=2)
-        index.add(good, [captures[p].pdq for p in good])
-        for start in range(0, len(good), SEARCH_BATCH):
-            batch = good[start : start + SEARCH_BATCH]
-            rows, leaves, _ = index.pairs_within([captures[p].pdq for p in batch], params.radius)
-            queries = np.asarray(batch, dtype=np.int64)[rows]
-            keep = leaves < queries
-            for query, leaf in zip(queries[keep].tolist(), leaves[keep].tolist(), strict=True):
-                earlier[query].append(leaf)
+        first, second = near_pairs([captures[p].pdq for p in good], params.radius, pair_search)
+        positions = np.asarray(good, dtype=np.int64)
+        for query, leaf in zip(positions[second].tolist(), positions[first].tolist(), strict=True):
+            earlier[query].append(leaf)
     anchor_of: list[int] = []
     first_with_sha: dict[bytes, int] = {}
     for position, capture in enumerate(captures):
@@ -207,6 +216,260 @@ def cluster(captures: Sequence[Capture], params: Parameters) -> list[int]:
         anchors = [q for q in earlier.get(position, ()) if anchor_of[q] == q]
         anchor_of.append(min(anchors) if anchors else position)
     return anchor_of
+
+
+def near_pairs(
+    hashes: Sequence[bytes], radius: int, method: PairSearch | None = None
+) -> tuple[Ints, Ints]:
+    """Every pair of rows (i, j), i < j, whose 32-byte PDQ hashes are within Hamming distance
+    `radius`, once each, sorted by (i, j): the arrays of i and of j. Exact whatever the method.
+
+    "pigeonhole" (the default up to radius 32) is a sort-based self-join in NumPy (below);
+    "flat" and "multihash" search a `NearDuplicateIndex` of that kind with every hash in
+    batches, which costs a query per hash. Measured by `bench.clusters_bench` (2 shared cores,
+    the report's world: bursts, events, planted re-photographs), the pair search alone:
+
+        captures   flat (FAISS scan)       multihash (11 x 23 bits)    pigeonhole
+        100k       17.5 s                  30 s, +80 MB                 0.6 s
+        1M         ~1,035 s (1.04 ms/q)    ~550 s (0.55 ms/q), +680 MB  17 s, +1.1 GB peak
+
+    A flat scan compares every pair (n^2 / 2 x ~3.5 ns per core); MultiHash probes 3,047 hash
+    table keys per query (~0.5 ms at 1M, on one core: the index's worker threads run FAISS
+    single-threaded). The self-join pays per *candidate* pair instead: ~3.3e8 at 1M random
+    hashes, each dropped after two 64-bit popcounts.
+    """
+    if not isinstance(radius, int) or isinstance(radius, bool) or not 0 <= radius <= PDQ_BITS:
+        raise MalformedError(f"radius must be 0..{PDQ_BITS}, got {radius!r}", code="bad_radius")
+    method = method or ("pigeonhole" if radius <= PIGEONHOLE_MAX_RADIUS else "flat")
+    if method not in ("pigeonhole", "flat", "multihash"):
+        raise ValueError(f"unknown pair search {method!r}")
+    empty = np.empty(0, dtype=np.int64)
+    if len(hashes) < 2:
+        return empty, empty
+    if method != "pigeonhole":
+        return _indexed_pairs(hashes, radius, method)
+    if radius > PIGEONHOLE_MAX_RADIUS:
+        raise ValueError(f"the pigeonhole join covers radius <= {PIGEONHOLE_MAX_RADIUS}")
+    for position, value in enumerate(hashes):
+        if not isinstance(value, bytes | bytearray) or len(value) != PDQ_BYTES:
+            raise MalformedError(
+                f"PDQ hash {position}: expected {PDQ_BYTES} bytes", code="bad_pdq_hash"
+            )
+    codes = np.frombuffer(b"".join(hashes), dtype=">u8").reshape(len(hashes), 4)
+    words: Words = codes.astype(np.uint64)
+    distinct, groups = _distinct_rows(words)
+    packed = _pigeonhole_join(distinct, radius)
+    first, second = (packed >> 32).astype(np.int64), (packed & _LOW).astype(np.int64)
+    if groups is None:
+        return first, second
+    return _expand_copies(first, second, *groups)
+
+
+def _indexed_pairs(hashes: Sequence[bytes], radius: int, kind: Kind) -> tuple[Ints, Ints]:
+    index = NearDuplicateIndex(kind, threads=2)
+    rows = list(range(len(hashes)))
+    index.add(rows, hashes)
+    firsts, seconds = [], []
+    for start in range(0, len(hashes), SEARCH_BATCH):
+        found, leaves, _ = index.pairs_within(hashes[start : start + SEARCH_BATCH], radius)
+        queries = found + start
+        keep = leaves < queries
+        firsts.append(leaves[keep])
+        seconds.append(queries[keep])
+    packed = _unique((np.concatenate(firsts) << 32) | np.concatenate(seconds))
+    return packed >> 32, packed & int(_LOW)
+
+
+# The pigeonhole self-join. Cut the 256 bits into m blocks. If two hashes are within r bits,
+# some block differs in at most 2 of them whenever 3m > r (else every block would differ in 3
+# or more). Two block values within 2 bits share a *midpoint*: a value at most 1 bit from each
+# (the value itself, or one bit of the difference flipped). So each row emits its block value
+# and its w one-bit flips as keys, sorted as one int64 each (value << 37 | flip << 32 | row,
+# flip 0 for the value itself, else 1 + the bit), and rows sharing a value are candidates.
+# Within a block each close pair shares 2 midpoints (24 when equal on the block); the flips
+# name one: the pair is kept where the smaller flip belongs to the smaller row, or where both
+# flips are 0 - so a tight cluster of k near-identical hashes costs ~k^2/2 verified pairs per
+# block, not 24 times that. The few pairs left from all blocks are then deduplicated and
+# checked at full distance. m = 11 blocks of 23-24 bits at r = 31 (wider blocks would mean
+# fewer candidates, but m must exceed r / 3); at least 10, so a value has <= 26 bits.
+PIGEONHOLE_MAX_RADIUS: Final = 32  # 11 blocks: 3 x 11 > 32
+_MIN_BLOCKS: Final = 10
+_STEP: Final = 1 << 20  # keys or candidates handled at once (bounds the temporaries)
+_ONE_VALUE: Final = np.uint64(1 << 37)  # two keys share a value iff their XOR is below this
+_FLIP: Final = np.uint64(0x1F)
+_JOIN_THREADS: Final = 2
+_LOW: Final = np.uint64(0xFFFF_FFFF)
+
+
+def _pigeonhole_join(words: Words, radius: int) -> Words:
+    """(i << 32 | j) of every pair i < j of distinct rows within `radius`, sorted, once each."""
+    if len(words) >= 1 << 32:
+        raise ValueError("the pigeonhole join packs a row number in 32 bits")
+    columns = [np.ascontiguousarray(words[:, k]) for k in range(4)]
+    blocks = max(_MIN_BLOCKS, radius // 3 + 1)
+    widths = [PDQ_BITS // blocks + (b < PDQ_BITS % blocks) for b in range(blocks)]
+    offsets = np.cumsum([0, *widths[:-1]]).tolist()
+    # Blocks are independent and NumPy releases the GIL in its sorts, gathers and ufuncs: two
+    # threads keep both cores busy, at twice one block's memory (~0.6 GB per 1M rows).
+    with ThreadPoolExecutor(max_workers=_JOIN_THREADS) as pool:
+        found = list(
+            pool.map(
+                lambda block: _block_pairs(words, columns, offsets[block], widths[block], radius),
+                range(blocks),
+            )
+        )
+    packed = _unique(np.concatenate(found))
+    first, second = (packed >> np.uint64(32)).view(np.int64), (packed & _LOW).view(np.int64)
+    distance = np.zeros(len(packed), dtype=np.int64)
+    for column in columns:
+        distance += np.bitwise_count(column[first] ^ column[second])
+    return packed[distance <= radius]
+
+
+def _block_pairs(
+    words: Words, columns: Sequence[Words], offset: int, width: int, radius: int
+) -> Words:
+    """(i << 32 | j), i < j, of the pairs whose bits [offset, offset + width) are within 2 of
+    each other and whose two words farthest from those bits are within `radius`, once each."""
+    masks = np.concatenate(([0], 1 << np.arange(width))).astype(np.uint64)
+    keys = _bits(words, offset, width)[:, None] ^ masks
+    keys <<= np.uint64(5)
+    keys |= np.arange(width + 1, dtype=np.uint64)  # the flip
+    keys <<= np.uint64(32)
+    keys |= np.arange(len(words), dtype=np.uint64)[:, None]
+    keys = keys.ravel()
+    keys.sort()
+    size = len(keys)
+    # The two words farthest from the block, copied into key order: an unrelated pair differs
+    # in ~64 of their 128 bits, so they drop nearly every candidate, and partners are close
+    # in key order, so the reads are sequential (a random gather per candidate costs ~45 ns).
+    order = sorted(range(4), key=lambda k: _overlap(k, offset, width))
+    near = [np.empty(size, dtype=np.uint64) for _ in range(2)]
+    for lo in range(0, size, _STEP):
+        rows = (keys[lo : lo + _STEP] & _LOW).view(np.int64)
+        for word, copy in zip(order[:2], near, strict=True):
+            np.take(columns[word], rows, out=copy[lo : lo + _STEP])
+    found: list[Words] = []
+    at: Ints | None = None  # once few: the positions p whose key at p + gap shares its value
+    gap = 1
+    while True:  # the candidates: keys p and p + gap with one value, for gap = 1, 2...
+        spots: list[Ints] = []
+        if at is None:  # many (a third of all keys at gap 1): whole slices beat gathers
+            sharing = 0
+            for lo in range(0, size - gap, _STEP):
+                hi = min(lo + _STEP, size - gap)
+                shared = (keys[lo:hi] ^ keys[lo + gap : hi + gap]) < _ONE_VALUE
+                sharing += int(np.count_nonzero(shared))
+                distance = np.bitwise_count(near[0][lo:hi] ^ near[0][lo + gap : hi + gap])
+                distance += np.bitwise_count(near[1][lo:hi] ^ near[1][lo + gap : hi + gap])
+                spots.append(np.flatnonzero(shared & (distance <= radius)) + lo)
+            if sharing * 6 <= size:
+                at = _sharing(keys, gap + 1)
+        else:
+            for lo in range(0, len(at), _STEP):
+                here = at[lo : lo + _STEP]
+                distance = np.bitwise_count(np.take(near[0], here) ^ np.take(near[0], here + gap))
+                distance += np.bitwise_count(np.take(near[1], here) ^ np.take(near[1], here + gap))
+                spots.append(here[distance <= radius])
+            at = at[at + gap + 1 < size]
+            at = at[(np.take(keys, at) ^ np.take(keys, at + gap + 1)) < _ONE_VALUE]
+            sharing = len(at)
+        here = np.concatenate(spots) if spots else np.empty(0, dtype=np.int64)
+        found.append(_once(keys[here], keys[here + gap]))
+        if not sharing:
+            return np.concatenate(found)
+        gap += 1
+
+
+def _once(one: Words, other: Words) -> Words:
+    """(i << 32 | j), i < j, for the key pairs (one sorts first) that the flip rule keeps."""
+    flip_one, flip_other = (one >> np.uint64(32)) & _FLIP, (other >> np.uint64(32)) & _FLIP
+    row_one, row_other = one & _LOW, other & _LOW
+    keep = np.where(flip_one == flip_other, flip_one == 0, row_one < row_other)
+    row_one, row_other = row_one[keep], row_other[keep]
+    packed: Words = (np.minimum(row_one, row_other) << np.uint64(32)) | np.maximum(
+        row_one, row_other
+    )
+    return packed
+
+
+def _sharing(keys: Words, gap: int) -> Ints:
+    """The positions p whose key at p + gap has the same value."""
+    end = len(keys) - gap
+    spots = [
+        np.flatnonzero(
+            (keys[lo : min(lo + _STEP, end)] ^ keys[lo + gap : min(lo + _STEP, end) + gap])
+            < _ONE_VALUE
+        )
+        + lo
+        for lo in range(0, end, _STEP)
+    ]
+    return np.concatenate(spots) if spots else np.empty(0, dtype=np.int64)
+
+
+def _unique(values: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    """Sorted distinct values. np.unique hashes integers since NumPy 2.3, which took 80 s on
+    4.5M packed pairs that sorting dedupes in 0.1 s."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
+def _bits(words: Words, offset: int, width: int) -> Words:
+    """Bits [offset, offset + width) of each row's 256 (bit 0 = the first word's top bit)."""
+    word, shift = divmod(offset, 64)
+    if shift + width <= 64:
+        return (words[:, word] >> np.uint64(64 - shift - width)) & np.uint64((1 << width) - 1)
+    low = shift + width - 64
+    high = words[:, word] & np.uint64((1 << (64 - shift)) - 1)
+    return (high << np.uint64(low)) | (words[:, word + 1] >> np.uint64(64 - low))
+
+
+def _overlap(word: int, offset: int, width: int) -> int:
+    return max(0, min(64 * word + 64, offset + width) - max(64 * word, offset))
+
+
+def _following(after: Ints, start: int, stop: int) -> tuple[Ints, Ints]:
+    """Positions (p, p + 1), ..., (p, p + after[p]) for p in start..stop-1."""
+    counts = after[start:stop]
+    left = np.repeat(np.arange(start, stop), counts)
+    step = np.arange(1, len(left) + 1) - np.repeat(np.cumsum(counts) - counts, counts)
+    return left, left + step
+
+
+def _distinct_rows(words: Words) -> tuple[Words, tuple[Ints, Ints, Ints] | None]:
+    """The distinct hashes, and when some repeat: each distinct hash's rows (`members`, grouped),
+    the start of its group in `members` and its size. Repeats would otherwise be candidates in
+    every key of every block."""
+    if len(_unique(words[:, 0])) == len(words):  # the usual case: no two alike
+        return words, None
+    members = np.lexsort(words.T[::-1])
+    ordered = words[members]
+    new = np.ones(len(words), dtype=bool)
+    new[1:] = np.any(ordered[1:] != ordered[:-1], axis=1)
+    starts = np.flatnonzero(new)
+    sizes = np.diff(starts, append=len(words))
+    return ordered[new], (members.astype(np.int64), starts, sizes)
+
+
+def _expand_copies(
+    first: Ints, second: Ints, members: Ints, starts: Ints, sizes: Ints
+) -> tuple[Ints, Ints]:
+    """Pairs of distinct hashes -> pairs of rows: every row of one with every row of the other,
+    and every two rows of one hash (distance 0)."""
+    count = sizes[first] * sizes[second]
+    pair = np.repeat(np.arange(len(first)), count)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+    a = members[starts[first][pair] + offset // sizes[second][pair]]
+    b = members[starts[second][pair] + offset % sizes[second][pair]]
+    group_end = np.repeat(starts + sizes, sizes)
+    after = group_end - np.arange(1, len(members) + 1)
+    left, right = _following(after, 0, len(members))
+    a = np.concatenate((a, members[left]))
+    b = np.concatenate((b, members[right]))
+    packed = _unique((np.minimum(a, b) << 32) | np.maximum(a, b))
+    return packed >> 32, packed & int(_LOW)
 
 
 # --- signals ---
@@ -231,6 +494,10 @@ def _signals(
             continue
         first = captures[anchor]
         disclosures = [captures[p] for p in group if role(captures[p]) == GENERATOR]
+        # The earliest logged time among the first i disclosures, negated (so it ascends): the
+        # first disclosure logged before a capture is found by bisection, not by a scan of all
+        # of them per member (quadratic in a cluster of many disclosures and photographs).
+        earliest = list(itertools.accumulate((-d.logged_at for d in disclosures), max))
         for position in group:
             capture = captures[position]
             if role(capture) != CAMERA:
@@ -243,10 +510,10 @@ def _signals(
                 found[capture.device]["first_registered_elsewhere"].update(
                     (capture.index, first.index)
                 )
-            laundered = [d for d in disclosures if d.logged_at < capture.logged_at]
-            if laundered:
+            before = bisect.bisect_right(earliest, -capture.logged_at)
+            if before < len(disclosures):
                 found[capture.device]["laundered_synthetic"].update(
-                    (capture.index, laundered[0].index)
+                    (capture.index, disclosures[before].index)
                 )
 
     by_device: dict[str, list[Capture]] = defaultdict(list)
@@ -299,10 +566,14 @@ def _signals(
 # --- the report ---
 
 
-def build_report(facts: Facts, params: Parameters | None = None) -> dict[str, Any]:
+def build_report(
+    facts: Facts, params: Parameters | None = None, *, pair_search: PairSearch | None = None
+) -> dict[str, Any]:
+    """The origin report. `pair_search` only picks how near pairs are found (`near_pairs`):
+    the report is the same bytes whatever it is."""
     params = params or Parameters()
     captures = facts.captures
-    anchor_of = cluster(captures, params)
+    anchor_of = cluster(captures, params, pair_search=pair_search)
     signals = _signals(facts, anchor_of, params)
     counts: dict[str, int] = defaultdict(int)
     for capture in captures:
