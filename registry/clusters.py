@@ -226,17 +226,21 @@ def near_pairs(
 
     "pigeonhole" (the default up to radius 32) is a sort-based self-join in NumPy (below);
     "flat" and "multihash" search a `NearDuplicateIndex` of that kind with every hash in
-    batches, which costs a query per hash. Measured by `bench.clusters_bench` (2 shared cores,
-    the report's world: bursts, events, planted re-photographs), the pair search alone:
+    batches of SEARCH_BATCH, a query per hash. `build_report` on the world of
+    `bench.clusters_bench` (bursts, events, planted near-duplicates; 2 shared cores; the same
+    report bytes every time), wall time and peak RSS above the world's:
 
-        captures   flat (FAISS scan)       multihash (11 x 23 bits)    pigeonhole
-        100k       17.5 s                  30 s, +80 MB                 0.6 s
-        1M         ~1,035 s (1.04 ms/q)    ~550 s (0.55 ms/q), +680 MB  17 s, +1.1 GB peak
+        captures   flat (before)          multihash (11 x 23 bits)    pigeonhole (the default)
+        100k       19.6 s,   +38 MiB      34.4 s, +109 MiB            2.1 s, +202 MiB
+        1M         1,342 s, +401 MiB      541 s,  +1.1 GiB            32 s,  +1.6 GiB
 
-    A flat scan compares every pair (n^2 / 2 x ~3.5 ns per core); MultiHash probes 3,047 hash
-    table keys per query (~0.5 ms at 1M, on one core: the index's worker threads run FAISS
-    single-threaded). The self-join pays per *candidate* pair instead: ~3.3e8 at 1M random
-    hashes, each dropped after two 64-bit popcounts.
+    Flat compares all n^2 pairs (~1 ms per query at 1M on 2 cores: quadratic). MultiHash
+    probes 3,047 hash-table keys per query (0.55 ms at 1M, on one core: the index runs FAISS on
+    one thread per shard, and it has one). The self-join pays per candidate pair sharing a key
+    instead (~3.4e7 per block at 1M random hashes, nearly all dropped by two streamed 64-bit
+    popcounts): 18 s for the pairs at 1M on 2 threads, 33 s on one (0.7 GB, 1.3 GB on two).
+    Its worst case is a tight cluster of k near-identical hashes, ~2 us per pair of them
+    (k = 6,000: 18M pairs in 37 s), pairs that the clustering holds in memory anyway.
     """
     if not isinstance(radius, int) or isinstance(radius, bool) or not 0 <= radius <= PDQ_BITS:
         raise MalformedError(f"radius must be 0..{PDQ_BITS}, got {radius!r}", code="bad_radius")
@@ -286,7 +290,7 @@ def _indexed_pairs(hashes: Sequence[bytes], radius: int, kind: Kind) -> tuple[In
 # (the value itself, or one bit of the difference flipped). So each row emits its block value
 # and its w one-bit flips as keys, sorted as one int64 each (value << 37 | flip << 32 | row,
 # flip 0 for the value itself, else 1 + the bit), and rows sharing a value are candidates.
-# Within a block each close pair shares 2 midpoints (24 when equal on the block); the flips
+# Within a block each close pair shares 2 midpoints (w + 1 when equal on the block); the flips
 # name one: the pair is kept where the smaller flip belongs to the smaller row, or where both
 # flips are 0 - so a tight cluster of k near-identical hashes costs ~k^2/2 verified pairs per
 # block, not 24 times that. The few pairs left from all blocks are then deduplicated and
@@ -310,7 +314,7 @@ def _pigeonhole_join(words: Words, radius: int) -> Words:
     widths = [PDQ_BITS // blocks + (b < PDQ_BITS % blocks) for b in range(blocks)]
     offsets = np.cumsum([0, *widths[:-1]]).tolist()
     # Blocks are independent and NumPy releases the GIL in its sorts, gathers and ufuncs: two
-    # threads keep both cores busy, at twice one block's memory (~0.6 GB per 1M rows).
+    # threads keep both cores busy, at twice one block's memory (0.62 GB per 1M rows).
     with ThreadPoolExecutor(max_workers=_JOIN_THREADS) as pool:
         found = list(
             pool.map(
