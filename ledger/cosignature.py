@@ -7,7 +7,6 @@ this witness observed for the checkpoint's origin has this root".
 """
 
 import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,7 +15,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import ConfigurationError, MalformedError, VerificationError
-from ledger.note import NoteSignature, check_key_name, key_id, parse_note, parse_vkey
+from ledger.note import (
+    NoteSignature,
+    check_key_name,
+    format_private_key,
+    key_id,
+    parse_note,
+    parse_private_key,
+    parse_vkey,
+)
 
 COSIGNATURE_TYPE = 0x04  # key id type byte for Ed25519 cosignatures, C2SP tlog-cosignature
 MAX_TIMESTAMP = 2**63 - 1  # C2SP tlog-cosignature: the timestamp MUST NOT exceed 2^63 - 1
@@ -95,28 +102,13 @@ class Cosigner:
 
     @classmethod
     def from_string(cls, text: str) -> "Cosigner":
-        """Parse `PRIVATE+KEY+<name>+<hex key id>+<base64(0x04 || seed)>`."""
-        text = text.strip()
-        if not text.startswith(_PRIVATE_KEY_PREFIX):
-            raise ConfigurationError(
-                "the witness key file does not hold a PRIVATE+KEY+... key; "
-                "create one with `prov witness init`"
-            )
-        parts = text[len(_PRIVATE_KEY_PREFIX) :].split("+", 2)
-        if len(parts) != 3:
-            raise ConfigurationError("the witness key file is truncated or corrupt")
-        name, hex_id, encoded = parts
+        """Parse `PRIVATE+KEY+<name>+<hex key id>+<base64(0x04 || seed)>`; a log key (0x01)
+        cannot cosign and is refused."""
+        name, hex_id, seed = parse_private_key(
+            text, COSIGNATURE_TYPE, "witness", "prov witness init"
+        )
         try:
-            seed = base64.b64decode(encoded, validate=True)  # never echo a private key
-        except (binascii.Error, ValueError):
-            raise ConfigurationError("the witness key file's key is not valid base64") from None
-        if len(seed) != 33 or seed[0] != COSIGNATURE_TYPE:
-            raise ConfigurationError(
-                "the witness key file does not hold an Ed25519 cosigning (type 0x04) key; "
-                "a log key from `prov init` cannot cosign"
-            )
-        try:
-            cosigner = cls(name, Ed25519PrivateKey.from_private_bytes(seed[1:]))
+            cosigner = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         except MalformedError as exc:
             raise ConfigurationError(f"the witness key file's {exc}") from None
         if cosigner.verifier.key_id.hex() != hex_id:
@@ -124,9 +116,7 @@ class Cosigner:
         return cosigner
 
     def to_string(self) -> str:
-        seed = self._key.private_bytes_raw()
-        encoded = base64.b64encode(bytes([COSIGNATURE_TYPE]) + seed).decode()
-        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.verifier.key_id.hex()}+{encoded}"
+        return format_private_key(self.name, self.verifier.key_id, COSIGNATURE_TYPE, self._key)
 
     def cosign(self, body: str, timestamp: int) -> NoteSignature:
         """The cosignature of a checkpoint body at `timestamp` (POSIX seconds)."""

@@ -65,6 +65,41 @@ def parse_vkey(vkey: str, signature_type: int, what: str) -> tuple[str, bytes, b
     return name, claimed_id, key[1:]
 
 
+def parse_private_key(
+    text: str, signature_type: int, what: str, command: str
+) -> tuple[str, str, bytes]:
+    """(name, hex key id, 32-byte Ed25519 seed) of a key file
+    `PRIVATE+KEY+<name>+<hex key id>+<base64(type byte || seed)>` of `signature_type` (0x01 for
+    a log, 0x04 for a witness). Errors name the file's role (`what`) and the `command` that
+    writes one, and never echo key material."""
+    text = text.strip()
+    if not text.startswith(_PRIVATE_KEY_PREFIX):
+        raise ConfigurationError(
+            f"the {what} key file does not hold a PRIVATE+KEY+... key; create one with `{command}`"
+        )
+    parts = text[len(_PRIVATE_KEY_PREFIX) :].split("+", 2)
+    if len(parts) != 3:
+        raise ConfigurationError(f"the {what} key file is truncated or corrupt")
+    name, hex_id, encoded = parts
+    try:
+        seed = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError(f"the {what} key file's key is not valid base64") from None
+    if len(seed) != 33 or seed[0] != signature_type:
+        raise ConfigurationError(
+            f"the {what} key file does not hold an Ed25519 key of type 0x{signature_type:02x} "
+            f"(write one with `{command}`)"
+        )
+    return name, hex_id, seed[1:]
+
+
+def format_private_key(
+    name: str, key_id_bytes: bytes, signature_type: int, key: Ed25519PrivateKey
+) -> str:
+    encoded = base64.b64encode(bytes([signature_type]) + key.private_bytes_raw()).decode()
+    return f"{_PRIVATE_KEY_PREFIX}{name}+{key_id_bytes.hex()}+{encoded}"
+
+
 def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -112,31 +147,14 @@ class Signer:
     @classmethod
     def from_string(cls, text: str) -> "Signer":
         """Parse `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>`."""
-        text = text.strip()
-        if not text.startswith(_PRIVATE_KEY_PREFIX):
-            raise ConfigurationError(
-                "the log key file does not hold a PRIVATE+KEY+... signer key; "
-                "create one with `prov init`"
-            )
-        parts = text[len(_PRIVATE_KEY_PREFIX) :].split("+", 2)
-        if len(parts) != 3:
-            raise ConfigurationError("the log key file is truncated or corrupt")
-        name, hex_id, encoded = parts
-        try:
-            seed = base64.b64decode(encoded, validate=True)  # never echo a private key
-        except (binascii.Error, ValueError):
-            raise ConfigurationError("the log key file's key is not valid base64") from None
-        if len(seed) != 33 or seed[0] != ED25519_TYPE:
-            raise ConfigurationError("the log key file does not hold an Ed25519 key")
-        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed[1:]))
+        name, hex_id, seed = parse_private_key(text, ED25519_TYPE, "log", "prov init")
+        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         if signer.verifier.key_id.hex() != hex_id:
             raise ConfigurationError("the log key file's key id does not match its key")
         return signer
 
     def to_string(self) -> str:
-        seed = self._key.private_bytes_raw()
-        encoded = base64.b64encode(bytes([ED25519_TYPE]) + seed).decode()
-        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.verifier.key_id.hex()}+{encoded}"
+        return format_private_key(self.name, self.verifier.key_id, ED25519_TYPE, self._key)
 
     def sign(self, text: bytes) -> bytes:
         """key id || Ed25519 signature over the note text."""
