@@ -29,7 +29,6 @@ COSIGNATURE_TYPE = 0x04  # key id type byte for Ed25519 cosignatures, C2SP tlog-
 MAX_TIMESTAMP = 2**63 - 1  # C2SP tlog-cosignature: the timestamp MUST NOT exceed 2^63 - 1
 _TIMESTAMP_SIZE = 8
 _ED25519_SIGNATURE_SIZE = 64
-_PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
 
 
 def cosigned_message(body: str, timestamp: int) -> bytes:
