@@ -1,7 +1,9 @@
 """Running a real `prov serve` or `prov witness serve` for a test: a free loopback port, a bounded
-wait, a clean stop."""
+wait, a clean stop - or, for the crash tests, SIGKILL of the server and every process it started."""
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,66 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class Server:
+    """One `prov ...` server process in its own process group (its signature workers too), so
+    `kill()` takes them all down at once, as a power cut would."""
+
+    def __init__(
+        self,
+        arguments: Sequence[str],
+        ready_path: str,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
+    ) -> None:
+        self.arguments = list(arguments)
+        self.ready_path = ready_path
+        self.log = log
+        self.env = None if env is None else dict(env)
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_seconds: float = 20) -> "Server":
+        """Start the process (appending to its log) and wait until `ready_path` answers 200."""
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [str(PROV), *self.arguments, "--port", str(self.port)],
+                stdout=output, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            try:
+                if httpx.get(f"{self.base}{self.ready_path}", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.kill()
+                raise AssertionError(
+                    f"prov {' '.join(self.arguments)} did not come up:\n{self.log.read_text()}"
+                )
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group: no shutdown handler runs."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within 10 seconds."""
+        if self.process is None:
+            return
+        self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        self.kill()
 
 
 def prov_serve(
@@ -47,31 +109,8 @@ def _serving(
     env: Mapping[str, str] | None,
     ready_seconds: float,
 ) -> Iterator[str]:
-    port = free_port()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(PROV), *arguments, "--port", str(port)],
-            stdout=output, stderr=subprocess.STDOUT, env=None if env is None else dict(env),
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    server = Server(arguments, ready_path, log, env).start(ready_seconds)
     try:
-        deadline = time.monotonic() + ready_seconds
-        while True:
-            try:
-                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError(
-                    f"prov {' '.join(arguments)} did not come up:\n{log.read_text()}"
-                )
-            time.sleep(0.1)
-        yield base
+        yield server.base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
