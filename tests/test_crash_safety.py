@@ -14,15 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 
 import migrations
 from ledger import EMPTY_ROOT, Signer, open_engine
 from ledger.cosignature import Cosigner
-from ledger.schema import witness_state
+from ledger.schema import log_tiles, witness_state
 from ledger.witness import write_new_cosigner
 from tests.crash_harness import (
+    Acknowledgement,
     LogAuditor,
     LogUnderTest,
     Observations,
@@ -158,3 +159,45 @@ def test_witness_never_cosigns_two_roots_for_one_size_across_sigkills(
     assert conflicts == {}
     assert cosigned.refusals > 0  # both forks really raced: the witness turned one away
     assert len(cosigned.by_size) >= KILLS + 1
+
+
+def test_the_auditor_notices_a_loss_a_fork_and_a_half_write(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The checks above can fail: a record acknowledged but not logged, a checkpoint the log
+    cannot prove it extends, and a tile row beyond the tree are each reported."""
+    log = LogUnderTest.create(tmp_path / "data", sqlite_url)
+    seen = Observations()
+    server = log.server(tmp_path / "serve.log")
+    auditor = LogAuditor(log, seen, tmp_path)
+    engine = open_engine(sqlite_url)
+    try:
+        server.start()
+        source = RecordSource(log.devices, seed=1)
+        submitters = Submitters([server.base], source, log.log_key, seen, threads=1)
+        submitters.start()
+        while len(seen.acknowledged) < 20:
+            time.sleep(0.05)
+        submitters.stop()
+        auditor.check(server.base)
+        assert auditor.figures.problems == []
+
+        real = seen.acknowledged[0]
+        seen.acknowledged.append(Acknowledgement(real.index, b"\x00" * 32, real.record, "x"))
+        seen.checkpoints.setdefault(3, set()).add(b"\x01" * 32)
+        with engine.begin() as connection:
+            connection.execute(
+                insert(log_tiles).values(
+                    level=0, tile_index=10_000, hashes=b"\x02" * 32, interior=b""
+                )
+            )
+        auditor.check(server.base)
+    finally:
+        server.stop()
+        auditor.close()
+        engine.dispose()
+    figures = auditor.figures
+    assert figures.lost == 1
+    assert figures.forks >= 1
+    assert figures.half_written == 1
+    assert any("tiles beyond" in problem for problem in figures.problems)
