@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import random
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,6 +143,7 @@ class Acknowledgement:
     leaf_hash: bytes
     record: dict[str, Any]
     server: str  # base URL of the server that acknowledged it
+    at: float = 0.0  # time.monotonic() when the answer arrived
 
 
 @dataclass
@@ -236,7 +238,11 @@ class Submitters:
                 continue
             acks.append(
                 Acknowledgement(
-                    result["index"], base64.b64decode(result["leaf_hash"]), record, server
+                    result["index"],
+                    base64.b64decode(result["leaf_hash"]),
+                    record,
+                    server,
+                    time.monotonic(),
                 )
             )
             self._seen.saw_checkpoint(result["checkpoint"].encode(), self._log_key)
