@@ -19,6 +19,11 @@ from ledger.errors import ConfigurationError
 # pg_advisory_xact_lock keys: ASCII names read as signed 64-bit integers.
 SEQUENCER_LOCK = int.from_bytes(b"provlog\x00", "big", signed=True)
 
+# How long a lock holder may sit idle inside its transaction before PostgreSQL ends its session.
+# A batch's statements follow each other within milliseconds; 30 s only ever trips on a holder
+# that stopped (SIGSTOP, a paused VM, a network partition).
+STALL_TIMEOUT_S = 30.0
+
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
@@ -88,16 +93,26 @@ def translate_database_errors(engine: Engine) -> Iterator[None]:
 
 
 @contextmanager
-def locked_transaction(engine: Engine, lock: int = SEQUENCER_LOCK) -> Iterator[Connection]:
+def locked_transaction(
+    engine: Engine, lock: int = SEQUENCER_LOCK, *, stall_timeout_s: float = STALL_TIMEOUT_S
+) -> Iterator[Connection]:
     """A transaction holding write lock `lock`; commits on success, rolls back on error.
 
     On SQLite every writer holds the one database write lock (BEGIN IMMEDIATE), whatever `lock`.
+    On PostgreSQL the lock is released when the holder's transaction ends, when its connection
+    drops (a killed process), or when it sits idle inside the transaction for `stall_timeout_s`
+    (a frozen process, a paused VM, a partition): the server then ends its session, so a stuck
+    holder cannot keep every other sequencer out, and its batch is rolled back, never committed.
     """
     with translate_database_errors(engine), engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection = connection.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             if engine.dialect.name == "postgresql":
+                timeout_ms = max(1, round(stall_timeout_s * 1000))
+                connection.execute(
+                    text(f"SET LOCAL idle_in_transaction_session_timeout = {timeout_ms}")
+                )
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
             elif engine.dialect.name != "sqlite":
                 raise ConfigurationError(

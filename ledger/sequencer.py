@@ -9,13 +9,14 @@ checkpoint is the log's latest.
 """
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from hashlib import sha256
 
 from sqlalchemy import Connection, insert, update
 
 from ledger.checkpoint import Checkpoint, sign_checkpoint
-from ledger.database import locked_transaction
+from ledger.database import STALL_TIMEOUT_S, locked_transaction
 from ledger.errors import ConfigurationError, MalformedError, StorageError
 from ledger.merkle import EMPTY_ROOT, root_hash
 from ledger.note import Signer
@@ -55,14 +56,26 @@ class AppendResult:
 
 
 class Sequencer:
-    def __init__(self, store: LogStore, signer: Signer, now: Clock) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        signer: Signer,
+        now: Clock,
+        *,
+        stall_timeout_s: float = STALL_TIMEOUT_S,
+    ) -> None:
+        """`stall_timeout_s`: see ledger.database.locked_transaction (PostgreSQL only)."""
         self._store = store
         self._signer = signer
         self._now = now
+        self._stall_timeout_s = stall_timeout_s
+
+    def _locked(self) -> AbstractContextManager[Connection]:
+        return locked_transaction(self._store.engine, stall_timeout_s=self._stall_timeout_s)
 
     def initialize(self) -> SignedCheckpoint:
         """Sign and store the empty tree's checkpoint, unless the log already has one."""
-        with locked_transaction(self._store.engine) as connection:
+        with self._locked() as connection:
             latest = read_latest_checkpoint(connection)
             if latest is not None:
                 self._check_origin(latest)
@@ -83,7 +96,7 @@ class Sequencer:
 
         If `build` returns no leaves, nothing is written and the latest checkpoint is returned.
         """
-        with locked_transaction(self._store.engine) as connection:
+        with self._locked() as connection:
             latest = read_latest_checkpoint(connection)
             if latest is None:
                 raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
