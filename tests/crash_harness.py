@@ -279,6 +279,7 @@ class LogAuditor:
         self._store = LogStore(self._engine)
         self.figures = AuditFigures()
         self._verified: dict[int, bytes] = {}  # published checkpoints already checked
+        self._anchor: tuple[int, bytes] | None = None  # the latest at the previous check
 
     def close(self) -> None:
         self._engine.dispose()
@@ -306,12 +307,20 @@ class LogAuditor:
         self, base_url: str, size: int, root: bytes, published: dict[int, set[bytes]]
     ) -> None:
         self.figures.checkpoints_published = sum(len(roots) for roots in published.values())
+        # Published checkpoints verified against an earlier latest are skipped (consistency is
+        # transitive), so that earlier latest itself is always checked against this one.
+        if self._anchor is not None:
+            published = {**published}
+            published.setdefault(self._anchor[0], set()).add(self._anchor[1])
         for old_size, roots in sorted(published.items()):
             if len(roots) > 1:
                 self._problem("forks", f"two roots were published for tree size {old_size}")
             for old_root in roots:
-                if self._verified.get(old_size) == old_root and old_size != size:
-                    continue  # consistency is transitive: checked against an earlier latest
+                if (
+                    self._verified.get(old_size) == old_root
+                    and (old_size, old_root) != self._anchor
+                ):
+                    continue
                 if old_size > size:
                     self._problem(
                         "forks", f"rollback: published size {old_size}, now serving {size}"
@@ -333,6 +342,7 @@ class LogAuditor:
                     continue
                 self._verified[old_size] = old_root
         self._verified[size] = root
+        self._anchor = (size, root)
 
     def _check_acknowledged(self, acknowledged: list[Acknowledgement], size: int) -> None:
         figures = self.figures
