@@ -404,7 +404,7 @@ def test_batch_over_the_limit_is_rejected(client: TestClient, enrolled: DevicePK
 
     response = client.post("/v1/captures", json={"records": records})
 
-    message = assert_error(response, 400, "batch_too_large")
+    message = assert_error(response, 413, "batch_too_large")
     assert f"at most {MAX_BATCH} per submission" in message
     assert tree_size(client) == size
 

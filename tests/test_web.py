@@ -80,7 +80,7 @@ def test_page_renders_a_verdict_and_matches(
         unknown = client.post("/", files={"image": ("other.png", picture(99, SIZE), "image/png")})
         assert 'data-verdict="not-found"' in unknown.text
         junk = client.post("/", files={"image": ("notes.txt", b"not an image", "text/plain")})
-        assert junk.status_code == 200 and "notes.txt" in junk.text and 'id="error"' in junk.text
+        assert junk.status_code == 400 and "notes.txt" in junk.text and 'id="error"' in junk.text
 
 
 def _chromium_or_skip() -> None:
