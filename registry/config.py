@@ -65,10 +65,14 @@ class RegistrySettings:
                 f"{MAX_IMAGE_PIXELS_CEILING} (twice Pillow's own limit, past which it refuses "
                 "to open an image); choose a value in that range"
             )
-        if self.rate_limit < 0 or self.rate_burst < 0:
-            raise ConfigurationError(
-                "PROV_RATE_LIMIT and PROV_RATE_BURST must be 0 (no limit) or positive"
-            )
+        for name, value in (
+            ("PROV_RATE_LIMIT", self.rate_limit),
+            ("PROV_RATE_BURST", self.rate_burst),
+        ):
+            if value < 0:
+                raise ConfigurationError(
+                    f"{name}={value:g} is negative; use 0 (no limit) or a positive number"
+                )
 
     @property
     def rate_limited(self) -> bool:
