@@ -26,7 +26,7 @@ from ledger.errors import LedgerError, RateLimitedError, TooLargeError
 LIMITED_PATHS = frozenset(
     {"/v1/vendors", "/v1/devices", "/v1/captures", "/v1/revocations", "/v1/lookup", "/"}
 )
-# Idle clients are forgotten (see TokenBuckets); this caps the rest, ~100 bytes each.
+# Idle clients are forgotten (see TokenBuckets); this caps the rest: ~250 bytes each, 25 MB.
 MAX_TRACKED_CLIENTS = 100_000
 
 
