@@ -298,19 +298,20 @@ def test_prov_serve_refuses_a_world_readable_log_key(
         assert httpx.get(f"{base}/checkpoint").status_code == 200
 
 
-def test_prov_witness_serve_refuses_a_world_readable_witness_key(
-    tmp_path: Path, database_url: str, env: dict[str, str]
+@pytest.mark.parametrize("mode", [0o644, 0o640])
+def test_prov_witness_serve_refuses_a_witness_key_others_can_read(
+    tmp_path: Path, database_url: str, env: dict[str, str], mode: int
 ) -> None:
     key_file = tmp_path / "witness.key"
     storage = ["--key-file", str(key_file), "--database", database_url]
     init = run(env, "witness", "init", "--name", WITNESS, *storage)
     assert init.returncode == 0, init.stderr
     options = ["--log", Signer.generate(ORIGIN).verifier.vkey, *storage]
-    key_file.chmod(0o640)
+    key_file.chmod(mode)
     served = run(env, "witness", "serve", *options, "--port", str(free_port()))
     assert served.returncode == 2, served.stdout + served.stderr
     message = " ".join(served.stderr.split())
-    assert f"the witness key file {key_file} has mode 0640" in message
+    assert f"the witness key file {key_file} has mode {mode:04o}" in message
     assert f"chmod 600 {key_file}" in message
     key_file.chmod(0o600)
     with witness_serve(options, tmp_path / "witness.log", env) as base:
