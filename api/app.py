@@ -1,14 +1,15 @@
 """create_app(settings): the FastAPI application for one log and its registry."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, RateLimit, TokenBuckets
 from api.routers import clusters, log, lookup, origins_page, registry, tiles, web
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
@@ -16,7 +17,10 @@ from registry import RegistrySettings, open_registry
 from registry.lookup import Lookup
 
 
-def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
+def create_app(
+    settings: RegistrySettings | LogConfig, *, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
+    """The app; `clock` (monotonic seconds) drives the per-client rate limit."""
     if isinstance(settings, LogConfig):
         settings = RegistrySettings(log=settings)
     witnesses = parse_witnesses(settings.log.witnesses)
@@ -53,6 +57,10 @@ def create_app(settings: RegistrySettings | LogConfig) -> FastAPI:
     # (hashes and signatures are random bytes; level 1 already squeezes their hex and base64).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a client over its rate is refused before its body is read.
+    if settings.rate_limited:
+        buckets = TokenBuckets(settings.rate_limit, settings.rate_burst, clock)
+        app.add_middleware(RateLimit, buckets=buckets)
     install_error_handlers(app)
     app.include_router(tiles.router)
     app.include_router(log.router)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ledger import LogStore, Verifier
-from registry import Registry
+from registry import Registry, RegistrySettings
 from registry.lookup import Lookup
 
 
@@ -30,11 +30,17 @@ def get_admin_token(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def get_settings(request: Request) -> RegistrySettings:
+    settings: RegistrySettings = request.app.state.settings
+    return settings
+
+
 def get_lookup(request: Request) -> Lookup:
     lookup: Lookup = request.app.state.lookup
     return lookup
 
 
+SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
 LookupDep = Annotated[Lookup, Depends(get_lookup)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 AdminToken = Annotated[str | None, Depends(get_admin_token)]

@@ -12,12 +12,16 @@ from ledger.errors import (
     MalformedError,
     NotAuthorizedError,
     NotFoundError,
+    RateLimitedError,
     StorageError,
+    TooLargeError,
     VerificationError,
 )
 
 STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     MalformedError: 400,
+    TooLargeError: 413,
+    RateLimitedError: 429,
     NotAuthorizedError: 401,
     NotFoundError: 404,
     VerificationError: 422,
@@ -26,14 +30,29 @@ STATUS_BY_ERROR: dict[type[LedgerError], int] = {
 }
 
 
-def error_response(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+def error_response(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"type": kind, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def status_for(exc: LedgerError) -> int:
+    return next((STATUS_BY_ERROR[t] for t in type(exc).__mro__ if t in STATUS_BY_ERROR), 500)
+
+
+def ledger_error_response(exc: LedgerError) -> JSONResponse:
+    """The response for one error, by the table above; also for middleware, outside routing."""
+    status = status_for(exc)
+    headers = None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    return error_response(status, exc.code, str(exc), headers)
 
 
 def _ledger_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
-    status = next((STATUS_BY_ERROR[t] for t in type(exc).__mro__ if t in STATUS_BY_ERROR), 500)
-    return error_response(status, exc.code, str(exc))
+    return ledger_error_response(exc)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,9 @@ from ledger.errors import (
     MalformedError,
     NotAuthorizedError,
     NotFoundError,
+    RateLimitedError,
     StorageError,
+    TooLargeError,
     VerificationError,
 )
 
@@ -16,11 +18,14 @@ EXIT_BAD_INPUT = 2
 
 EXIT_CODE_BY_ERROR: dict[type[LedgerError], int] = {
     MalformedError: EXIT_BAD_INPUT,
+    TooLargeError: EXIT_BAD_INPUT,
     NotAuthorizedError: EXIT_BAD_INPUT,
     ConfigurationError: EXIT_BAD_INPUT,
     VerificationError: EXIT_FAILED,
     NotFoundError: EXIT_FAILED,
     StorageError: EXIT_FAILED,
+    # The server is busy with this client: the request was fine, it just was not served.
+    RateLimitedError: EXIT_FAILED,
 }
 
 

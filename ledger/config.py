@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger.errors import ConfigurationError
-from ledger.note import Signer, Verifier
+from ledger.note import Signer, Verifier, read_private_key_file, write_private_key_file
 
 DEFAULT_DATA_DIR = "prov-data"
 
@@ -46,18 +46,7 @@ class LogConfig:
         return cls(directory, url, key_file, os.environ.get("PROV_WITNESSES", ""), interval_s)
 
     def load_signer(self) -> Signer:
-        try:
-            text = self.key_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigurationError(
-                f"no log key at {self.key_file}: run `prov init` to create one"
-            ) from None
-        except (UnicodeDecodeError, OSError) as exc:
-            raise ConfigurationError(
-                f"cannot read the log key file {self.key_file} ({exc}); it should hold one "
-                "PRIVATE+KEY+... line as written by `prov init`"
-            ) from None
-        return Signer.from_string(text)
+        return Signer.from_string(read_private_key_file(self.key_file, "log", "prov init"))
 
     def load_verifier(self) -> Verifier | None:
         """The log's public key, if this machine holds the key file."""
@@ -68,13 +57,5 @@ class LogConfig:
     def write_new_key(self, origin: str) -> Signer:
         """Generate the log's Ed25519 key and write it readable by its owner only (0600)."""
         signer = Signer.generate(origin)
-        self.key_file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise ConfigurationError(
-                f"{self.key_file} already exists; refusing to overwrite a log key"
-            ) from None
-        with os.fdopen(fd, "w") as handle:
-            handle.write(signer.to_string() + "\n")
+        write_private_key_file(self.key_file, signer.to_string(), "log")
         return signer

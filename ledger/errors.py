@@ -24,6 +24,24 @@ class MalformedError(LedgerError):
     default_code = "malformed"
 
 
+class TooLargeError(MalformedError):
+    """Well-formed input over a size limit (records per batch, image pixels, body bytes): the
+    caller must send less, not different."""
+
+    default_code = "too_large"
+
+
+class RateLimitedError(LedgerError):
+    """The caller sent more requests than its rate limit allows; `retry_after_s` says when the
+    next one will be accepted."""
+
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+
 class VerificationError(LedgerError):
     """Well-formed input that does not verify (wrong hash, bad signature, untrusted chain)."""
 

@@ -8,7 +8,10 @@ do not know, so witnesses can add cosignatures and logs can rotate keys without 
 import base64
 import binascii
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -91,6 +94,48 @@ def parse_private_key(
             f"(write one with `{command}`)"
         )
     return name, hex_id, seed[1:]
+
+
+def read_private_key_file(path: Path, what: str, command: str) -> str:
+    """The text of a PRIVATE+KEY+... file, refused (ConfigurationError) if it is missing,
+    unreadable, or readable or writable by anyone but its owner. `what` names its role ("log",
+    "witness") and `command` the one that writes a new one."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no {what} key at {path}: run `{command}` to create one"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the {what} key file {path} ({exc})") from None
+    # ssh's rule: a key others could read may already be someone else's, and one they could
+    # write may no longer be ours; either way the operator must look before we sign with it.
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"the {what} key file {path} has mode {mode:04o}: it must be readable and writable "
+            f"by its owner only; run `chmod 600 {path}`"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigurationError(
+            f"cannot read the {what} key file {path} ({exc}); it should hold one "
+            f"PRIVATE+KEY+... line as written by `{command}`"
+        ) from None
+
+
+def write_private_key_file(path: Path, text: str, what: str) -> None:
+    """Create `path` holding `text` (a PRIVATE+KEY+... line), readable by its owner only (0600,
+    whatever the umask), and never over an existing key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConfigurationError(
+            f"{path} already exists; refusing to overwrite a {what} key"
+        ) from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
 
 
 def format_private_key(

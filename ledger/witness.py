@@ -9,7 +9,6 @@ pass the old-size check against the same stored size, and nothing is cosigned un
 durably the new state.
 """
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from ledger.database import locked_transaction, translate_database_errors
 from ledger.encoding import decode_base64, parse_decimal
 from ledger.errors import ConfigurationError, MalformedError, VerificationError
 from ledger.merkle import HASH_SIZE, verify_consistency
-from ledger.note import Verifier, parse_note
+from ledger.note import Verifier, parse_note, read_private_key_file, write_private_key_file
 from ledger.schema import witness_refusals, witness_state
 
 # pg_advisory_xact_lock key, distinct from ledger.database.SEQUENCER_LOCK ("provlog\0").
@@ -295,30 +294,12 @@ def parse_log_keys(vkeys: Sequence[str]) -> dict[str, Verifier]:
 
 
 def load_cosigner(key_file: Path) -> Cosigner:
-    try:
-        text = key_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigurationError(
-            f"no witness key at {key_file}: run `prov witness init --name NAME` to create one"
-        ) from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise ConfigurationError(
-            f"cannot read the witness key file {key_file} ({exc}); it should hold one "
-            "PRIVATE+KEY+... line as written by `prov witness init`"
-        ) from None
+    text = read_private_key_file(key_file, "witness", "prov witness init --name NAME")
     return Cosigner.from_string(text)
 
 
 def write_new_cosigner(key_file: Path, name: str) -> Cosigner:
     """Generate a witness key and write it readable by its owner only (0600)."""
     cosigner = Cosigner.generate(name)
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConfigurationError(
-            f"{key_file} already exists; refusing to overwrite a witness key"
-        ) from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(cosigner.to_string() + "\n")
+    write_private_key_file(key_file, cosigner.to_string(), "witness")
     return cosigner

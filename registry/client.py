@@ -5,7 +5,8 @@ is) unless a server URL is given (`--server`, `PROV_SERVER`), in which case they
 server's HTTP API. Both return the same JSON shapes and raise the same errors.
 """
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
 import httpx
@@ -16,7 +17,9 @@ from ledger.errors import (
     MalformedError,
     NotAuthorizedError,
     NotFoundError,
+    RateLimitedError,
     StorageError,
+    TooLargeError,
     VerificationError,
 )
 from registry.bundle import build_bundle
@@ -65,7 +68,8 @@ class LocalClient:
         return build_bundle(self._registry.store, index)
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
-        return Lookup(self._registry.store).lookup(query_from_image(data, name)).to_json()
+        query = query_from_image(data, name, max_pixels=self._registry.settings.max_image_pixels)
+        return Lookup(self._registry.store).lookup(query).to_json()
 
     def clusters(self, at: int | None) -> bytes:
         return report_bytes(build_report(load_facts(self._registry.store, at)))
@@ -78,23 +82,57 @@ _ERROR_BY_STATUS: dict[int, type[LedgerError]] = {
     400: MalformedError,
     401: NotAuthorizedError,
     404: NotFoundError,
-    413: MalformedError,
+    413: TooLargeError,
     422: VerificationError,
     503: ConfigurationError,
 }
 
 
+# A rate-limited server says when to come back (Retry-After); `prov submit` waits that long
+# and tries again, a few times, never longer than this each time (a hostile server could
+# otherwise park the client for days).
+RATE_LIMIT_RETRIES = 5
+MAX_RETRY_AFTER_S = 60
+
+
+def _retry_after_s(response: httpx.Response) -> int:
+    """Retry-After in whole seconds, within 1 to MAX_RETRY_AFTER_S (1 if absent or a date)."""
+    raw = response.headers.get("retry-after", "").strip()
+    seconds = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 1
+    return min(max(seconds, 1), MAX_RETRY_AFTER_S)
+
+
 class HttpClient:
-    def __init__(self, base_url: str, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 120.0,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        retries: int = RATE_LIMIT_RETRIES,
+    ) -> None:
+        """`http` replaces the HTTP client (tests pass a TestClient); `sleep` waits out a 429."""
         self._base = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self._base, timeout=timeout)
+        self._http = http or httpx.Client(base_url=self._base, timeout=timeout)
+        self._sleep = sleep
+        self._retries = retries
+
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One request, repeated after Retry-After while the server answers 429."""
+        for attempt in range(max(self._retries, 0) + 1):
+            try:
+                response = self._http.request(method, path, **options)
+            except httpx.HTTPError as exc:
+                raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+            if response.status_code != 429 or attempt == self._retries:
+                break
+            self._sleep(_retry_after_s(response))
+        return response
 
     def _call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            response = self._http.request(method, path, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        response = self._send(method, path, json=body, headers=headers)
         if response.is_success:
             return response.json()
         self._raise(response)
@@ -105,9 +143,10 @@ class HttpClient:
             code, message = str(error["type"]), str(error["message"])
         except (ValueError, KeyError, TypeError):
             code, message = "http_error", f"{response.status_code} {response.text[:200]}"
-        raise _ERROR_BY_STATUS.get(response.status_code, StorageError)(
-            f"{message} (server {self._base})", code=code
-        )
+        message = f"{message} (server {self._base})"
+        if response.status_code == 429:
+            raise RateLimitedError(message, _retry_after_s(response), code=code)
+        raise _ERROR_BY_STATUS.get(response.status_code, StorageError)(message, code=code)
 
     def add_vendor(
         self, name: str, role: str, root_der: bytes, admin_token: str | None
@@ -137,30 +176,20 @@ class HttpClient:
         return result
 
     def bundle(self, index: int) -> bytes:
-        headers: dict[str, str] = {}
-        try:
-            response = self._http.get(f"/v1/bundles/{index}", headers=headers)
-        except httpx.HTTPError as exc:
-            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        response = self._send("GET", f"/v1/bundles/{index}")
         if response.is_success:
             return response.content
         self._raise(response)
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
-        try:
-            response = self._http.post("/v1/lookup", files={"image": (name, data)})
-        except httpx.HTTPError as exc:
-            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        response = self._send("POST", "/v1/lookup", files={"image": (name, data)})
         if response.is_success:
             result: dict[str, Any] = response.json()
             return result
         self._raise(response)
 
     def clusters(self, at: int | None) -> bytes:
-        try:
-            response = self._http.get("/v1/clusters", params={} if at is None else {"at": at})
-        except httpx.HTTPError as exc:
-            raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+        response = self._send("GET", "/v1/clusters", params={} if at is None else {"at": at})
         if response.is_success:
             return response.content
         self._raise(response)

@@ -3,14 +3,24 @@
 Environment: PROV_ADMIN_TOKEN (operator token for adding vendors; unset = nobody may),
 PROV_MAX_BATCH (records per submission, default 1000), PROV_MAX_FUTURE_SKEW_MS (how far in the
 future a capture time may be, default 300000 = 5 minutes), PROV_VERIFY_WORKERS (processes that
-verify capture signatures, default: the number of CPUs), PROV_MAX_BODY_BYTES (API request limit).
+verify capture signatures, default: the number of CPUs), PROV_MAX_BODY_BYTES (API request limit,
+default 32 MiB), PROV_MAX_IMAGE_PIXELS (largest image a lookup decodes, default Pillow's
+89,478,485; at most twice that, where Pillow itself refuses), PROV_RATE_LIMIT and
+PROV_RATE_BURST (each client address may make PROV_RATE_BURST write or lookup requests at once,
+then PROV_RATE_LIMIT a second; defaults 20 and 40; 0 in either turns the limit off).
 """
 
+import math
 import os
 from dataclasses import dataclass, field
 
 from ledger import LogConfig
 from ledger.errors import ConfigurationError
+from registry.hashing import DEFAULT_MAX_PIXELS
+
+# Pillow refuses to open an image over twice its own MAX_IMAGE_PIXELS (its default, here)
+# before we could look at it, so a larger setting could not be honoured.
+MAX_IMAGE_PIXELS_CEILING = 2 * DEFAULT_MAX_PIXELS
 
 
 def _int_env(name: str, default: int) -> int:
@@ -23,6 +33,19 @@ def _int_env(name: str, default: int) -> int:
         raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
 
 
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigurationError(f"{name}={raw!r} is not a finite number")
+    return value
+
+
 @dataclass(frozen=True)
 class RegistrySettings:
     log: LogConfig
@@ -31,6 +54,29 @@ class RegistrySettings:
     max_future_skew_ms: int = 5 * 60 * 1000
     verify_workers: int = 0  # 0: verify in this process
     max_body_bytes: int = 32 * 1024 * 1024
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    rate_limit: float = 20.0  # requests a second per client address; 0: no limit
+    rate_burst: int = 40  # requests at once per client address; 0: no limit
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_image_pixels <= MAX_IMAGE_PIXELS_CEILING:
+            raise ConfigurationError(
+                f"PROV_MAX_IMAGE_PIXELS={self.max_image_pixels} is outside 1 to "
+                f"{MAX_IMAGE_PIXELS_CEILING} (twice Pillow's own limit, past which it refuses "
+                "to open an image); choose a value in that range"
+            )
+        for name, value in (
+            ("PROV_RATE_LIMIT", self.rate_limit),
+            ("PROV_RATE_BURST", self.rate_burst),
+        ):
+            if value < 0:
+                raise ConfigurationError(
+                    f"{name}={value:g} is negative; use 0 (no limit) or a positive number"
+                )
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.rate_limit > 0 and self.rate_burst > 0
 
     @classmethod
     def from_env(cls, log: LogConfig) -> "RegistrySettings":
@@ -41,4 +87,7 @@ class RegistrySettings:
             max_future_skew_ms=_int_env("PROV_MAX_FUTURE_SKEW_MS", 5 * 60 * 1000),
             verify_workers=_int_env("PROV_VERIFY_WORKERS", os.cpu_count() or 1),
             max_body_bytes=_int_env("PROV_MAX_BODY_BYTES", 32 * 1024 * 1024),
+            max_image_pixels=_int_env("PROV_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS),
+            rate_limit=_float_env("PROV_RATE_LIMIT", 20.0),
+            rate_burst=_int_env("PROV_RATE_BURST", 40),
         )

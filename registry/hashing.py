@@ -7,10 +7,11 @@ variants (rotations and flips) a near-duplicate lookup searches.
 Decoding is defensive:
 
 * Only the formats in `FORMATS` are opened (no EPS/PSD/ICO/... plugins on untrusted bytes).
-* Pillow's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`, read at call time; Pillow's
-  default of 89,478,485 pixels is used if someone set it to None) is enforced explicitly: a file
-  with more pixels raises `MalformedError(code="image_too_large")`, whether Pillow only warned
-  or raised `DecompressionBombError`.
+* A pixel limit, `max_pixels` (default: Pillow's decompression-bomb limit of 89,478,485; the
+  server's PROV_MAX_IMAGE_PIXELS), is checked from the header, before any pixel data is
+  decoded: a file with more pixels raises `TooLargeError(code="image_too_large")`, and so does
+  one Pillow itself refuses to open (`DecompressionBombError`, over twice its
+  `Image.MAX_IMAGE_PIXELS`).
 * Every image is fully decoded (`load()`), with `ImageFile.LOAD_TRUNCATED_IMAGES` False (we
   refuse to run if some other code switched it on), so a truncated file raises
   `MalformedError(code="image_unreadable")` instead of hashing a half-grey picture.
@@ -72,7 +73,7 @@ import numpy.typing as npt
 import pdqhash
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from ledger.errors import ConfigurationError, MalformedError
+from ledger.errors import ConfigurationError, MalformedError, TooLargeError
 from registry.features import FEATURE_REGIONS, TRIMMED, crop_region, trim_uniform_border
 
 __all__ = [
@@ -121,7 +122,7 @@ FORMATS: Final[Mapping[str, str]] = MappingProxyType(
 
 # The short side PDQ and pHash get (at least): see the module docstring for the measurements.
 MIN_SIDE: Final = 512
-# Pillow's default MAX_IMAGE_PIXELS, used if it was set to None: never decode without a limit.
+# Pillow's default MAX_IMAGE_PIXELS: the default of every `max_pixels` here.
 DEFAULT_MAX_PIXELS: Final = 89_478_485
 
 _JPEG_LIKE: Final = frozenset({"JPEG", "MPO"})
@@ -181,7 +182,8 @@ def hash_image(data: bytes, name: str = "image") -> ImageHashes:
     """Hash one image file. `name` (a file name or label) appears in every error message.
 
     Raises MalformedError with code "image_unreadable" (not an image, an unsupported format,
-    truncated or corrupt) or "image_too_large" (over the decompression-bomb pixel limit), and
+    truncated or corrupt), TooLargeError "image_too_large" (over the decompression-bomb
+    limit, DEFAULT_MAX_PIXELS), and
     ConfigurationError if PIL.ImageFile.LOAD_TRUNCATED_IMAGES was switched on.
     """
     sha256 = hashlib.sha256(data).hexdigest()
@@ -199,13 +201,16 @@ def hash_image(data: bytes, name: str = "image") -> ImageHashes:
     )
 
 
-def query_hashes(data: bytes, name: str = "image") -> tuple[str, list[ProbeHash]]:
+def query_hashes(
+    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[str, list[ProbeHash]]:
     """What a lookup of this file searches with: its SHA-256, and probes - the eight dihedral
     variants first (in `pdq_dihedral`'s order, named by DIHEDRAL_NAMES), then the picture with
     its uniform borders trimmed ("trimmed", only when it has such borders) and the regions of
-    registry.features (probe names "center95", "top80", "bottom80")."""
+    registry.features (probe names "center95", "top80", "bottom80"). An image of more than
+    `max_pixels` pixels raises TooLargeError before it is decoded."""
     sha256 = hashlib.sha256(data).hexdigest()
-    rgb = _decode(data, name).rgb
+    rgb = _decode(data, name, max_pixels=max_pixels).rgb
     pixels = _rgb_array(rgb)
     probes = []
     for probe_name, transpose in zip(DIHEDRAL_NAMES, _DIHEDRAL, strict=True):
@@ -258,7 +263,13 @@ def pdq_dihedral(data: bytes, name: str = "image") -> list[tuple[str, int]]:
 # Decoding
 
 
-def _decode(data: bytes, name: str, *, min_side: int | None = MIN_SIDE) -> _Decoded:
+def _decode(
+    data: bytes,
+    name: str,
+    *,
+    min_side: int | None = MIN_SIDE,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> _Decoded:
     """Open, check, fully decode, orient and reduce to a short side >= `min_side`.
 
     Other `min_side` values are for the benchmark and its measurements only: None decodes at
@@ -269,11 +280,12 @@ def _decode(data: bytes, name: str, *, min_side: int | None = MIN_SIDE) -> _Deco
             "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is on: truncated images would be hashed as if "
             "whole; switch it off to hash images"
         )
-    limit = Image.MAX_IMAGE_PIXELS or DEFAULT_MAX_PIXELS
     try:
         img = Image.open(io.BytesIO(data), formats=_openers())
     except Image.DecompressionBombError as exc:
-        raise MalformedError(f"{name}: image too large ({exc})", code="image_too_large") from exc
+        raise TooLargeError(
+            f"{name}: image too large ({exc}); send a smaller image", code="image_too_large"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise MalformedError(
             f"{name}: not an image in a supported format ({', '.join(sorted(FORMATS))})",
@@ -285,10 +297,11 @@ def _decode(data: bytes, name: str, *, min_side: int | None = MIN_SIDE) -> _Deco
     with img:
         full_width, full_height = img.size
         pixels = full_width * full_height
-        if pixels > limit:
-            raise MalformedError(
+        # Image.open read only the header: refuse here, before load() allocates the pixels.
+        if pixels > max_pixels:
+            raise TooLargeError(
                 f"{name}: image too large ({full_width}x{full_height} = {pixels} pixels, "
-                f"limit {limit})",
+                f"limit {max_pixels}); send a smaller image",
                 code="image_too_large",
             )
         if full_width < 1 or full_height < 1:

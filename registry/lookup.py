@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Connection, select
 from ledger import LogStore
 from ledger.errors import MalformedError
 from registry.entries import b64
-from registry.hashing import DIHEDRAL_NAMES, ProbeHash, query_hashes
+from registry.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
 from registry.matching import GLOBAL, PROBE_TARGETS, CaptureIndex, Evidence, Registered, judge, rank
 from registry.schema import (
     reg_capture_features,
@@ -83,8 +83,10 @@ class LookupResult:
         return asdict(self)
 
 
-def query_from_image(data: bytes, name: str = "image") -> Query:
-    sha256, probes = query_hashes(data, name)
+def query_from_image(
+    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Query:
+    sha256, probes = query_hashes(data, name, max_pixels=max_pixels)
     return Query(sha256, tuple(probes))
 
 

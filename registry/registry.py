@@ -24,6 +24,7 @@ from ledger.errors import (
     MalformedError,
     NotAuthorizedError,
     NotFoundError,
+    TooLargeError,
     VerificationError,
 )
 from ledger.sequencer import AppendResult
@@ -137,6 +138,10 @@ class Registry:
     @property
     def store(self) -> LogStore:
         return self._store
+
+    @property
+    def settings(self) -> RegistrySettings:
+        return self._settings
 
     def close(self) -> None:
         if self._pool is not None:
@@ -340,9 +345,9 @@ class Registry:
         if not records:
             raise MalformedError("the batch has no records", code="empty_batch")
         if len(records) > self._settings.max_batch:
-            raise MalformedError(
+            raise TooLargeError(
                 f"the batch has {len(records)} records; at most {self._settings.max_batch} per "
-                "submission (PROV_MAX_BATCH)",
+                "submission (PROV_MAX_BATCH): split it into smaller batches",
                 code="batch_too_large",
             )
         pending: list[_Pending] = []

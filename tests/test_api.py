@@ -27,6 +27,7 @@ from ledger import (
     verify_inclusion,
 )
 from ledger.merkle import HASH_SIZE
+from ledger.note import write_private_key_file
 from ledger.tiles import decode_entry_bundle
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -69,7 +70,7 @@ def client(
 ) -> Iterator[TestClient]:
     """The app for the log the `sequencer` fixture writes (already initialized, size 0)."""
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string() + "\n")
+    write_private_key_file(key_file, signer.to_string(), "log")
     config = LogConfig(data_dir=tmp_path, database_url=migrated_url, key_file=key_file)
     app = create_app(config)
     with TestClient(app) as test_client:

@@ -32,6 +32,7 @@ from ledger import (
     open_checkpoint,
     verify_inclusion,
 )
+from ledger.note import write_private_key_file
 from registry import RegistrySettings
 from registry.entries import parse_entry
 from registry.sdk import sign_revocation
@@ -126,7 +127,7 @@ def settings(
 ) -> RegistrySettings:
     """Settings of a writable server: the log is initialized and the key file holds its key."""
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string() + "\n")
+    write_private_key_file(key_file, signer.to_string(), "log")
     Sequencer(store, signer, clock).initialize()
     return RegistrySettings(
         log=LogConfig(tmp_path, migrated_url, key_file),
@@ -403,7 +404,7 @@ def test_batch_over_the_limit_is_rejected(client: TestClient, enrolled: DevicePK
 
     response = client.post("/v1/captures", json={"records": records})
 
-    message = assert_error(response, 400, "batch_too_large")
+    message = assert_error(response, 413, "batch_too_large")
     assert f"at most {MAX_BATCH} per submission" in message
     assert tree_size(client) == size
 

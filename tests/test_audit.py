@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from api import create_app
 from cli.main import main
 from ledger import Checkpoint, LogConfig, Sequencer, Signer, sign_checkpoint
+from ledger.note import write_private_key_file
 from ledger.remote import RemoteLog
 from registry import Registry, RegistrySettings
 from registry.entries import CAPTURE, DEVICE, encode_entry
@@ -31,7 +32,7 @@ from tests.serving import prov_serve
 @contextmanager
 def served(registry: Registry, signer: Signer, tmp_path: Path) -> Iterator[RemoteLog]:
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     url = registry.store.engine.url.render_as_string(hide_password=False)
     app = create_app(RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0))
     with TestClient(app) as client:
@@ -143,7 +144,7 @@ def test_prov_audit_against_a_running_server(
 ) -> None:
     populate(registry, enrolled, clock)
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     runner = CliRunner()
     options = ["--data-dir", str(tmp_path), "--database", migrated_url]
     with prov_serve(options, tmp_path / "serve.log") as base:

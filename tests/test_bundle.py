@@ -11,6 +11,7 @@ from PIL import Image
 
 from cli.main import main
 from ledger import LedgerError, MalformedError, NotFoundError, Signer
+from ledger.note import write_private_key_file
 from registry import Registry
 from registry.bundle import build_bundle, parse_bundle, verify_bundle
 from registry.hashing import ProbeHash, query_hashes
@@ -181,7 +182,7 @@ def test_api_serves_bundles(
     from registry import RegistrySettings
 
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     app = create_app(
         RegistrySettings(log=LogConfig(tmp_path, migrated_url, key_file), verify_workers=0)
     )

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 from ledger import Signer
+from ledger.note import write_private_key_file
 from registry import Registry
 from registry.clusters import (
     Capture,
@@ -214,7 +215,7 @@ def test_report_at_a_fixed_size_is_the_same_bytes(
     assert report["devices"][0]["signals"]["cloned_key"]["count"] == 3
 
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     runner = CliRunner()
     base = ["--data-dir", str(tmp_path), "--database", migrated_url]
     as_json = runner.invoke(main, [*base, "clusters", "--at", str(size), "--json"])
@@ -243,7 +244,7 @@ def test_api_serves_the_report_and_one_origin(
     size = registry.store.latest_checkpoint().size
     expected = report_bytes(build_report(load_facts(registry.store, size)))
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     app = create_app(
         RegistrySettings(log=LogConfig(tmp_path, migrated_url, key_file), verify_workers=0)
     )

@@ -16,7 +16,7 @@ import pdqhash
 import pytest
 from PIL import ExifTags, Image, ImageDraw, ImageFile
 
-from ledger.errors import ConfigurationError, MalformedError
+from ledger.errors import ConfigurationError, MalformedError, TooLargeError
 from registry import hashing
 from registry.features import (
     FEATURE_NAMES,
@@ -415,18 +415,17 @@ def test_decompression_bomb_header() -> None:
     assert "too large" in str(error)
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
-def test_decompression_bomb_limit_is_enforced_not_only_warned(
-    picture: Image.Image, jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+def test_the_pixel_limit_is_ours_not_only_pillows(
+    jpeg: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 480 x 360 = 172,800 pixels: over a 100,000 limit but under 2x it, where Pillow only warns.
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)
-    error = assert_malformed(jpeg, "over.jpg", "image_too_large")
-    assert "172800 pixels" in str(error)
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 172_800)  # at the limit: fine
-    assert hash_image(jpeg).width == 480
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # "no limit" still means Pillow's default
-    assert_malformed(png_header(20_000, 20_000), "bomb.png", "image_too_large")
+    # 480 x 360 = 172,800 pixels: far under Pillow's own limit, over a max_pixels of 100,000.
+    with pytest.raises(TooLargeError) as caught:
+        query_hashes(jpeg, "over.jpg", max_pixels=100_000)
+    assert caught.value.code == "image_too_large" and "172800 pixels" in str(caught.value)
+    assert len(query_hashes(jpeg, "at.jpg", max_pixels=172_800)[1]) >= 8  # at the limit: fine
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # Pillow's check off: ours still holds
+    error = assert_malformed(png_header(20_000, 20_000), "bomb.png", "image_too_large")
+    assert isinstance(error, TooLargeError)
 
 
 def test_image_hashes_is_frozen(jpeg: bytes) -> None:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from cli.main import main
 from ledger import LogConfig, MalformedError, Signer, open_checkpoint, verify_inclusion
+from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.lookup import (
     DISCLOSED_SYNTHETIC,
@@ -246,7 +247,7 @@ def test_api_lookup_by_image_and_by_hashes(
     from api import create_app
 
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     app = create_app(
         RegistrySettings(log=LogConfig(tmp_path, migrated_url, key_file), verify_workers=0)
     )
@@ -294,7 +295,7 @@ def test_prov_lookup_writes_bundles_that_prov_verify_accepts(
     found = tmp_path / "found.jpg"
     found.write_bytes(reencode(image))
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     runner = CliRunner(env={"PROV_LOG_KEY_FILE": str(key_file)})
     base = ["--data-dir", str(tmp_path), "--database", migrated_url]
     result = runner.invoke(

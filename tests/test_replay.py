@@ -18,6 +18,7 @@ from ledger import Checkpoint, LogConfig, LogStore, Sequencer, Signer, sign_chec
 from ledger.checkpoint import open_checkpoint
 from ledger.merkle import hash_leaf, tree_hash
 from ledger.monitor import ForkAlarm, Seen, watch_once
+from ledger.note import write_private_key_file
 from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeReplay, replay_root, replay_step
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
@@ -34,7 +35,8 @@ def leaves(start: int, count: int, tag: str = "entry") -> list[bytes]:
 @contextmanager
 def served(store: LogStore, signer: Signer, tmp_path: Path) -> Iterator[RemoteLog]:
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    key_file.unlink(missing_ok=True)  # a test may serve two logs, one after the other
+    write_private_key_file(key_file, signer.to_string(), "log")
     url = store.engine.url.render_as_string(hide_password=False)
     with TestClient(create_app(LogConfig(tmp_path, url, key_file))) as client:
         yield RemoteLog("http://testserver", http=client)

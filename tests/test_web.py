@@ -19,6 +19,7 @@ from PIL import Image
 
 from api import create_app
 from ledger import LogConfig, Signer
+from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.sdk import sign_capture
 from registry.testing_pki import DevicePKI
@@ -53,7 +54,7 @@ def site(
     )  # type: ignore[arg-type]
     receipt = registry.submit_captures([record])[0].receipt
     assert receipt is not None
-    (tmp_path / "log.key").write_text(signer.to_string())
+    write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
     return tmp_path, image, receipt.index
 
 
@@ -79,7 +80,7 @@ def test_page_renders_a_verdict_and_matches(
         unknown = client.post("/", files={"image": ("other.png", picture(99, SIZE), "image/png")})
         assert 'data-verdict="not-found"' in unknown.text
         junk = client.post("/", files={"image": ("notes.txt", b"not an image", "text/plain")})
-        assert junk.status_code == 200 and "notes.txt" in junk.text and 'id="error"' in junk.text
+        assert junk.status_code == 400 and "notes.txt" in junk.text and 'id="error"' in junk.text
 
 
 def _chromium_or_skip() -> None:
@@ -152,7 +153,7 @@ def suspicious_site(
     ]
     results = registry.submit_captures(records)
     assert all(r.receipt is not None for r in results)
-    (tmp_path / "log.key").write_text(signer.to_string())
+    write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
     entry = registry.store.entry(results[0].receipt.index)  # type: ignore[union-attr]
     return tmp_path, json.loads(entry)["claim"]["device"]
 

@@ -28,6 +28,7 @@ from ledger.cosignature import CosignatureVerifier, Cosigner, verify_cosignature
 from ledger.database import open_engine
 from ledger.errors import MalformedError
 from ledger.merkle import Node
+from ledger.note import write_private_key_file
 from ledger.witness import (
     MAX_BODY_BYTES,
     SIZE_CONTENT_TYPE,
@@ -400,7 +401,7 @@ def client(
     tmp_path: Path, migrated_url: str, signer: Signer, cosigner: Cosigner
 ) -> Iterator[TestClient]:
     key_file = tmp_path / "witness.key"
-    key_file.write_text(cosigner.to_string() + "\n")
+    write_private_key_file(key_file, cosigner.to_string(), "witness")
     settings = WitnessSettings(migrated_url, key_file, [signer.verifier.vkey], clock=lambda: NOW)
     app = create_witness_app(settings)
     with TestClient(app) as test_client:

@@ -22,6 +22,7 @@ from cli.main import main
 from ledger import LogConfig, LogStore, Sequencer, Signer
 from ledger.cosignature import Cosigner, verify_cosignatures
 from ledger.errors import LedgerError
+from ledger.note import write_private_key_file
 from ledger.schema import log_checkpoints, log_cosignatures, log_entry_bundles, log_tiles
 from ledger.witnessing import WitnessEndpoint, WitnessPusher, parse_witnesses
 from registry import Registry
@@ -46,7 +47,7 @@ def witness_http(tmp_path: Path, signer: Signer, cosigner: Cosigner) -> Iterator
     url = f"sqlite:///{tmp_path / 'witness.db'}"
     migrations.upgrade(url)
     key_file = tmp_path / "witness.key"
-    key_file.write_text(cosigner.to_string() + "\n")
+    write_private_key_file(key_file, cosigner.to_string(), "witness")
     app = create_witness_app(
         WitnessSettings(url, key_file, [signer.verifier.vkey], clock=lambda: NOW_S)
     )
@@ -83,7 +84,7 @@ def test_push_cosign_and_serve_the_cosignature(
     assert (grown.error, grown.tree_size) == (None, 303)
 
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     log_url = store.engine.url.render_as_string(hide_password=False)
     with TestClient(create_app(LogConfig(tmp_path, log_url, key_file))) as log_http:
         served = log_http.get("/checkpoint").content
@@ -210,7 +211,7 @@ def test_prov_serve_pushes_to_a_witness_process(
     )  # fmt: skip
     vkey = init.stdout.split("verifier key:")[1].split()[0]
     key_file = tmp_path / "log.key"
-    key_file.write_text(signer.to_string())
+    write_private_key_file(key_file, signer.to_string(), "log")
     with witness_serve(
         ["--log", signer.verifier.vkey, *storage], tmp_path / "w.log", env
     ) as witness:

@@ -1,12 +1,13 @@
 """POST /v1/lookup: an image (multipart) or its hashes (JSON) -> verdict, matches, proofs."""
 
 import json
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LookupDep
+from api.deps import LookupDep, SettingsDep
 from ledger.errors import MalformedError
 from registry.lookup import query_from_image, query_from_json
 
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/v1", tags=["lookup"])
 
 
 @router.post("/lookup")
-async def lookup(request: Request, finder: LookupDep) -> dict[str, Any]:
+async def lookup(request: Request, finder: LookupDep, settings: SettingsDep) -> dict[str, Any]:
     """Send `multipart/form-data` with an `image` file, or JSON hashes computed locally:
     `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256": hex}` (what
     `registry.hashing.query_hashes` returns), or the short form
@@ -28,7 +29,10 @@ async def lookup(request: Request, finder: LookupDep) -> dict[str, Any]:
                 "multipart lookup needs a file field named 'image'", code="no_image"
             )
         data = await upload.read()
-        query = await run_in_threadpool(query_from_image, data, upload.filename or "image")
+        name = upload.filename or "image"
+        query = await run_in_threadpool(
+            partial(query_from_image, max_pixels=settings.max_image_pixels), data, name
+        )
     else:
         try:
             body = json.loads(await request.body())

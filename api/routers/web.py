@@ -4,6 +4,7 @@ their proof bundles. Server-rendered; no JavaScript, no build step."""
 import base64
 import io
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ from fastapi.templating import Jinja2Templates
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LookupDep, Store
+from api.deps import LookupDep, SettingsDep, Store
+from api.errors import status_for
 from ledger.errors import LedgerError
 from registry.hashing import DIHEDRAL_NAMES
 from registry.lookup import query_from_image
@@ -50,10 +52,12 @@ def _thumbnail(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
-def _page(request: Request, store: Any, name: str, **context: Any) -> HTMLResponse:
+def _page(
+    request: Request, store: Any, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     latest = store.latest_checkpoint()
     context |= {"origin": latest.checkpoint.origin, "tree_size": latest.size}
-    return templates.TemplateResponse(request, name, context)
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -80,19 +84,22 @@ def _how(probe: str, matched_hash: str, evidence: str) -> str:
 
 
 @router.post("/", response_class=HTMLResponse)
-async def check(request: Request, store: Store, finder: LookupDep) -> HTMLResponse:
+async def check(
+    request: Request, store: Store, finder: LookupDep, settings: SettingsDep
+) -> HTMLResponse:
     form = await request.form()
     upload = form.get("image")
     if upload is None or isinstance(upload, str):
-        return _page(request, store, "index.html", error="Choose an image file first.")
+        return _page(request, store, "index.html", 400, error="Choose an image file first.")
     data = await upload.read()
     name = upload.filename or "image"
     try:
-        query = await run_in_threadpool(query_from_image, data, name)
+        hash_query = partial(query_from_image, max_pixels=settings.max_image_pixels)
+        query = await run_in_threadpool(hash_query, data, name)
         result = await run_in_threadpool(finder.lookup, query)
         thumbnail = await run_in_threadpool(_thumbnail, data)
     except LedgerError as exc:
-        return _page(request, store, "index.html", error=str(exc))
+        return _page(request, store, "index.html", status_for(exc), error=str(exc))
     matches = [
         {
             **vars(m),
