@@ -41,6 +41,12 @@ PARTS = ("capture", "device", "vendor")
 
 def build_bundle(store: LogStore, capture_index: int) -> bytes:
     """The bundle for the capture at `capture_index`, against the log's latest checkpoint."""
+    # Checked before the query: an index past the tree cannot be a capture, and one past 2**63
+    # would overflow the database's integer column (an error, not an answer).
+    if not 0 <= capture_index < store.latest_checkpoint().size:
+        raise NotFoundError(
+            f"log entry {capture_index} is not a registered capture", code="not_a_capture"
+        )
     with store.engine.connect() as connection:
         row = connection.execute(
             select(reg_devices.c.leaf_index, reg_vendors.c.leaf_index.label("vendor_index"))
