@@ -177,6 +177,19 @@ def parse_bundle(data: bytes) -> dict[str, Any]:
     return bundle
 
 
+def _text(value: Any, what: str) -> bytes:
+    """A bundle's text field as UTF-8. JSON can carry lone surrogates ("\\ud800") that no UTF-8
+    encodes: the encoder's ValueError would be a crash, or an unreadable reason."""
+    if not isinstance(value, str):
+        raise MalformedError(f"bundle {what} must be a string", code="bad_bundle")
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        raise MalformedError(
+            f"bundle {what} is not Unicode text (it holds a lone surrogate)", code="bad_bundle"
+        ) from None
+
+
 # The log's clock cannot be past the calendar: 9999-12-31T23:59:59.999Z.
 MAX_LOGGED_AT_MS = 253_402_300_799_999
 
@@ -237,7 +250,7 @@ def _verify(
     witnessing: _Witnessing,
     times: list[TimeClaim],
 ) -> None:
-    note = str(bundle["checkpoint"]).encode()
+    note = _text(bundle["checkpoint"], "checkpoint")
     opened: list[Checkpoint] = []
 
     def checkpoint() -> str:
@@ -273,7 +286,7 @@ def _verify(
         def included(part: Any = part, name: str = name, kind: str = kind) -> str:
             if not isinstance(part, dict) or set(part) != {"index", "entry", "proof"}:
                 raise VerificationError(f"bundle {name} must have exactly index, entry and proof")
-            proof = parse_tlog_proof(str(part["proof"]).encode())
+            proof = parse_tlog_proof(_text(part["proof"], f"{name} proof"))
             if proof.checkpoint_note != note:
                 raise VerificationError(f"the {name} proof is against another checkpoint")
             if proof.index != part["index"] or proof.extra is not None:
