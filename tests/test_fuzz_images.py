@@ -24,6 +24,11 @@ from PIL import ExifTags, Image, ImageFile
 from ledger.errors import LedgerError, MalformedError
 from registry.hashing import ImageHashes, hash_image, pdq_dihedral, query_hashes
 
+# Pillow warns about the corrupt metadata and oversized headers it is fed here on purpose.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning:PIL"),
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+]
 HANG_BOUND_S = 10.0  # a generous bound on one call; the files here hash in milliseconds
 IMAGE_CODES = {"image_unreadable", "image_too_large"}
 Hasher = Callable[[bytes, str], Any]
