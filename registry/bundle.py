@@ -28,7 +28,19 @@ from ledger.encoding import decode_base64
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
 from ledger.witnessing import cosigned_note, latest_cosigned
 from registry.certs import load_vendor_root, validate_device, verify_signature
-from registry.entries import CAPTURE, DEVICE, VENDOR, capture_message, parse_entry
+from registry.entries import (
+    CAPTURE,
+    DEVICE,
+    VENDOR,
+    b64_field,
+    capture_message,
+    check_capture_record,
+    field,
+    hex_field,
+    int_field,
+    parse_entry,
+    str_field,
+)
 from registry.features import FEATURE_NAMES
 from registry.hashing import DIHEDRAL_NAMES, ProbeHash
 from registry.matching import PDQ_RADIUS, Registered, judge
@@ -41,6 +53,12 @@ PARTS = ("capture", "device", "vendor")
 
 def build_bundle(store: LogStore, capture_index: int) -> bytes:
     """The bundle for the capture at `capture_index`, against the log's latest checkpoint."""
+    # Checked before the query: an index past the tree cannot be a capture, and one past 2**63
+    # would overflow the database's integer column (an error, not an answer).
+    if not 0 <= capture_index < store.latest_checkpoint().size:
+        raise NotFoundError(
+            f"log entry {capture_index} is not a registered capture", code="not_a_capture"
+        )
     with store.engine.connect() as connection:
         row = connection.execute(
             select(reg_devices.c.leaf_index, reg_vendors.c.leaf_index.label("vendor_index"))
@@ -78,7 +96,12 @@ def build_bundle(store: LogStore, capture_index: int) -> bytes:
 
 
 def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        # A witness may sign any u64 time, a log any logged_at: past year 9999 (or the
+        # platform's time_t) is still an answer to print, not a crash.
+        return f"{ms} ms after 1970 (beyond the calendar)"
 
 
 def _b64(data: bytes) -> str:
@@ -101,8 +124,7 @@ class TimeClaim:
     vouched_by: str
 
     def describe(self) -> str:
-        when = datetime.fromtimestamp(self.at_ms / 1000, UTC).isoformat(timespec="seconds")
-        return f"{self.what} {when} ({self.vouched_by})"
+        return f"{self.what} {_iso(self.at_ms)} ({self.vouched_by})"
 
 
 @dataclass(frozen=True)
@@ -140,7 +162,7 @@ class _Stop(Exception):
 def parse_bundle(data: bytes) -> dict[str, Any]:
     try:
         bundle = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # Recursion: nested too deep
         raise MalformedError(f"bundle is not JSON: {exc}", code="bad_bundle") from None
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise MalformedError(f"bundle is not a {FORMAT} document", code="bad_bundle")
@@ -153,6 +175,45 @@ def parse_bundle(data: bytes) -> dict[str, Any]:
     if json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode() != body:
         raise MalformedError("bundle is not in its canonical compact form", code="bad_bundle")
     return bundle
+
+
+def _text(value: Any, what: str) -> bytes:
+    """A bundle's text field as UTF-8. JSON can carry lone surrogates ("\\ud800") that no UTF-8
+    encodes: the encoder's ValueError would be a crash, or an unreadable reason."""
+    if not isinstance(value, str):
+        raise MalformedError(f"bundle {what} must be a string", code="bad_bundle")
+    try:
+        return value.encode()
+    except UnicodeEncodeError:
+        raise MalformedError(
+            f"bundle {what} is not Unicode text (it holds a lone surrogate)", code="bad_bundle"
+        ) from None
+
+
+# The log's clock cannot be past the calendar: 9999-12-31T23:59:59.999Z.
+MAX_LOGGED_AT_MS = 253_402_300_799_999
+
+
+def _check_fields(entry: dict[str, Any]) -> None:
+    """The fields the later checks read, with the types they need. The log vouches for its
+    entries only with its signature: a log that signed an entry of another shape gets a failed
+    check that names the field, not a crash."""
+    kind = entry["kind"]
+    int_field(entry, "logged_at", kind, 0, MAX_LOGGED_AT_MS)
+    if kind == CAPTURE:
+        check_capture_record({k: v for k, v in entry.items() if k != "logged_at"})
+    elif kind == DEVICE:
+        b64_field(entry, "cert", kind)
+        hex_field(entry, "vendor", kind, 64)
+        chain = field(entry, "chain", kind)
+        if not isinstance(chain, list):
+            raise MalformedError(f"{kind} 'chain' must be a list", code="bad_chain")
+        for certificate in chain:
+            b64_field({"chain": certificate}, "chain", kind)
+    else:
+        str_field(entry, "name", kind)
+        str_field(entry, "role", kind)
+        b64_field(entry, "root", kind)
 
 
 ImageQuery = tuple[str, Sequence[ProbeHash]]  # registry.hashing.query_hashes of an image
@@ -189,7 +250,7 @@ def _verify(
     witnessing: _Witnessing,
     times: list[TimeClaim],
 ) -> None:
-    note = str(bundle["checkpoint"]).encode()
+    note = _text(bundle["checkpoint"], "checkpoint")
     opened: list[Checkpoint] = []
 
     def checkpoint() -> str:
@@ -225,7 +286,7 @@ def _verify(
         def included(part: Any = part, name: str = name, kind: str = kind) -> str:
             if not isinstance(part, dict) or set(part) != {"index", "entry", "proof"}:
                 raise VerificationError(f"bundle {name} must have exactly index, entry and proof")
-            proof = parse_tlog_proof(str(part["proof"]).encode())
+            proof = parse_tlog_proof(_text(part["proof"], f"{name} proof"))
             if proof.checkpoint_note != note:
                 raise VerificationError(f"the {name} proof is against another checkpoint")
             if proof.index != part["index"] or proof.extra is not None:
@@ -237,6 +298,7 @@ def _verify(
             entry = parse_entry(leaf)
             if entry["kind"] != kind:
                 raise VerificationError(f"the {name} entry is a {entry['kind']}, not a {kind}")
+            _check_fields(entry)
             entries[name] = entry
             return f"entry {proof.index} is in the tree ({len(proof.proof)}-hash inclusion proof)"
 

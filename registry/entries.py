@@ -280,7 +280,7 @@ def parse_entry(leaf: bytes) -> dict[str, Any]:
     """Decode a leaf the log holds; entries are JSON objects with a known kind."""
     try:
         entry = json.loads(leaf)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
         raise MalformedError("log entry is not JSON", code="bad_entry") from None
     if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
         raise MalformedError("log entry has no known kind", code="bad_entry")

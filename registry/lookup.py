@@ -14,6 +14,7 @@ captures sequenced since the last call by tailing reg_captures by leaf index, so
 are searchable without a rebuild.
 """
 
+import re
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from registry.schema import (
 
 MAX_MATCHES = 20
 MAX_PROBES = 16
+_HEX_TEXT = re.compile(r"[0-9a-fA-F]+")
 
 REGISTERED = "registered"
 NEAR_DUPLICATE = "near-duplicate"
@@ -136,7 +138,7 @@ def _probe(item: Any) -> ProbeHash:
     if not isinstance(item, dict) or set(item) != {"name", "pdq", "quality", "phash"}:
         raise MalformedError("each probe is {'name', 'pdq', 'quality', 'phash'}", code="bad_probe")
     name, quality = item["name"], item["quality"]
-    if name not in PROBE_TARGETS:
+    if not isinstance(name, str) or name not in PROBE_TARGETS:
         raise MalformedError(
             f"unknown probe name {str(name)[:40]!r} (expected one of {', '.join(PROBE_TARGETS)})",
             code="bad_probe",
@@ -150,14 +152,9 @@ def _probe(item: Any) -> ProbeHash:
 
 def _hex_text(value: Any, length: int, what: str) -> str:
     """`value` as lowercase hex of exactly `length` bytes."""
-    if not isinstance(value, str) or len(value) != 2 * length:
+    # A pattern, not bytes.fromhex: that skips whitespace, so " 00...00 " would pass as hex.
+    if not isinstance(value, str) or not _HEX_TEXT.fullmatch(value) or len(value) != 2 * length:
         raise MalformedError(f"{what} must be {2 * length} hex characters", code=f"bad_{what}")
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        raise MalformedError(
-            f"{what} must be {2 * length} hex characters", code=f"bad_{what}"
-        ) from None
     return value.lower()
 
 
