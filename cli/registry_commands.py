@@ -266,9 +266,9 @@ def _read_records(path: str) -> list[tuple[int, Any]]:
             continue
         try:
             records.append((number, json.loads(line)))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # Recursion: nested too deep
             raise MalformedError(
-                f"{path} line {number} is not JSON: {exc}", code="bad_record"
+                f"{path} line {number} is not JSON (or nests too deep): {exc}", code="bad_record"
             ) from None
     if not records:
         raise MalformedError(f"{path} holds no records", code="empty_batch")

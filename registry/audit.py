@@ -136,8 +136,8 @@ class EntryAuditor:
     def _entry(self, leaf: bytes) -> dict[str, Any]:
         try:
             entry = json.loads(leaf)
-        except (UnicodeDecodeError, ValueError):
-            raise LedgerError("entry is not JSON", code="bad_entry") from None
+        except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
+            raise LedgerError("entry is not JSON (or nests too deep)", code="bad_entry") from None
         if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
             raise LedgerError("entry is not an object of a known kind", code="bad_entry")
         # Captures are checked against capture_leaf(JCS(claim), ...) in _capture: one JCS

@@ -196,7 +196,7 @@ def replay(connection: Connection, first_index: int, leaves: Iterable[bytes]) ->
         try:
             entry = json.loads(leaf)
             kind = entry["kind"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             raise StorageError(f"log entry {index} is not a registry entry") from None
         if kind == CAPTURE:
             if not pending:

@@ -100,8 +100,12 @@ def test_entries_admission_would_refuse_are_reported_with_index_and_reason(
     }
     # A valid, signed capture, but not the canonical bytes admission logs (spaces, key order).
     not_canonical = json.dumps({**good, "logged_at": clock.now_ms}, indent=1).encode()
+    nested_too_deep = b"[" * 30_000 + b"]" * 30_000  # beyond the JSON parser's recursion
     first = smuggle(
-        registry, signer, clock, [forged, orphan_device, after_revocation, not_canonical]
+        registry,
+        signer,
+        clock,
+        [forged, orphan_device, after_revocation, not_canonical, nested_too_deep],
     )
     with served(registry, signer, tmp_path) as remote:
         report = replay_log(remote, signer.verifier, workers=1)
@@ -112,6 +116,7 @@ def test_entries_admission_would_refuse_are_reported_with_index_and_reason(
         (first + 1, "unknown_vendor"),
         (first + 2, "device_revoked"),
         (first + 3, "not_canonical"),
+        (first + 4, "bad_entry"),
     }
     assert not report.ok
 

@@ -546,6 +546,9 @@ def test_submit_a_line_that_is_not_json_names_the_line(local: Cli, files: Files)
     assert_exit(submit(local, path), 2, "line 2 is not JSON")
     assert device_info(local, files.device_id)["captures"] == 0
 
+    deep = collect(files.dir / "deep.jsonl", "[" * 30_000 + "]" * 30_000)
+    assert_exit(submit(local, deep), 2, "line 1 is not JSON (or nests too deep)")
+
 
 def test_submit_an_empty_file_is_bad_input(local: Cli, files: Files) -> None:
     path = collect(files.dir / "empty.jsonl", "", "  ")
