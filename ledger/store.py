@@ -157,8 +157,8 @@ class LogStore:
         with self._read() as connection:
             self._check_size(connection, size, "tree size")
             reader = _Reader(connection)
+            proofs = prove_inclusions(indexes, size, reader)  # first: it checks the indexes
             leaf_hashes = reader([Node(0, index) for index in indexes])
-            proofs = prove_inclusions(indexes, size, reader)
             return list(zip(leaf_hashes, proofs, strict=True))
 
     def leaf_hash(self, index: int) -> bytes:
