@@ -34,7 +34,9 @@ def app_from_env() -> FastAPI:
     the settings come from the environment the command set, and the workers leave witness
     pushing to the command's own process (PROV_WITNESS_PUSH=0), so one process pushes."""
     settings = RegistrySettings.from_env(LogConfig.from_env())
-    return create_app(settings, push_to_witnesses=os.environ.get("PROV_WITNESS_PUSH") != "0")
+    app = create_app(settings, push_to_witnesses=os.environ.get("PROV_WITNESS_PUSH") != "0")
+    app.state.registry.start_verify_workers()
+    return app
 
 
 def create_app(

@@ -111,7 +111,9 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     from registry import RegistrySettings
 
     if workers == 1:
-        uvicorn.run(create_app(RegistrySettings.from_env(config)), host=host, port=port)
+        app = create_app(RegistrySettings.from_env(config))
+        app.state.registry.start_verify_workers()
+        uvicorn.run(app, host=host, port=port)
         return
     # Each worker builds its own app from the environment (api.app.app_from_env); this
     # process only supervises them and is the one that pushes checkpoints to the witnesses.

@@ -138,6 +138,14 @@ class Registry:
     def store(self) -> LogStore:
         return self._store
 
+    def start_verify_workers(self) -> None:
+        """Start the signature-verification processes now: otherwise the first large batch waits
+        for them, seconds where they are spawned (as in `prov serve --workers N`)."""
+        workers = self._settings.verify_workers
+        if workers > 1 and self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=workers)
+            list(self._pool.map(verify_batch, [[]] * workers))
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
