@@ -170,7 +170,7 @@ class Lookup:
     def refresh(self) -> int:
         """Index the captures sequenced since the last refresh; returns the index size."""
         with self._lock:
-            with self._store.engine.connect() as connection:
+            with self._store.reading() as connection:
                 rows = connection.execute(
                     select(reg_captures.c.leaf_index, reg_captures.c.pdq)
                     .where(reg_captures.c.leaf_index >= self._next)
@@ -203,7 +203,7 @@ class Lookup:
             self._refreshed_at = checkpoint.size
         near = self._index.candidates(query.probes)
         exact: set[int] = set()
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             if query.sha256 is not None:
                 exact = set(
                     connection.execute(
