@@ -1,12 +1,14 @@
 """create_app(settings): the FastAPI application for one log and its registry."""
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.types import Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimit, TokenBuckets
@@ -17,8 +19,32 @@ from registry import RegistrySettings, open_registry
 from registry.lookup import Lookup
 
 
+class SkipTilesGZip(GZipMiddleware):
+    """GZip for everything but /tile/: api.routers.tiles compresses entry bundles itself, once
+    per bundle, and leaves hash tiles (random bytes) as they are."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/tile/"):
+            await self.app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def app_from_env() -> FastAPI:
+    """The app as `prov serve --workers N` builds it in each worker process (uvicorn's factory):
+    the settings come from the environment the command set, and the workers leave witness
+    pushing to the command's own process (PROV_WITNESS_PUSH=0), so one process pushes."""
+    settings = RegistrySettings.from_env(LogConfig.from_env())
+    app = create_app(settings, push_to_witnesses=os.environ.get("PROV_WITNESS_PUSH") != "0")
+    app.state.registry.start_verify_workers()
+    return app
+
+
 def create_app(
-    settings: RegistrySettings | LogConfig, *, clock: Callable[[], float] = time.monotonic
+    settings: RegistrySettings | LogConfig,
+    *,
+    push_to_witnesses: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The app; `clock` (monotonic seconds) drives the per-client rate limit."""
     if isinstance(settings, LogConfig):
@@ -29,7 +55,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Only the operator's server (the one holding the log key) pushes to witnesses.
         loop = None
-        if witnesses and app.state.log_key is not None:
+        if witnesses and push_to_witnesses and app.state.log_key is not None:
             pusher = WitnessPusher(app.state.store, witnesses)
             loop = WitnessLoop(pusher, settings.log.witness_interval_s)
             loop.start()
@@ -52,10 +78,9 @@ def create_app(
     app.state.settings = settings
     app.state.origin_reports = {}  # tree size -> registry.clusters report bytes
     app.state.origin_report_lock = asyncio.Lock()
-    # tlog-tiles asks for compressed entry bundles; small bodies are not worth it. Level 1: a
-    # 200 KB entry bundle compresses in 3 ms instead of 10 at the default 9, and only 7% larger
-    # (hashes and signatures are random bytes; level 1 already squeezes their hex and base64).
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
+    app.state.tile_cache = tiles.TileCache(tiles.CACHE_BYTES)
+    # JSON answers over 1 KB; level 1, as for entry bundles (api.routers.tiles).
+    app.add_middleware(SkipTilesGZip, minimum_size=1024, compresslevel=1)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: a client over its rate is refused before its body is read.
     if settings.rate_limited:

@@ -17,7 +17,7 @@ from cli.registry_commands import COMMANDS
 from cli.witness_commands import witness_group
 from ledger import ConfigurationError, LedgerError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
-from ledger.witnessing import WitnessPusher, parse_witnesses
+from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 console = Console()
@@ -96,15 +96,44 @@ def init(config: LogConfig, origin: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1),
+    help="Server processes; each keeps its own near-duplicate index in memory.",
+)  # fmt: skip
 @click.pass_obj
-def serve(config: LogConfig, host: str, port: int) -> None:
+def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     """Serve the HTTP API (C2SP tiles and checkpoint, /v1 JSON, /docs)."""
+    import os
+
     import uvicorn
 
     from api import create_app
     from registry import RegistrySettings
 
-    uvicorn.run(create_app(RegistrySettings.from_env(config)), host=host, port=port)
+    if workers == 1:
+        app = create_app(RegistrySettings.from_env(config))
+        app.state.registry.start_verify_workers()
+        uvicorn.run(app, host=host, port=port)
+        return
+    # Each worker builds its own app from the environment (api.app.app_from_env); this
+    # process only supervises them and is the one that pushes checkpoints to the witnesses.
+    os.environ.update(
+        PROV_DATA_DIR=str(config.data_dir),
+        PROV_DATABASE_URL=config.database_url,
+        PROV_LOG_KEY_FILE=str(config.key_file),
+        PROV_WITNESS_PUSH="0",
+    )
+    loop = None
+    endpoints = parse_witnesses(config.witnesses)
+    if endpoints and config.load_verifier() is not None:
+        pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+        loop = WitnessLoop(pusher, config.witness_interval_s)
+        loop.start()
+    try:
+        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, host=host, port=port)
+    finally:
+        if loop is not None:
+            loop.stop()
 
 
 @main.group()

@@ -6,7 +6,7 @@ hashes read for an older size stay valid while a sequencer extends the tree.
 """
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, func, select, tuple_
@@ -109,6 +109,11 @@ class LogStore:
         with translate_database_errors(self.engine), self._reads.connect() as connection:
             yield connection
 
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection for reads that need no snapshot across statements (rows only appended):
+        on PostgreSQL without BEGIN and ROLLBACK, two round trips fewer."""
+        return self._read()
+
     def latest_checkpoint(self) -> SignedCheckpoint:
         with self._read() as connection:
             return self._latest(connection)
@@ -157,8 +162,8 @@ class LogStore:
         with self._read() as connection:
             self._check_size(connection, size, "tree size")
             reader = _Reader(connection)
+            proofs = prove_inclusions(indexes, size, reader)  # first: it checks the indexes
             leaf_hashes = reader([Node(0, index) for index in indexes])
-            proofs = prove_inclusions(indexes, size, reader)
             return list(zip(leaf_hashes, proofs, strict=True))
 
     def leaf_hash(self, index: int) -> bytes:

@@ -32,6 +32,7 @@ from registry.schema import (
 COUNTER_OK = "ok"
 COUNTER_REPEATED = "repeated"  # the device already logged a capture with this counter
 COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logged
+DOUBTFUL_CHUNK = 250  # (device, counter) pairs looked up per statement
 
 
 def record_id(claim: Mapping[str, Any], sig_b64: str) -> bytes:
@@ -122,14 +123,17 @@ def apply_captures(
         }
     )
     seen: set[tuple[str, int]] = set()
-    if doubtful:
+    # In chunks: SQLite refuses an expression nested deeper than 1,000, and a chain of ORs nests
+    # one level per term - a batch of late uploads (all counters below the device's highest)
+    # failed whole.
+    for start in range(0, len(doubtful), DOUBTFUL_CHUNK):
         matches = or_(
             *(
                 and_(reg_captures.c.device_id == device, reg_captures.c.counter == counter)
-                for device, counter in doubtful
+                for device, counter in doubtful[start : start + DOUBTFUL_CHUNK]
             )
         )
-        seen = {(d, c) for d, c in connection.execute(
+        seen |= {(d, c) for d, c in connection.execute(
             select(reg_captures.c.device_id, reg_captures.c.counter).where(matches).distinct()
         )}  # fmt: skip
     rows: list[tuple[Any, ...]] = []

@@ -163,12 +163,13 @@ class Lookup:
         self._store = store
         self._index = index or CaptureIndex()
         self._next = 0  # captures below this leaf index are in the index
+        self._refreshed_at = -1  # the tree size of the last refresh by a lookup
         self._lock = threading.Lock()
 
     def refresh(self) -> int:
         """Index the captures sequenced since the last refresh; returns the index size."""
         with self._lock:
-            with self._store.engine.connect() as connection:
+            with self._store.reading() as connection:
                 rows = connection.execute(
                     select(reg_captures.c.leaf_index, reg_captures.c.pdq)
                     .where(reg_captures.c.leaf_index >= self._next)
@@ -192,10 +193,16 @@ class Lookup:
             return len(self._index)
 
     def lookup(self, query: Query) -> LookupResult:
-        self.refresh()
+        checkpoint = self._store.latest_checkpoint()
+        # Captures and the checkpoint that covers them commit together: while the log has not
+        # grown, nothing new can be indexed, and the tailing query (half a millisecond of a
+        # two-millisecond lookup) is skipped.
+        if checkpoint.size != self._refreshed_at:
+            self.refresh()
+            self._refreshed_at = checkpoint.size
         near = self._index.candidates(query.probes)
         exact: set[int] = set()
-        with self._store.engine.connect() as connection:
+        with self._store.reading() as connection:
             if query.sha256 is not None:
                 exact = set(
                     connection.execute(
@@ -245,7 +252,6 @@ class Lookup:
             _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
             for inexact, _, _, row, evidence in ranked[:MAX_MATCHES]
         ]
-        checkpoint = self._store.latest_checkpoint()
         receipts = self._store.receipts([m.leaf_index for m in matches], checkpoint.size)
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
             match.proof = {

@@ -143,6 +143,14 @@ class Registry:
     def settings(self) -> RegistrySettings:
         return self._settings
 
+    def start_verify_workers(self) -> None:
+        """Start the signature-verification processes now: otherwise the first large batch waits
+        for them, seconds where they are spawned (as in `prov serve --workers N`)."""
+        workers = self._settings.verify_workers
+        if workers > 1 and self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=workers)
+            list(self._pool.map(verify_batch, [[]] * workers))
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()

@@ -89,9 +89,11 @@ def prov_serve(
     log: Path,
     env: Mapping[str, str] | None = None,
     ready_seconds: float = 20,
+    serve_options: Sequence[str] = (),
 ) -> "contextlib.AbstractContextManager[str]":
-    """`prov <options> serve` on a free port; yields its base URL once GET /checkpoint answers."""
-    return _serving([*options, "serve"], "/checkpoint", log, env, ready_seconds)
+    """`prov <options> serve <serve_options>` on a free port; yields its base URL once
+    GET /checkpoint answers."""
+    return _serving([*options, "serve", *serve_options], "/checkpoint", log, env, ready_seconds)
 
 
 def witness_serve(

@@ -275,6 +275,28 @@ def test_entry_bundle_is_sent_uncompressed_to_clients_that_do_not_accept_gzip(
     assert decode_entry_bundle(response.content) == leaves[:255]
 
 
+def test_hash_tiles_are_never_compressed_and_read_the_same_twice(
+    client: TestClient, leaves: list[bytes]
+) -> None:
+    # Random hashes: gzip would only make them larger. The second read comes from the cache.
+    first = client.get("/tile/0/000", headers={"Accept-Encoding": "gzip"})
+    again = client.get("/tile/0/000", headers={"Accept-Encoding": "gzip"})
+
+    for response in (first, again):
+        assert response.status_code == 200
+        assert "content-encoding" not in response.headers
+        assert response.headers["cache-control"] == IMMUTABLE
+        assert split_hashes(response.content) == [hash_leaf(leaf) for leaf in leaves[:256]]
+
+
+def test_cached_bundle_keeps_each_encoding_apart(client: TestClient, leaves: list[bytes]) -> None:
+    for encoding in ("gzip", "identity", "gzip", "identity"):
+        response = client.get("/tile/entries/000", headers={"Accept-Encoding": encoding})
+        assert response.status_code == 200
+        assert ("content-encoding" in response.headers) == (encoding == "gzip")
+        assert decode_entry_bundle(response.content) == leaves[:256]
+
+
 def test_small_entry_bundle_is_not_compressed(client: TestClient, leaves: list[bytes]) -> None:
     response = client.get("/tile/entries/000.p/1", headers={"Accept-Encoding": "gzip"})
 

@@ -287,6 +287,22 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield Server(base_url, vkey)
 
 
+def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
+    vkey = Prov(tmp_path).init()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    options = ["--data-dir", str(tmp_path)]
+    log = tmp_path / "serve.log"
+    with prov_serve(options, log, env, SERVE_READY_SECONDS, ["--workers", "2"]) as base_url:
+        # A fresh connection per request, so the kernel spreads them over both workers.
+        for _ in range(20):
+            response = httpx.get(f"{base_url}/checkpoint", timeout=5)
+            assert response.status_code == 200, response.text
+            assert open_checkpoint(response.content, vkey).origin == ORIGIN
+        status = httpx.get(f"{base_url}/v1/log", timeout=5).json()
+        assert status["tree_size"] == 0 and status["vkey"] == vkey.vkey
+    assert log.read_text().count("Application startup complete") == 2
+
+
 def test_serve_publishes_the_checkpoint_signed_by_the_log_key(server: Server) -> None:
     response = httpx.get(f"{server.base_url}/checkpoint", timeout=5)
 

@@ -195,9 +195,11 @@ def test_every_byte_of_a_cosigned_bundle_matters(
     assert accepted == []
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_prov_serve_pushes_to_a_witness_process(
-    tmp_path: Path, registry: Registry, signer: Signer, migrated_url: str
+    tmp_path: Path, registry: Registry, signer: Signer, migrated_url: str, workers: int
 ) -> None:
+    """With --workers 2, the supervising process pushes (the workers do not)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
     storage = [
         "--key-file",
@@ -217,7 +219,9 @@ def test_prov_serve_pushes_to_a_witness_process(
     ) as witness:
         served_env = {**env, "PROV_WITNESSES": f"{witness} {vkey}", "PROV_WITNESS_INTERVAL": "0.2"}
         options = ["--data-dir", str(tmp_path), "--database", migrated_url]
-        with prov_serve(options, tmp_path / "serve.log", served_env) as base:
+        with prov_serve(
+            options, tmp_path / "serve.log", served_env, serve_options=["--workers", str(workers)]
+        ) as base:
             deadline = time.monotonic() + 20
             while SIGNATURE_LINE + WITNESS.encode() not in (
                 note := httpx.get(f"{base}/checkpoint").content

@@ -67,8 +67,8 @@ def inclusion(
             raise NotFoundError(f"no entry with leaf hash {leaf_hash} in the tree of size {size}")
         index = found[0]
     assert index is not None
-    path = store.inclusion_proof(index, size)
-    leaf = store.leaf_hash(index)
+    # One connection and one read of the tiles for the leaf hash and its path.
+    [(leaf, path)] = store.receipts([index], size)
     return InclusionProof(
         leaf_index=index,
         tree_size=size,
