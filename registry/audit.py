@@ -12,6 +12,9 @@ downloads them) and checks, with `registry.rules` - the functions admission call
   accept at `logged_at`, no capture at or after a logged compromise (`rules.claim_problem`,
   `rules.revoked_problem`), and the device's signature (`rules.capture_signature_job`, verified
   in batches, in worker processes when given a pool);
+* c2pa-capture/v1: the camera's C2PA claim signature, the assertions it hashes and the capture
+  time it signs, re-verified from the entry alone (`registry.c2pa_evidence.check_entry`), by a
+  device enrolled before it, with the same time and revocation rules as capture/v1;
 * revocation/v1: the fields, the device, the signer (its vendor root or issuing CA) and the
   signature (`rules.parse_revocation`, `rules.ca_certificate`, `rules.check_revocation`).
 
@@ -28,8 +31,10 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from registry import rules
+from registry.c2pa_evidence import check_entry
 from registry.certs import VendorRoot, load_vendor_root
 from registry.entries import (
+    C2PA_CAPTURE,
     CAPTURE,
     DEVICE,
     KINDS,
@@ -111,6 +116,8 @@ class EntryAuditor:
                     self._device(entry)
                 elif kind == REVOCATION:
                     self._revocation(entry)
+                elif kind == C2PA_CAPTURE:
+                    self._c2pa_capture(entry)
                 else:
                     jobs.append(self._capture(entry, leaf))
                     signed.append((index, entry["claim"]["device"]))
@@ -195,6 +202,18 @@ class EntryAuditor:
             raise LedgerError(problem[1], code=problem[0])
         assert device is not None
         return rules.capture_signature_job(device.enrolled, claim_jcs, signature)
+
+    def _c2pa_capture(self, entry: dict[str, Any]) -> None:
+        """The camera's C2PA claim signature, re-verified from the entry alone, by the enrolled
+        device, at a time the log could accept (registry.c2pa_evidence.check_entry)."""
+        check_entry(entry)  # its canonical form was checked in _entry
+        claim = entry["claim"]
+        device = self._devices.get(claim["device"])
+        problem = rules.claim_problem(
+            claim, device.enrolled if device else None, entry["logged_at"], self.max_skew_ms
+        ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
+        if problem is not None:
+            raise LedgerError(problem[1], code=problem[0])
 
     def _revocation(self, entry: dict[str, Any]) -> None:
         body, signature = rules.parse_revocation(

@@ -27,14 +27,18 @@ from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignat
 from ledger.encoding import decode_base64
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
 from ledger.witnessing import cosigned_note, latest_cosigned
+from registry.c2pa_evidence import check_entry
 from registry.certs import load_vendor_root, validate_device, verify_signature
 from registry.entries import (
+    C2PA_CAPTURE,
     CAPTURE,
+    CAPTURE_KINDS,
     DEVICE,
     VENDOR,
     b64_field,
     capture_message,
     check_capture_record,
+    check_claim,
     field,
     hex_field,
     int_field,
@@ -194,6 +198,16 @@ def _text(value: Any, what: str) -> bytes:
 MAX_LOGGED_AT_MS = 253_402_300_799_999
 
 
+def _c2pa_evidence(capture: dict[str, Any]) -> str:
+    """Re-verify a c2pa-capture/v1's claim signature and say what it covers."""
+    evidence = check_entry(capture)
+    return (
+        f"COSE signature over manifest {capture['c2pa']['manifest']}, binding the file by "
+        f"{evidence.hard_binding} and the capture time; the perceptual hashes are the registry's "
+        "measurements of the file it was given"
+    )
+
+
 def _check_fields(entry: dict[str, Any]) -> None:
     """The fields the later checks read, with the types they need. The log vouches for its
     entries only with its signature: a log that signed an entry of another shape gets a failed
@@ -202,6 +216,8 @@ def _check_fields(entry: dict[str, Any]) -> None:
     int_field(entry, "logged_at", kind, 0, MAX_LOGGED_AT_MS)
     if kind == CAPTURE:
         check_capture_record({k: v for k, v in entry.items() if k != "logged_at"})
+    elif kind == C2PA_CAPTURE:
+        check_claim(field(entry, "claim", kind), counter=False)
     elif kind == DEVICE:
         b64_field(entry, "cert", kind)
         hex_field(entry, "vendor", kind, 64)
@@ -296,7 +312,8 @@ def _verify(
             leaf = decode_base64(str(part["entry"]), f"{name} entry")
             proof.verify(leaf, log_key)
             entry = parse_entry(leaf)
-            if entry["kind"] != kind:
+            accepted = CAPTURE_KINDS if kind == CAPTURE else (kind,)
+            if entry["kind"] not in accepted:
                 raise VerificationError(f"the {name} entry is a {entry['kind']}, not a {kind}")
             _check_fields(entry)
             entries[name] = entry
@@ -330,9 +347,13 @@ def _verify(
     def signature() -> str:
         cert = x509.load_der_x509_certificate(cert_der)
         claim = capture["claim"]
-        if not verify_signature(
+        if capture["kind"] == C2PA_CAPTURE:
+            signed = f"the device signed this C2PA claim ({_c2pa_evidence(capture)})"
+        elif verify_signature(
             cert, decode_base64(capture["sig"], "capture signature"), capture_message(claim)
         ):
+            signed = "the device signed this claim"
+        else:
             raise VerificationError("the device's signature on the capture claim does not verify")
         lo, hi = (
             cert.not_valid_before_utc.timestamp() * 1000,
@@ -340,7 +361,7 @@ def _verify(
         )
         if not lo <= claim["captured_at"] <= hi:
             raise VerificationError("captured_at is outside the device certificate's validity")
-        return "the device signed this claim, inside its certificate's validity"
+        return f"{signed}, inside its certificate's validity"
 
     checks.run("device signature on the claim", signature)
 

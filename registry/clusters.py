@@ -109,7 +109,7 @@ class Parameters:
 class Capture:
     index: int
     device: str
-    counter: int
+    counter: int | None  # None: a c2pa-capture/v1 (C2PA claims carry no counter)
     captured_at: int
     logged_at: int
     sha256: bytes
@@ -531,18 +531,22 @@ def _signals(
     window_limit = params.rate_per_s * params.rate_window_ms // 1000
     for device, own in by_device.items():
         signals = found[device]
+        counted = [c for c in own if c.counter is not None]
         seen_counters: dict[int, int] = {}
-        for capture in own:  # log order: repeats
+        for capture in counted:  # log order: repeats
+            assert capture.counter is not None
             if capture.counter in seen_counters:
                 signals["cloned_key"].update((capture.index, seen_counters[capture.counter]))
             seen_counters.setdefault(capture.counter, capture.index)
-        in_time = sorted(own, key=lambda c: (c.captured_at, c.index))
         highest: Capture | None = None
-        for capture in in_time:  # by captured_at: a counter must never go down
-            if highest is not None and capture.counter < highest.counter:
+        # By captured_at: a counter must never go down.
+        for capture in sorted(counted, key=lambda c: (c.captured_at, c.index)):
+            assert capture.counter is not None
+            if highest is not None and capture.counter < (highest.counter or 0):
                 signals["cloned_key"].update((capture.index, highest.index))
-            if highest is None or capture.counter > highest.counter:
+            if highest is None or capture.counter > (highest.counter or 0):
                 highest = capture
+        in_time = sorted(own, key=lambda c: (c.captured_at, c.index))
         times = [c.captured_at for c in in_time]
         start = 0
         for end in range(len(in_time)):

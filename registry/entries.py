@@ -23,7 +23,9 @@ VENDOR = "vendor/v1"
 DEVICE = "device/v1"
 CAPTURE = "capture/v1"
 REVOCATION = "revocation/v1"
-KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION)
+C2PA_CAPTURE = "c2pa-capture/v1"  # registry.c2pa_evidence: a camera's C2PA claim as evidence
+KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION, C2PA_CAPTURE)
+CAPTURE_KINDS = (CAPTURE, C2PA_CAPTURE)
 ROLES = ("camera", "generator")
 
 CAPTURE_CONTEXT = b"provenance-ledger/capture/v1\n"
@@ -204,20 +206,23 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def check_claim(claim: Any) -> dict[str, Any]:
-    """A capture claim's shape: every field present, typed and in range (no signature check)."""
+def check_claim(claim: Any, *, counter: bool = True) -> dict[str, Any]:
+    """A capture claim's shape: every field present, typed and in range (no signature check).
+    A c2pa-capture/v1 claim (`counter=False`) has every field but the counter."""
     if not isinstance(claim, dict):
         raise MalformedError("capture record 'claim' must be a JSON object", code="bad_claim")
-    unknown = set(claim) - _CLAIM_FIELDS - _OPTIONAL_CLAIM_FIELDS
+    allowed = _CLAIM_FIELDS if counter else _CLAIM_FIELDS - {"counter"}
+    unknown = set(claim) - allowed - _OPTIONAL_CLAIM_FIELDS
     if unknown:
         raise MalformedError(
             f"capture claim has unknown fields {sorted(unknown)}; allowed: "
-            f"{sorted(_CLAIM_FIELDS | _OPTIONAL_CLAIM_FIELDS)}",
+            f"{sorted(allowed | _OPTIONAL_CLAIM_FIELDS)}",
             code="unknown_field",
         )
     where = "capture claim"
     hex_field(claim, "device", where, 64)
-    int_field(claim, "counter", where)
+    if counter:
+        int_field(claim, "counter", where)
     int_field(claim, "captured_at", where)
     str_field(claim, "media_type", where, 100)
     int_field(claim, "width", where, 1, 1_000_000)

@@ -178,16 +178,17 @@ class _Decoded:
     media_type: str
 
 
-def hash_image(data: bytes, name: str = "image") -> ImageHashes:
+def hash_image(
+    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ImageHashes:
     """Hash one image file. `name` (a file name or label) appears in every error message.
 
     Raises MalformedError with code "image_unreadable" (not an image, an unsupported format,
-    truncated or corrupt), TooLargeError "image_too_large" (over the decompression-bomb
-    limit, DEFAULT_MAX_PIXELS), and
+    truncated or corrupt), TooLargeError "image_too_large" (over `max_pixels`), and
     ConfigurationError if PIL.ImageFile.LOAD_TRUNCATED_IMAGES was switched on.
     """
     sha256 = hashlib.sha256(data).hexdigest()
-    decoded = _decode(data, name)
+    decoded = _decode(data, name, max_pixels=max_pixels)
     pdq, quality = _pdq(_rgb_array(decoded.rgb))
     return ImageHashes(
         sha256=sha256,

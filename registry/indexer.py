@@ -17,7 +17,15 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 from ledger.database import insert_rows
 from ledger.errors import StorageError
 from registry import rules
-from registry.entries import CAPTURE, DEVICE, REVOCATION, VENDOR, canonical, capture_record_id
+from registry.entries import (
+    C2PA_CAPTURE,
+    CAPTURE,
+    DEVICE,
+    REVOCATION,
+    VENDOR,
+    canonical,
+    capture_record_id,
+)
 from registry.features import FEATURE_NAMES
 from registry.schema import (
     DERIVED_TABLES,
@@ -32,13 +40,16 @@ from registry.schema import (
 COUNTER_OK = "ok"
 COUNTER_REPEATED = "repeated"  # the device already logged a capture with this counter
 COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logged
+COUNTER_NONE = "none"  # a c2pa-capture/v1: C2PA claims carry no capture counter
 DOUBTFUL_CHUNK = 250  # (device, counter) pairs looked up per statement
 
 
-def record_id(claim: Mapping[str, Any], sig_b64: str) -> bytes:
-    """Identity of a capture record: SHA-256 of JCS({claim, sig}). ECDSA signatures are
-    randomized, so re-signing the same claim makes a different record (and a repeated counter)."""
-    return capture_record_id(canonical(claim), sig_b64)
+def record_id(entry: Mapping[str, Any]) -> bytes:
+    """Identity of a capture record: SHA-256 of JCS({claim, sig}), where a c2pa-capture/v1's
+    sig is its COSE signature. ECDSA signatures are randomized, so re-signing the same claim
+    makes a different record (and, for capture/v1, a repeated counter)."""
+    sig = entry["sig"] if entry["kind"] == CAPTURE else entry["c2pa"]["signature"]
+    return capture_record_id(canonical(entry["claim"]), sig)
 
 
 def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
@@ -102,7 +113,7 @@ def apply_captures(
     if not entries:
         return []
     if record_ids is None:
-        record_ids = [record_id(entry["claim"], entry["sig"]) for entry in entries]
+        record_ids = [record_id(entry) for entry in entries]
     claims = [entry["claim"] for entry in entries]
     devices = sorted({claim["device"] for claim in claims})
     highest: dict[str, int | None] = dict(
@@ -118,7 +129,8 @@ def apply_captures(
         {
             (claim["device"], claim["counter"])
             for claim in claims
-            if highest.get(claim["device"]) is not None
+            if claim.get("counter") is not None
+            and highest.get(claim["device"]) is not None
             and claim["counter"] <= highest[claim["device"]]
         }
     )
@@ -139,16 +151,19 @@ def apply_captures(
     rows: list[tuple[Any, ...]] = []
     results: list[CaptureRow] = []
     for offset, (entry, claim, rid) in enumerate(zip(entries, claims, record_ids, strict=True)):
-        device, counter = claim["device"], claim["counter"]
+        device, counter = claim["device"], claim.get("counter")
         top = highest.get(device)
-        if (device, counter) in seen:
+        if counter is None:
+            status = COUNTER_NONE
+        elif (device, counter) in seen:
             status = COUNTER_REPEATED
         elif top is not None and counter < top:
             status = COUNTER_BACKWARDS
         else:
             status = COUNTER_OK
-        seen.add((device, counter))
-        highest[device] = counter if top is None else max(top, counter)
+        if counter is not None:
+            seen.add((device, counter))
+            highest[device] = counter if top is None else max(top, counter)
         index = first_index + offset
         results.append(CaptureRow(index, status))
         # In reg_captures' column order (see registry/schema.py).
@@ -202,7 +217,7 @@ def replay(connection: Connection, first_index: int, leaves: Iterable[bytes]) ->
             kind = entry["kind"]
         except (ValueError, TypeError, KeyError, RecursionError):
             raise StorageError(f"log entry {index} is not a registry entry") from None
-        if kind == CAPTURE:
+        if kind in (CAPTURE, C2PA_CAPTURE):
             if not pending:
                 pending_start = index
             pending.append(entry)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, select
 
 from ledger import LogStore, Sequencer, SignedCheckpoint
@@ -30,9 +31,12 @@ from ledger.errors import (
 from ledger.sequencer import AppendResult
 from ledger.store import read_entries
 from registry import indexer, rules
+from registry.c2pa_evidence import check_evidence, evidence_from_store
+from registry.c2pa_reader import read_signed_file
 from registry.certs import VendorRoot, load_vendor_root
 from registry.config import RegistrySettings
 from registry.entries import (
+    C2PA_CAPTURE,
     CAPTURE,
     DEVICE,
     VENDOR,
@@ -45,6 +49,7 @@ from registry.entries import (
     hex_field,
     parse_entry,
 )
+from registry.hashing import hash_image
 from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 from registry.signatures import verify_batch
 
@@ -118,6 +123,7 @@ class _Pending:
     replay: bool = False
     rejection: tuple[str, str] | None = None
     flags: list[str] = field(default_factory=list)
+    c2pa: dict[str, Any] | None = None  # a c2pa-capture/v1's evidence; `sig` is its signature
 
 
 class Registry:
@@ -291,11 +297,7 @@ class Registry:
             raise MalformedError(
                 f"device certificate or chain is not DER X.509: {exc}", code="cert_malformed"
             ) from None
-        with self._store.engine.connect() as connection:
-            vendor_ids: list[str] = list(
-                connection.execute(select(reg_vendors.c.vendor_id)).scalars()
-            )
-        for vendor_id in vendor_ids:
+        for vendor_id in self._vendor_ids():
             if self._vendor_root(vendor_id).certificate.subject == top.issuer:
                 return vendor_id
         raise VerificationError(
@@ -469,11 +471,19 @@ class Registry:
                 item.flags.append("logged_after_revocation")
             item.index = first + len(entries)
             batch_ids[rid] = item.index
-            entries.append(
-                {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
-            )
+            if item.c2pa is None:
+                entry = {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
+                leaves.append(capture_leaf(item.claim_jcs, item.sig, now))
+            else:
+                entry = {
+                    "kind": C2PA_CAPTURE,
+                    "logged_at": now,
+                    "claim": item.claim,
+                    "c2pa": item.c2pa,
+                }
+                leaves.append(encode_entry(entry))
+            entries.append(entry)
             entry_ids.append(rid)
-            leaves.append(capture_leaf(item.claim_jcs, item.sig, now))
         for row in indexer.apply_captures(connection, first, entries, entry_ids):
             rows[row.index] = row
         return leaves
@@ -515,6 +525,53 @@ class Registry:
         size = -(-len(jobs) // workers)
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         return [ok for chunk in self._pool.map(verify_batch, chunks) for ok in chunk]
+
+    # --- C2PA captures ---
+
+    def ingest_c2pa(self, data: bytes, name: str = "image") -> CaptureResult:
+        """Log a camera's C2PA-signed file as a c2pa-capture/v1 entry (registry.c2pa_evidence).
+
+        The C2PA SDK validates the file against the registered vendor roots; the signer's
+        certificate is enrolled as a device/v1 entry first if it is not yet; the entry keeps
+        the claim, its signature and the assertions it relies on, re-verified here exactly as
+        an auditor will, plus the registry's hashes of the file.
+        """
+        self._writer()
+        roots = [self._vendor_root(vendor_id) for vendor_id in self._vendor_ids()]
+        if not roots:
+            raise NotFoundError("no vendor is registered, so no C2PA signer can be trusted")
+        pem = [root.certificate.public_bytes(Encoding.PEM).decode() for root in roots]
+        signed = read_signed_file(data, name, pem)
+        c2pa = evidence_from_store(signed.store, signed.manifest)
+        evidence = check_evidence(c2pa)
+        root_ders = {root.der for root in roots}
+        chain = [der for der in evidence.chain[1:] if der not in root_ders]
+        self.enroll_device(evidence.chain[0], chain)
+        hashes = hash_image(data, name, max_pixels=self._settings.max_image_pixels)
+        claim = {
+            "device": evidence.device_id,
+            "captured_at": evidence.captured_at,
+            **hashes.claim_fields(),
+        }
+        device = self._device_keys({evidence.device_id}).get(evidence.device_id)
+        problem = rules.claim_problem(claim, device, self._now(), self._settings.max_future_skew_ms)
+        if problem is not None:
+            raise VerificationError(problem[1], code=problem[0])
+        item = _Pending(0, claim, c2pa["signature"], canonical_claim(claim), c2pa=c2pa)
+        rows: dict[int, indexer.CaptureRow] = {}
+        result = self._append(lambda c, first, now: self._admit(c, first, now, [item], rows))
+        if item.rejection is not None:
+            raise VerificationError(item.rejection[1], code=item.rejection[0])
+        assert item.index is not None
+        receipt = self._receipts(
+            [item.index], result.checkpoint, {item.index} if item.replay else set()
+        )[0]
+        row = rows.get(item.index)
+        return CaptureResult(0, receipt, row.counter_status if row else None, tuple(item.flags))
+
+    def _vendor_ids(self) -> list[str]:
+        with self._store.engine.connect() as connection:
+            return list(connection.execute(select(reg_vendors.c.vendor_id)).scalars())
 
     # --- revocations ---
 

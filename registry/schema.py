@@ -61,8 +61,8 @@ reg_captures = Table(
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
     Column("record_id", LargeBinary(32), nullable=False, unique=True),  # SHA-256 of JCS(claim, sig)
     Column("device_id", String(64), nullable=False),
-    Column("counter", BigInteger, nullable=False),
-    Column("counter_status", String(16), nullable=False),  # ok, repeated, backwards
+    Column("counter", BigInteger),  # None for c2pa-capture/v1 (C2PA has no counter)
+    Column("counter_status", String(16), nullable=False),  # ok, repeated, backwards, none
     Column("captured_at_ms", BigInteger, nullable=False),
     Column("logged_at_ms", BigInteger, nullable=False),
     Column("sha256", LargeBinary(32), nullable=False, index=True),

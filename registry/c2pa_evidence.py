@@ -1,0 +1,292 @@
+"""`c2pa-capture/v1` entries: a camera's C2PA claim signature as the evidence of a capture.
+
+A camera that signs Content Credentials at capture time has already signed what this registry
+needs: the file's hard binding (a hash of its bytes, outside the manifest) and, in its actions
+assertion, when it was created. Such a capture is logged as
+
+    {"kind": "c2pa-capture/v1", "logged_at": ms,
+     "claim": {device, captured_at, media_type, width, height, sha256, pdq, pdq_quality, phash,
+               [features]},
+     "c2pa": {"manifest": URN, "claim": base64 CBOR, "signature": base64 COSE_Sign1,
+              "assertions": {label: base64 assertion box}}}
+
+`claim` has capture/v1's fields without `counter` (C2PA has none), so lookups, bundles and
+origin clusters treat both kinds alike. Who vouches for what differs, and `check_evidence` says
+so: `device` and `captured_at` are proven by the camera's signature (the signer's certificate is
+the enrolled device; the time is the `when` of the signed `c2pa.created` action), and the hard
+binding is signed by it; `sha256`, the perceptual hashes, the media type and the size are the
+registry's measurements of the file it was given at ingest, logged by the operator.
+
+The `c2pa` object holds exactly the bytes C2PA signs and hashes, so an auditor re-verifies from
+the entry alone, with `check_evidence`: the COSE_Sign1 signature (RFC 9052 §4.4, detached
+payload: Sig_structure = ["Signature1", protected, h'', claim]) by the leaf of its x5chain
+header (label 33); each logged assertion against the hash the claim lists for it (C2PA §8.3:
+SHA-256 of the assertion superbox without its 8-byte header); one of them a hard binding
+(`c2pa.hash.*`); `captured_at` equal to the signed creation time. Pure functions: no clock, no
+I/O.
+"""
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from ledger.errors import MalformedError, VerificationError
+from registry.entries import (
+    C2PA_CAPTURE,
+    b64,
+    b64_field,
+    check_claim,
+    field,
+    int_field,
+    str_field,
+)
+from registry.jumbf import manifest, superbox_content
+
+_X5CHAIN = 33  # COSE header label, RFC 9360
+_ALG = 1
+_ES256, _EDDSA = -7, -8  # COSE algorithm ids: the device keys the registry accepts
+_CREATED = "c2pa.created"
+_ACTIONS = ("c2pa.actions.v2", "c2pa.actions")
+_HARD_BINDING_PREFIX = "c2pa.hash."
+_URI_PREFIX = "self#jumbf=c2pa.assertions/"
+_CLAIM_LABELS = ("c2pa.claim.v2", "c2pa.claim")
+MAX_ASSERTION_BYTES = 16 * 1024  # the logged ones are small; a thumbnail never is
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a verified claim signature proves."""
+
+    chain: tuple[bytes, ...]  # DER, the signer first: the device certificate and intermediates
+    captured_at: int  # ms, from the signed c2pa.created action
+    hard_binding: str  # its assertion label, e.g. c2pa.hash.data
+    hard_binding_hash: str  # hex, the signed hash of the file's bytes outside the manifest
+
+    @property
+    def device_id(self) -> str:
+        return hashlib.sha256(self.chain[0]).hexdigest()
+
+
+def _cbor(data: bytes, what: str) -> Any:
+    try:
+        return cbor2.loads(data)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
+        raise MalformedError(f"{what} is not CBOR ({exc})", code="c2pa_malformed") from None
+
+
+def _assertion_data(box_payload: bytes, label: str) -> Any:
+    """The CBOR content of an assertion superbox given without its header."""
+    return _cbor(superbox_content(box_payload, label), f"assertion {label}")
+
+
+def evidence_from_store(store: bytes, manifest_label: str) -> dict[str, Any]:
+    """The entry's `c2pa` object for manifest `manifest_label` of a manifest store: its claim,
+    signature, and the hard-binding and actions assertions (what the entry relies on)."""
+    found = manifest(store, manifest_label)
+    claim_box = next((found.child(label) for label in _CLAIM_LABELS if found.child(label)), None)
+    signature_box = found.child("c2pa.signature")
+    assertions_box = found.child("c2pa.assertions")
+    if claim_box is None or signature_box is None or assertions_box is None:
+        raise MalformedError(
+            f"manifest {manifest_label} lacks a claim, a signature or assertions",
+            code="c2pa_malformed",
+        )
+    kept = {
+        box.label: b64(box.payload)
+        for box in assertions_box.children
+        if box.label.startswith(_HARD_BINDING_PREFIX) or box.label in _ACTIONS
+    }
+    return {
+        "manifest": manifest_label,
+        "claim": b64(claim_box.content()),
+        "signature": b64(signature_box.content()),
+        "assertions": kept,
+    }
+
+
+def check_evidence(c2pa: Any) -> Evidence:
+    """Verify an entry's `c2pa` object on its own; raise MalformedError or VerificationError."""
+    if not isinstance(c2pa, Mapping) or set(c2pa) != {
+        "manifest",
+        "claim",
+        "signature",
+        "assertions",
+    }:
+        raise MalformedError(
+            "c2pa must be an object with manifest, claim, signature and assertions",
+            code="c2pa_malformed",
+        )
+    str_field(c2pa, "manifest", "c2pa", 200)
+    claim_bytes = b64_field(c2pa, "claim", "c2pa")
+    signature_bytes = b64_field(c2pa, "signature", "c2pa")
+    logged = field(c2pa, "assertions", "c2pa")
+    if not isinstance(logged, Mapping) or not logged:
+        raise MalformedError("c2pa assertions must be a non-empty object", code="c2pa_malformed")
+    assertions = {
+        str(label): b64_field({"a": value}, "a", f"c2pa assertion {label}")
+        for label, value in logged.items()
+    }
+    chain = _verify_signature(signature_bytes, claim_bytes)
+    claim = _cbor(claim_bytes, "the C2PA claim")
+    if not isinstance(claim, Mapping):
+        raise MalformedError("the C2PA claim is not a CBOR map", code="c2pa_malformed")
+    listed = _hashed_assertions(claim)
+    for label, data in assertions.items():
+        if len(data) > MAX_ASSERTION_BYTES:
+            raise MalformedError(f"c2pa assertion {label} is too large", code="c2pa_malformed")
+        expected = listed.get(label)
+        if expected is None:
+            raise VerificationError(
+                f"c2pa assertion {label} is not one the signed claim lists",
+                code="assertion.hashedURI.missing",
+            )
+        if hashlib.sha256(data).digest() != expected:
+            raise VerificationError(
+                f"c2pa assertion {label} does not match the hash in the signed claim",
+                code="assertion.hashedURI.mismatch",
+            )
+    binding = next((label for label in assertions if label.startswith(_HARD_BINDING_PREFIX)), None)
+    if binding is None:
+        raise VerificationError(
+            "the entry logs no hard-binding assertion (c2pa.hash.*)",
+            code="claim.hardBindings.missing",
+        )
+    bound = _assertion_data(assertions[binding], binding)
+    signed_hash = bound.get("hash") if isinstance(bound, Mapping) else None
+    if not isinstance(signed_hash, bytes):
+        raise MalformedError(f"{binding} carries no hash", code="c2pa_malformed")
+    return Evidence(chain, _creation_time(assertions), binding, signed_hash.hex())
+
+
+def _verify_signature(signature: bytes, claim: bytes) -> tuple[bytes, ...]:
+    """Check the COSE_Sign1 signature over the detached claim; returns the x5chain (DER)."""
+    message = _cbor(signature, "the C2PA signature")
+    if isinstance(message, cbor2.CBORTag):
+        if message.tag != 18:
+            raise MalformedError("the C2PA signature is not a COSE_Sign1", code="c2pa_malformed")
+        message = message.value
+    if not (isinstance(message, list | tuple) and len(message) == 4):
+        raise MalformedError("the C2PA signature is not a COSE_Sign1 array", code="c2pa_malformed")
+    protected_bytes, unprotected, payload, signature_value = message
+    if not isinstance(protected_bytes, bytes) or not isinstance(signature_value, bytes):
+        raise MalformedError("malformed COSE_Sign1 fields", code="c2pa_malformed")
+    if payload is not None:
+        raise MalformedError(
+            "C2PA signs a detached claim; this one is attached", code="c2pa_malformed"
+        )
+    protected = _cbor(protected_bytes, "the COSE protected header") if protected_bytes else {}
+    if not isinstance(protected, Mapping) or not isinstance(unprotected, Mapping):
+        raise MalformedError("COSE headers must be maps", code="c2pa_malformed")
+    chain_value = protected.get(_X5CHAIN, unprotected.get(_X5CHAIN))
+    if isinstance(chain_value, bytes):
+        chain = [chain_value]
+    else:
+        chain = list(chain_value) if isinstance(chain_value, list | tuple) else []
+    if not chain or not all(isinstance(c, bytes) for c in chain):
+        raise MalformedError("the COSE signature carries no x5chain", code="c2pa_malformed")
+    try:
+        leaf = x509.load_der_x509_certificate(chain[0])
+    except ValueError as exc:
+        raise MalformedError(
+            f"x5chain leaf is not DER X.509: {exc}", code="c2pa_malformed"
+        ) from None
+    to_be_signed = cbor2.dumps(["Signature1", protected_bytes, b"", claim])
+    key = leaf.public_key()
+    algorithm = protected.get(_ALG)
+    try:
+        if algorithm == _ES256 and isinstance(key, ec.EllipticCurvePublicKey):
+            if len(signature_value) != 64 or key.curve.name != "secp256r1":
+                raise InvalidSignature
+            r, s = (int.from_bytes(signature_value[i : i + 32], "big") for i in (0, 32))
+            key.verify(encode_dss_signature(r, s), to_be_signed, ec.ECDSA(hashes.SHA256()))
+        elif algorithm == _EDDSA and isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature_value, to_be_signed)
+        else:
+            raise VerificationError(
+                f"COSE algorithm {algorithm!r} with a {type(key).__name__} is not a device "
+                "signature this registry accepts (ES256 or EdDSA)",
+                code="algorithm.unsupported",
+            )
+    except InvalidSignature:
+        raise VerificationError(
+            "the C2PA claim signature does not verify with its certificate",
+            code="claimSignature.mismatch",
+        ) from None
+    return tuple(chain)
+
+
+def _hashed_assertions(claim: Mapping[Any, Any]) -> dict[str, bytes]:
+    """label -> hash, for every assertion the claim lists (v2 created and gathered, v1)."""
+    if claim.get("alg", "sha256") != "sha256":
+        raise VerificationError(
+            f"claim hash algorithm {claim.get('alg')!r} is not sha256", code="algorithm.unsupported"
+        )
+    listed: dict[str, bytes] = {}
+    for key in ("created_assertions", "gathered_assertions", "assertions"):
+        for reference in claim.get(key) or []:
+            url, digest = reference.get("url"), reference.get("hash")
+            if isinstance(url, str) and url.startswith(_URI_PREFIX) and isinstance(digest, bytes):
+                listed[url[len(_URI_PREFIX) :]] = digest
+    return listed
+
+
+def _creation_time(assertions: Mapping[str, bytes]) -> int:
+    """The `when` of the signed c2pa.created action, in ms."""
+    for label in _ACTIONS:
+        if label not in assertions:
+            continue
+        data = _assertion_data(assertions[label], label)
+        for action in data.get("actions", []) if isinstance(data, Mapping) else []:
+            if (
+                isinstance(action, Mapping)
+                and action.get("action") == _CREATED
+                and "when" in action
+            ):
+                return _parse_time(action["when"])
+    raise VerificationError(
+        "the manifest states no capture time: no signed c2pa.created action with a `when`",
+        code="c2pa_no_capture_time",
+    )
+
+
+def _parse_time(value: Any) -> int:
+    try:
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedError(
+            f"capture time {value!r} is not ISO 8601", code="c2pa_malformed"
+        ) from None
+    if when.tzinfo is None:
+        raise MalformedError(f"capture time {value!r} has no time zone", code="c2pa_malformed")
+    return int(when.timestamp() * 1000)
+
+
+def check_entry(entry: Mapping[str, Any]) -> Evidence:
+    """A whole c2pa-capture/v1 entry: its fields, its evidence, and a claim that says what the
+    evidence proves (the signer is the device; the capture time is the signed one)."""
+    if set(entry) != {"kind", "logged_at", "claim", "c2pa"}:
+        raise MalformedError(
+            f"{C2PA_CAPTURE} entries have exactly kind, logged_at, claim and c2pa",
+            code="unknown_field",
+        )
+    claim = check_claim(entry["claim"], counter=False)
+    evidence = check_evidence(entry["c2pa"])
+    if claim["device"] != evidence.device_id:
+        raise VerificationError(
+            "the claim's device is not the certificate that signed the C2PA claim",
+            code="c2pa_device_mismatch",
+        )
+    if int_field(claim, "captured_at", C2PA_CAPTURE) != evidence.captured_at:
+        raise VerificationError(
+            "captured_at differs from the time the C2PA manifest signs", code="c2pa_time_mismatch"
+        )
+    return evidence
