@@ -1,0 +1,230 @@
+"""C2PA ingest (issue 8): a camera's signed JPEG becomes a c2pa-capture/v1 entry that anyone can
+re-verify from the log alone, that lookups find after the manifest is stripped and the picture
+re-encoded, and that is refused with c2pa's own validation code when it was tampered with."""
+
+import base64
+import datetime as dt
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from PIL import Image
+
+from ledger import Sequencer, Signer
+from ledger.errors import MalformedError, VerificationError
+from registry import Registry
+from registry.bundle import build_bundle, verify_bundle
+from registry.c2pa_evidence import check_entry, evidence_from_store
+from registry.entries import C2PA_CAPTURE, DEVICE, encode_entry, parse_entry
+from registry.hashing import query_hashes
+from registry.jumbf import manifest_store_from_jpeg
+from registry.lookup import Lookup, query_from_image
+from registry.replay import replay_log
+from registry.testing_c2pa import sign_jpeg
+from registry.testing_pki import (
+    C2PA_CLAIM_SIGNING,
+    IssuedCert,
+    make_device,
+    make_intermediate,
+    make_root,
+)
+from tests.conftest import FixedClock
+from tests.registry_fixtures import TOKEN, now_of, picture
+from tests.test_audit import served
+
+C2PA_EKUS = (C2PA_CLAIM_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION)
+
+
+def jpeg(seed: int, size: tuple[int, int] = (640, 480), quality: int = 92) -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(picture(seed, size))).convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def stripped_and_reencoded(signed: bytes) -> bytes:
+    """What a fact-checker finds online: no metadata, smaller, recompressed."""
+    image = Image.open(io.BytesIO(signed)).convert("RGB")
+    image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)  # Pillow writes no APP11: the manifest is gone
+    return out.getvalue()
+
+
+class Camera:
+    def __init__(self, clock: FixedClock, *, root: IssuedCert | None = None) -> None:
+        now = now_of(clock)
+        self.root = root or make_root(now)
+        self.ca = make_intermediate(self.root, now)
+        self.device = make_device(self.ca, now, eku=C2PA_EKUS)
+        self.captured_at = now - dt.timedelta(minutes=1)
+
+    def shoot(self, seed: int) -> bytes:
+        return sign_jpeg(jpeg(seed), self.device, [self.ca], self.captured_at)
+
+
+@pytest.fixture
+def camera(registry: Registry, clock: FixedClock) -> Camera:
+    camera = Camera(clock)
+    registry.add_vendor("C2PA Camera Co.", "camera", camera.root.der, TOKEN)
+    return camera
+
+
+def logged(registry: Registry, index: int) -> dict[str, Any]:
+    return parse_entry(registry.store.entry(index))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_signed_jpeg_is_logged_with_evidence_an_auditor_can_recheck(
+    registry: Registry, camera: Camera
+) -> None:
+    signed = camera.shoot(1)
+    result = registry.ingest_c2pa(signed, "photo.jpg")
+    assert result.receipt is not None and not result.receipt.duplicate
+    entry = logged(registry, result.receipt.index)
+    assert entry["kind"] == C2PA_CAPTURE
+    # The signer was enrolled first, as a device/v1 entry chaining to the vendor.
+    device_entry = logged(registry, result.receipt.index - 1)
+    assert device_entry["kind"] == DEVICE
+    assert base64.b64decode(device_entry["cert"]) == camera.device.der
+    # The claim: the camera's signed facts, and the registry's measurements of the file.
+    claim = entry["claim"]
+    assert claim["captured_at"] == int(camera.captured_at.timestamp() * 1000)
+    assert claim["media_type"] == "image/jpeg" and (claim["width"], claim["height"]) == (640, 480)
+    assert claim["sha256"] == hashlib.sha256(signed).hexdigest()
+    assert "counter" not in claim
+    # The evidence re-verifies from the entry alone, and is the file's own manifest.
+    evidence = check_entry(entry)
+    assert evidence.chain[0] == camera.device.der
+    assert evidence.hard_binding == "c2pa.hash.data"
+    store = manifest_store_from_jpeg(signed)
+    assert evidence_from_store(store, entry["c2pa"]["manifest"]) == entry["c2pa"]
+    assert result.counter_status == "none"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_same_file_twice_is_one_entry(registry: Registry, camera: Camera) -> None:
+    signed = camera.shoot(2)
+    first = registry.ingest_c2pa(signed)
+    again = registry.ingest_c2pa(signed)
+    assert first.receipt is not None and again.receipt is not None
+    assert again.receipt.duplicate and again.receipt.index == first.receipt.index
+    assert registry.store.latest_checkpoint().size == first.receipt.index + 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_tampered_file_is_refused_with_c2pas_own_code(registry: Registry, camera: Camera) -> None:
+    signed = bytearray(camera.shoot(3))
+    signed[-300] ^= 0xFF  # a byte of the picture, covered by the hard binding
+    size = registry.store.latest_checkpoint().size
+    with pytest.raises(VerificationError) as refused:
+        registry.ingest_c2pa(bytes(signed), "tampered.jpg")
+    assert refused.value.code == "assertion.dataHash.mismatch"
+    assert "tampered.jpg" in str(refused.value)
+    assert registry.store.latest_checkpoint().size == size  # nothing logged
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_signer_outside_the_registered_vendors_is_untrusted(
+    registry: Registry, camera: Camera, clock: FixedClock
+) -> None:
+    stranger = Camera(clock)  # its own root, never registered
+    with pytest.raises(VerificationError) as refused:
+        registry.ingest_c2pa(stranger.shoot(4), "stranger.jpg")
+    assert refused.value.code == "signingCredential.untrusted"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_files_without_a_manifest_or_not_jpeg_are_bad_input(
+    registry: Registry, camera: Camera
+) -> None:
+    with pytest.raises(MalformedError) as plain:
+        registry.ingest_c2pa(jpeg(5), "plain.jpg")
+    assert plain.value.code == "c2pa_no_manifest"
+    with pytest.raises(MalformedError) as png:
+        registry.ingest_c2pa(picture(5), "picture.png")
+    assert png.value.code == "c2pa_unsupported"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_stripped_reencoded_copy_is_found(registry: Registry, camera: Camera) -> None:
+    signed = camera.shoot(6)
+    result = registry.ingest_c2pa(signed)
+    assert result.receipt is not None
+    found = Lookup(registry.store).lookup(query_from_image(stripped_and_reencoded(signed)))
+    assert found.verdict == "near-duplicate"
+    assert [m.leaf_index for m in found.matches] == [result.receipt.index]
+    exact = Lookup(registry.store).lookup(query_from_image(signed))
+    assert exact.verdict == "registered"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_its_bundle_verifies_offline_and_says_who_vouches_for_what(
+    registry: Registry, camera: Camera, signer: Signer
+) -> None:
+    signed = camera.shoot(7)
+    result = registry.ingest_c2pa(signed)
+    assert result.receipt is not None
+    bundle = build_bundle(registry.store, result.receipt.index)
+    copy = stripped_and_reencoded(signed)
+    report = verify_bundle(bundle, signer.verifier, image_hashes=_hashes(copy))
+    assert report.ok, report
+    signature = next(c for c in report.checks if c.name == "device signature on the claim")
+    assert "C2PA claim" in signature.detail and "the registry's" in signature.detail
+
+
+def _hashes(image: bytes) -> Any:
+    return query_hashes(image)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_audit_replay_reverifies_the_c2pa_signature_from_the_entry(
+    registry: Registry, camera: Camera, signer: Signer, clock: FixedClock, tmp_path: Path
+) -> None:
+    result = registry.ingest_c2pa(camera.shoot(8))
+    assert result.receipt is not None
+    other = registry.ingest_c2pa(camera.shoot(9))
+    assert other.receipt is not None
+    honest = logged(registry, result.receipt.index)
+    other_c2pa = logged(registry, other.receipt.index)["c2pa"]
+    # What a dishonest operator could append: the time changed, the signature broken, the
+    # assertions swapped for another file's.
+    broken_sig = bytearray(base64.b64decode(honest["c2pa"]["signature"]))
+    broken_sig[-5] ^= 0x01
+    later = {**honest, "logged_at": clock(), "claim": {**honest["claim"], "captured_at": 1}}
+    broken = {
+        **honest,
+        "logged_at": clock(),
+        "c2pa": {**honest["c2pa"], "signature": base64.b64encode(bytes(broken_sig)).decode()},
+    }
+    swapped = {
+        **honest,
+        "logged_at": clock(),
+        "c2pa": {**honest["c2pa"], "assertions": other_c2pa["assertions"]},
+    }
+    first = (
+        Sequencer(registry.store, signer, clock)
+        .append([encode_entry(e) for e in (later, broken, swapped)])
+        .first_index
+    )
+    with served(registry, signer, tmp_path) as remote:
+        report = replay_log(remote, signer.verifier, workers=1)
+    assert report.counts[C2PA_CAPTURE] == 5, (report.counts, report.invalid)
+    assert {(i.index, i.code) for i in report.invalid} == {
+        (first, "c2pa_time_mismatch"),
+        (first + 1, "claimSignature.mismatch"),
+        (first + 2, "assertion.hashedURI.mismatch"),
+    }
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_reindex_rebuilds_c2pa_captures(registry: Registry, camera: Camera) -> None:
+    result = registry.ingest_c2pa(camera.shoot(10))
+    assert result.receipt is not None
+    before = Lookup(registry.store).lookup(query_from_image(camera.shoot(10)))
+    registry.reindex()
+    after = Lookup(registry.store).lookup(query_from_image(camera.shoot(10)))
+    assert [m.leaf_index for m in before.matches] == [m.leaf_index for m in after.matches]
+    assert after.matches[0].counter_status == "none"
