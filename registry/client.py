@@ -39,6 +39,7 @@ class RegistryClient(Protocol):
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]: ...
     def bundle(self, index: int) -> bytes: ...
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]: ...
+    def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]: ...
     def clusters(self, at: int | None) -> bytes: ...
     def close(self) -> None: ...
 
@@ -70,6 +71,9 @@ class LocalClient:
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         query = query_from_image(data, name, max_pixels=self._registry.settings.max_image_pixels)
         return Lookup(self._registry.store).lookup(query).to_json()
+
+    def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
+        return self._registry.ingest_c2pa(data, name).to_json()
 
     def clusters(self, at: int | None) -> bytes:
         return report_bytes(build_report(load_facts(self._registry.store, at)))
@@ -183,6 +187,15 @@ class HttpClient:
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         response = self._send("POST", "/v1/lookup", files={"image": (name, data)})
+        if response.is_success:
+            result: dict[str, Any] = response.json()
+            return result
+        self._raise(response)
+
+    def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
+        ascii_name = name.encode("ascii", "replace").decode()  # a header value is ASCII
+        headers = {"Content-Type": "image/jpeg", "X-Filename": ascii_name}
+        response = self._send("POST", "/v1/c2pa/ingest", content=data, headers=headers)
         if response.is_success:
             result: dict[str, Any] = response.json()
             return result

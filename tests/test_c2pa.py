@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from fastapi.testclient import TestClient
 from PIL import Image
 
-from ledger import Sequencer, Signer
+from api import create_app
+from ledger import LogConfig, Sequencer, Signer
 from ledger.errors import MalformedError, VerificationError
-from registry import Registry
+from ledger.note import write_private_key_file
+from registry import Registry, RegistrySettings
 from registry.bundle import build_bundle, verify_bundle
 from registry.c2pa_evidence import check_entry, evidence_from_store
 from registry.entries import C2PA_CAPTURE, DEVICE, encode_entry, parse_entry
@@ -228,3 +231,30 @@ def test_reindex_rebuilds_c2pa_captures(registry: Registry, camera: Camera) -> N
     after = Lookup(registry.store).lookup(query_from_image(camera.shoot(10)))
     assert [m.leaf_index for m in before.matches] == [m.leaf_index for m in after.matches]
     assert after.matches[0].counter_status == "none"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_post_c2pa_ingest(
+    registry: Registry, camera: Camera, signer: Signer, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "log.key"
+    write_private_key_file(key_file, signer.to_string(), "log")
+    url = registry.store.engine.url.render_as_string(hide_password=False)
+    settings = RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
+    signed = camera.shoot(11)
+    tampered = bytearray(signed)
+    tampered[-300] ^= 0xFF
+    with TestClient(create_app(settings)) as client:
+        accepted = client.post(
+            "/v1/c2pa/ingest", content=signed, headers={"content-type": "image/jpeg"}
+        )
+        refused = client.post(
+            "/v1/c2pa/ingest", content=bytes(tampered), headers={"content-type": "image/jpeg"}
+        )
+        empty = client.post("/v1/c2pa/ingest", content=b"")
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["accepted"] and accepted.json()["counter_status"] == "none"
+    assert logged(registry, accepted.json()["index"])["kind"] == C2PA_CAPTURE
+    assert refused.status_code == 422
+    assert refused.json()["error"]["type"] == "assertion.dataHash.mismatch"
+    assert empty.status_code == 400 and empty.json()["error"]["type"] == "no_image"

@@ -1,0 +1,30 @@
+"""POST /v1/c2pa/ingest: a camera's C2PA-signed JPEG, logged as a c2pa-capture/v1 entry."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RegistryDep
+from ledger.errors import MalformedError
+
+router = APIRouter(prefix="/v1/c2pa", tags=["c2pa"])
+
+_BODY = {
+    "required": True,
+    "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.post("/ingest", openapi_extra={"requestBody": _BODY})
+async def ingest(request: Request, registry: RegistryDep) -> dict[str, Any]:
+    """Send the signed file itself as the body (`Content-Type: image/jpeg`). The manifest is
+    validated offline against the registered vendor roots; the signer's certificate is enrolled
+    if it is not yet. Refusals carry c2pa's own validation code, e.g.
+    `assertion.dataHash.mismatch` or `signingCredential.untrusted`."""
+    data = await request.body()
+    if not data:
+        raise MalformedError("send the signed JPEG as the request body", code="no_image")
+    name = request.headers.get("x-filename", "upload.jpg")[:200]
+    result = await run_in_threadpool(registry.ingest_c2pa, data, name)
+    return result.to_json()
