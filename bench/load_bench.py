@@ -58,6 +58,7 @@ from bench.log_bench import percentile
 from bench.submit_bench import make_records
 from ledger import LedgerError, LogConfig, LogStore, Sequencer, Signer, open_engine
 from ledger.merkle import verify_inclusion
+from ledger.note import write_private_key_file
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle
 from registry import Registry, RegistrySettings
 from registry.testing_pki import make_device, make_intermediate, make_root
@@ -129,7 +130,8 @@ def build_log(
         drops.append(drop)
     migrations.upgrade(url)
     signer = Signer.generate("bench.example/load-log")
-    (directory / "log.key").write_text(signer.to_string() + "\n")
+    # 0600: `prov serve` refuses a log key that others can read.
+    write_private_key_file(directory / "log.key", signer.to_string(), "log")
     Sequencer(LogStore(open_engine(url)), signer, now_ms).initialize()
     now = datetime.now(UTC)
     root = make_root(now)

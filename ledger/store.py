@@ -45,6 +45,11 @@ _TILES_BY_KEY = select(
     log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
 ).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_(bindparam("keys", expanding=True)))
 _LATEST_SIZE = select(func.max(log_checkpoints.c.tree_size))
+_LATEST_CHECKPOINT = (
+    select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms)
+    .order_by(log_checkpoints.c.tree_size.desc())
+    .limit(1)
+)
 
 
 def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey, Tile]:
@@ -58,11 +63,7 @@ def read_tiles(connection: Connection, keys: Sequence[TileKey]) -> dict[TileKey,
 
 
 def read_latest_checkpoint(connection: Connection) -> SignedCheckpoint | None:
-    row = connection.execute(
-        select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms)
-        .order_by(log_checkpoints.c.tree_size.desc())
-        .limit(1)
-    ).first()
+    row = connection.execute(_LATEST_CHECKPOINT).first()
     if row is None:
         return None
     note = bytes(row.note)
@@ -91,6 +92,18 @@ def read_entries(connection: Connection, start: int, end: int) -> list[bytes]:
     return wanted
 
 
+def read_receipts(
+    connection: Connection, indexes: Sequence[int], size: int
+) -> list[tuple[bytes, list[bytes]]]:
+    """(leaf hash, inclusion proof at `size`) for each index, reading each tile once.
+
+    `size` must be one the log has reached (see LogStore.receipts, which checks it)."""
+    reader = _Reader(connection)
+    proofs = prove_inclusions(indexes, size, reader)  # first: it checks the indexes
+    leaf_hashes = reader([Node(0, index) for index in indexes])
+    return list(zip(leaf_hashes, proofs, strict=True))
+
+
 class LogStore:
     """Read access to one log stored in one database."""
 
@@ -116,9 +129,10 @@ class LogStore:
 
     def latest_checkpoint(self) -> SignedCheckpoint:
         with self._read() as connection:
-            return self._latest(connection)
+            return self.latest_checkpoint_on(connection)
 
-    def _latest(self, connection: Connection) -> SignedCheckpoint:
+    def latest_checkpoint_on(self, connection: Connection) -> SignedCheckpoint:
+        """The latest checkpoint, read on the caller's connection (from `reading`)."""
         latest = read_latest_checkpoint(connection)
         if latest is None:
             raise NotFoundError("the log has no checkpoint yet: run `prov init` to create it")
@@ -161,10 +175,7 @@ class LogStore:
         """(leaf hash, inclusion proof at `size`) for each index, reading each tile once."""
         with self._read() as connection:
             self._check_size(connection, size, "tree size")
-            reader = _Reader(connection)
-            proofs = prove_inclusions(indexes, size, reader)  # first: it checks the indexes
-            leaf_hashes = reader([Node(0, index) for index in indexes])
-            return list(zip(leaf_hashes, proofs, strict=True))
+            return read_receipts(connection, indexes, size)
 
     def leaf_hash(self, index: int) -> bytes:
         with self._read() as connection:
@@ -208,7 +219,7 @@ class LogStore:
 
     def entry(self, index: int) -> bytes:
         with self._read() as connection:
-            size = self._latest(connection).size
+            size = self.latest_checkpoint_on(connection).size
         if not 0 <= index < size:
             raise NotFoundError(f"entry {index} does not exist: the log has {size} entries")
         return self.entries(index, index + 1)[0]
@@ -233,9 +244,13 @@ class _Reader:
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
+        # A receipt reads a leaf's hash after its proof, from a tile the proof has just read:
+        # kept, that is one round trip fewer per receipt.
+        self._read: dict[TileKey, Tile] = {}
 
     def _tiles(self, keys: Sequence[TileKey]) -> Mapping[TileKey, Tile]:
-        return read_tiles(self._connection, keys)
+        self._read.update(read_tiles(self._connection, [k for k in keys if k not in self._read]))
+        return self._read
 
     def __call__(self, nodes: Sequence[Node]) -> list[bytes]:
         return hashes_from_tiles(nodes, self._tiles)

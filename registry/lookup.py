@@ -19,10 +19,11 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
+from ledger.store import read_receipts
 from registry.entries import b64
 from registry.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
 from registry.matching import GLOBAL, PROBE_TARGETS, CaptureIndex, Evidence, Registered, judge, rank
@@ -168,23 +169,26 @@ class Lookup:
 
     def refresh(self) -> int:
         """Index the captures sequenced since the last refresh; returns the index size."""
+        with self._store.reading() as connection:
+            return self._refresh_on(connection)
+
+    def _refresh_on(self, connection: Connection) -> int:
         with self._lock:
-            with self._store.reading() as connection:
-                rows = connection.execute(
-                    select(reg_captures.c.leaf_index, reg_captures.c.pdq)
-                    .where(reg_captures.c.leaf_index >= self._next)
-                    .order_by(reg_captures.c.leaf_index)
-                ).all()
-                features: dict[str, tuple[list[int], list[bytes]]] = {}
-                for leaf, name, value in connection.execute(
-                    select(reg_capture_features).where(
-                        reg_capture_features.c.leaf_index >= self._next,
-                        reg_capture_features.c.leaf_index <= (rows[-1].leaf_index if rows else -1),
-                    )
-                ):
-                    leaves, hashes = features.setdefault(name, ([], []))
-                    leaves.append(leaf)
-                    hashes.append(bytes(value))
+            rows = connection.execute(
+                select(reg_captures.c.leaf_index, reg_captures.c.pdq)
+                .where(reg_captures.c.leaf_index >= self._next)
+                .order_by(reg_captures.c.leaf_index)
+            ).all()
+            features: dict[str, tuple[list[int], list[bytes]]] = {}
+            for leaf, name, value in connection.execute(
+                select(reg_capture_features).where(
+                    reg_capture_features.c.leaf_index >= self._next,
+                    reg_capture_features.c.leaf_index <= (rows[-1].leaf_index if rows else -1),
+                )
+            ):
+                leaves, hashes = features.setdefault(name, ([], []))
+                leaves.append(leaf)
+                hashes.append(bytes(value))
             if rows:
                 self._index.add(
                     [r.leaf_index for r in rows], [bytes(r.pdq) for r in rows], features
@@ -193,66 +197,26 @@ class Lookup:
             return len(self._index)
 
     def lookup(self, query: Query) -> LookupResult:
-        checkpoint = self._store.latest_checkpoint()
-        # Captures and the checkpoint that covers them commit together: while the log has not
-        # grown, nothing new can be indexed, and the tailing query (half a millisecond of a
-        # two-millisecond lookup) is skipped.
-        if checkpoint.size != self._refreshed_at:
-            self.refresh()
-            self._refreshed_at = checkpoint.size
-        near = self._index.candidates(query.probes)
-        exact: set[int] = set()
+        # One connection for all of it: on PostgreSQL each checkout and each statement is a
+        # round trip through the pool and psycopg, which cost more than the queries themselves.
         with self._store.reading() as connection:
+            checkpoint = self._store.latest_checkpoint_on(connection)
+            # Captures and the checkpoint that covers them commit together: while the log has
+            # not grown, nothing new can be indexed, and the tailing query (half a millisecond
+            # of a two-millisecond lookup) is skipped.
+            if checkpoint.size != self._refreshed_at:
+                self._refresh_on(connection)
+                self._refreshed_at = checkpoint.size
+            near = self._index.candidates(query.probes)
+            exact: set[int] = set()
             if query.sha256 is not None:
-                exact = set(
-                    connection.execute(
-                        select(reg_captures.c.leaf_index).where(
-                            reg_captures.c.sha256 == bytes.fromhex(query.sha256)
-                        )
-                    ).scalars()
-                )
+                sha256 = bytes.fromhex(query.sha256)
+                exact = set(connection.execute(_EXACT, {"sha256": sha256}).scalars())
             nearest = sorted(near, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
-            wanted = sorted(set(nearest) | exact)
-            rows = connection.execute(
-                select(
-                    reg_captures,
-                    reg_devices.c.vendor_id,
-                    reg_vendors.c.name.label("vendor_name"),
-                    reg_vendors.c.role,
-                )
-                .join(reg_devices, reg_devices.c.device_id == reg_captures.c.device_id)
-                .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
-                .where(reg_captures.c.leaf_index.in_(wanted))
-            ).all()
-            features = _features(connection, reg_capture_features.c.leaf_index.in_(wanted))
-            revoked = dict(
-                connection.execute(
-                    select(
-                        reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms
-                    ).where(reg_revocations.c.device_id.in_({r.device_id for r in rows}))
-                ).all()
-            )
-        ranked = []
-        for row in rows:
-            evidence = judge(query.probes, _registered(row, features.get(row.leaf_index, {})))
-            is_exact = row.leaf_index in exact
-            if evidence is None and not is_exact:
-                continue
-            ranked.append(
-                (
-                    not is_exact,
-                    rank(evidence) if evidence else (0, 0, 0),
-                    row.leaf_index,
-                    row,
-                    evidence,
-                )
-            )
-        ranked.sort(key=lambda item: item[:3])
-        matches = [
-            _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
-            for inexact, _, _, row, evidence in ranked[:MAX_MATCHES]
-        ]
-        receipts = self._store.receipts([m.leaf_index for m in matches], checkpoint.size)
+            rows, features = _captures(connection, sorted(set(nearest) | exact))
+            revoked = _revoked(connection, {row.device_id for row in rows})
+            matches = _ranked(query, rows, features, exact, revoked)
+            receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
             match.proof = {
                 "leaf_hash": b64(leaf_hash),
@@ -265,11 +229,80 @@ class Lookup:
         )
 
 
-def _features(connection: Connection, where: ColumnElement[bool]) -> dict[int, dict[str, str]]:
+# Built once, as ledger.store's proof statements are: building and compiling a select costs
+# more than PostgreSQL takes to answer it. The features ride along on the captures' rows (a
+# row per feature, or one with NULLs), which saves a round trip.
+_EXACT = select(reg_captures.c.leaf_index).where(reg_captures.c.sha256 == bindparam("sha256"))
+_CAPTURES = (
+    select(
+        reg_captures,
+        reg_devices.c.vendor_id,
+        reg_vendors.c.name.label("vendor_name"),
+        reg_vendors.c.role,
+        reg_capture_features.c.name.label("feature_name"),
+        reg_capture_features.c.hash.label("feature_hash"),
+    )
+    .join(reg_devices, reg_devices.c.device_id == reg_captures.c.device_id)
+    .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
+    .outerjoin(reg_capture_features, reg_capture_features.c.leaf_index == reg_captures.c.leaf_index)
+    .where(reg_captures.c.leaf_index.in_(bindparam("leaves", expanding=True)))
+)
+_REVOKED = select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
+    reg_revocations.c.device_id.in_(bindparam("devices", expanding=True))
+)
+
+
+def _captures(
+    connection: Connection, leaves: list[int]
+) -> tuple[list[Row[Any]], dict[int, dict[str, str]]]:
+    """The captures at `leaves` with their devices' vendors, and their features by leaf."""
+    if not leaves:  # most not-found lookups: no candidate, nothing to read
+        return [], {}
+    rows: dict[int, Row[Any]] = {}
     features: dict[int, dict[str, str]] = {}
-    for leaf, name, value in connection.execute(select(reg_capture_features).where(where)):
-        features.setdefault(leaf, {})[name] = bytes(value).hex()
-    return features
+    for row in connection.execute(_CAPTURES, {"leaves": leaves}):
+        rows.setdefault(row.leaf_index, row)
+        if row.feature_name is not None:
+            features.setdefault(row.leaf_index, {})[row.feature_name] = bytes(
+                row.feature_hash
+            ).hex()
+    return list(rows.values()), features
+
+
+def _revoked(connection: Connection, devices: set[str]) -> dict[str, int]:
+    if not devices:
+        return {}
+    return dict(connection.execute(_REVOKED, {"devices": list(devices)}).tuples().all())
+
+
+def _ranked(
+    query: Query,
+    rows: list[Row[Any]],
+    features: dict[int, dict[str, str]],
+    exact: set[int],
+    revoked: dict[str, int],
+) -> list[Match]:
+    """The accepted matches, exact ones first, then by registry.matching.rank and leaf index."""
+    ranked = []
+    for row in rows:
+        evidence = judge(query.probes, _registered(row, features.get(row.leaf_index, {})))
+        is_exact = row.leaf_index in exact
+        if evidence is None and not is_exact:
+            continue
+        ranked.append(
+            (
+                not is_exact,
+                rank(evidence) if evidence else (0, 0, 0),
+                row.leaf_index,
+                row,
+                evidence,
+            )
+        )
+    ranked.sort(key=lambda item: item[:3])
+    return [
+        _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
+        for inexact, _, _, row, evidence in ranked[:MAX_MATCHES]
+    ]
 
 
 def _registered(row: Any, features: dict[str, str]) -> Registered:
