@@ -32,6 +32,7 @@ from typing import Any
 import migrations
 from bench.submit_bench import make_records, verify_ceiling
 from ledger import LogConfig, LogStore, Sequencer, Signer, open_checkpoint, open_engine
+from ledger.note import write_private_key_file
 from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeReplay
 from registry import Registry, RegistrySettings
@@ -52,7 +53,7 @@ def build_log(
     migrations.upgrade(url)
     store = LogStore(open_engine(url))
     signer = Signer.generate("bench.example/audit-log")
-    (directory / "log.key").write_text(signer.to_string())
+    write_private_key_file(directory / "log.key", signer.to_string(), "log")  # 0600, as served
 
     def clock() -> int:
         return time.time_ns() // 1_000_000

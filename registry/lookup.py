@@ -270,9 +270,13 @@ def _captures(
 
 
 def _revoked(connection: Connection, devices: set[str]) -> dict[str, int]:
-    if not devices:
-        return {}
-    return dict(connection.execute(_REVOKED, {"devices": list(devices)}).tuples().all())
+    """Each device's earliest compromise date: revoked twice, the earlier date is the one
+    from which its captures are suspect (as admission, registry.Registry._admit, judges)."""
+    earliest: dict[str, int] = {}
+    if devices:
+        for device, since in connection.execute(_REVOKED, {"devices": list(devices)}).tuples():
+            earliest[device] = min(since, earliest.get(device, since))
+    return earliest
 
 
 def _ranked(
