@@ -292,7 +292,9 @@ def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
     options = ["--data-dir", str(tmp_path)]
     log = tmp_path / "serve.log"
-    with prov_serve(options, log, env, SERVE_READY_SECONDS, ["--workers", "2"]) as base_url:
+    # Two workers, each starting its signature processes: on a busy 2-core machine that took
+    # more than 15 s once, so this waits longer (a hang bound, not a speed goal).
+    with prov_serve(options, log, env, 60, ["--workers", "2"]) as base_url:
         # A fresh connection per request, so the kernel spreads them over both workers.
         for _ in range(20):
             response = httpx.get(f"{base_url}/checkpoint", timeout=5)
