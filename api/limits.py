@@ -24,7 +24,16 @@ from ledger.errors import LedgerError, RateLimitedError, TooLargeError
 # and the image lookups (decoding and 8+ PDQ hashes of an upload). Reads are not limited:
 # tiles and checkpoints are cheap and meant to be served by caches anyway.
 LIMITED_PATHS = frozenset(
-    {"/v1/vendors", "/v1/devices", "/v1/captures", "/v1/revocations", "/v1/lookup", "/"}
+    {
+        "/v1/vendors",
+        "/v1/devices",
+        "/v1/captures",
+        "/v1/revocations",
+        "/v1/lookup",
+        "/",
+        "/c2pa/v1/matches/byContent",
+        "/c2pa/v1/matches/byBinding",
+    }
 )
 # Idle clients are forgotten (see TokenBuckets); this caps the rest: ~250 bytes each, 25 MB.
 MAX_TRACKED_CLIENTS = 100_000
