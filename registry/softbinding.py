@@ -132,15 +132,15 @@ def similarity_score(match: Match) -> int:
 def matches(
     result: LookupResult, max_results: int, *, pdq_only: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
-    """The body of a /matches answer: the lookup's matches, best first, at most `max_results`.
-    Without `endpoint`: each manifest is served by this same service."""
+    """The body of a /matches answer: the lookup's matches, best first, at most `max_results`
+    (and MAX_RESULTS, all a lookup ranks). Without `endpoint`: this same service serves each."""
     kept: Sequence[Match] = result.matches
     if pdq_only:
         kept = [m for m in kept if m.exact or m.evidence == "pdq"]
     return {
         "matches": [
             {"manifestId": manifest_id(m.leaf_index), "similarityScore": similarity_score(m)}
-            for m in kept[:max_results]
+            for m in kept[: min(max_results, MAX_RESULTS)]
         ]
     }
 

@@ -171,6 +171,7 @@ def test_max_results_keeps_the_best(
     ids = [m["manifestId"] for m in by_binding(client, pdq)]
     assert ids == [f"capture-{index}", f"capture-{again.index}"]
     assert [m["manifestId"] for m in by_binding(client, pdq, maxResults=1)] == ids[:1]
+    assert [m["manifestId"] for m in by_binding(client, pdq, maxResults=10**6)] == ids
     zero = client.get(
         "/c2pa/v1/matches/byBinding", params={"alg": PDQ, "value": b64(pdq), "maxResults": 0}
     )

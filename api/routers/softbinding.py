@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import LookupDep, SettingsDep, Store
 from api.schemas import SoftBindingMatchesOut, SoftBindingQueryIn, SupportedAlgorithmsOut
 from ledger.errors import UnsupportedMediaError
-from registry.lookup import query_from_image
+from registry.lookup import Lookup, query_from_image
 from registry.softbinding import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS,
@@ -50,10 +50,10 @@ def supported() -> dict[str, Any]:
     return supported_algorithms()
 
 
-async def _by_binding(finder: LookupDep, alg: str, value: str, max_results: int) -> dict[str, Any]:
+async def _by_binding(finder: Lookup, alg: str, value: str, max_results: int) -> dict[str, Any]:
     binding = binding_query(alg, value)
     result = await run_in_threadpool(finder.lookup, binding.query)
-    return matches(result, min(max_results, MAX_RESULTS), pdq_only=binding.pdq_only)
+    return matches(result, max_results, pdq_only=binding.pdq_only)
 
 
 @router.get("/matches/byBinding", response_model=SoftBindingMatchesOut)
@@ -98,7 +98,7 @@ async def by_content(
         partial(query_from_image, max_pixels=settings.max_image_pixels), data, "image"
     )
     result = await run_in_threadpool(finder.lookup, query)
-    return matches(result, min(max_results, MAX_RESULTS))
+    return matches(result, max_results)
 
 
 @router.get(
