@@ -12,7 +12,17 @@ from starlette.types import Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimit, TokenBuckets
-from api.routers import c2pa, clusters, log, lookup, origins_page, registry, tiles, web
+from api.routers import (
+    c2pa,
+    clusters,
+    log,
+    lookup,
+    origins_page,
+    registry,
+    softbinding,
+    tiles,
+    web,
+)
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
@@ -93,6 +103,7 @@ def create_app(
     app.include_router(c2pa.router)
     app.include_router(lookup.router)
     app.include_router(clusters.router)
+    app.include_router(softbinding.router)
     app.include_router(web.router)
     app.include_router(origins_page.router)
     return app

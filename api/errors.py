@@ -15,12 +15,14 @@ from ledger.errors import (
     RateLimitedError,
     StorageError,
     TooLargeError,
+    UnsupportedMediaError,
     VerificationError,
 )
 
 STATUS_BY_ERROR: dict[type[LedgerError], int] = {
     MalformedError: 400,
     TooLargeError: 413,
+    UnsupportedMediaError: 415,
     RateLimitedError: 429,
     NotAuthorizedError: 401,
     NotFoundError: 404,

@@ -21,7 +21,8 @@ from api.errors import ledger_error_response
 from ledger.errors import LedgerError, RateLimitedError, TooLargeError
 
 # POST paths a client pays for: the writes (each is a locked transaction and signature checks)
-# and the image lookups (decoding and 8+ PDQ hashes of an upload). Reads are not limited:
+# and the image lookups (decoding and 8+ PDQ hashes of an upload), with their C2PA soft-binding
+# twins (byContent hashes an upload; POST byBinding is the JSON lookup). Reads are not limited:
 # tiles and checkpoints are cheap and meant to be served by caches anyway.
 LIMITED_PATHS = frozenset(
     {
@@ -31,6 +32,8 @@ LIMITED_PATHS = frozenset(
         "/v1/revocations",
         "/v1/lookup",
         "/v1/c2pa/ingest",
+        "/v1/c2pa/matches/byContent",
+        "/v1/c2pa/matches/byBinding",
         "/",
     }
 )

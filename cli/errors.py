@@ -9,6 +9,7 @@ from ledger.errors import (
     RateLimitedError,
     StorageError,
     TooLargeError,
+    UnsupportedMediaError,
     VerificationError,
 )
 
@@ -19,6 +20,7 @@ EXIT_BAD_INPUT = 2
 EXIT_CODE_BY_ERROR: dict[type[LedgerError], int] = {
     MalformedError: EXIT_BAD_INPUT,
     TooLargeError: EXIT_BAD_INPUT,
+    UnsupportedMediaError: EXIT_BAD_INPUT,
     NotAuthorizedError: EXIT_BAD_INPUT,
     ConfigurationError: EXIT_BAD_INPUT,
     VerificationError: EXIT_FAILED,

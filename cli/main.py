@@ -11,6 +11,7 @@ from rich.markup import escape
 
 import migrations
 from cli.audit_commands import audit as audit_group
+from cli.c2pa_commands import c2pa as c2pa_group
 from cli.demo import demo as demo_command
 from cli.errors import exit_code_for
 from cli.registry_commands import COMMANDS
@@ -194,5 +195,6 @@ def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
 main.add_command(demo_command, name="demo")
 main.add_command(audit_group, name="audit")
 main.add_command(witness_group, name="witness")
+main.add_command(c2pa_group, name="c2pa")
 for _name, _command in COMMANDS.items():
     main.add_command(_command, name=_name)

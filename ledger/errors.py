@@ -31,6 +31,13 @@ class TooLargeError(MalformedError):
     default_code = "too_large"
 
 
+class UnsupportedMediaError(MalformedError):
+    """Input of a media type the operation does not take (a PDF where an image is expected):
+    the caller must send another kind of thing, not fix this one."""
+
+    default_code = "unsupported_media_type"
+
+
 class RateLimitedError(LedgerError):
     """The caller sent more requests than its rate limit allows; `retry_after_s` says when the
     next one will be accepted."""
