@@ -1,21 +1,67 @@
 """`prov c2pa`: the registry and C2PA Content Credentials (docs/c2pa.md).
 
-`receipt` acts where the registry commands act: the local database, or `--server URL`."""
+`ingest` and `receipt` act where the registry commands act: the local database, or
+`--server URL`."""
 
+import json
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
+from cli.errors import EXIT_OK, exit_code_for
 from cli.registry_commands import _client as registry_client
-from ledger.errors import MalformedError
+from cli.registry_commands import _read_file, json_option
+from ledger.errors import LedgerError, MalformedError
 
 console = Console(soft_wrap=True)
 
 
 @click.group()
 def c2pa() -> None:
-    """Content Credentials (C2PA): receipts for captures."""
+    """Content Credentials (C2PA): ingest signed camera files, receipts for captures."""
+
+
+@c2pa.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_option
+@click.pass_context
+def ingest(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Log C2PA-signed JPEGs straight from the camera as c2pa-capture/v1 entries.
+
+    Each file's manifest is validated offline against the registered vendor roots; its signer
+    is enrolled as a device if it is not yet. A refused file is reported with c2pa's own
+    validation code and the others still go in. Exit 0 if every file was logged, 1 if one
+    failed validation, 2 if one was not a signed JPEG at all."""
+    results: list[dict[str, object]] = []
+    exit_code = EXIT_OK
+    with registry_client(ctx) as client:
+        for path in files:
+            try:
+                logged = client.ingest_c2pa(_read_file(path, "image"), Path(path).name)
+            except LedgerError as exc:
+                exit_code = max(exit_code, exit_code_for(exc))
+                results.append(
+                    {"file": path, "accepted": False, "code": exc.code, "reason": str(exc)}
+                )
+                continue
+            results.append({"file": path, **logged})
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if result["accepted"]:
+                again = " (already logged)" if result.get("duplicate") else ""
+                console.print(
+                    f"[green]logged[/] {escape(str(result['file']))}: entry {result['index']}{again}"
+                )
+            else:
+                console.print(
+                    f"[red]refused[/] {escape(str(result['file']))}: {escape(str(result['code']))}: "
+                    f"{escape(str(result['reason']))}"
+                )
+    ctx.exit(exit_code)
 
 
 @c2pa.command()

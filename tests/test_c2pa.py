@@ -6,15 +6,19 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from api import create_app
+from cli.main import main
 from ledger import LogConfig, Sequencer, Signer
 from ledger.errors import MalformedError, VerificationError
 from ledger.note import write_private_key_file
@@ -258,3 +262,72 @@ def test_post_c2pa_ingest(
     assert refused.status_code == 422
     assert refused.json()["error"]["type"] == "assertion.dataHash.mismatch"
     assert empty.status_code == 400 and empty.json()["error"]["type"] == "no_image"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_prov_c2pa_ingest_then_prov_lookup_of_a_stripped_copy(
+    registry: Registry,
+    camera: Camera,
+    signer: Signer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("PROV_")]:
+        monkeypatch.delenv(name)
+    write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
+    url = registry.store.engine.url.render_as_string(hide_password=False)
+    where = ["--data-dir", str(tmp_path), "--database", url]
+    signed = camera.shoot(12)
+    (tmp_path / "photo.jpg").write_bytes(signed)
+    tampered = bytearray(signed)
+    tampered[-300] ^= 0xFF
+    (tmp_path / "tampered.jpg").write_bytes(bytes(tampered))
+    (tmp_path / "found.jpg").write_bytes(stripped_and_reencoded(signed))
+    runner = CliRunner()
+
+    both = runner.invoke(
+        main,
+        [*where, "c2pa", "ingest", str(tmp_path / "photo.jpg"), str(tmp_path / "tampered.jpg")],
+    )
+    assert both.exit_code == 1, both.output  # one refused by validation, the other logged
+    assert "logged" in both.output and "assertion.dataHash.mismatch" in both.output
+    ingested = json.loads(
+        runner.invoke(
+            main, [*where, "c2pa", "ingest", str(tmp_path / "photo.jpg"), "--json"]
+        ).stdout
+    )
+    assert ingested[0]["accepted"] and ingested[0]["duplicate"]
+
+    found = runner.invoke(main, [*where, "lookup", str(tmp_path / "found.jpg"), "--json"])
+    assert found.exit_code == 0, found.output
+    answer = json.loads(found.stdout)
+    assert answer["verdict"] == "near-duplicate"
+    assert [m["leaf_index"] for m in answer["matches"]] == [ingested[0]["index"]]
+
+    not_signed = runner.invoke(main, [*where, "c2pa", "ingest", str(tmp_path / "found.jpg")])
+    assert not_signed.exit_code == 2 and "c2pa_no_manifest" in not_signed.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_soft_binding_by_content_finds_the_ingested_capture(
+    registry: Registry, camera: Camera, signer: Signer, tmp_path: Path
+) -> None:
+    signed = camera.shoot(13)
+    result = registry.ingest_c2pa(signed)
+    assert result.receipt is not None
+    key_file = tmp_path / "log.key"
+    write_private_key_file(key_file, signer.to_string(), "log")
+    url = registry.store.engine.url.render_as_string(hide_password=False)
+    settings = RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
+    with TestClient(create_app(settings)) as client:
+        response = client.post(
+            "/v1/c2pa/matches/byContent",
+            content=stripped_and_reencoded(signed),
+            headers={"content-type": "image/jpeg"},
+        )
+        assert response.status_code == 200, response.text
+        matches = response.json()["matches"]
+        assert [m["manifestId"] for m in matches] == [f"capture-{result.receipt.index}"]
+        manifest = client.get(f"/v1/c2pa/manifests/{matches[0]['manifestId']}")
+    assert manifest.status_code == 200
+    assert verify_bundle(manifest.content, signer.verifier).ok
