@@ -26,6 +26,7 @@ SHA-256 of the assertion superbox without its 8-byte header); one of them a hard
 I/O.
 """
 
+import base64
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
@@ -49,7 +50,17 @@ from registry.entries import (
     int_field,
     str_field,
 )
-from registry.jumbf import manifest, superbox_content
+from registry.jumbf import (
+    ASSERTIONS_UUID,
+    CLAIM_UUID,
+    MANIFEST_UUID,
+    SIGNATURE_UUID,
+    STORE_UUID,
+    box,
+    manifest,
+    superbox,
+    superbox_content,
+)
 
 _X5CHAIN = 33  # COSE header label, RFC 9360
 _ALG = 1
@@ -290,3 +301,30 @@ def check_entry(entry: Mapping[str, Any]) -> Evidence:
             "captured_at differs from the time the C2PA manifest signs", code="c2pa_time_mismatch"
         )
     return evidence
+
+
+def manifest_store(c2pa: Mapping[str, Any]) -> bytes:
+    """A C2PA manifest store (application/c2pa) rebuilt from an entry's `c2pa` object: the
+    claim, its signature and the logged assertions, byte for byte what the camera signed and
+    hashed. Assertions the log does not keep (the thumbnail: the log is public and holds nothing
+    that shows more of the picture than a PDQ hash) are absent, so a C2PA validator reading it
+    confirms the signature and trust and reports those as `assertion.missing`; without the
+    image, it cannot check the hard binding either."""
+    assertions = b"".join(box(b"jumb", _b64(value)) for value in c2pa["assertions"].values())
+    claim = _cbor(_b64(c2pa["claim"]), "the C2PA claim")
+    claim_label = "c2pa.claim.v2" if "created_assertions" in claim else "c2pa.claim"
+    return superbox(
+        STORE_UUID,
+        "c2pa",
+        superbox(
+            MANIFEST_UUID,
+            c2pa["manifest"],
+            superbox(ASSERTIONS_UUID, "c2pa.assertions", assertions),
+            superbox(CLAIM_UUID, claim_label, box(b"cbor", _b64(c2pa["claim"]))),
+            superbox(SIGNATURE_UUID, "c2pa.signature", box(b"cbor", _b64(c2pa["signature"]))),
+        ),
+    )
+
+
+def _b64(value: str) -> bytes:
+    return base64.b64decode(value, validate=True)

@@ -30,7 +30,8 @@ class SignedFile:
     store: bytes  # the JUMBF manifest store as embedded in the file
 
 
-def _settings(trust_anchors_pem: str) -> dict[str, Any]:
+def offline_settings(trust_anchors_pem: str) -> dict[str, Any]:
+    """c2pa-python settings: verify trust against these roots (PEM), fetch nothing."""
     return {
         "verify": {
             "verify_trust": True,
@@ -51,7 +52,7 @@ def read_signed_file(data: bytes, name: str, trust_anchors_pem: Sequence[str]) -
             f"{name}: C2PA ingest takes JPEG files (the signed captures cameras write)",
             code="c2pa_unsupported",
         )
-    context = c2pa.Context(c2pa.Settings.from_dict(_settings("".join(trust_anchors_pem))))
+    context = c2pa.Context(c2pa.Settings.from_dict(offline_settings("".join(trust_anchors_pem))))
     try:
         reader = c2pa.Reader(JPEG, io.BytesIO(data), context=context)
     except c2pa.C2paError as exc:

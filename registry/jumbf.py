@@ -21,6 +21,16 @@ from dataclasses import dataclass
 
 from ledger.errors import MalformedError
 
+# JUMBF description type UUIDs of the C2PA superboxes (C2PA 2.x §11.1.4): the ASCII tag, then
+# the ISO base suffix 0011-0010-8000-00AA00389B71.
+_UUID_SUFFIX = bytes.fromhex("00110010800000aa00389b71")
+STORE_UUID = b"c2pa" + _UUID_SUFFIX
+MANIFEST_UUID = b"c2ma" + _UUID_SUFFIX
+ASSERTIONS_UUID = b"c2as" + _UUID_SUFFIX
+CLAIM_UUID = b"c2cl" + _UUID_SUFFIX
+SIGNATURE_UUID = b"c2cs" + _UUID_SUFFIX
+_REQUESTABLE_AND_LABELLED = 0x03  # jumd toggles: bit 0 requestable, bit 1 label present
+
 _APP11 = 0xEB
 _START_OF_SCAN = 0xDA
 _NO_LENGTH_MARKERS = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length field
@@ -143,3 +153,15 @@ def manifest(store: bytes, label: str) -> Box:
     if found is None:
         raise MalformedError(f"the manifest store has no manifest {label!r}", code="c2pa_malformed")
     return found
+
+
+def box(box_type: bytes, payload: bytes) -> bytes:
+    """`u32 LBox || TBox || payload` (ISO/IEC 19566-5 box)."""
+    return (len(payload) + 8).to_bytes(4, "big") + box_type + payload
+
+
+def superbox(type_uuid: bytes, label: str, *children: bytes) -> bytes:
+    """A `jumb` superbox: its `jumd` description (type UUID, toggles, NUL-ended label), then
+    its children, each already a whole box."""
+    description = type_uuid + bytes([_REQUESTABLE_AND_LABELLED]) + label.encode() + b"\x00"
+    return box(b"jumb", box(b"jumd", description) + b"".join(children))

@@ -21,10 +21,13 @@ quality still applies. Matches that rule would only accept with the image's pHas
 pHash value alone decides nothing - in `registry.matching` pHash only confirms a PDQ match - so it
 is refused with the reason, not answered with an empty list that would read as "not registered".
 
-Manifest identifiers. A capture logged with our own claim signature has no C2PA manifest; its
-"manifest" is its offline proof bundle (`registry.bundle`), and its id is `capture-<leaf index>`
-(decimal, no leading zeros), the stem of the bundle's usual file name. `manifest_for` is the one
-place an id is resolved to bytes and a media type.
+Manifest identifiers. Every capture's id is `capture-<leaf index>` (decimal, no leading zeros),
+the stem of its bundle's usual file name. A capture logged with our own claim signature has no
+C2PA manifest; its "manifest" is its offline proof bundle (`registry.bundle`). A capture ingested
+from a C2PA-signed file has one: its manifest store, rebuilt from the log entry
+(`registry.c2pa_evidence.manifest_store`: the camera's claim, signature and the assertions the
+log keeps; its proof bundle stays at /v1/bundles/<index>). `manifest_for` is the one place an id
+is resolved to bytes and a media type.
 """
 
 import base64
@@ -37,6 +40,8 @@ from typing import Any, Final
 from ledger import LogStore
 from ledger.errors import MalformedError, NotFoundError
 from registry.bundle import build_bundle
+from registry.c2pa_evidence import manifest_store
+from registry.entries import C2PA_CAPTURE, parse_entry
 from registry.lookup import MAX_MATCHES, LookupResult, Match, Query, query_from_json
 
 NAMESPACE: Final = "org.provenance-ledger"
@@ -52,6 +57,7 @@ PDQ_BITS: Final = 256
 BINDING_PDQ_QUALITY: Final = 100
 
 BUNDLE_MEDIA_TYPE: Final = "application/json"
+C2PA_MEDIA_TYPE: Final = "application/c2pa"  # a manifest store, C2PA 2.x §11.3
 _CAPTURE_ID = re.compile(r"capture-(0|[1-9][0-9]{0,18})")
 _MAX_INDEX = 2**63 - 1  # the database's integer column
 
@@ -154,7 +160,11 @@ def manifest_for(store: LogStore, manifest_id: str) -> tuple[bytes, str]:
             code="manifest_not_found",
         )
     try:
-        return build_bundle(store, index), BUNDLE_MEDIA_TYPE
+        bundle = build_bundle(store, index)  # also: NotFoundError unless it is a capture
+        entry = parse_entry(store.entry(index))
+        if entry["kind"] == C2PA_CAPTURE:
+            return manifest_store(entry["c2pa"]), C2PA_MEDIA_TYPE
+        return bundle, BUNDLE_MEDIA_TYPE
     except NotFoundError:
         raise NotFoundError(
             f"no manifest {manifest_id!r}: log entry {index} is not a registered capture",
