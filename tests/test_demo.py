@@ -19,5 +19,13 @@ def test_demo_runs_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert "ok witness cosignatures" in result.output
     assert "existed no later than" in result.output
     assert (tmp_path / "demo" / "witness" / "witness.db").exists()
+    # A C2PA-signed file is logged as it is, and found again by a C2PA client without its manifest.
+    assert (
+        "8c. POST /v1/c2pa/ingest" in result.output and "c2pa-capture/v1 at index" in result.output
+    )
+    assert (
+        "8d. POST /v1/c2pa/matches/byContent (manifest stripped, resized): capture-"
+        in result.output
+    )
     # The planted launderer tops the origin report, with its evidence.
     assert "10. GET /v1/clusters" in result.output and "generator's disclosure" in result.output
