@@ -194,26 +194,26 @@ class EntryAuditor:
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
             raise _not_canonical()
         signature = base64.b64decode(sig, validate=True)
-        device = self._devices.get(claim["device"])
-        problem = rules.claim_problem(
-            claim, device.enrolled if device else None, entry["logged_at"], self.max_skew_ms
-        ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
-        if problem is not None:
-            raise LedgerError(problem[1], code=problem[0])
-        assert device is not None
+        device = self._admissible_device(claim, entry["logged_at"])
         return rules.capture_signature_job(device.enrolled, claim_jcs, signature)
 
     def _c2pa_capture(self, entry: dict[str, Any]) -> None:
         """The camera's C2PA claim signature, re-verified from the entry alone, by the enrolled
         device, at a time the log could accept (registry.c2pa_evidence.check_entry)."""
         check_entry(entry)  # its canonical form was checked in _entry
-        claim = entry["claim"]
+        self._admissible_device(entry["claim"], entry["logged_at"])
+
+    def _admissible_device(self, claim: dict[str, Any], logged_at: int) -> "_Device":
+        """The enrolled device of a capture the log could accept at `logged_at`: known, captured
+        inside its certificate's validity, not in the future, not after a logged compromise."""
         device = self._devices.get(claim["device"])
         problem = rules.claim_problem(
-            claim, device.enrolled if device else None, entry["logged_at"], self.max_skew_ms
+            claim, device.enrolled if device else None, logged_at, self.max_skew_ms
         ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
         if problem is not None:
             raise LedgerError(problem[1], code=problem[0])
+        assert device is not None
+        return device
 
     def _revocation(self, entry: dict[str, Any]) -> None:
         body, signature = rules.parse_revocation(
