@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli.errors import EXIT_OK, exit_code_for
-from cli.registry_commands import _client as registry_client
-from cli.registry_commands import _read_file, json_option
+from cli.registry_commands import json_option, open_client, read_input_file
 from ledger.errors import LedgerError, MalformedError
 
 console = Console(soft_wrap=True)
@@ -36,10 +35,10 @@ def ingest(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     failed validation, 2 if one was not a signed JPEG at all."""
     results: list[dict[str, object]] = []
     exit_code = EXIT_OK
-    with registry_client(ctx) as client:
+    with open_client(ctx) as client:
         for path in files:
             try:
-                logged = client.ingest_c2pa(_read_file(path, "image"), Path(path).name)
+                logged = client.ingest_c2pa(read_input_file(path, "image"), Path(path).name)
             except LedgerError as exc:
                 exit_code = max(exit_code, exit_code_for(exc))
                 results.append(
@@ -80,7 +79,7 @@ def receipt(ctx: click.Context, index: int, out: str | None, force: bool) -> Non
     # Checked before fetching too, so a refusal costs no server call.
     if path.exists() and not force:
         raise MalformedError(f"{path} exists; give --force to replace it", code="file_exists")
-    with registry_client(ctx) as client:
+    with open_client(ctx) as client:
         data = client.bundle(index)
     try:
         # Exclusive creation unless --force: a file that appeared meanwhile is not overwritten.

@@ -39,7 +39,7 @@ console = Console(soft_wrap=True)
 
 
 @contextmanager
-def _client(ctx: click.Context) -> Iterator[RegistryClient]:
+def open_client(ctx: click.Context) -> Iterator[RegistryClient]:
     """The registry these commands talk to: the server given by --server, else the local one."""
     server: str | None = ctx.find_root().params.get("server")
     client: RegistryClient
@@ -53,7 +53,7 @@ def _client(ctx: click.Context) -> Iterator[RegistryClient]:
         client.close()
 
 
-def _read_file(path: str, what: str) -> bytes:
+def read_input_file(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -64,7 +64,7 @@ def _read_file(path: str, what: str) -> bytes:
 
 def load_certificates(path: str, what: str) -> list[bytes]:
     """DER of every certificate in a PEM file (one or more) or a DER file."""
-    data = _read_file(path, what)
+    data = read_input_file(path, what)
     try:
         if b"-----BEGIN" in data:
             return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
@@ -77,7 +77,7 @@ def load_certificates(path: str, what: str) -> list[bytes]:
 
 def load_key(path: str) -> SigningKey:
     try:
-        key = load_pem_private_key(_read_file(path, "private key"), password=None)
+        key = load_pem_private_key(read_input_file(path, "private key"), password=None)
     except (ValueError, TypeError) as exc:
         raise MalformedError(
             f"{path} is not an unencrypted PEM private key: {exc}", code="bad_key_file"
@@ -164,7 +164,7 @@ def vendor_add(
 ) -> None:
     """Log a vendor's self-signed root CA as a trust anchor."""
     roots = load_certificates(root_cert, "root certificate")
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         receipt = client.add_vendor(name, role, roots[0], admin_token)
     state = "already in the log at" if receipt["duplicate"] else "logged at"
     _emit(receipt, as_json, f"vendor {name!r} ({role}) {state} index {receipt['index']}")
@@ -189,7 +189,7 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
     """Enroll a device certificate that chains to a registered vendor root."""
     cert_der = load_certificates(cert, "device certificate")[0]
     chain_der = [der for path in chain for der in load_certificates(path, "chain certificate")]
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         receipt = client.enroll_device(cert_der, chain_der)
     state = "already enrolled at" if receipt["duplicate"] else "enrolled at"
     _emit(receipt, as_json, f"device {state} index {receipt['index']}")
@@ -201,7 +201,7 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
 @click.pass_context
 def device_show(ctx: click.Context, device_id: str, as_json: bool) -> None:
     """Show an enrolled device: vendor, key, validity, captures, revocations."""
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         info = client.device(device_id)
     lines = [f"{k:>14} {v}" for k, v in info.items()]
     _emit(info, as_json, "\n".join(lines))
@@ -242,7 +242,7 @@ def capture_sign(
     out: str | None,
 ) -> None:
     """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many)."""
-    data = _read_file(image, "image")
+    data = read_input_file(image, "image")
     key = load_key(device_key)
     cert = x509.load_der_x509_certificate(load_certificates(device_cert, "device certificate")[0])
     when = parse_time_ms(captured_at) if captured_at else time.time_ns() // 1_000_000
@@ -260,7 +260,7 @@ def _read_records(path: str) -> list[tuple[int, Any]]:
     """(line number, record) for every non-blank line."""
     records = []
     for number, line in enumerate(
-        _read_file(path, "records file").decode("utf-8", "replace").splitlines(), 1
+        read_input_file(path, "records file").decode("utf-8", "replace").splitlines(), 1
     ):
         if not line.strip():
             continue
@@ -288,7 +288,7 @@ def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool
     results: list[dict[str, Any]] = []
     columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with (
-        _client(ctx) as client,
+        open_client(ctx) as client,
         Progress(*columns, console=Console(stderr=True), disable=as_json) as progress,
     ):
         task = progress.add_task("submit", total=len(records))
@@ -359,7 +359,7 @@ def revoke(
     revocation = sign_revocation(
         device_id, parse_time_ms(compromised_since), reason, load_key(signer_key), cert
     )
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         receipt = client.revoke(revocation)
     _emit(receipt, as_json, f"revocation logged at index {receipt['index']}")
 
@@ -409,10 +409,10 @@ def verify(
     required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
     image_hashes = None
     if image:
-        data = _read_file(image, "image")
+        data = read_input_file(image, "image")
         image_hashes = query_hashes(data, image)
     report = verify_bundle(
-        _read_file(bundle_file, "bundle"), key, image_hashes, witnesses, required
+        read_input_file(bundle_file, "bundle"), key, image_hashes, witnesses, required
     )
     if as_json:
         checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
@@ -439,7 +439,7 @@ def verify(
 @click.pass_context
 def bundle(ctx: click.Context, index: int, out: str | None) -> None:
     """Fetch the offline proof bundle of the capture at INDEX."""
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         data = client.bundle(index)
     if out:
         Path(out).write_bytes(data)
@@ -464,8 +464,8 @@ _VERDICT_WORDS = {
 @click.pass_context
 def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None) -> None:
     """Look IMAGE up: the verdict, the matching captures, and their proof bundles."""
-    data = _read_file(image, "image")
-    with _client(ctx) as client:
+    data = read_input_file(image, "image")
+    with open_client(ctx) as client:
         result = client.lookup_image(data, image)
         if bundle_dir:
             directory = Path(bundle_dir)
@@ -520,7 +520,7 @@ def _how(match: dict[str, Any]) -> str:
 @click.pass_context
 def clusters(ctx: click.Context, at: int | None, as_json: bool, top: int) -> None:
     """Near-duplicate clusters and suspicious origins, recomputable from the log at a size."""
-    with _client(ctx) as client:
+    with open_client(ctx) as client:
         data = client.clusters(at)
     if as_json:
         click.echo(data.decode())

@@ -8,6 +8,8 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,17 @@ def camera(registry: Registry, clock: FixedClock) -> Camera:
     camera = Camera(clock)
     registry.add_vendor("C2PA Camera Co.", "camera", camera.root.der, TOKEN)
     return camera
+
+
+@contextmanager
+def api_client(registry: Registry, signer: Signer, tmp_path: Path) -> Iterator[TestClient]:
+    """The HTTP API over the test registry's database, holding the log key."""
+    key_file = tmp_path / "log.key"
+    write_private_key_file(key_file, signer.to_string(), "log")
+    url = registry.store.engine.url.render_as_string(hide_password=False)
+    settings = RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
 def logged(registry: Registry, index: int) -> dict[str, Any]:
@@ -244,14 +257,10 @@ def test_reindex_rebuilds_c2pa_captures(registry: Registry, camera: Camera) -> N
 def test_post_c2pa_ingest(
     registry: Registry, camera: Camera, signer: Signer, tmp_path: Path
 ) -> None:
-    key_file = tmp_path / "log.key"
-    write_private_key_file(key_file, signer.to_string(), "log")
-    url = registry.store.engine.url.render_as_string(hide_password=False)
-    settings = RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
     signed = camera.shoot(11)
     tampered = bytearray(signed)
     tampered[-300] ^= 0xFF
-    with TestClient(create_app(settings)) as client:
+    with api_client(registry, signer, tmp_path) as client:
         accepted = client.post(
             "/v1/c2pa/ingest", content=signed, headers={"content-type": "image/jpeg"}
         )
@@ -318,11 +327,7 @@ def test_soft_binding_by_content_finds_the_ingested_capture(
     signed = camera.shoot(13)
     result = registry.ingest_c2pa(signed)
     assert result.receipt is not None
-    key_file = tmp_path / "log.key"
-    write_private_key_file(key_file, signer.to_string(), "log")
-    url = registry.store.engine.url.render_as_string(hide_password=False)
-    settings = RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
-    with TestClient(create_app(settings)) as client:
+    with api_client(registry, signer, tmp_path) as client:
         response = client.post(
             "/v1/c2pa/matches/byContent",
             content=stripped_and_reencoded(signed),
