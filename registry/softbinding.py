@@ -160,11 +160,12 @@ def manifest_for(store: LogStore, manifest_id: str) -> tuple[bytes, str]:
             code="manifest_not_found",
         )
     try:
-        bundle = build_bundle(store, index)  # also: NotFoundError unless it is a capture
+        # The log says what the entry is; a c2pa-capture/v1 carries its own manifest. Any other
+        # index goes to build_bundle, which refuses what is not a capture.
         entry = parse_entry(store.entry(index))
         if entry["kind"] == C2PA_CAPTURE:
             return manifest_store(entry["c2pa"]), C2PA_MEDIA_TYPE
-        return bundle, BUNDLE_MEDIA_TYPE
+        return build_bundle(store, index), BUNDLE_MEDIA_TYPE
     except NotFoundError:
         raise NotFoundError(
             f"no manifest {manifest_id!r}: log entry {index} is not a registered capture",

@@ -3,14 +3,18 @@ from conftest.py): a Registry on each database, a vendor PKI, an enrolled device
 captures of generated pictures."""
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
+from api import create_app
 from ledger import LogConfig, LogStore, Sequencer, Signer
 from registry import Registry, RegistrySettings
 from registry.sdk import sign_capture
@@ -71,7 +75,29 @@ def record(device: IssuedCert, seed: int, counter: int, captured_at: int) -> dic
     return sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)  # type: ignore[arg-type]
 
 
+@contextmanager
+def serving_app(settings: RegistrySettings) -> Iterator[TestClient]:
+    """The HTTP API in this process; its registry and database engine closed afterwards."""
+    app = create_app(settings)
+    try:
+        with TestClient(app) as client:
+            yield client
+    finally:
+        app.state.registry.close()
+        app.state.store.engine.dispose()
+
+
 # Edits a fact-checker meets: the lookup must see through them.
+
+
+def reencoded(data: bytes) -> bytes:
+    """What a platform serves after stripping the metadata: 3/4 the size, JPEG quality 70
+    (Pillow writes no metadata segments, so a C2PA manifest is gone too)."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)
+    return out.getvalue()
 
 
 def with_banner(data: bytes) -> bytes:

@@ -13,7 +13,6 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_app
 from ledger import (
     LogConfig,
     LogStore,
@@ -38,7 +36,7 @@ from registry.entries import parse_entry
 from registry.sdk import sign_revocation
 from registry.testing_pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.conftest import FixedClock
-from tests.registry_fixtures import record
+from tests.registry_fixtures import record, serving_app
 
 TOKEN = "op-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -138,15 +136,7 @@ def settings(
     )
 
 
-@contextmanager
-def serve(settings: RegistrySettings) -> Iterator[TestClient]:
-    app = create_app(settings)
-    try:
-        with TestClient(app) as test_client:
-            yield test_client
-    finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+serve = serving_app
 
 
 @pytest.fixture

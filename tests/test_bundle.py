@@ -1,13 +1,11 @@
 """Offline proof bundles: built from the log, verified with only the log's key, and no byte of
 one can change without the verification noticing."""
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from cli.main import main
 from ledger import LedgerError, MalformedError, NotFoundError, Signer
@@ -17,7 +15,7 @@ from registry.bundle import build_bundle, parse_bundle, verify_bundle
 from registry.hashing import ProbeHash, query_hashes
 from registry.testing_pki import DevicePKI
 from tests.conftest import FixedClock
-from tests.registry_fixtures import picture, record, with_banner
+from tests.registry_fixtures import picture, record, reencoded, with_banner
 
 CHECKS = [
     "checkpoint signature",
@@ -29,14 +27,6 @@ CHECKS = [
     "device signature on the claim",
     "time evidence",
 ]
-
-
-def reencode(data: bytes) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=70)
-    return out.getvalue()
 
 
 def image_hashes(data: bytes) -> tuple[str, list[ProbeHash]]:
@@ -86,7 +76,7 @@ def test_bundle_with_the_image_says_registered_or_near_duplicate(
     data = build_bundle(registry.store, index)
     same = verify_bundle(data, signer.verifier, image_hashes(image))
     assert same.ok and "same SHA-256" in same.checks[-1].detail
-    near = verify_bundle(data, signer.verifier, image_hashes(reencode(image)))
+    near = verify_bundle(data, signer.verifier, image_hashes(reencoded(image)))
     assert near.ok and "near-duplicate: PDQ distance" in near.checks[-1].detail
     other = verify_bundle(data, signer.verifier, image_hashes(picture(7, (320, 240))))
     assert not other.ok and "is not the registered one" in other.checks[-1].detail
@@ -151,7 +141,7 @@ def test_prov_bundle_and_verify(
     index, image = logged
     path = tmp_path / "capture.bundle.json"
     path.write_bytes(build_bundle(registry.store, index))
-    (tmp_path / "found.jpg").write_bytes(reencode(image))
+    (tmp_path / "found.jpg").write_bytes(reencoded(image))
     runner = CliRunner()
     vkey = signer.verifier.vkey
     ok = runner.invoke(

@@ -21,7 +21,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api import create_app
 from cli.main import main
 from ledger import LogConfig, Sequencer, Signer
 from ledger.errors import MalformedError, VerificationError
@@ -44,7 +43,7 @@ from registry.testing_pki import (
     make_root,
 )
 from tests.conftest import FixedClock
-from tests.registry_fixtures import TOKEN, now_of, picture
+from tests.registry_fixtures import TOKEN, now_of, picture, reencoded, serving_app
 from tests.test_audit import served
 
 C2PA_EKUS = (C2PA_CLAIM_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION)
@@ -53,15 +52,6 @@ C2PA_EKUS = (C2PA_CLAIM_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION)
 def jpeg(seed: int, size: tuple[int, int] = (640, 480), quality: int = 92) -> bytes:
     out = io.BytesIO()
     Image.open(io.BytesIO(picture(seed, size))).convert("RGB").save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
-
-def stripped_and_reencoded(signed: bytes) -> bytes:
-    """What a fact-checker finds online: no metadata, smaller, recompressed."""
-    image = Image.open(io.BytesIO(signed)).convert("RGB")
-    image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=70)  # Pillow writes no APP11: the manifest is gone
     return out.getvalue()
 
 
@@ -90,8 +80,9 @@ def api_client(registry: Registry, signer: Signer, tmp_path: Path) -> Iterator[T
     key_file = tmp_path / "log.key"
     write_private_key_file(key_file, signer.to_string(), "log")
     url = registry.store.engine.url.render_as_string(hide_password=False)
-    settings = RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
-    with TestClient(create_app(settings)) as client:
+    with serving_app(
+        RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
+    ) as client:
         yield client
 
 
@@ -176,7 +167,7 @@ def test_a_stripped_reencoded_copy_is_found(registry: Registry, camera: Camera) 
     signed = camera.shoot(6)
     result = registry.ingest_c2pa(signed)
     assert result.receipt is not None
-    found = Lookup(registry.store).lookup(query_from_image(stripped_and_reencoded(signed)))
+    found = Lookup(registry.store).lookup(query_from_image(reencoded(signed)))
     assert found.verdict == "near-duplicate"
     assert [m.leaf_index for m in found.matches] == [result.receipt.index]
     exact = Lookup(registry.store).lookup(query_from_image(signed))
@@ -191,7 +182,7 @@ def test_its_bundle_verifies_offline_and_says_who_vouches_for_what(
     result = registry.ingest_c2pa(signed)
     assert result.receipt is not None
     bundle = build_bundle(registry.store, result.receipt.index)
-    copy = stripped_and_reencoded(signed)
+    copy = reencoded(signed)
     report = verify_bundle(bundle, signer.verifier, image_hashes=_hashes(copy))
     assert report.ok, report
     signature = next(c for c in report.checks if c.name == "device signature on the claim")
@@ -294,7 +285,7 @@ def test_prov_c2pa_ingest_then_prov_lookup_of_a_stripped_copy(
     tampered = bytearray(signed)
     tampered[-300] ^= 0xFF
     (tmp_path / "tampered.jpg").write_bytes(bytes(tampered))
-    (tmp_path / "found.jpg").write_bytes(stripped_and_reencoded(signed))
+    (tmp_path / "found.jpg").write_bytes(reencoded(signed))
     runner = CliRunner()
 
     both = runner.invoke(
@@ -330,7 +321,7 @@ def test_soft_binding_by_content_finds_the_ingested_capture(
     with api_client(registry, signer, tmp_path) as client:
         response = client.post(
             "/v1/c2pa/matches/byContent",
-            content=stripped_and_reencoded(signed),
+            content=reencoded(signed),
             headers={"content-type": "image/jpeg"},
         )
         assert response.status_code == 200, response.text

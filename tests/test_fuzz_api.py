@@ -31,14 +31,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from api import create_app
 from ledger import LogConfig, LogStore, Sequencer, Signer
 from ledger.note import write_private_key_file
 from registry import RegistrySettings
 from registry.sdk import sign_capture
 from registry.testing_pki import make_pki
 from tests.conftest import FixedClock
-from tests.registry_fixtures import picture
+from tests.registry_fixtures import picture, serving_app
 from tests.serving import prov_serve
 from tests.test_cli import Prov
 
@@ -181,17 +180,12 @@ def client(
     key_file = tmp_path / "log.key"
     write_private_key_file(key_file, signer.to_string(), "log")
     Sequencer(store, signer, clock).initialize()
-    app = create_app(
+    with serving_app(
         RegistrySettings(
             log=LogConfig(tmp_path, migrated_url, key_file), admin_token=TOKEN, verify_workers=0
         )
-    )
-    try:
-        with TestClient(app) as test_client:
-            yield test_client
-    finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+    ) as test_client:
+        yield test_client
 
 
 def _probe(**fields: Any) -> dict[str, Any]:

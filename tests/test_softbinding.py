@@ -4,7 +4,6 @@ value and by a re-encoded copy of their image, and each match's manifest is a pr
 verifies offline."""
 
 import base64
-import io
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from PIL import Image
 
-from api import create_app
 from cli.main import main
 from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
@@ -26,20 +23,11 @@ from registry.hashing import hash_image, query_hashes
 from registry.sdk import sign_capture
 from registry.testing_pki import DevicePKI
 from tests.conftest import FixedClock
-from tests.registry_fixtures import picture, record
+from tests.registry_fixtures import picture, record, reencoded, serving_app
 
 SIZE = (320, 240)
 PDQ = "org.provenance-ledger.pdq.1"
 PHASH = "org.provenance-ledger.phash.1"
-
-
-def reencode(data: bytes) -> bytes:
-    """A smaller JPEG of the picture, as a platform that stripped its metadata would serve."""
-    image = Image.open(io.BytesIO(data)).convert("RGB")
-    image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=70)
-    return out.getvalue()
 
 
 def b64(data: bytes) -> str:
@@ -99,15 +87,10 @@ def key_file(tmp_path: Path, signer: Signer) -> Path:
 def client(
     registry: Registry, migrated_url: str, tmp_path: Path, key_file: Path
 ) -> Iterator[TestClient]:
-    app = create_app(
+    with serving_app(
         RegistrySettings(log=LogConfig(tmp_path, migrated_url, key_file), verify_workers=0)
-    )
-    try:
-        with TestClient(app) as test_client:
-            yield test_client
-    finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+    ) as test_client:
+        yield test_client
 
 
 def by_binding(client: TestClient, value: bytes, **params: Any) -> list[dict[str, Any]]:
@@ -182,7 +165,7 @@ def test_by_content_finds_a_reencoded_copy_and_the_same_file(
     client: TestClient, photo: tuple[bytes, int]
 ) -> None:
     image, index = photo
-    copy = reencode(image)
+    copy = reencoded(image)
     assert hash_image(copy).sha256 != hash_image(image).sha256
 
     found = client.post(
@@ -234,7 +217,7 @@ def test_the_manifest_is_a_bundle_that_verifies_offline(
 
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
-    report = verify_bundle(response.content, signer.verifier, query_hashes(reencode(image)))
+    report = verify_bundle(response.content, signer.verifier, query_hashes(reencoded(image)))
     assert report.ok, report
     assert response.content == client.get(f"/v1/bundles/{index}").content
 
@@ -297,7 +280,7 @@ def test_prov_c2pa_receipt_writes_a_sidecar_once(
     sidecar = tmp_path / f"capture-{index}.bundle.json"
     assert verify_bundle(sidecar.read_bytes(), signer.verifier).ok
     found = tmp_path / "found.jpg"
-    found.write_bytes(reencode(image))
+    found.write_bytes(reencoded(image))
     verified = runner.invoke(
         main, ["verify", str(sidecar), "--log-key", signer.verifier.vkey, "--image", str(found)]
     )
