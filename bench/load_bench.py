@@ -50,11 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import migrations
-from bench.log_bench import percentile
+from bench.log_bench import fresh_postgres, percentile
 from bench.submit_bench import make_records
 from ledger import LedgerError, LogConfig, LogStore, Sequencer, Signer, open_engine
 from ledger.merkle import verify_inclusion
@@ -126,7 +125,7 @@ def build_log(
     if database is None:
         url = f"sqlite:///{directory / 'log.db'}"
     else:
-        url, drop = fresh_postgres_named(database, f"prov_load_{os.getpid()}")
+        url, drop = fresh_postgres(database, f"prov_load_{os.getpid()}")
         drops.append(drop)
     migrations.upgrade(url)
     signer = Signer.generate("bench.example/load-log")
@@ -169,23 +168,6 @@ def build_log(
     )
 
 
-def fresh_postgres_named(
-    base_url: str, name: str, template: str | None = None
-) -> tuple[str, Callable[[], None]]:
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        suffix = f' TEMPLATE "{template}"' if template else ""
-        connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(base_url).set(database=name).render_as_string(hide_password=False), drop
-
-
 def copy_log(log: Log, database: str | None) -> str:
     """A second log, identical to `log` as prefilled: where the in-process peer appends."""
     if database is None:
@@ -199,7 +181,7 @@ def copy_log(log: Log, database: str | None) -> str:
         return f"sqlite:///{path}"
     template = make_url(log.url).database
     assert template is not None
-    url, drop = fresh_postgres_named(database, f"prov_load_peer_{os.getpid()}", template)
+    url, drop = fresh_postgres(database, f"prov_load_peer_{os.getpid()}", template)
     log.drop.append(drop)
     return url
 

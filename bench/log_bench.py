@@ -146,12 +146,17 @@ def run_ours(
     }
 
 
-def fresh_postgres(base_url: str) -> tuple[str, Callable[[], None]]:
+def fresh_postgres(
+    base_url: str, name: str | None = None, template: str | None = None
+) -> tuple[str, Callable[[], None]]:
+    """An empty database `name` (default prov_bench_<pid>) on the server at `base_url`, or a copy
+    of `template`; and the function that drops it."""
     admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    name = f"prov_bench_{os.getpid()}"
+    name = name or f"prov_bench_{os.getpid()}"
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        connection.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
 
     def drop() -> None:
         with admin.connect() as connection:
