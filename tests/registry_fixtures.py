@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from api import create_app
 from ledger import LogConfig, LogStore, Sequencer, Signer
+from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.sdk import sign_capture
 from registry.testing_pki import DevicePKI, IssuedCert, make_pki
@@ -73,6 +74,20 @@ def enrolled(registry: Registry, pki: DevicePKI) -> DevicePKI:
 
 def record(device: IssuedCert, seed: int, counter: int, captured_at: int) -> dict[str, Any]:
     return sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def writable_settings(
+    tmp_path: Path, migrated_url: str, store: LogStore, signer: Signer, clock: FixedClock
+) -> RegistrySettings:
+    """Settings of a writable server on the test database: the log initialized, its key in the
+    key file (0600), the operator token TOKEN, signatures checked in this process."""
+    key_file = tmp_path / "log.key"
+    write_private_key_file(key_file, signer.to_string(), "log")
+    Sequencer(store, signer, clock).initialize()
+    return RegistrySettings(
+        log=LogConfig(tmp_path, migrated_url, key_file), admin_token=TOKEN, verify_workers=0
+    )
 
 
 @contextmanager

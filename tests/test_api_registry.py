@@ -9,6 +9,7 @@ hash against the entry the log serves.
 """
 
 import base64
+import dataclasses
 import hashlib
 import json
 import time
@@ -23,19 +24,15 @@ from fastapi.testclient import TestClient
 
 from ledger import (
     LogConfig,
-    LogStore,
-    Sequencer,
     Signer,
     hash_leaf,
     open_checkpoint,
     verify_inclusion,
 )
-from ledger.note import write_private_key_file
 from registry import RegistrySettings
 from registry.entries import parse_entry
 from registry.sdk import sign_revocation
 from registry.testing_pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
-from tests.conftest import FixedClock
 from tests.registry_fixtures import record, serving_app
 
 TOKEN = "op-token"
@@ -120,19 +117,9 @@ def revocation_by(ca: IssuedCert, device: IssuedCert, since: int, reason: str) -
 
 
 @pytest.fixture
-def settings(
-    tmp_path: Path, migrated_url: str, store: LogStore, signer: Signer, clock: FixedClock
-) -> RegistrySettings:
-    """Settings of a writable server: the log is initialized and the key file holds its key."""
-    key_file = tmp_path / "log.key"
-    write_private_key_file(key_file, signer.to_string(), "log")
-    Sequencer(store, signer, clock).initialize()
-    return RegistrySettings(
-        log=LogConfig(tmp_path, migrated_url, key_file),
-        admin_token=TOKEN,
-        max_batch=MAX_BATCH,
-        verify_workers=0,
-        max_body_bytes=MAX_BODY,
+def settings(writable_settings: RegistrySettings) -> RegistrySettings:
+    return dataclasses.replace(
+        writable_settings, admin_token=TOKEN, max_batch=MAX_BATCH, max_body_bytes=MAX_BODY
     )
 
 

@@ -24,15 +24,13 @@ from api import create_app
 from api.limits import LIMITED_PATHS, BodySizeLimit, TokenBuckets
 from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
 from cli.main import main
-from ledger import LogConfig, LogStore, Sequencer, Signer
+from ledger import LogConfig
 from ledger.errors import ConfigurationError, RateLimitedError, TooLargeError
-from ledger.note import write_private_key_file
 from registry import RegistrySettings
 from registry.client import HttpClient
 from registry.config import MAX_IMAGE_PIXELS_CEILING
 from registry.hashing import DEFAULT_MAX_PIXELS, query_hashes
 from registry.testing_pki import DevicePKI, make_pki
-from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, picture, record
 from tests.serving import prov_serve
 from tests.test_cli import Prov
@@ -238,18 +236,8 @@ def test_the_pixel_limit_is_checked_before_any_pixel_is_decoded(
 
 
 @pytest.fixture
-def server_settings(
-    tmp_path: Path, migrated_url: str, store: LogStore, signer: Signer, clock: FixedClock
-) -> RegistrySettings:
-    key_file = tmp_path / "log.key"
-    write_private_key_file(key_file, signer.to_string(), "log")
-    Sequencer(store, signer, clock).initialize()
-    return RegistrySettings(
-        log=LogConfig(tmp_path, migrated_url, key_file),
-        admin_token=TOKEN,
-        verify_workers=0,
-        max_batch=3,
-    )
+def server_settings(writable_settings: RegistrySettings) -> RegistrySettings:
+    return replace(writable_settings, max_batch=3)
 
 
 @contextmanager
