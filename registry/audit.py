@@ -7,7 +7,8 @@ downloads them) and checks, with `registry.rules` - the functions admission call
   kind, with `logged_at` never going backwards;
 * vendor/v1: the name, role and root CA (`rules.check_vendor`), and no vendor twice;
 * device/v1: a vendor logged before it, the device profile and chain to that vendor's root at
-  the entry's `logged_at` (`rules.check_device`), and no device twice;
+  the entry's `logged_at` (`rules.check_device`), no chain certificate off the path the
+  verifier built (`rules.off_path_problem`), and no device twice;
 * capture/v1: the claim's fields, a device enrolled before it, a capture time the log could
   accept at `logged_at`, no capture at or after a logged compromise (`rules.claim_problem`,
   `rules.revoked_problem`), and the device's signature (`rules.capture_signature_job`, verified
@@ -15,8 +16,9 @@ downloads them) and checks, with `registry.rules` - the functions admission call
 * c2pa-capture/v1: the camera's C2PA claim signature, the assertions it hashes and the capture
   time it signs, re-verified from the entry alone (`registry.c2pa_evidence.check_entry`), by a
   device enrolled before it, with the same time and revocation rules as capture/v1;
-* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA) and the
-  signature (`rules.parse_revocation`, `rules.ca_certificate`, `rules.check_revocation`).
+* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA on the
+  verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
+  `rules.check_revocation`).
 
 Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. Its
 state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
@@ -80,7 +82,7 @@ class _Vendor:
 @dataclass(frozen=True)
 class _Device:
     enrolled: rules.EnrolledDevice
-    chain: tuple[bytes, ...]
+    path: tuple[bytes, ...]  # the verified path's CA certificates, issuer first, root last
 
 
 class EntryAuditor:
@@ -184,7 +186,14 @@ class EntryAuditor:
             raise LedgerError(
                 f"device {device.device_id} is enrolled twice", code="duplicate_device"
             )
-        self._devices[device.device_id] = _Device(rules.enrolled_device(entry), chain)
+        # Enrolled with what the verified path says (its captures are still checked), then
+        # reported if its chain holds certificates off that path.
+        self._devices[device.device_id] = _Device(
+            rules.enrolled_device(entry, device), device.path_der
+        )
+        problem = rules.off_path_problem(chain, device)
+        if problem is not None:
+            raise LedgerError(problem[1], code=problem[0])
 
     def _capture(self, entry: dict[str, Any], leaf: bytes) -> rules.SignatureJob:
         _only(entry, {"kind", "logged_at", "claim", "sig"})
@@ -225,8 +234,7 @@ class EntryAuditor:
                 f"revocation names device {body['device']}, which was not enrolled before it",
                 code="unknown_device",
             )
-        vendor = self._vendors[device.enrolled.vendor_id]
-        ca = rules.ca_certificate(body["signer"], device.enrolled, vendor.root, device.chain)
+        ca = rules.ca_certificate(body["signer"], body["device"], device.path)
         rules.check_revocation(body, signature, ca)
         since = body["compromised_since"]
         self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
@@ -248,7 +256,7 @@ class EntryAuditor:
                 k: {
                     "enrolled": vars(v.enrolled)
                     | {"public_key": base64.b64encode(v.enrolled.public_key).decode()},
-                    "chain": [base64.b64encode(c).decode() for c in v.chain],
+                    "path": [base64.b64encode(c).decode() for c in v.path],
                 }
                 for k, v in self._devices.items()
             },
@@ -271,7 +279,9 @@ class EntryAuditor:
                         | {"public_key": base64.b64decode(v["enrolled"]["public_key"])}
                     )
                 ),
-                tuple(base64.b64decode(c) for c in v["chain"]),
+                # "path", not the "chain" of older state files: those held the chain as
+                # logged (a KeyError here: the replay starts over, as the message says).
+                tuple(base64.b64decode(c) for c in v["path"]),
             )
             for k, v in data["devices"].items()
         }

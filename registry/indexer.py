@@ -15,8 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ledger.database import insert_rows
-from ledger.errors import StorageError
+from ledger.errors import LedgerError, StorageError
+from ledger.store import read_entries
 from registry import rules
+from registry.certs import DeviceCertificate, load_vendor_root
 from registry.entries import (
     C2PA_CAPTURE,
     CAPTURE,
@@ -65,8 +67,14 @@ def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -
     )
 
 
-def apply_device(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
-    device = rules.enrolled_device(entry)
+def apply_device(
+    connection: Connection,
+    index: int,
+    entry: Mapping[str, Any],
+    verified: DeviceCertificate | None = None,
+) -> None:
+    """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`)."""
+    device = rules.enrolled_device(entry, verified or _verified(connection, entry))
     connection.execute(
         insert(reg_devices).values(
             device_id=device.device_id,
@@ -83,7 +91,36 @@ def apply_device(connection: Connection, index: int, entry: Mapping[str, Any]) -
     )
 
 
+def _verified(connection: Connection, entry: Mapping[str, Any]) -> DeviceCertificate | None:
+    """A logged device's verified path, checked again against its vendor's root at the entry's
+    logged_at as admission did; None if it does not verify (only a log that `prov audit replay`
+    reports holds such an entry)."""
+    vendor_index = connection.execute(
+        select(reg_vendors.c.leaf_index).where(reg_vendors.c.vendor_id == entry["vendor"])
+    ).scalar()
+    if vendor_index is None:
+        return None
+    vendor = json.loads(read_entries(connection, vendor_index, vendor_index + 1)[0])
+    try:
+        root = load_vendor_root(base64.b64decode(vendor["root"]))
+        chain = [base64.b64decode(c) for c in entry["chain"]]
+        return rules.check_device(base64.b64decode(entry["cert"]), chain, root, entry["logged_at"])
+    except LedgerError:
+        return None
+
+
 def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    # Only the vendor root or the issuer on the device's verified path may revoke it. Admission
+    # checks this (and the signature); an older log can hold a revocation signed by a stranger's
+    # certificate smuggled into the device's chain, which must not brick the device once the
+    # tables are rebuilt (`prov audit replay` reports it as revocation_bad_signer).
+    device = connection.execute(
+        select(reg_devices.c.vendor_id, reg_devices.c.issuer_id).where(
+            reg_devices.c.device_id == entry["device"]
+        )
+    ).first()
+    if device is None or entry["signer"] not in (device.vendor_id, device.issuer_id):
+        return
     connection.execute(
         insert(reg_revocations).values(
             leaf_index=index,

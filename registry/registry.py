@@ -33,7 +33,7 @@ from ledger.store import read_entries
 from registry import indexer, rules
 from registry.c2pa_evidence import check_evidence, evidence_from_store
 from registry.c2pa_reader import read_signed_file
-from registry.certs import VendorRoot, load_vendor_root
+from registry.certs import DeviceCertificate, VendorRoot, load_vendor_root
 from registry.config import RegistrySettings
 from registry.entries import (
     C2PA_CAPTURE,
@@ -267,8 +267,7 @@ class Registry:
             found = self._existing(connection, reg_devices.c.device_id, device_id)
         if found is not None:
             return self._receipts([found], self._store.latest_checkpoint(), {found})[0]
-        vendor_id = self._find_vendor(cert_der, chain_der)
-        device = rules.check_device(cert_der, chain_der, self._vendor_root(vendor_id), self._now())
+        vendor_id, device = self._find_vendor(cert_der, chain_der)
         existing: list[int] = []
 
         def build(connection: Connection, first: int, now: int) -> list[bytes]:
@@ -280,29 +279,48 @@ class Registry:
                 "kind": DEVICE,
                 "logged_at": now,
                 "cert": b64(cert_der),
-                "chain": [b64(c) for c in chain_der],
+                "chain": [b64(c) for c in rules.path_chain(device)],
                 "vendor": vendor_id,
             }
             leaf = encode_entry(entry)
-            indexer.apply_device(connection, first, entry)
+            indexer.apply_device(connection, first, entry, device)
             return [leaf]
 
         return self._single(build, existing)
 
-    def _find_vendor(self, cert_der: bytes, chain_der: Sequence[bytes]) -> str:
-        """The registered vendor whose root issued the top of the chain."""
+    def _find_vendor(
+        self, cert_der: bytes, chain_der: Sequence[bytes]
+    ) -> tuple[str, DeviceCertificate]:
+        """The registered vendor whose root the X.509 verifier builds a path to, and that path.
+
+        Every root named as the issuer of a submitted certificate is tried (a chain may hold
+        strays, and two vendors' roots may share a name); the vendor is the one a path verifies
+        to, never merely the one the top of the submitted chain names."""
         try:
-            top = x509.load_der_x509_certificate(chain_der[-1] if chain_der else cert_der)
+            issuers = [x509.load_der_x509_certificate(d).issuer for d in (cert_der, *chain_der)]
         except ValueError as exc:
             raise MalformedError(
                 f"device certificate or chain is not DER X.509: {exc}", code="cert_malformed"
             ) from None
-        for vendor_id in self._vendor_ids():
-            if self._vendor_root(vendor_id).certificate.subject == top.issuer:
-                return vendor_id
+        candidates = [
+            vendor_id
+            for vendor_id in self._vendor_ids()
+            if self._vendor_root(vendor_id).certificate.subject in issuers
+        ]
+        failure: LedgerError | None = None
+        for vendor_id in candidates:
+            try:
+                at = self._now()
+                return vendor_id, rules.check_device(
+                    cert_der, chain_der, self._vendor_root(vendor_id), at
+                )
+            except LedgerError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         raise VerificationError(
             "chain does not lead to a registered vendor root: no registered root is named "
-            f"{top.issuer.rfc4514_string()!r}",
+            f"{issuers[-1].rfc4514_string()!r}",
             code="cert_untrusted_chain",
         )
 
@@ -581,12 +599,16 @@ class Registry:
         body, signature = rules.parse_revocation(revocation)
         device = body["device"]
         info = self.device(device)  # NotFoundError for a device that is not enrolled
-        enrolled = self._device_keys({device})[device]
         entry = parse_entry(self._store.entry(info["leaf_index"]))
-        chain = [base64.b64decode(c) for c in entry["chain"]]
-        ca = rules.ca_certificate(
-            body["signer"], enrolled, self._vendor_root(enrolled.vendor_id), chain
+        # The signer is judged against the path the verifier builds from the logged entry now,
+        # not against its chain or the derived issuer_id (either may predate this rule).
+        verified = rules.check_device(
+            base64.b64decode(entry["cert"]),
+            [base64.b64decode(c) for c in entry["chain"]],
+            self._vendor_root(info["vendor_id"]),
+            entry["logged_at"],
         )
+        ca = rules.ca_certificate(body["signer"], device, verified.path_der)
         rules.check_revocation(body, signature, ca)
         compromised_since, reason, signer = (
             body["compromised_since"],
@@ -605,7 +627,9 @@ class Registry:
                 )
             ):
                 entry = parse_entry(read_entries(connection, row.leaf_index, row.leaf_index + 1)[0])
-                if entry.get("sig") == sig_b64 and entry.get("reason") == reason:
+                # The same signed body is the same revocation whatever its signature bytes
+                # (ECDSA signatures are malleable and randomized): never logged twice.
+                if entry.get("reason") == reason:
                     existing.append(row.leaf_index)
                     return []
             entry = {**body, "logged_at": now, "sig": sig_b64}
