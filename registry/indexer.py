@@ -19,6 +19,7 @@ from ledger.errors import LedgerError, StorageError
 from ledger.store import read_entries
 from registry import rules
 from registry.certs import DeviceCertificate, load_vendor_root
+from registry.claim_identity import claim_id
 from registry.entries import (
     C2PA_CAPTURE,
     CAPTURE,
@@ -43,6 +44,9 @@ COUNTER_OK = "ok"
 COUNTER_REPEATED = "repeated"  # the device already logged a capture with this counter
 COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logged
 COUNTER_NONE = "none"  # a c2pa-capture/v1: C2PA claims carry no capture counter
+# The same claim as an earlier capture, signed differently (registry.claim_identity): a copy,
+# not a new capture - never a counter repeat. Admission never logs one; an older log may hold it.
+COUNTER_DUPLICATE = "duplicate"
 DOUBTFUL_CHUNK = 250  # (device, counter) pairs looked up per statement
 
 
@@ -144,13 +148,17 @@ def apply_captures(
     first_index: int,
     entries: Sequence[Mapping[str, Any]],
     record_ids: Sequence[bytes] | None = None,
+    claim_ids: Sequence[bytes] | None = None,
 ) -> list[CaptureRow]:
     """Insert rows for consecutive capture entries; counters are judged in log order.
-    `record_ids`, if the caller computed them already, must be record_id() of each entry."""
+    `record_ids` and `claim_ids`, if the caller computed them already, must be record_id() and
+    claim_identity.claim_id() of each entry."""
     if not entries:
         return []
     if record_ids is None:
         record_ids = [record_id(entry) for entry in entries]
+    if claim_ids is None:
+        claim_ids = [claim_id(entry) for entry in entries]
     claims = [entry["claim"] for entry in entries]
     devices = sorted({claim["device"] for claim in claims})
     highest: dict[str, int | None] = dict(
@@ -172,6 +180,8 @@ def apply_captures(
         }
     )
     seen: set[tuple[str, int]] = set()
+    # A claim logged before has the same (device, counter), so it is among the doubtful ones.
+    seen_claims: set[bytes] = set()
     # In chunks: SQLite refuses an expression nested deeper than 1,000, and a chain of ORs nests
     # one level per term - a batch of late uploads (all counters below the device's highest)
     # failed whole.
@@ -182,16 +192,23 @@ def apply_captures(
                 for device, counter in doubtful[start : start + DOUBTFUL_CHUNK]
             )
         )
-        seen |= {(d, c) for d, c in connection.execute(
-            select(reg_captures.c.device_id, reg_captures.c.counter).where(matches).distinct()
-        )}  # fmt: skip
+        for d, c, known in connection.execute(
+            select(reg_captures.c.device_id, reg_captures.c.counter, reg_captures.c.claim_id).where(
+                matches
+            )
+        ):
+            seen.add((d, c))
+            seen_claims.add(bytes(known))
     rows: list[tuple[Any, ...]] = []
     results: list[CaptureRow] = []
-    for offset, (entry, claim, rid) in enumerate(zip(entries, claims, record_ids, strict=True)):
+    rows_in = zip(entries, claims, record_ids, claim_ids, strict=True)
+    for offset, (entry, claim, rid, cid) in enumerate(rows_in):
         device, counter = claim["device"], claim.get("counter")
         top = highest.get(device)
         if counter is None:
             status = COUNTER_NONE
+        elif cid in seen_claims:
+            status = COUNTER_DUPLICATE
         elif (device, counter) in seen:
             status = COUNTER_REPEATED
         elif top is not None and counter < top:
@@ -200,6 +217,7 @@ def apply_captures(
             status = COUNTER_OK
         if counter is not None:
             seen.add((device, counter))
+            seen_claims.add(cid)
             highest[device] = counter if top is None else max(top, counter)
         index = first_index + offset
         results.append(CaptureRow(index, status))
@@ -209,6 +227,7 @@ def apply_captures(
                 index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
                 bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
                 bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
+                cid,
             )
         )  # fmt: skip
     insert_rows(connection, reg_captures, rows)

@@ -7,6 +7,7 @@ signatures: the expensive part, spread over worker processes), then decides the 
 """
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from registry import indexer, rules
 from registry.c2pa_evidence import check_evidence, evidence_from_store
 from registry.c2pa_reader import read_signed_file
 from registry.certs import DeviceCertificate, VendorRoot, load_vendor_root
+from registry.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.config import RegistrySettings
 from registry.entries import (
     C2PA_CAPTURE,
@@ -397,9 +399,10 @@ class Registry:
         now = self._now()
         to_verify: list[_Pending] = []
         for item in pending:
+            device = keys.get(item.claim["device"])
             problem = rules.claim_problem(
-                item.claim, keys.get(item.claim["device"]), now, self._settings.max_future_skew_ms
-            )
+                item.claim, device, now, self._settings.max_future_skew_ms
+            ) or (rules.high_s_problem(device, base64.b64decode(item.sig)) if device else None)
             if problem is not None:
                 results[item.position] = CaptureResult(
                     item.position, code=problem[0], reason=problem[1]
@@ -429,15 +432,14 @@ class Registry:
         result = self._append(lambda c, first, now: self._admit(c, first, now, verified, rows))
         logged = [item for item in verified if item.index is not None]
         receipts = self._receipts(
-            [item.index for item in logged if item.index is not None],
-            result.checkpoint,
-            {item.index for item in logged if item.replay and item.index is not None},
+            [item.index for item in logged if item.index is not None], result.checkpoint, set()
         )
         for item, receipt in zip(logged, receipts, strict=True):
-            row = rows.get(receipt.index)
+            # Per record, not per index: the first of a claim sent twice in a batch is new.
+            row = None if item.replay else rows.get(receipt.index)
             results[item.position] = CaptureResult(
                 item.position,
-                receipt=receipt,
+                receipt=dataclasses.replace(receipt, duplicate=item.replay),
                 counter_status=row.counter_status if row else None,
                 flags=tuple(item.flags),
             )
@@ -457,14 +459,16 @@ class Registry:
     ) -> list[bytes]:
         """Under the write lock: replays, revocations, then entries and their rows."""
         record_ids = [capture_record_id(item.claim_jcs, item.sig) for item in verified]
-        ids = dict(zip(record_ids, verified, strict=True))
-        known = dict(
-            connection.execute(
-                select(reg_captures.c.record_id, reg_captures.c.leaf_index).where(
-                    reg_captures.c.record_id.in_(list(ids))
-                )
-            ).all()
-        )
+        # Replays are found by the claim, not the record: the same claim signed differently
+        # (a malleated or re-signed copy) is the same capture, answered with the first receipt.
+        claim_ids = [_claim_id(item) for item in verified]
+        known: dict[bytes, int] = {}
+        for cid, index in connection.execute(
+            select(reg_captures.c.claim_id, reg_captures.c.leaf_index)
+            .where(reg_captures.c.claim_id.in_(set(claim_ids)))
+            .order_by(reg_captures.c.leaf_index)
+        ):
+            known.setdefault(bytes(cid), index)
         revoked: dict[str, int] = {}
         for device, since in connection.execute(
             select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
@@ -474,12 +478,13 @@ class Registry:
             revoked[device] = min(since, revoked.get(device, since))
         entries: list[dict[str, Any]] = []
         entry_ids: list[bytes] = []
+        entry_claims: list[bytes] = []
         leaves: list[bytes] = []
         batch_ids: dict[bytes, int] = {}
-        for item, rid in zip(verified, record_ids, strict=True):
+        for item, rid, cid in zip(verified, record_ids, claim_ids, strict=True):
             item.index, item.replay, item.rejection, item.flags = None, False, None, []
-            if rid in known or rid in batch_ids:
-                item.index, item.replay = known.get(rid, batch_ids.get(rid)), True
+            if cid in known or cid in batch_ids:
+                item.index, item.replay = known.get(cid, batch_ids.get(cid)), True
                 continue
             since = revoked.get(item.claim["device"])
             item.rejection = rules.revoked_problem(item.claim, since)
@@ -488,7 +493,7 @@ class Registry:
             if since is not None:
                 item.flags.append("logged_after_revocation")
             item.index = first + len(entries)
-            batch_ids[rid] = item.index
+            batch_ids[cid] = item.index
             if item.c2pa is None:
                 entry = {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
                 leaves.append(capture_leaf(item.claim_jcs, item.sig, now))
@@ -502,7 +507,8 @@ class Registry:
                 leaves.append(encode_entry(entry))
             entries.append(entry)
             entry_ids.append(rid)
-        for row in indexer.apply_captures(connection, first, entries, entry_ids):
+            entry_claims.append(cid)
+        for row in indexer.apply_captures(connection, first, entries, entry_ids, entry_claims):
             rows[row.index] = row
         return leaves
 
@@ -657,3 +663,9 @@ class Registry:
 
         self._writer().append_built(rebuild)
         return replayed[0]
+
+
+def _claim_id(item: _Pending) -> bytes:
+    if item.c2pa is None:
+        return capture_claim_id(item.claim_jcs)
+    return c2pa_claim_id(item.c2pa)

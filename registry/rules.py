@@ -29,7 +29,7 @@ from registry.entries import (
     revocation_message,
     str_field,
 )
-from registry.signatures import verify_with_certificate
+from registry.signatures import is_high_s_es256, verify_with_certificate
 
 __all__ = [
     "EnrolledDevice",
@@ -44,6 +44,7 @@ __all__ = [
     "check_vendor",
     "claim_problem",
     "enrolled_device",
+    "high_s_problem",
     "parse_revocation",
     "revoked_problem",
 ]
@@ -159,6 +160,18 @@ def capture_signature_job(
 ) -> SignatureJob:
     """The check that the device signed "provenance-ledger/capture/v1\\n" || JCS(claim)."""
     return device.algorithm, device.public_key, CAPTURE_CONTEXT + claim_jcs, signature
+
+
+def high_s_problem(device: EnrolledDevice, signature: bytes) -> Problem | None:
+    """An ES256 capture signature must be low-S: its high-S twin (r, n - s) is a valid signature
+    anyone can make from a public capture, and a second record of the same claim."""
+    if device.algorithm == "ES256" and is_high_s_es256(signature):
+        return (
+            "high_s_signature",
+            f"the ES256 signature of this capture by device {device.device_id} is high-S; "
+            "the log takes only low-S signatures (s <= n/2): replace s with n - s and resubmit",
+        )
+    return None
 
 
 def revoked_problem(claim: Mapping[str, Any], compromised_since: int | None) -> Problem | None:
