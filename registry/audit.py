@@ -7,16 +7,19 @@ downloads them) and checks, with `registry.rules` - the functions admission call
   kind, with `logged_at` never going backwards;
 * vendor/v1: the name, role and root CA (`rules.check_vendor`), and no vendor twice;
 * device/v1: a vendor logged before it, the device profile and chain to that vendor's root at
-  the entry's `logged_at` (`rules.check_device`), and no device twice;
+  the entry's `logged_at` (`rules.check_device`), no chain certificate off the path the
+  verifier built (`rules.off_path_problem`), and no device twice;
 * capture/v1: the claim's fields, a device enrolled before it, a capture time the log could
   accept at `logged_at`, no capture at or after a logged compromise (`rules.claim_problem`,
   `rules.revoked_problem`), and the device's signature (`rules.capture_signature_job`, verified
-  in batches, in worker processes when given a pool);
+  in batches, in worker processes when given a pool), low-S if ES256 (`rules.high_s_problem`),
+  and a claim not logged before (registry.claim_identity; else `duplicate_claim`);
 * c2pa-capture/v1: the camera's C2PA claim signature, the assertions it hashes and the capture
   time it signs, re-verified from the entry alone (`registry.c2pa_evidence.check_entry`), by a
   device enrolled before it, with the same time and revocation rules as capture/v1;
-* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA) and the
-  signature (`rules.parse_revocation`, `rules.ca_certificate`, `rules.check_revocation`).
+* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA on the
+  verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
+  `rules.check_revocation`).
 
 Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. Its
 state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
@@ -33,6 +36,7 @@ from ledger.errors import LedgerError
 from registry import rules
 from registry.c2pa_evidence import check_entry
 from registry.certs import VendorRoot, load_vendor_root
+from registry.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.entries import (
     C2PA_CAPTURE,
     CAPTURE,
@@ -51,6 +55,7 @@ from registry.signatures import verify_batch
 
 __all__ = ["DEFAULT_MAX_SKEW_MS", "EntryAuditor", "InvalidEntry"]
 
+_CLAIM_KEY_BYTES = 16
 DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
 # Starts checking signature jobs; the returned function waits for and returns the verdicts.
 # The default checks them here and now; registry.replay spreads them over worker processes so
@@ -80,7 +85,7 @@ class _Vendor:
 @dataclass(frozen=True)
 class _Device:
     enrolled: rules.EnrolledDevice
-    chain: tuple[bytes, ...]
+    path: tuple[bytes, ...]  # the verified path's CA certificates, issuer first, root last
 
 
 class EntryAuditor:
@@ -95,6 +100,8 @@ class EntryAuditor:
         self._vendors: dict[str, _Vendor] = {}
         self._devices: dict[str, _Device] = {}
         self._revoked: dict[str, int] = {}
+        # Truncated claim id (registry.claim_identity) -> index of the first capture of it.
+        self._claims: dict[bytes, int] = {}
         self._last_logged_at = 0
 
     def audit(self, first_index: int, leaves: Sequence[bytes]) -> None:
@@ -117,9 +124,9 @@ class EntryAuditor:
                 elif kind == REVOCATION:
                     self._revocation(entry)
                 elif kind == C2PA_CAPTURE:
-                    self._c2pa_capture(entry)
+                    self._c2pa_capture(entry, index)
                 else:
-                    jobs.append(self._capture(entry, leaf))
+                    jobs.append(self._capture(entry, leaf, index))
                     signed.append((index, entry["claim"]["device"]))
             except LedgerError as exc:
                 self._invalid(index, kind, exc.code, str(exc))
@@ -184,9 +191,16 @@ class EntryAuditor:
             raise LedgerError(
                 f"device {device.device_id} is enrolled twice", code="duplicate_device"
             )
-        self._devices[device.device_id] = _Device(rules.enrolled_device(entry), chain)
+        # Enrolled with what the verified path says (its captures are still checked), then
+        # reported if its chain holds certificates off that path.
+        self._devices[device.device_id] = _Device(
+            rules.enrolled_device(entry, device), device.path_der
+        )
+        problem = rules.off_path_problem(chain, device)
+        if problem is not None:
+            raise LedgerError(problem[1], code=problem[0])
 
-    def _capture(self, entry: dict[str, Any], leaf: bytes) -> rules.SignatureJob:
+    def _capture(self, entry: dict[str, Any], leaf: bytes, index: int) -> rules.SignatureJob:
         _only(entry, {"kind", "logged_at", "claim", "sig"})
         claim = check_claim(field(entry, "claim", CAPTURE))
         sig = field(entry, "sig", CAPTURE)
@@ -195,13 +209,31 @@ class EntryAuditor:
             raise _not_canonical()
         signature = base64.b64decode(sig, validate=True)
         device = self._admissible_device(claim, entry["logged_at"])
+        high_s = rules.high_s_problem(device.enrolled, signature)
+        if high_s is not None:
+            self._invalid(index, CAPTURE, *high_s)
+        self._claim_logged(index, CAPTURE, capture_claim_id(claim_jcs))
         return rules.capture_signature_job(device.enrolled, claim_jcs, signature)
 
-    def _c2pa_capture(self, entry: dict[str, Any]) -> None:
+    def _c2pa_capture(self, entry: dict[str, Any], index: int) -> None:
         """The camera's C2PA claim signature, re-verified from the entry alone, by the enrolled
         device, at a time the log could accept (registry.c2pa_evidence.check_entry)."""
         check_entry(entry)  # its canonical form was checked in _entry
         self._admissible_device(entry["claim"], entry["logged_at"])
+        self._claim_logged(index, C2PA_CAPTURE, c2pa_claim_id(entry["c2pa"]))
+
+    def _claim_logged(self, index: int, kind: str, claim_id: bytes) -> None:
+        """Admission answers a claim already logged as a duplicate: a second entry of it (a
+        malleated or re-signed copy) was not admitted as it is. 16 bytes of the id suffice to
+        tell claims apart (a collision needs 2**64 claims) and halve the memory."""
+        key = claim_id[:_CLAIM_KEY_BYTES]
+        first = self._claims.setdefault(key, index)
+        if first != index:
+            self._invalid(
+                index, kind, "duplicate_claim",
+                f"the same claim as entry {first}, signed again: admission answers such a copy "
+                "as a duplicate of the first instead of logging it",
+            )  # fmt: skip
 
     def _admissible_device(self, claim: dict[str, Any], logged_at: int) -> "_Device":
         """The enrolled device of a capture the log could accept at `logged_at`: known, captured
@@ -225,8 +257,7 @@ class EntryAuditor:
                 f"revocation names device {body['device']}, which was not enrolled before it",
                 code="unknown_device",
             )
-        vendor = self._vendors[device.enrolled.vendor_id]
-        ca = rules.ca_certificate(body["signer"], device.enrolled, vendor.root, device.chain)
+        ca = rules.ca_certificate(body["signer"], body["device"], device.path)
         rules.check_revocation(body, signature, ca)
         since = body["compromised_since"]
         self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
@@ -248,11 +279,14 @@ class EntryAuditor:
                 k: {
                     "enrolled": vars(v.enrolled)
                     | {"public_key": base64.b64encode(v.enrolled.public_key).decode()},
-                    "chain": [base64.b64encode(c).decode() for c in v.chain],
+                    "path": [base64.b64encode(c).decode() for c in v.path],
                 }
                 for k, v in self._devices.items()
             },
             "revoked": self._revoked,
+            "claims": base64.b64encode(
+                b"".join(k + i.to_bytes(8, "big") for k, i in self._claims.items())
+            ).decode(),
             "last_logged_at": self._last_logged_at,
         }
 
@@ -271,11 +305,20 @@ class EntryAuditor:
                         | {"public_key": base64.b64decode(v["enrolled"]["public_key"])}
                     )
                 ),
-                tuple(base64.b64decode(c) for c in v["chain"]),
+                # "path", not the "chain" of older state files: those held the chain as
+                # logged (a KeyError here: the replay starts over, as the message says).
+                tuple(base64.b64decode(c) for c in v["path"]),
             )
             for k, v in data["devices"].items()
         }
         self._revoked = {k: int(v) for k, v in data["revoked"].items()}
+        packed, size = base64.b64decode(data["claims"]), _CLAIM_KEY_BYTES + 8
+        self._claims = {
+            packed[i : i + _CLAIM_KEY_BYTES]: int.from_bytes(
+                packed[i + _CLAIM_KEY_BYTES : i + size]
+            )
+            for i in range(0, len(packed), size)
+        }
         self._last_logged_at = int(data["last_logged_at"])
 
 

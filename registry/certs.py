@@ -81,6 +81,9 @@ class DeviceCertificate:
     """Aware, UTC."""
     chain_ids: tuple[str, ...]
     """Hex SHA-256 of each CA certificate in the verified chain: issuer first, root last."""
+    path_der: tuple[bytes, ...] = ()
+    """DER of each CA certificate in the verified chain (as `chain_ids`): issuer first, root
+    last. Only these are trusted facts about the device; the submitted chain is a hint."""
 
 
 def load_vendor_root(der: bytes) -> VendorRoot:
@@ -177,6 +180,7 @@ def validate_device(
             f"chain does not lead to a registered vendor root: {exc}", code="cert_untrusted_chain"
         ) from exc
 
+    path_der = tuple(ca.public_bytes(serialization.Encoding.DER) for ca in verified.chain[1:])
     return DeviceCertificate(
         device_id=_sha256_hex(cert_der),
         certificate=cert,
@@ -184,9 +188,8 @@ def validate_device(
         algorithm=algorithm,
         not_before=not_before,
         not_after=not_after,
-        chain_ids=tuple(
-            _sha256_hex(ca.public_bytes(serialization.Encoding.DER)) for ca in verified.chain[1:]
-        ),
+        chain_ids=tuple(_sha256_hex(der) for der in path_der),
+        path_der=path_der,
     )
 
 

@@ -49,6 +49,7 @@ from sqlalchemy import select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
+from registry.indexer import COUNTER_DUPLICATE
 from registry.neardup import PDQ_BITS, PDQ_BYTES, Kind, NearDuplicateIndex
 from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 
@@ -148,6 +149,9 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
         rows = connection.execute(
             select(reg_captures)
             .where(reg_captures.c.leaf_index < size)
+            # A copy of an earlier claim (re-signed or malleated) is that capture again, not a
+            # second one: it must not count as a repeated counter or towards a rate.
+            .where(reg_captures.c.counter_status != COUNTER_DUPLICATE)
             .order_by(reg_captures.c.leaf_index)
         ).all()
         devices = {

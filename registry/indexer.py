@@ -15,8 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ledger.database import insert_rows
-from ledger.errors import StorageError
+from ledger.errors import LedgerError, StorageError
+from ledger.store import read_entries
 from registry import rules
+from registry.certs import DeviceCertificate, load_vendor_root
+from registry.claim_identity import claim_id
 from registry.entries import (
     C2PA_CAPTURE,
     CAPTURE,
@@ -41,6 +44,9 @@ COUNTER_OK = "ok"
 COUNTER_REPEATED = "repeated"  # the device already logged a capture with this counter
 COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logged
 COUNTER_NONE = "none"  # a c2pa-capture/v1: C2PA claims carry no capture counter
+# The same claim as an earlier capture, signed differently (registry.claim_identity): a copy,
+# not a new capture - never a counter repeat. Admission never logs one; an older log may hold it.
+COUNTER_DUPLICATE = "duplicate"
 DOUBTFUL_CHUNK = 250  # (device, counter) pairs looked up per statement
 
 
@@ -65,8 +71,14 @@ def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -
     )
 
 
-def apply_device(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
-    device = rules.enrolled_device(entry)
+def apply_device(
+    connection: Connection,
+    index: int,
+    entry: Mapping[str, Any],
+    verified: DeviceCertificate | None = None,
+) -> None:
+    """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`)."""
+    device = rules.enrolled_device(entry, verified or _verified(connection, entry))
     connection.execute(
         insert(reg_devices).values(
             device_id=device.device_id,
@@ -83,7 +95,36 @@ def apply_device(connection: Connection, index: int, entry: Mapping[str, Any]) -
     )
 
 
+def _verified(connection: Connection, entry: Mapping[str, Any]) -> DeviceCertificate | None:
+    """A logged device's verified path, checked again against its vendor's root at the entry's
+    logged_at as admission did; None if it does not verify (only a log that `prov audit replay`
+    reports holds such an entry)."""
+    vendor_index = connection.execute(
+        select(reg_vendors.c.leaf_index).where(reg_vendors.c.vendor_id == entry["vendor"])
+    ).scalar()
+    if vendor_index is None:
+        return None
+    vendor = json.loads(read_entries(connection, vendor_index, vendor_index + 1)[0])
+    try:
+        root = load_vendor_root(base64.b64decode(vendor["root"]))
+        chain = [base64.b64decode(c) for c in entry["chain"]]
+        return rules.check_device(base64.b64decode(entry["cert"]), chain, root, entry["logged_at"])
+    except LedgerError:
+        return None
+
+
 def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    # Only the vendor root or the issuer on the device's verified path may revoke it. Admission
+    # checks this (and the signature); an older log can hold a revocation signed by a stranger's
+    # certificate smuggled into the device's chain, which must not brick the device once the
+    # tables are rebuilt (`prov audit replay` reports it as revocation_bad_signer).
+    device = connection.execute(
+        select(reg_devices.c.vendor_id, reg_devices.c.issuer_id).where(
+            reg_devices.c.device_id == entry["device"]
+        )
+    ).first()
+    if device is None or entry["signer"] not in (device.vendor_id, device.issuer_id):
+        return
     connection.execute(
         insert(reg_revocations).values(
             leaf_index=index,
@@ -107,13 +148,17 @@ def apply_captures(
     first_index: int,
     entries: Sequence[Mapping[str, Any]],
     record_ids: Sequence[bytes] | None = None,
+    claim_ids: Sequence[bytes] | None = None,
 ) -> list[CaptureRow]:
     """Insert rows for consecutive capture entries; counters are judged in log order.
-    `record_ids`, if the caller computed them already, must be record_id() of each entry."""
+    `record_ids` and `claim_ids`, if the caller computed them already, must be record_id() and
+    claim_identity.claim_id() of each entry."""
     if not entries:
         return []
     if record_ids is None:
         record_ids = [record_id(entry) for entry in entries]
+    if claim_ids is None:
+        claim_ids = [claim_id(entry) for entry in entries]
     claims = [entry["claim"] for entry in entries]
     devices = sorted({claim["device"] for claim in claims})
     highest: dict[str, int | None] = dict(
@@ -135,6 +180,8 @@ def apply_captures(
         }
     )
     seen: set[tuple[str, int]] = set()
+    # A claim logged before has the same (device, counter), so it is among the doubtful ones.
+    seen_claims: set[bytes] = set()
     # In chunks: SQLite refuses an expression nested deeper than 1,000, and a chain of ORs nests
     # one level per term - a batch of late uploads (all counters below the device's highest)
     # failed whole.
@@ -145,16 +192,23 @@ def apply_captures(
                 for device, counter in doubtful[start : start + DOUBTFUL_CHUNK]
             )
         )
-        seen |= {(d, c) for d, c in connection.execute(
-            select(reg_captures.c.device_id, reg_captures.c.counter).where(matches).distinct()
-        )}  # fmt: skip
+        for d, c, known in connection.execute(
+            select(reg_captures.c.device_id, reg_captures.c.counter, reg_captures.c.claim_id).where(
+                matches
+            )
+        ):
+            seen.add((d, c))
+            seen_claims.add(bytes(known))
     rows: list[tuple[Any, ...]] = []
     results: list[CaptureRow] = []
-    for offset, (entry, claim, rid) in enumerate(zip(entries, claims, record_ids, strict=True)):
+    rows_in = zip(entries, claims, record_ids, claim_ids, strict=True)
+    for offset, (entry, claim, rid, cid) in enumerate(rows_in):
         device, counter = claim["device"], claim.get("counter")
         top = highest.get(device)
         if counter is None:
             status = COUNTER_NONE
+        elif cid in seen_claims:
+            status = COUNTER_DUPLICATE
         elif (device, counter) in seen:
             status = COUNTER_REPEATED
         elif top is not None and counter < top:
@@ -163,6 +217,7 @@ def apply_captures(
             status = COUNTER_OK
         if counter is not None:
             seen.add((device, counter))
+            seen_claims.add(cid)
             highest[device] = counter if top is None else max(top, counter)
         index = first_index + offset
         results.append(CaptureRow(index, status))
@@ -172,6 +227,7 @@ def apply_captures(
                 index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
                 bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
                 bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
+                cid,
             )
         )  # fmt: skip
     insert_rows(connection, reg_captures, rows)

@@ -7,6 +7,7 @@ signatures: the expensive part, spread over worker processes), then decides the 
 """
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
@@ -33,7 +34,8 @@ from ledger.store import read_entries
 from registry import indexer, rules
 from registry.c2pa_evidence import check_evidence, evidence_from_store
 from registry.c2pa_reader import read_signed_file
-from registry.certs import VendorRoot, load_vendor_root
+from registry.certs import DeviceCertificate, VendorRoot, load_vendor_root
+from registry.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.config import RegistrySettings
 from registry.entries import (
     C2PA_CAPTURE,
@@ -267,8 +269,7 @@ class Registry:
             found = self._existing(connection, reg_devices.c.device_id, device_id)
         if found is not None:
             return self._receipts([found], self._store.latest_checkpoint(), {found})[0]
-        vendor_id = self._find_vendor(cert_der, chain_der)
-        device = rules.check_device(cert_der, chain_der, self._vendor_root(vendor_id), self._now())
+        vendor_id, device = self._find_vendor(cert_der, chain_der)
         existing: list[int] = []
 
         def build(connection: Connection, first: int, now: int) -> list[bytes]:
@@ -280,29 +281,48 @@ class Registry:
                 "kind": DEVICE,
                 "logged_at": now,
                 "cert": b64(cert_der),
-                "chain": [b64(c) for c in chain_der],
+                "chain": [b64(c) for c in rules.path_chain(device)],
                 "vendor": vendor_id,
             }
             leaf = encode_entry(entry)
-            indexer.apply_device(connection, first, entry)
+            indexer.apply_device(connection, first, entry, device)
             return [leaf]
 
         return self._single(build, existing)
 
-    def _find_vendor(self, cert_der: bytes, chain_der: Sequence[bytes]) -> str:
-        """The registered vendor whose root issued the top of the chain."""
+    def _find_vendor(
+        self, cert_der: bytes, chain_der: Sequence[bytes]
+    ) -> tuple[str, DeviceCertificate]:
+        """The registered vendor whose root the X.509 verifier builds a path to, and that path.
+
+        Every root named as the issuer of a submitted certificate is tried (a chain may hold
+        strays, and two vendors' roots may share a name); the vendor is the one a path verifies
+        to, never merely the one the top of the submitted chain names."""
         try:
-            top = x509.load_der_x509_certificate(chain_der[-1] if chain_der else cert_der)
+            issuers = [x509.load_der_x509_certificate(d).issuer for d in (cert_der, *chain_der)]
         except ValueError as exc:
             raise MalformedError(
                 f"device certificate or chain is not DER X.509: {exc}", code="cert_malformed"
             ) from None
-        for vendor_id in self._vendor_ids():
-            if self._vendor_root(vendor_id).certificate.subject == top.issuer:
-                return vendor_id
+        candidates = [
+            vendor_id
+            for vendor_id in self._vendor_ids()
+            if self._vendor_root(vendor_id).certificate.subject in issuers
+        ]
+        failure: LedgerError | None = None
+        for vendor_id in candidates:
+            try:
+                at = self._now()
+                return vendor_id, rules.check_device(
+                    cert_der, chain_der, self._vendor_root(vendor_id), at
+                )
+            except LedgerError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         raise VerificationError(
             "chain does not lead to a registered vendor root: no registered root is named "
-            f"{top.issuer.rfc4514_string()!r}",
+            f"{issuers[-1].rfc4514_string()!r}",
             code="cert_untrusted_chain",
         )
 
@@ -379,9 +399,10 @@ class Registry:
         now = self._now()
         to_verify: list[_Pending] = []
         for item in pending:
+            device = keys.get(item.claim["device"])
             problem = rules.claim_problem(
-                item.claim, keys.get(item.claim["device"]), now, self._settings.max_future_skew_ms
-            )
+                item.claim, device, now, self._settings.max_future_skew_ms
+            ) or (rules.high_s_problem(device, base64.b64decode(item.sig)) if device else None)
             if problem is not None:
                 results[item.position] = CaptureResult(
                     item.position, code=problem[0], reason=problem[1]
@@ -411,15 +432,14 @@ class Registry:
         result = self._append(lambda c, first, now: self._admit(c, first, now, verified, rows))
         logged = [item for item in verified if item.index is not None]
         receipts = self._receipts(
-            [item.index for item in logged if item.index is not None],
-            result.checkpoint,
-            {item.index for item in logged if item.replay and item.index is not None},
+            [item.index for item in logged if item.index is not None], result.checkpoint, set()
         )
         for item, receipt in zip(logged, receipts, strict=True):
-            row = rows.get(receipt.index)
+            # Per record, not per index: the first of a claim sent twice in a batch is new.
+            row = None if item.replay else rows.get(receipt.index)
             results[item.position] = CaptureResult(
                 item.position,
-                receipt=receipt,
+                receipt=dataclasses.replace(receipt, duplicate=item.replay),
                 counter_status=row.counter_status if row else None,
                 flags=tuple(item.flags),
             )
@@ -439,14 +459,16 @@ class Registry:
     ) -> list[bytes]:
         """Under the write lock: replays, revocations, then entries and their rows."""
         record_ids = [capture_record_id(item.claim_jcs, item.sig) for item in verified]
-        ids = dict(zip(record_ids, verified, strict=True))
-        known = dict(
-            connection.execute(
-                select(reg_captures.c.record_id, reg_captures.c.leaf_index).where(
-                    reg_captures.c.record_id.in_(list(ids))
-                )
-            ).all()
-        )
+        # Replays are found by the claim, not the record: the same claim signed differently
+        # (a malleated or re-signed copy) is the same capture, answered with the first receipt.
+        claim_ids = [_claim_id(item) for item in verified]
+        known: dict[bytes, int] = {}
+        for cid, index in connection.execute(
+            select(reg_captures.c.claim_id, reg_captures.c.leaf_index)
+            .where(reg_captures.c.claim_id.in_(set(claim_ids)))
+            .order_by(reg_captures.c.leaf_index)
+        ):
+            known.setdefault(bytes(cid), index)
         revoked: dict[str, int] = {}
         for device, since in connection.execute(
             select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
@@ -456,12 +478,13 @@ class Registry:
             revoked[device] = min(since, revoked.get(device, since))
         entries: list[dict[str, Any]] = []
         entry_ids: list[bytes] = []
+        entry_claims: list[bytes] = []
         leaves: list[bytes] = []
         batch_ids: dict[bytes, int] = {}
-        for item, rid in zip(verified, record_ids, strict=True):
+        for item, rid, cid in zip(verified, record_ids, claim_ids, strict=True):
             item.index, item.replay, item.rejection, item.flags = None, False, None, []
-            if rid in known or rid in batch_ids:
-                item.index, item.replay = known.get(rid, batch_ids.get(rid)), True
+            if cid in known or cid in batch_ids:
+                item.index, item.replay = known.get(cid, batch_ids.get(cid)), True
                 continue
             since = revoked.get(item.claim["device"])
             item.rejection = rules.revoked_problem(item.claim, since)
@@ -470,7 +493,7 @@ class Registry:
             if since is not None:
                 item.flags.append("logged_after_revocation")
             item.index = first + len(entries)
-            batch_ids[rid] = item.index
+            batch_ids[cid] = item.index
             if item.c2pa is None:
                 entry = {"kind": CAPTURE, "logged_at": now, "claim": item.claim, "sig": item.sig}
                 leaves.append(capture_leaf(item.claim_jcs, item.sig, now))
@@ -484,7 +507,8 @@ class Registry:
                 leaves.append(encode_entry(entry))
             entries.append(entry)
             entry_ids.append(rid)
-        for row in indexer.apply_captures(connection, first, entries, entry_ids):
+            entry_claims.append(cid)
+        for row in indexer.apply_captures(connection, first, entries, entry_ids, entry_claims):
             rows[row.index] = row
         return leaves
 
@@ -581,12 +605,16 @@ class Registry:
         body, signature = rules.parse_revocation(revocation)
         device = body["device"]
         info = self.device(device)  # NotFoundError for a device that is not enrolled
-        enrolled = self._device_keys({device})[device]
         entry = parse_entry(self._store.entry(info["leaf_index"]))
-        chain = [base64.b64decode(c) for c in entry["chain"]]
-        ca = rules.ca_certificate(
-            body["signer"], enrolled, self._vendor_root(enrolled.vendor_id), chain
+        # The signer is judged against the path the verifier builds from the logged entry now,
+        # not against its chain or the derived issuer_id (either may predate this rule).
+        verified = rules.check_device(
+            base64.b64decode(entry["cert"]),
+            [base64.b64decode(c) for c in entry["chain"]],
+            self._vendor_root(info["vendor_id"]),
+            entry["logged_at"],
         )
+        ca = rules.ca_certificate(body["signer"], device, verified.path_der)
         rules.check_revocation(body, signature, ca)
         compromised_since, reason, signer = (
             body["compromised_since"],
@@ -605,7 +633,9 @@ class Registry:
                 )
             ):
                 entry = parse_entry(read_entries(connection, row.leaf_index, row.leaf_index + 1)[0])
-                if entry.get("sig") == sig_b64 and entry.get("reason") == reason:
+                # The same signed body is the same revocation whatever its signature bytes
+                # (ECDSA signatures are malleable and randomized): never logged twice.
+                if entry.get("reason") == reason:
                     existing.append(row.leaf_index)
                     return []
             entry = {**body, "logged_at": now, "sig": sig_b64}
@@ -633,3 +663,9 @@ class Registry:
 
         self._writer().append_built(rebuild)
         return replayed[0]
+
+
+def _claim_id(item: _Pending) -> bytes:
+    if item.c2pa is None:
+        return capture_claim_id(item.claim_jcs)
+    return c2pa_claim_id(item.c2pa)

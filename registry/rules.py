@@ -29,7 +29,7 @@ from registry.entries import (
     revocation_message,
     str_field,
 )
-from registry.signatures import verify_with_certificate
+from registry.signatures import is_high_s_es256, verify_with_certificate
 
 __all__ = [
     "EnrolledDevice",
@@ -38,10 +38,13 @@ __all__ = [
     "ca_certificate",
     "capture_signature_job",
     "check_device",
+    "off_path_problem",
+    "path_chain",
     "check_revocation",
     "check_vendor",
     "claim_problem",
     "enrolled_device",
+    "high_s_problem",
     "parse_revocation",
     "revoked_problem",
 ]
@@ -56,7 +59,9 @@ class EnrolledDevice:
 
     device_id: str
     vendor_id: str
-    issuer_id: str  # the CA that issued it: a chain certificate's id, or the vendor's
+    issuer_id: (
+        str  # the CA that issued it on the verified path: an intermediate's id, or the vendor's
+    )
     algorithm: str  # "ES256" or "Ed25519"
     public_key: bytes  # SubjectPublicKeyInfo DER
     not_before_ms: int
@@ -81,16 +86,44 @@ def check_device(
     return validate_device(cert_der, chain_der, root, datetime.fromtimestamp(at_ms / 1000, UTC))
 
 
-def enrolled_device(entry: Mapping[str, Any]) -> EnrolledDevice:
-    """The facts of a device/v1 entry the other rules need."""
+def path_chain(device: DeviceCertificate) -> tuple[bytes, ...]:
+    """The intermediates of the path the X.509 verifier built, issuer first (the root, which
+    the vendor/v1 entry holds, left out): the chain a device/v1 entry logs.
+
+    Admission drops every other submitted certificate rather than refusing the enrolment: the
+    device certificate is public, so whoever enrolls it first decides what its entry holds, and
+    a refusal would let a stranger's junk certificates keep an honest enrolment out; dropping
+    them makes the first enrolment the same whoever sends it. The entry format is unchanged."""
+    return device.path_der[:-1]
+
+
+def off_path_problem(chain_der: Sequence[bytes], device: DeviceCertificate) -> Problem | None:
+    """A logged chain certificate that is not on the verified path (the root may be repeated):
+    admission drops those (`path_chain`), so an entry holding one was not admitted as it is."""
+    on_path = set(device.path_der)
+    stray = [number for number, der in enumerate(chain_der, 1) if bytes(der) not in on_path]
+    if stray:
+        return (
+            "chain_off_path",
+            f"chain certificate(s) {stray} of device {device.device_id} are not on the path to "
+            "the vendor root: nothing may be taken from them",
+        )
+    return None
+
+
+def enrolled_device(entry: Mapping[str, Any], verified: DeviceCertificate | None) -> EnrolledDevice:
+    """The facts of a device/v1 entry the other rules need. The issuer comes from `verified`,
+    `check_device` of the entry (the path the X.509 verifier built), never from the submitted
+    chain: a certificate there may carry the issuer's name with a stranger's key. Without a
+    verified path (an entry whose chain does not verify, which only a log the audit reports can
+    hold) the issuer is the vendor root, so no chain certificate can ever revoke the device."""
     der = base64.b64decode(entry["cert"])
-    chain = [base64.b64decode(c) for c in entry["chain"]]
     cert = x509.load_der_x509_certificate(der)
     key = cert.public_key()
     return EnrolledDevice(
         device_id=hashlib.sha256(der).hexdigest(),
         vendor_id=entry["vendor"],
-        issuer_id=_issuer_id(cert, chain, entry["vendor"]),
+        issuer_id=verified.chain_ids[0] if verified is not None else entry["vendor"],
         algorithm="Ed25519" if isinstance(key, Ed25519PublicKey) else "ES256",
         public_key=key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
         not_before_ms=_to_ms(cert.not_valid_before_utc),
@@ -129,6 +162,18 @@ def capture_signature_job(
     return device.algorithm, device.public_key, CAPTURE_CONTEXT + claim_jcs, signature
 
 
+def high_s_problem(device: EnrolledDevice, signature: bytes) -> Problem | None:
+    """An ES256 capture signature must be low-S: its high-S twin (r, n - s) is a valid signature
+    anyone can make from a public capture, and a second record of the same claim."""
+    if device.algorithm == "ES256" and is_high_s_es256(signature):
+        return (
+            "high_s_signature",
+            f"the ES256 signature of this capture by device {device.device_id} is high-S; "
+            "the log takes only low-S signatures (s <= n/2): replace s with n - s and resubmit",
+        )
+    return None
+
+
 def revoked_problem(claim: Mapping[str, Any], compromised_since: int | None) -> Problem | None:
     """A capture the device claims at or after its compromise is refused."""
     if compromised_since is not None and claim["captured_at"] >= compromised_since:
@@ -164,25 +209,18 @@ def parse_revocation(revocation: Any) -> tuple[dict[str, Any], bytes]:
     return body, b64_field(revocation, "sig", where)
 
 
-def ca_certificate(
-    signer: str, device: EnrolledDevice, root: VendorRoot, chain_der: Sequence[bytes]
-) -> x509.Certificate:
-    """The CA certificate a revocation of `device` names as its signer: the vendor root, or
-    the intermediate that issued the device (found in its enrollment chain)."""
-    if signer not in (device.vendor_id, device.issuer_id):
+def ca_certificate(signer: str, device_id: str, path_der: Sequence[bytes]) -> x509.Certificate:
+    """The CA certificate a revocation of a device names as its signer: the vendor root (the
+    last of `path_der`) or the CA that issued the device (the first). `path_der` must be the
+    verified path (`DeviceCertificate.path_der`), never the chain as submitted or logged."""
+    by_id = {hashlib.sha256(der).hexdigest(): der for der in (path_der[0], path_der[-1])}
+    if signer not in by_id:
         raise VerificationError(
             f"revocation signer {signer} is neither the vendor root nor the CA that issued "
-            f"device {device.device_id}",
+            f"device {device_id}",
             code="revocation_bad_signer",
         )
-    if signer == device.vendor_id:
-        return root.certificate
-    for der in chain_der:
-        if hashlib.sha256(der).hexdigest() == signer:
-            return x509.load_der_x509_certificate(der)
-    raise VerificationError(
-        f"CA {signer} is not in the device's enrollment chain", code="revocation_bad_signer"
-    )
+    return x509.load_der_x509_certificate(by_id[signer])
 
 
 def check_revocation(body: Mapping[str, Any], signature: bytes, ca: x509.Certificate) -> None:
@@ -192,14 +230,6 @@ def check_revocation(body: Mapping[str, Any], signature: bytes, ca: x509.Certifi
             f"revocation signature does not verify with the key of CA {body['signer']}",
             code="revocation_bad_signature",
         )
-
-
-def _issuer_id(cert: x509.Certificate, chain: Sequence[bytes], vendor_id: str) -> str:
-    """The chain certificate whose subject is the device's issuer, or the vendor root."""
-    for der in chain:
-        if x509.load_der_x509_certificate(der).subject == cert.issuer:
-            return hashlib.sha256(der).hexdigest()
-    return vendor_id
 
 
 def _to_ms(moment: datetime) -> int:

@@ -72,7 +72,11 @@ reg_captures = Table(
     Column("media_type", String(100), nullable=False),
     Column("width", Integer, nullable=False),
     Column("height", Integer, nullable=False),
+    # registry.claim_identity: the same claim, whatever its signature (not unique: an older log
+    # can hold a claim twice; admission answers the second as a duplicate).
+    Column("claim_id", LargeBinary(32), nullable=False),
     Index("ix_reg_captures_device_time", "device_id", "captured_at_ms"),
+    Index("ix_reg_captures_claim_id", "claim_id"),
     Index("ix_reg_captures_device_counter", "device_id", "counter"),
 )
 

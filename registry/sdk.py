@@ -18,18 +18,22 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ledger.errors import MalformedError
 from registry.entries import CAPTURE, REVOCATION, b64, capture_message, revocation_message
 from registry.hashing import ImageHashes, hash_image
+from registry.signatures import CURVE_ORDERS, low_s
 
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 
 def sign_message(key: SigningKey, message: bytes) -> bytes:
-    """Ed25519 as is; ECDSA as raw r || s (SHA-256 for P-256, SHA-384 for P-384); RSA PKCS #1 v1.5."""
+    """Ed25519 as is; ECDSA as raw r || s, low-S (SHA-256 for P-256, SHA-384 for P-384); RSA
+    PKCS #1 v1.5."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(message)
     if isinstance(key, ec.EllipticCurvePrivateKey):
         size = (key.curve.key_size + 7) // 8
         digest: hashes.HashAlgorithm = hashes.SHA384() if size > 32 else hashes.SHA256()
         r, s = decode_dss_signature(key.sign(message, ec.ECDSA(digest)))
+        # Low-S: the registry refuses the malleable high-S twin (registry.signatures.low_s).
+        s = low_s(s, CURVE_ORDERS[key.curve.name])
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 

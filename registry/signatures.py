@@ -56,3 +56,25 @@ def verify_with_certificate(cert: x509.Certificate, signature: bytes, message: b
     if not isinstance(key, ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | rsa.RSAPublicKey):
         return False
     return verify_key(key, signature, message)
+
+
+# --- ECDSA malleability ---------------------------------------------------------------------
+
+# The group orders of the curves whose keys sign here (SEC 2): for a valid (r, s) anyone can
+# compute the equally valid (r, n - s) without the key, so only the low half, s <= n / 2, is
+# accepted from devices (as Bitcoin's BIP 62/146 and Ethereum do) and signed by the SDK.
+CURVE_ORDERS = {
+    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "secp384r1": 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
+}
+P256_ORDER = CURVE_ORDERS["secp256r1"]
+
+
+def low_s(s: int, order: int) -> int:
+    """The low-S form of an ECDSA signature's s: the same signature, made canonical."""
+    return order - s if s > order // 2 else s
+
+
+def is_high_s_es256(signature: bytes) -> bool:
+    """Whether a raw r || s ES256 signature (64 bytes) has s in the high half of the order."""
+    return len(signature) == 64 and int.from_bytes(signature[32:], "big") > P256_ORDER // 2
