@@ -105,8 +105,7 @@ def cautions_for(capture: Logged, earlier: Iterable[Logged]) -> list[Caution]:
 _SUMMARY = {
     GENERATOR_DISCLOSED_FIRST: "{count} camera capture(s) among the matches were logged after "
     "a generator disclosed a matching image",
-    REGISTERED_EARLIER_ELSEWHERE: "{count} matching capture(s) were logged after another "
-    "device's",
+    REGISTERED_EARLIER_ELSEWHERE: "{count} matching capture(s) were logged after another device's",
     CLAIMS_TIME_BEFORE_EARLIER_LOG: "{count} matching capture(s) claim a capture time before "
     "an earlier match was logged: the log, not a device's clock, decides which came first",
 }

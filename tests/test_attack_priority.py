@@ -150,9 +150,7 @@ def test_laundered_synthetic_exact_copy_is_not_registered(
     parties.later(10 * MINUTE)
     # A camera registers the picture as its own capture: the file that then circulates.
     laundered = reencoded(generated) if copy == "reencoded" else generated
-    (camera,) = parties.submit(
-        parties.record(parties.cam1, laundered, parties.clock.now_ms - 2000)
-    )
+    (camera,) = parties.submit(parties.record(parties.cam1, laundered, parties.clock.now_ms - 2000))
     result = looked_up(parties, laundered)
     assert result.verdict == DISCLOSED_SYNTHETIC
     assert by_index(result.matches, camera).exact  # the camera's capture is this very file
@@ -266,9 +264,10 @@ def test_backdated_copy_does_not_win_priority(parties: Parties, tmp_path: Path) 
     assert body["verdict"] == REGISTERED  # the copier's file is its capture...
     assert by_index(body["matches"], original)["first_logged"] is True  # ...but not the first
     assert by_index(body["matches"], copied)["first_logged"] is False
-    assert codes(by_index(body["matches"], copied)["cautions"])[
-        CLAIMS_TIME_BEFORE_EARLIER_LOG
-    ] == [original, copied]
+    assert codes(by_index(body["matches"], copied)["cautions"])[CLAIMS_TIME_BEFORE_EARLIER_LOG] == [
+        original,
+        copied,
+    ]
     assert CLAIMS_TIME_BEFORE_EARLIER_LOG in codes(body["cautions"])
     evidence = device_signals(parties, parties.cam2)["first_registered_elsewhere"]["evidence"]
     assert copied in evidence and original in evidence
