@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api import create_app
+from cli.main import main
 from ledger import LogConfig, Signer
 from registry import Registry, RegistrySettings
 from registry.cautions import (
@@ -332,3 +334,28 @@ def test_audit_replay_reports_laundered_and_backdated_captures(
     assert {"index": backdated, "code": CLAIMS_TIME_BEFORE_EARLIER_LOG} in [
         {"index": c["index"], "code": c["code"]} for c in as_json["cautions"]
     ]
+
+
+# --- which came first, as people read it ---
+
+
+def test_web_page_and_prov_lookup_say_which_came_first(parties: Parties, tmp_path: Path) -> None:
+    original, copied, copy = register_then_copy(parties, 40 * MINUTE, seed=67)
+    with api(parties.registry, tmp_path) as client:
+        page = client.post("/", files={"image": ("copy.jpg", copy, "image/jpeg")})
+    assert page.status_code == 200, page.text
+    rows = page.text.split('<tr class="match">')[1:]
+    order = {int(row.split("<td>")[1].split("<")[0]): row for row in rows}
+    assert "first logged" in order[original]
+    assert f"logged later than #{original}" in order[copied]
+    image = tmp_path / "copy.jpg"
+    image.write_bytes(copy)
+    url = parties.registry.store.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        main, ["--data-dir", str(tmp_path), "--database", url, "lookup", str(image)],
+        env={"COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line[:3]}
+    assert "first logged" in lines[str(original)]
+    assert f"after #{original}" in lines[str(copied)]
