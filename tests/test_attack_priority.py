@@ -24,7 +24,7 @@ from registry.cautions import (
     GENERATOR_DISCLOSED_FIRST,
     REGISTERED_EARLIER_ELSEWHERE,
 )
-from registry.clusters import build_report, load_facts
+from registry.clusters import Parameters, build_report, cluster, load_facts
 from registry.lookup import DISCLOSED_SYNTHETIC, REGISTERED, Lookup, LookupResult, query_from_image
 from registry.replay import replay_log
 from registry.sdk import device_id, sign_capture
@@ -32,6 +32,7 @@ from registry.testing_pki import DevicePKI, make_device, make_root
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, now_of, picture, reencoded
 from tests.test_audit import served
+from tests.test_clusters import T0, World, flags, flipped, pdq
 
 SIZE = (320, 240)
 MINUTE = 60_000
@@ -359,3 +360,29 @@ def test_web_page_and_prov_lookup_say_which_came_first(parties: Parties, tmp_pat
     lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line[:3]}
     assert "first logged" in lines[str(original)]
     assert f"after #{original}" in lines[str(copied)]
+
+
+def test_laundering_is_found_when_the_disclosure_anchors_another_cluster() -> None:
+    """The photograph joins the cluster of an earlier, nearer capture, not the disclosure's:
+    the disclosure within the radius is found all the same."""
+    world = World()
+    base = pdq(71)
+    first = world.add("cam-c", base, T0)
+    disclosed = world.add("gen", flipped(base, 40), T0 + MINUTE)  # 40 from first: own cluster
+    photographed = world.add("cam-c", flipped(base, 20), T0 + 2 * MINUTE)  # 20 from both
+    anchors = cluster(world.captures, Parameters())
+    assert anchors[photographed] == first and anchors[disclosed] == disclosed
+    evidence = flags(world.report(), "cam-c")["laundered_synthetic"]["evidence"]
+    assert evidence == [disclosed, photographed]
+
+
+def test_second_camera_at_the_same_moment_is_not_accused_but_a_backdated_one_is() -> None:
+    world = World()
+    scene = pdq(73)
+    anchor = world.add("cam-a", scene, T0, logged=T0 + 2_000)
+    same_moment = world.add("cam-b", flipped(scene, 10), T0 + 500, logged=T0 + 30 * MINUTE)
+    backdated = world.add("cam-c", flipped(scene, 12), T0 - 5 * MINUTE, logged=T0 + 31 * MINUTE)
+    report = world.report()
+    assert flags(report, "cam-b") == {}
+    assert flags(report, "cam-c")["first_registered_elsewhere"]["evidence"] == [anchor, backdated]
+    assert same_moment not in flags(report, "cam-c")["first_registered_elsewhere"]["evidence"]
