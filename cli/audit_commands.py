@@ -148,6 +148,11 @@ def _print_report(report: ReplayReport) -> None:
             f"[red]INVALID[/] entry {entry.index} ({entry.kind}, {entry.code}): "
             f"{escape(entry.reason)}"
         )
+    for caution in report.cautions:
+        console.print(
+            f"[yellow]CAUTION[/] entry {caution.index} ({caution.kind}, {caution.code}): "
+            f"{escape(caution.reason)}"
+        )
     if report.ok:
         console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
     else:

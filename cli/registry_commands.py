@@ -490,6 +490,7 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
                 "captured",
                 "logged after",
                 "compromised",
+                "log order",
             )
             for m in result["matches"]:
                 table.add_row(
@@ -497,12 +498,22 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
                     str(m["phash_distance"]), _how(m), escape(m["vendor_name"]), m["role"],
                     m["device_id"][:12], datetime.fromtimestamp(m["captured_at_ms"] / 1000, UTC).isoformat(timespec="seconds"),
                     f"{m['delay_ms'] / 1000:.0f} s", "yes" if m["in_compromise_window"] else "no",
+                    _log_order(m, result["matches"]),
                 )  # fmt: skip
             console.print(table)
         if bundle_dir:
             console.print(f"proof bundles written to {bundle_dir}")
     if result["verdict"] == "not-found":
         ctx.exit(EXIT_FAILED)
+
+
+def _log_order(match: dict[str, Any], matches: list[dict[str, Any]]) -> str:
+    """Which came first, by the log (never by the claimed capture time): "first logged", or
+    "after #N" naming the first logged match."""
+    if match.get("first_logged"):
+        return "first logged"
+    first = next((m["leaf_index"] for m in matches if m.get("first_logged")), None)
+    return "" if first is None else f"after #{first}"  # "": a server without log order
 
 
 def _how(match: dict[str, Any]) -> str:

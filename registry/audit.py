@@ -21,7 +21,10 @@ downloads them) and checks, with `registry.rules` - the functions admission call
   verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
   `rules.check_revocation`).
 
-Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. Its
+Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on.
+Admissible captures that came after what they should not have - a generator's disclosure of
+the same picture, or a near-duplicate logged after the time they claim - become a
+`CautionEntry` (registry.priority_audit) when the audit finishes: cautions, not invalid. Its
 state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
 """
 
@@ -51,9 +54,10 @@ from registry.entries import (
     field,
     int_field,
 )
+from registry.priority_audit import CautionEntry, PriorityAudit
 from registry.signatures import verify_batch
 
-__all__ = ["DEFAULT_MAX_SKEW_MS", "EntryAuditor", "InvalidEntry"]
+__all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
 
 _CLAIM_KEY_BYTES = 16
 DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
@@ -95,6 +99,8 @@ class EntryAuditor:
         self.max_skew_ms = max_skew_ms
         self.counts: Counter[str] = Counter()
         self.invalid: list[InvalidEntry] = []
+        self.cautions: list[CautionEntry] = []  # set by finish()
+        self.priority = PriorityAudit()
         self.verify = verify
         self._checking: list[tuple[list[tuple[int, str]], Callable[[], list[bool]]]] = []
         self._vendors: dict[str, _Vendor] = {}
@@ -125,9 +131,11 @@ class EntryAuditor:
                     self._revocation(entry)
                 elif kind == C2PA_CAPTURE:
                     self._c2pa_capture(entry, index)
+                    self.priority.add(index, kind, entry, self._role(entry))
                 else:
                     jobs.append(self._capture(entry, leaf, index))
                     signed.append((index, entry["claim"]["device"]))
+                    self.priority.add(index, kind, entry, self._role(entry))
             except LedgerError as exc:
                 self._invalid(index, kind, exc.code, str(exc))
         if jobs:
@@ -144,6 +152,11 @@ class EntryAuditor:
                     )  # fmt: skip
         self._checking.clear()
         self.invalid.sort(key=lambda entry: entry.index)
+        self.cautions = self.priority.findings({entry.index for entry in self.invalid})
+
+    def _role(self, entry: dict[str, Any]) -> str:
+        """The vendor role of an admissible capture's device."""
+        return self._vendors[self._devices[entry["claim"]["device"]].enrolled.vendor_id].role
 
     # --- per kind ---
 
@@ -288,6 +301,7 @@ class EntryAuditor:
                 b"".join(k + i.to_bytes(8, "big") for k, i in self._claims.items())
             ).decode(),
             "last_logged_at": self._last_logged_at,
+            "priority": self.priority.to_json(),
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
@@ -320,6 +334,8 @@ class EntryAuditor:
             for i in range(0, len(packed), size)
         }
         self._last_logged_at = int(data["last_logged_at"])
+        if "priority" in data:  # absent in states saved before the priority check
+            self.priority.load_json(data["priority"])
 
 
 def _not_canonical() -> LedgerError:

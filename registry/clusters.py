@@ -14,12 +14,16 @@ loop.
 
 **Signals**, per device, each a count with its evidence (leaf indexes):
 
-1. `first_registered_elsewhere` - a capture whose cluster anchor is another camera device's,
-   logged before this capture was taken (beyond `grace_ms`): a re-photographed screen, or a
-   claim on someone else's picture. Burst shots (same device) and several cameras at one
-   event (taken before the anchor was logged) do not count.
-2. `laundered_synthetic` - a camera capture in a cluster with a generator vendor's disclosure
-   logged before it: a generated image photographed with a real camera.
+1. `first_registered_elsewhere` - a capture whose cluster anchor (the first *logged*) is
+   another camera device's, and which claims a time outside the anchor's window
+   [anchor captured_at - `grace_ms`, anchor logged_at + `grace_ms`]: taken after the anchor
+   was logged (a re-photographed screen, a claim on someone else's picture), or claiming to
+   predate the anchor's own capture though logged after it (a backdated claim: priority is
+   the log's order, never a device's clock). Burst shots (same device) and several cameras at
+   one event (taken while the anchor was being taken and logged) do not count.
+2. `laundered_synthetic` - a camera capture in a cluster with, or within the radius (or the
+   exact file) of, a generator vendor's disclosure logged before it - by log order, so a
+   disclosure in the same batch counts: a generated image photographed with a real camera.
 3. `cloned_key` - counters that repeat, or that go backwards when the captures are ordered by
    `captured_at` (two devices sharing one key interleave their counters).
 4. `impossible_rate` - more than `rate_per_s` x `rate_window_ms` captures inside any window of
@@ -33,8 +37,6 @@ a device is suspicious at >= 1000. Vendors sum their devices. Every reason is a 
 """
 
 import base64
-import bisect
-import itertools
 import json
 import statistics
 from collections import defaultdict
@@ -203,6 +205,13 @@ def cluster(
 ) -> list[int]:
     """For each capture (by position), the position of its cluster's anchor. `pair_search`
     picks how the near pairs are found (`near_pairs`); every choice gives the same answer."""
+    return _clusters(captures, params, pair_search)[0]
+
+
+def _clusters(
+    captures: Sequence[Capture], params: Parameters, pair_search: PairSearch | None
+) -> tuple[list[int], dict[int, list[int]]]:
+    """`cluster`'s anchors, and for each position the earlier positions within the radius."""
     good = [p for p, c in enumerate(captures) if c.quality >= params.min_quality]
     earlier: dict[int, list[int]] = defaultdict(list)  # position -> earlier positions near it
     if good:
@@ -219,7 +228,7 @@ def cluster(
             continue
         anchors = [q for q in earlier.get(position, ()) if anchor_of[q] == q]
         anchor_of.append(min(anchors) if anchors else position)
-    return anchor_of
+    return anchor_of, earlier
 
 
 def near_pairs(
@@ -484,7 +493,10 @@ def _expand_copies(
 
 
 def _signals(
-    facts: Facts, anchor_of: Sequence[int], params: Parameters
+    facts: Facts,
+    anchor_of: Sequence[int],
+    params: Parameters,
+    earlier: Mapping[int, Sequence[int]] | None = None,
 ) -> dict[str, dict[str, set[int]]]:
     """device -> signal -> evidence (leaf indexes)."""
     captures, devices = facts.captures, facts.devices
@@ -497,32 +509,42 @@ def _signals(
         origin = devices.get(capture.device)
         return origin.role if origin else CAMERA
 
+    any_disclosure = any(role(capture) == GENERATOR for capture in captures)
+
+    def near_disclosure(position: int) -> Capture | None:
+        """The first disclosure logged before this capture within the radius of it, in
+        whatever cluster it anchors or joined."""
+        if not any_disclosure:  # most logs: skip the scan of every capture's near pairs
+            return None
+        return next(
+            (captures[q] for q in sorted((earlier or {}).get(position, ()))
+             if role(captures[q]) == GENERATOR),
+            None,
+        )  # fmt: skip
+
     for anchor, group in members.items():
-        if len(group) < 2:
-            continue
         first = captures[anchor]
-        disclosures = [captures[p] for p in group if role(captures[p]) == GENERATOR]
-        # The earliest logged time among the first i disclosures, negated (so it ascends): the
-        # first disclosure logged before a capture is found by bisection, not by a scan of all
-        # of them per member (quadratic in a cluster of many disclosures and photographs).
-        earliest = list(itertools.accumulate((-d.logged_at for d in disclosures), max))
-        for position in group:
+        disclosed: Capture | None = None  # the cluster's first disclosure logged so far
+        for position in group:  # in log order: a disclosure earlier in a batch is earlier
             capture = captures[position]
             if role(capture) != CAMERA:
+                disclosed = disclosed or capture
                 continue
-            if (
-                capture.device != first.device
-                and role(first) == CAMERA
-                and capture.captured_at > first.logged_at + params.grace_ms
-            ):
+            # Priority is the log's: the anchor was logged first, whatever this capture claims.
+            # Only a capture claimed inside the anchor's own window (while it was being taken
+            # and logged, give or take the grace) can be another camera at the same moment.
+            outside = not (
+                first.captured_at - params.grace_ms
+                <= capture.captured_at
+                <= first.logged_at + params.grace_ms
+            )
+            if capture.device != first.device and role(first) == CAMERA and outside:
                 found[capture.device]["first_registered_elsewhere"].update(
                     (capture.index, first.index)
                 )
-            before = bisect.bisect_right(earliest, -capture.logged_at)
-            if before < len(disclosures):
-                found[capture.device]["laundered_synthetic"].update(
-                    (capture.index, disclosures[before].index)
-                )
+            source = disclosed or near_disclosure(position)
+            if source is not None:
+                found[capture.device]["laundered_synthetic"].update((capture.index, source.index))
 
     by_device: dict[str, list[Capture]] = defaultdict(list)
     for capture in captures:
@@ -585,8 +607,8 @@ def build_report(
     the report is the same bytes whatever it is."""
     params = params or Parameters()
     captures = facts.captures
-    anchor_of = cluster(captures, params, pair_search=pair_search)
-    signals = _signals(facts, anchor_of, params)
+    anchor_of, earlier = _clusters(captures, params, pair_search)
+    signals = _signals(facts, anchor_of, params, earlier)
     counts: dict[str, int] = defaultdict(int)
     for capture in captures:
         counts[capture.device] += 1

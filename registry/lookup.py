@@ -2,12 +2,18 @@
 
 Verdicts:
 - `registered`: a capture of exactly these file bytes (same SHA-256) by a camera;
-- `disclosed-synthetic`: the best match (exact or near) is a generator vendor's disclosure;
+- `disclosed-synthetic`: the best match (exact or near) is a generator vendor's disclosure, or
+  a disclosure among the matches was logged before every camera capture among them (a
+  generated image photographed or re-registered by a camera is not "registered");
 - `near-duplicate`: a camera capture that `registry.matching.judge` accepts - PDQ distance <= 31
   between one of the query's probes (its 8 dihedral variants, its trimmed picture, its regions)
   and the capture's PDQ or one of its claim features, or a PDQ distance up to 63 confirmed by
   the pHash. A low-quality PDQ (< 50) never decides alone;
 - `not-found`.
+
+Which came first is the log's order, never a device's claimed time (`registry.priority`): each
+match says whether it was the first logged (`first_logged`, `log_order`) and carries the
+cautions against it (`cautions`); the result lists them for the lookup as a whole.
 
 The near-duplicate indexes live in memory (`registry.matching.CaptureIndex`); `refresh()` adds
 captures sequenced since the last call by tailing reg_captures by leaf index, so new captures
@@ -24,6 +30,8 @@ from sqlalchemy import Connection, Row, bindparam, select
 from ledger import LogStore
 from ledger.errors import MalformedError
 from ledger.store import read_receipts
+from registry import priority
+from registry.cautions import Caution
 from registry.entries import b64
 from registry.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
 from registry.matching import GLOBAL, PROBE_TARGETS, CaptureIndex, Evidence, Registered, judge, rank
@@ -72,6 +80,10 @@ class Match:
     in_compromise_window: bool
     counter_status: str
     proof: dict[str, Any] = field(default_factory=dict)
+    # By the log's order among all accepted matches (registry.priority): 1 = first logged.
+    log_order: int = 0
+    first_logged: bool = False
+    cautions: list[Caution] = field(default_factory=list)
 
 
 @dataclass
@@ -81,9 +93,14 @@ class LookupResult:
     matches: list[Match]
     tree_size: int
     checkpoint: str
+    cautions: list[Caution] = field(default_factory=list)  # for the lookup as a whole
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["cautions"] = [c.to_json() for c in self.cautions]
+        for match, shown in zip(self.matches, data["matches"], strict=True):
+            shown["cautions"] = [c.to_json() for c in match.cautions]
+        return data
 
 
 def query_from_image(
@@ -212,10 +229,14 @@ class Lookup:
             if query.sha256 is not None:
                 sha256 = bytes.fromhex(query.sha256)
                 exact = set(connection.execute(_EXACT, {"sha256": sha256}).scalars())
-            nearest = sorted(near, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
-            rows, features = _captures(connection, sorted(set(nearest) | exact))
+            inexact = [leaf for leaf in near if leaf not in exact]
+            nearest = sorted(inexact, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
+            # And the earliest logged: priority is decided by them, however many closer
+            # copies were logged later.
+            earliest = sorted(inexact)[:MAX_MATCHES]
+            rows, features = _captures(connection, sorted(set(nearest) | set(earliest) | exact))
             revoked = _revoked(connection, {row.device_id for row in rows})
-            matches = _ranked(query, rows, features, exact, revoked)
+            matches, ordered = _ranked(query, rows, features, exact, revoked)
             receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
             match.proof = {
@@ -225,7 +246,12 @@ class Lookup:
                 "bundle": f"/v1/bundles/{match.leaf_index}",
             }
         return LookupResult(
-            _verdict(matches), query, matches, checkpoint.size, checkpoint.note.decode()
+            _verdict(matches, ordered.disclosed_first),
+            query,
+            matches,
+            checkpoint.size,
+            checkpoint.note.decode(),
+            ordered.summary,
         )
 
 
@@ -285,8 +311,9 @@ def _ranked(
     features: dict[int, dict[str, str]],
     exact: set[int],
     revoked: dict[str, int],
-) -> list[Match]:
-    """The accepted matches, exact ones first, then by registry.matching.rank and leaf index."""
+) -> tuple[list[Match], priority.Order]:
+    """The accepted matches, exact ones first, then by registry.matching.rank and leaf index,
+    each placed in the log's order among all accepted matches (registry.priority)."""
     ranked = []
     for row in rows:
         evidence = judge(query.probes, _registered(row, features.get(row.leaf_index, {})))
@@ -303,10 +330,23 @@ def _ranked(
             )
         )
     ranked.sort(key=lambda item: item[:3])
-    return [
-        _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
-        for inexact, _, _, row, evidence in ranked[:MAX_MATCHES]
-    ]
+    ordered = priority.order([_logged(item[3]) for item in ranked])
+    kept = priority.pinned([(item[3].leaf_index, item[3].role) for item in ranked], MAX_MATCHES)
+    matches = []
+    for position in kept:
+        inexact, _, _, row, evidence = ranked[position]
+        match = _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
+        match.log_order = ordered.log_order[match.leaf_index]
+        match.first_logged = match.leaf_index == ordered.first
+        match.cautions.extend(ordered.cautions[match.leaf_index])
+        matches.append(match)
+    return matches, ordered
+
+
+def _logged(row: Any) -> priority.Logged:
+    return priority.Logged(
+        row.leaf_index, row.logged_at_ms, row.captured_at_ms, row.device_id, row.role
+    )
 
 
 def _registered(row: Any, features: dict[str, str]) -> Registered:
@@ -347,10 +387,13 @@ def _match(
     )
 
 
-def _verdict(matches: list[Match]) -> str:
+def _verdict(matches: list[Match], disclosed_first: bool) -> str:
     if not matches:
         return NOT_FOUND
     best = matches[0]
-    if best.role == "generator":
+    # A disclosure logged before every camera capture decides, even when a camera's capture is
+    # the exact file: a camera can photograph (or re-register) a generated image, but it cannot
+    # have been logged before the generator disclosed it.
+    if best.role == "generator" or disclosed_first:
         return DISCLOSED_SYNTHETIC
     return REGISTERED if best.exact else NEAR_DUPLICATE

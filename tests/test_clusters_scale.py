@@ -101,8 +101,9 @@ def test_the_report_does_not_depend_on_the_search() -> None:
 
 
 def test_laundering_evidence_names_the_first_disclosure_logged_before() -> None:
-    """Log order and logged_at may disagree: the evidence is the first disclosure in log order
-    among those logged before the photograph."""
+    """Log order and logged_at may disagree (only in a log whose clock went backwards, which
+    the audit reports): log order decides, so the evidence is the first disclosure in log
+    order before the photograph, whatever the logged_at values say."""
     code = bytes(range(32))
     devices = {
         "gen": Origin("gen", "v-gen", "Gen", "generator"),
@@ -115,6 +116,5 @@ def test_laundering_evidence_names_the_first_disclosure_logged_before() -> None:
     ]
     report = build_report(Facts("t", len(captures), b"\0" * 32, captures, devices))
     (row,) = [r for r in report["devices"] if r["device"] == "cam"]
-    # Capture 3 (logged 300): disclosures 1 and 2 were logged before it, 1 comes first.
-    # Capture 4 (logged 600): all three were, 0 comes first.
-    assert row["signals"]["laundered_synthetic"]["evidence"] == [0, 1, 3, 4]
+    # Captures 3 and 4 come after all three disclosures in the log: 0 comes first.
+    assert row["signals"]["laundered_synthetic"]["evidence"] == [0, 3, 4]

@@ -100,9 +100,11 @@ async def check(
         thumbnail = await run_in_threadpool(_thumbnail, data)
     except LedgerError as exc:
         return _page(request, store, "index.html", status_for(exc), error=str(exc))
+    first = next((m.leaf_index for m in result.matches if m.first_logged), None)
     matches = [
         {
             **vars(m),
+            "order": "first logged" if m.first_logged else f"logged later than #{first}",
             "captured": _when(m.captured_at_ms),
             "logged": _when(m.logged_at_ms),
             "delay": _delay(m.delay_ms),
