@@ -70,10 +70,12 @@ def forge(
     label: str | None = None,
     x5chain_unprotected: bool = False,
     exclusion_length: int | None = None,
+    widen_by: int = 0,
 ) -> bytes:
     """`signed_jpeg`'s manifest, re-signed with `key` and stored after the manifests `before`
-    (whole superboxes), renamed `label`; its exclusion widened to cover the new store (or set to
-    `exclusion_length`). The picture bytes, and so the signed hash, stay as they were."""
+    (whole superboxes), renamed `label`; its exclusion sized to cover the new store, and
+    `widen_by` bytes of the picture after it, the signed hash recomputed for that (or set to
+    `exclusion_length`, the hash left as it was). The picture bytes stay as they were."""
     mine = only_manifest(signed_jpeg)
     label = label or mine.label
     old = binding(mine)
@@ -86,7 +88,7 @@ def forge(
     claim["signature"] = claim["signature"].replace(mine.label, label)
 
     def build(length: int, claim_bytes: bytes, signature: bytes) -> bytes:
-        hard = _hash_data(mine, {**old, "exclusions": [{"start": start, "length": length}]})
+        hard = _hash_data(mine, binding_of(length))
         cose = cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, None, signature]))
         return store_of(
             *before,
@@ -101,9 +103,17 @@ def forge(
 
     # Every size is fixed before the signature (hashes, an ES256 value, pads), so the store's
     # length, and the exclusion that must cover it, is known first.
+    signed_hash = old["hash"]
+
+    def binding_of(length: int) -> dict[str, Any]:
+        return {**old, "exclusions": [{"start": start, "length": length}], "hash": signed_hash}
+
     draft = build(old_length, cbor2.dumps(claim), bytes(64))
-    length = exclusion_length if exclusion_length is not None else len(app11(draft))
-    hard = _hash_data(mine, {**old, "exclusions": [{"start": start, "length": length}]})
+    length = exclusion_length if exclusion_length is not None else len(app11(draft)) + widen_by
+    if exclusion_length is None:  # the whole store is excluded: the hash does not depend on it
+        rest = signed_jpeg[start + old_length :]
+        signed_hash = hashlib.sha256(signed_jpeg[:start] + rest[widen_by:]).digest()
+    hard = _hash_data(mine, binding_of(length))
     for reference in claim["created_assertions"]:
         if reference["url"] == _URI_PREFIX + "c2pa.hash.data":
             reference["hash"] = hashlib.sha256(hard).digest()
