@@ -95,6 +95,11 @@ def read_signed_file(data: bytes, name: str, trust_anchors_pem: Sequence[str]) -
         results = reader.get_validation_results() or {}
         active = reader.get_active_manifest()
         detailed = json.loads(reader.detailed_json())
+    except (c2pa.C2paError, ValueError) as exc:
+        raise VerificationError(
+            f"{name}: the C2PA SDK gave no report of what it validated ({exc})",
+            code="c2pa_active_manifest_mismatch",
+        ) from None
     finally:
         reader.close()
     failures = _failure_codes(results)
