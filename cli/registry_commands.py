@@ -407,12 +407,12 @@ def verify(
     key = Verifier.from_vkey(log_key)
     witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
     required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
-    image_hashes = None
+    image_hashes, data = None, None
     if image:
         data = read_input_file(image, "image")
         image_hashes = query_hashes(data, image)
     report = verify_bundle(
-        read_input_file(bundle_file, "bundle"), key, image_hashes, witnesses, required
+        read_input_file(bundle_file, "bundle"), key, image_hashes, witnesses, required, data
     )
     if as_json:
         checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]

@@ -27,6 +27,7 @@ from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignat
 from ledger.encoding import decode_base64
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
 from ledger.witnessing import cosigned_note, latest_cosigned
+from registry.c2pa_binding import check_hard_binding
 from registry.c2pa_evidence import check_entry
 from registry.certs import load_vendor_root, validate_device, verify_signature
 from registry.entries import (
@@ -208,6 +209,19 @@ def _c2pa_evidence(capture: dict[str, Any]) -> str:
     )
 
 
+def _c2pa_binding(capture: dict[str, Any], image: bytes) -> str:
+    """The registered file must be the one the logged C2PA claim binds: a genuine manifest
+    lifted from another photo verifies from the entry alone, and only the file shows it."""
+    try:
+        check_hard_binding(capture["c2pa"], image)
+    except LedgerError as exc:
+        raise VerificationError(f"{exc} ({exc.code})", code=exc.code) from None
+    return (
+        "the image is the registered file (same SHA-256), and the camera's signed "
+        "c2pa.hash.data binds it"
+    )
+
+
 def _check_fields(entry: dict[str, Any]) -> None:
     """The fields the later checks read, with the types they need. The log vouches for its
     entries only with its signature: a log that signed an entry of another shape gets a failed
@@ -241,14 +255,18 @@ def verify_bundle(
     image_hashes: ImageQuery | None = None,
     witnesses: Sequence[CosignatureVerifier] = (),
     min_witnesses: int = 0,
+    image: bytes | None = None,
 ) -> BundleReport:
     """Check a bundle offline. `image_hashes` is `registry.hashing.query_hashes(image)`, to
-    compare the image with the capture by the lookup's own rule (`registry.matching.judge`). MalformedError for a document that is not a bundle at all."""
+    compare the image with the capture by the lookup's own rule (`registry.matching.judge`);
+    given the `image` bytes too, a c2pa-capture/v1's signed hard binding is recomputed over the
+    registered file. MalformedError for a document that is not a bundle at all."""
     bundle = parse_bundle(data)
     checks = _Checks()
     times: list[TimeClaim] = []
+    witnessing = _Witnessing(witnesses, min_witnesses)
     with contextlib.suppress(_Stop):  # a failed check has been recorded; stop there
-        _verify(bundle, log_key, image_hashes, checks, _Witnessing(witnesses, min_witnesses), times)
+        _verify(bundle, log_key, image_hashes, checks, witnessing, times, image)
     return BundleReport(tuple(checks.done), tuple(times))
 
 
@@ -265,6 +283,7 @@ def _verify(
     checks: _Checks,
     witnessing: _Witnessing,
     times: list[TimeClaim],
+    image_bytes: bytes | None = None,
 ) -> None:
     note = _text(bundle["checkpoint"], "checkpoint")
     opened: list[Checkpoint] = []
@@ -402,6 +421,8 @@ def _verify(
         def image() -> str:
             claim = capture["claim"]
             if sha256 == claim["sha256"]:
+                if capture["kind"] == C2PA_CAPTURE and image_bytes is not None:
+                    return _c2pa_binding(capture, image_bytes)
                 return "the image is the registered file (same SHA-256)"
             features = claim.get("features", {})
             registered = Registered(

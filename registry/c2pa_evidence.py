@@ -58,6 +58,7 @@ from registry.jumbf import (
     STORE_UUID,
     box,
     manifest,
+    min_app11_length,
     superbox,
     superbox_content,
 )
@@ -68,6 +69,7 @@ _ES256, _EDDSA = -7, -8  # COSE algorithm ids: the device keys the registry acce
 _CREATED = "c2pa.created"
 _ACTIONS = ("c2pa.actions.v2", "c2pa.actions")
 _HARD_BINDING_PREFIX = "c2pa.hash."
+HASH_DATA = "c2pa.hash.data"
 _URI_PREFIX = "self#jumbf=c2pa.assertions/"
 _CLAIM_LABELS = ("c2pa.claim.v2", "c2pa.claim")
 MAX_ASSERTION_BYTES = 16 * 1024  # the logged ones are small; a thumbnail never is
@@ -165,17 +167,96 @@ def check_evidence(c2pa: Any) -> Evidence:
                 f"c2pa assertion {label} does not match the hash in the signed claim",
                 code="assertion.hashedURI.mismatch",
             )
-    binding = next((label for label in assertions if label.startswith(_HARD_BINDING_PREFIX)), None)
-    if binding is None:
+    binding = _hard_binding(listed, assertions)
+    bound = hash_data(c2pa)
+    check_exclusions(c2pa, bound)
+    return Evidence(chain, _creation_time(assertions), binding, bound.hash.hex())
+
+
+@dataclass(frozen=True)
+class HashData:
+    """A c2pa.hash.data assertion: the signed SHA-256 of the file without its exclusions."""
+
+    hash: bytes
+    exclusions: tuple[tuple[int, int], ...]  # (start, length)
+
+
+def _hard_binding(listed: Mapping[str, bytes], assertions: Mapping[str, bytes]) -> str:
+    """The claim's one hard binding, which must be a logged c2pa.hash.data: C2PA allows one
+    per claim, and the only one this registry can recompute for a JPEG is the data hash."""
+    bindings = [label for label in listed if label.startswith(_HARD_BINDING_PREFIX)]
+    if not bindings:
         raise VerificationError(
-            "the entry logs no hard-binding assertion (c2pa.hash.*)",
+            "the signed claim lists no hard-binding assertion (c2pa.hash.*)",
             code="claim.hardBindings.missing",
         )
-    bound = _assertion_data(assertions[binding], binding)
-    signed_hash = bound.get("hash") if isinstance(bound, Mapping) else None
-    if not isinstance(signed_hash, bytes):
-        raise MalformedError(f"{binding} carries no hash", code="c2pa_malformed")
-    return Evidence(chain, _creation_time(assertions), binding, signed_hash.hex())
+    if len(bindings) > 1:
+        raise VerificationError(
+            f"the signed claim lists more than one hard binding ({', '.join(sorted(bindings))})",
+            code="c2pa_multiple_hard_bindings",
+        )
+    if bindings != [HASH_DATA]:
+        raise VerificationError(
+            f"the hard binding is {bindings[0]}; this registry checks JPEG captures bound by "
+            f"{HASH_DATA}",
+            code="c2pa_unsupported_binding",
+        )
+    if HASH_DATA not in assertions:
+        raise VerificationError(
+            f"the entry does not log the claim's hard binding {HASH_DATA}",
+            code="claim.hardBindings.missing",
+        )
+    return HASH_DATA
+
+
+def hash_data(c2pa: Mapping[str, Any]) -> HashData:
+    """The logged c2pa.hash.data of an entry's `c2pa` object, its fields type-checked."""
+    label = HASH_DATA
+    bound = _assertion_data(_b64(c2pa["assertions"][label]), label)
+    if not isinstance(bound, Mapping):
+        raise MalformedError(f"{label} is not a CBOR map", code="c2pa_malformed")
+    if bound.get("alg", "sha256") != "sha256":
+        raise VerificationError(
+            f"{label} hashes with {bound.get('alg')!r}, not sha256", code="algorithm.unsupported"
+        )
+    signed_hash = bound.get("hash")
+    if not isinstance(signed_hash, bytes) or len(signed_hash) != 32:
+        raise MalformedError(f"{label} carries no SHA-256 hash", code="c2pa_malformed")
+    exclusions = bound.get("exclusions") or []
+    if not isinstance(exclusions, list) or not all(
+        isinstance(e, Mapping)
+        and set(e) == {"start", "length"}
+        and all(type(e[k]) is int and e[k] >= 0 for k in ("start", "length"))
+        for e in exclusions
+    ):
+        raise MalformedError(
+            f"{label} exclusions must be a list of {{start, length}}", code="c2pa_malformed"
+        )
+    return HashData(signed_hash, tuple((e["start"], e["length"]) for e in exclusions))
+
+
+def check_exclusions(c2pa: Mapping[str, Any], bound: HashData) -> None:
+    """What the entry alone shows of the hard binding: in a JPEG it excludes exactly one range,
+    the APP11 segments holding the manifest store, after the start-of-image marker; and that
+    range is long enough to hold at least the logged manifest (rebuilt by `manifest_store`;
+    the store it was cut from also held what the log omits, such as the thumbnail, so this is
+    a lower bound). Whether the range is exactly those segments needs the file
+    (registry.c2pa_binding.check_hard_binding)."""
+    if len(bound.exclusions) != 1:
+        raise VerificationError(
+            f"{HASH_DATA} excludes {len(bound.exclusions)} ranges; a JPEG's excludes exactly "
+            "one, its manifest store's APP11 segments",
+            code="c2pa_exclusion_mismatch",
+        )
+    ((start, length),) = bound.exclusions
+    needed = min_app11_length(len(manifest_store(c2pa)))
+    if start < 2 or length < needed:
+        raise VerificationError(
+            f"{HASH_DATA} excludes bytes {start}..{start + length}, which cannot hold the "
+            f"manifest it belongs to ({needed} bytes of APP11 segments at least, after the "
+            "2-byte start of image)",
+            code="c2pa_exclusion_mismatch",
+        )
 
 
 def _verify_signature(signature: bytes, claim: bytes) -> tuple[bytes, ...]:
@@ -197,7 +278,16 @@ def _verify_signature(signature: bytes, claim: bytes) -> tuple[bytes, ...]:
     protected = _cbor(protected_bytes, "the COSE protected header") if protected_bytes else {}
     if not isinstance(protected, Mapping) or not isinstance(unprotected, Mapping):
         raise MalformedError("COSE headers must be maps", code="c2pa_malformed")
-    chain_value = protected.get(_X5CHAIN, unprotected.get(_X5CHAIN))
+    if _X5CHAIN in unprotected:
+        # The signature covers only the protected header: a chain outside it could be swapped
+        # for any certificate without breaking the signature (C2PA 2.x §14.6: x5chain is
+        # protected). Refused, not ignored, wherever it sits beside a protected one too.
+        raise VerificationError(
+            "the COSE signature carries its x5chain in the unprotected header, which the "
+            "signature does not cover",
+            code="c2pa_x5chain_unprotected",
+        )
+    chain_value = protected.get(_X5CHAIN)
     if isinstance(chain_value, bytes):
         chain = [chain_value]
     else:

@@ -34,6 +34,7 @@ _REQUESTABLE_AND_LABELLED = 0x03  # jumd toggles: bit 0 requestable, bit 1 label
 _APP11 = 0xEB
 _START_OF_SCAN = 0xDA
 _NO_LENGTH_MARKERS = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length field
+_MAX_SEGMENT = 65535  # the u16 segment length, which counts itself
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,19 @@ class Box:
 
 def manifest_store_from_jpeg(data: bytes) -> bytes:
     """The JUMBF manifest store embedded in a JPEG's APP11 segments, reassembled."""
+    return manifest_store_and_span(data)[0]
+
+
+def manifest_store_and_span(data: bytes) -> tuple[bytes, tuple[int, int]]:
+    """The JPEG's manifest store, and the (start, length) of the APP11 segments that hold it:
+    the one range its c2pa.hash.data must exclude (C2PA §A.3.2). A file with two C2PA stores is
+    refused: a validator and this registry could each read a different one."""
     if data[:2] != b"\xff\xd8":
         raise MalformedError(
             "C2PA ingest reads JPEG files (no JPEG start-of-image marker)", code="c2pa_unsupported"
         )
-    instances: dict[bytes, list[tuple[int, bytes]]] = {}
+    # instance -> (sequence, data, segment start, segment end) of each of its segments
+    instances: dict[bytes, list[tuple[int, bytes, int, int]]] = {}
     position = 2
     while position + 4 <= len(data):
         if data[position] != 0xFF:
@@ -82,18 +91,50 @@ def manifest_store_from_jpeg(data: bytes) -> bytes:
         segment = data[position + 4 : position + 2 + length]
         if marker == _APP11 and segment[:2] == b"JP" and len(segment) >= 8:
             instance, sequence = segment[2:4], struct.unpack(">I", segment[4:8])[0]
-            instances.setdefault(instance, []).append((sequence, segment[8:]))
+            end = position + 2 + length
+            instances.setdefault(instance, []).append((sequence, segment[8:], position, end))
         position += 2 + length
+    found: list[tuple[bytes, tuple[int, int]]] = []
     for parts in instances.values():
         parts.sort()
-        store = parts[0][1] + b"".join(part[8:] for _, part in parts[1:])
+        store = parts[0][1] + b"".join(part[1][8:] for part in parts[1:])
         try:
             top = parse_boxes(store)
         except MalformedError:
             continue
         if len(top) == 1 and top[0].label == "c2pa":
-            return store
-    raise MalformedError("the file carries no C2PA manifest store", code="c2pa_no_manifest")
+            found.append((store, _span(parts)))
+    if len(found) > 1:
+        raise MalformedError(
+            "the file carries more than one C2PA manifest store", code="c2pa_multiple_stores"
+        )
+    if not found:
+        raise MalformedError("the file carries no C2PA manifest store", code="c2pa_no_manifest")
+    return found[0]
+
+
+def _span(parts: list[tuple[int, bytes, int, int]]) -> tuple[int, int]:
+    """(start, length) of a store's segments; (start, -1) when they are not one unbroken run
+    in sequence order, which no single exclusion can cover."""
+    start, end = parts[0][2], parts[0][3]
+    for _, _, segment_start, segment_end in parts[1:]:
+        if segment_start != end:
+            return start, -1
+        end = segment_end
+    return start, end - start
+
+
+def min_app11_length(store_length: int) -> int:
+    """The fewest bytes of APP11 segments that can hold a store of `store_length` bytes: each
+    segment has 12 bytes of marker, length, "JP", instance and sequence number, and each after
+    the first repeats the store's 8-byte box header; a segment holds at most 65,533 bytes after
+    its marker."""
+    first = _MAX_SEGMENT - 10
+    if store_length <= first:
+        return store_length + 12
+    later = _MAX_SEGMENT - 18
+    more = -(-(store_length - first) // later)
+    return store_length + 12 * (1 + more) + 8 * more
 
 
 def parse_boxes(data: bytes) -> list[Box]:
@@ -145,13 +186,33 @@ def superbox_content(payload: bytes, label: str, box_type: str = "cbor") -> byte
 
 
 def manifest(store: bytes, label: str) -> Box:
-    """The manifest `label` in the store `store`."""
+    """The manifest `label` in the store `store`, which must be its active manifest.
+
+    C2PA (§11.1.4.1, §10.2) makes manifest labels unique within a store and the last manifest
+    the active one, which is the one a validator checks against the file. A store with two
+    boxes of one label is refused outright: c2pa-rs validates the last, and anything keyed by
+    the label (this function, once) could read the other. A manifest other than the last is
+    refused too: it is an ingredient's, never what the file's validation was about."""
     top = parse_boxes(store)
-    if not top or top[0].label != "c2pa":
+    if len(top) != 1 or top[0].label != "c2pa":
         raise MalformedError("not a C2PA manifest store", code="c2pa_malformed")
-    found = top[0].child(label)
-    if found is None:
+    labels = [child.label for child in top[0].children if child.box_type == "jumb"]
+    duplicated = sorted({name for name in labels if labels.count(name) > 1})
+    if duplicated:
+        raise MalformedError(
+            f"the manifest store holds more than one box labelled {duplicated[0]!r}; C2PA "
+            "labels are unique in a store",
+            code="c2pa_duplicate_manifest_label",
+        )
+    if label not in labels:
         raise MalformedError(f"the manifest store has no manifest {label!r}", code="c2pa_malformed")
+    if labels[-1] != label:
+        raise MalformedError(
+            f"manifest {label!r} is not the store's active (last) manifest, {labels[-1]!r}",
+            code="c2pa_not_active_manifest",
+        )
+    found = top[0].child(label)
+    assert found is not None
     return found
 
 

@@ -32,8 +32,9 @@ from ledger.errors import (
 from ledger.sequencer import AppendResult
 from ledger.store import read_entries
 from registry import indexer, rules
+from registry.c2pa_binding import check_hard_binding
 from registry.c2pa_evidence import check_evidence, evidence_from_store
-from registry.c2pa_reader import read_signed_file
+from registry.c2pa_reader import check_validated, read_signed_file
 from registry.certs import DeviceCertificate, VendorRoot, load_vendor_root
 from registry.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.config import RegistrySettings
@@ -568,6 +569,9 @@ class Registry:
         signed = read_signed_file(data, name, pem)
         c2pa = evidence_from_store(signed.store, signed.manifest)
         evidence = check_evidence(c2pa)
+        # What is logged must be what the SDK validated, and bind this very file.
+        check_validated(signed.validated, c2pa, evidence)
+        check_hard_binding(c2pa, data)
         root_ders = {root.der for root in roots}
         chain = [der for der in evidence.chain[1:] if der not in root_ders]
         self.enroll_device(evidence.chain[0], chain)
