@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 
 from ledger.database import insert_rows
 from ledger.errors import StorageError
-from registry import rules
+from registry import capture_cautions, rules
 from registry.entries import (
     C2PA_CAPTURE,
     CAPTURE,
@@ -94,6 +94,8 @@ def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any
             logged_at_ms=entry["logged_at"],
         )
     )
+    # A revocation logged after a capture can still date the compromise before it.
+    capture_cautions.rejudge_device(connection, entry["device"], entry["compromised_since"])
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,10 @@ def apply_captures(
             )
         )  # fmt: skip
     insert_rows(connection, reg_captures, rows)
+    capture_cautions.judge_new_captures(
+        connection,
+        [(row[0], row[2], row[5], row[6]) for row in rows],  # index, device, captured, logged
+    )
     insert_rows(
         connection,
         reg_capture_features,

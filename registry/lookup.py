@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Row, bindparam, select
 from ledger import LogStore
 from ledger.errors import MalformedError
 from ledger.store import read_receipts
+from registry.capture_cautions import read_cautions
+from registry.cautions import Caution
 from registry.entries import b64
 from registry.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
 from registry.matching import GLOBAL, PROBE_TARGETS, CaptureIndex, Evidence, Registered, judge, rank
@@ -72,6 +74,8 @@ class Match:
     in_compromise_window: bool
     counter_status: str
     proof: dict[str, Any] = field(default_factory=dict)
+    # What the log knows against this capture (registry.cautions), e.g. a revocation.
+    cautions: list[Caution] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +85,9 @@ class LookupResult:
     matches: list[Match]
     tree_size: int
     checkpoint: str
+    # The cautions of the verdict as a whole: those of the match it rests on (matches[0]),
+    # then any computed across matches. A verdict with cautions is never a clean pass.
+    cautions: list[Caution] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,6 +224,7 @@ class Lookup:
             revoked = _revoked(connection, {row.device_id for row in rows})
             matches = _ranked(query, rows, features, exact, revoked)
             receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
+            cautions = read_cautions(connection, [m.leaf_index for m in matches])
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
             match.proof = {
                 "leaf_hash": b64(leaf_hash),
@@ -224,8 +232,14 @@ class Lookup:
                 "inclusion_proof": [b64(h) for h in proof],
                 "bundle": f"/v1/bundles/{match.leaf_index}",
             }
+            match.cautions = list(cautions.get(match.leaf_index, ()))
         return LookupResult(
-            _verdict(matches), query, matches, checkpoint.size, checkpoint.note.decode()
+            _verdict(matches),
+            query,
+            matches,
+            checkpoint.size,
+            checkpoint.note.decode(),
+            list(matches[0].cautions) if matches else [],
         )
 
 

@@ -83,12 +83,19 @@ def codes(cautions: Any) -> set[tuple[str, tuple[int, ...]]]:
     return found
 
 
+def key_file(tmp_path: Path, signer: Signer) -> Path:
+    """The log's key in the data directory, written once."""
+    path = tmp_path / "log.key"
+    if not path.exists():
+        write_private_key_file(path, signer.to_string(), "log")
+    return path
+
+
 @contextmanager
 def api(tmp_path: Path, url: str, signer: Signer) -> Iterator[TestClient]:
-    key_file = tmp_path / "log.key"
-    write_private_key_file(key_file, signer.to_string(), "log")
+    key = key_file(tmp_path, signer)
     app = create_app(
-        RegistrySettings(log=LogConfig(tmp_path, url, key_file), verify_workers=0)
+        RegistrySettings(log=LogConfig(tmp_path, url, key), verify_workers=0)
     )
     try:
         with TestClient(app) as client:
@@ -100,7 +107,7 @@ def api(tmp_path: Path, url: str, signer: Signer) -> Iterator[TestClient]:
 
 def prov(tmp_path: Path, url: str, signer: Signer, *args: str) -> Result:
     """`prov --data-dir D --database URL ...` on the test's log (its key in D)."""
-    write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
+    key_file(tmp_path, signer)
     return CliRunner().invoke(main, ["--data-dir", str(tmp_path), "--database", url, *args])
 
 
@@ -219,7 +226,7 @@ def test_capture_in_compromise_window_is_not_green(
         assert 'class="verdict caution"' in page.text and CAPTURED_IN_COMPROMISE_WINDOW in page.text
         assert 'class="verdict registered"' not in page.text
         fine = client.post("/", files={"image": ("y.png", picture(5), "image/png")})
-        assert 'class="verdict registered"' in fine.text and "caution" not in fine.text
+        assert 'class="verdict registered"' in fine.text and 'id="cautions"' not in fine.text
 
     path = write_bundle(registry, index, tmp_path / "b.json")
     verified = verify_cli(path, signer, "--json")
@@ -235,7 +242,9 @@ def test_capture_in_compromise_window_is_not_green(
 def test_late_logged_capture_is_cautioned(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer
 ) -> None:
-    index = capture(registry, enrolled, SEED, 1, clock.now_ms - LATE_LOGGING_MS - 60_000)
+    captured_at = clock.now_ms + 60_000  # inside the certificate's validity
+    clock.now_ms += LATE_LOGGING_MS + 120_000  # uploaded more than a day later
+    index = capture(registry, enrolled, SEED, 1, captured_at)
     assert codes(lookup(registry, SEED).cautions) == {(LOGGED_LATE, (index,))}
     report = verify_bundle(build_bundle(registry.store, index), signer.verifier)
     assert report.ok and codes(report.cautions) == {(LOGGED_LATE, (index,))}
@@ -375,7 +384,7 @@ def test_prov_audit_replay_prints_cautions(
     since = clock.now_ms - 60_000
     revoke(registry, enrolled, since)
     backdated = capture(registry, enrolled, SEED, 1, since - 1)
-    write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
+    key_file(tmp_path, signer)
     options = ["--data-dir", str(tmp_path), "--database", migrated_url]
     with prov_serve(options, tmp_path / "serve.log") as base:
         run = CliRunner().invoke(main, ["audit", "replay", base, "--log-key", signer.verifier.vkey])
