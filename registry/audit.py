@@ -18,8 +18,11 @@ downloads them) and checks, with `registry.rules` - the functions admission call
 * revocation/v1: the fields, the device, the signer (its vendor root or issuing CA) and the
   signature (`rules.parse_revocation`, `rules.ca_certificate`, `rules.check_revocation`).
 
-Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. Its
-state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
+Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. A
+capture that follows the rules but that the log's revocations speak against - logged after a
+revocation of its device, so its capture time may be backdated - becomes a `CautionEntry`
+(`registry.capture_cautions`): reported with its index, code and evidence, but the log is still
+valid. Its state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
 """
 
 import base64
@@ -32,6 +35,8 @@ from typing import Any
 from ledger.errors import LedgerError
 from registry import rules
 from registry.c2pa_evidence import check_entry
+from registry.capture_cautions import Revocation, capture_cautions
+from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
 from registry.certs import VendorRoot, load_vendor_root
 from registry.entries import (
     C2PA_CAPTURE,
@@ -49,7 +54,11 @@ from registry.entries import (
 )
 from registry.signatures import verify_batch
 
-__all__ = ["DEFAULT_MAX_SKEW_MS", "EntryAuditor", "InvalidEntry"]
+__all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
+
+# The caution codes an audit reports: those the revocations speak (the lookup also shows
+# logged_late, which an honest backlog can produce by the thousand).
+AUDITED_CAUTIONS = (CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION)
 
 DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
 # Starts checking signature jobs; the returned function waits for and returns the verdicts.
@@ -72,6 +81,17 @@ class InvalidEntry:
 
 
 @dataclass(frozen=True)
+class CautionEntry:
+    """A valid entry the log's own contents speak against (registry.cautions)."""
+
+    index: int
+    kind: str
+    code: str
+    reason: str
+    evidence: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class _Vendor:
     root: VendorRoot
     role: str
@@ -90,11 +110,13 @@ class EntryAuditor:
         self.max_skew_ms = max_skew_ms
         self.counts: Counter[str] = Counter()
         self.invalid: list[InvalidEntry] = []
+        self.cautions: list[CautionEntry] = []
         self.verify = verify
         self._checking: list[tuple[list[tuple[int, str]], Callable[[], list[bool]]]] = []
         self._vendors: dict[str, _Vendor] = {}
         self._devices: dict[str, _Device] = {}
         self._revoked: dict[str, int] = {}
+        self._revocations: dict[str, list[tuple[int, int]]] = {}  # device -> (index, since)
         self._last_logged_at = 0
 
     def audit(self, first_index: int, leaves: Sequence[bytes]) -> None:
@@ -115,12 +137,14 @@ class EntryAuditor:
                 elif kind == DEVICE:
                     self._device(entry)
                 elif kind == REVOCATION:
-                    self._revocation(entry)
+                    self._revocation(entry, index)
                 elif kind == C2PA_CAPTURE:
                     self._c2pa_capture(entry)
+                    self._cautions(index, entry)
                 else:
                     jobs.append(self._capture(entry, leaf))
                     signed.append((index, entry["claim"]["device"]))
+                    self._cautions(index, entry)
             except LedgerError as exc:
                 self._invalid(index, kind, exc.code, str(exc))
         if jobs:
@@ -137,6 +161,10 @@ class EntryAuditor:
                     )  # fmt: skip
         self._checking.clear()
         self.invalid.sort(key=lambda entry: entry.index)
+        invalid = {entry.index for entry in self.invalid}  # reported as invalid, not cautioned
+        self.cautions = sorted(
+            (c for c in self.cautions if c.index not in invalid), key=lambda c: (c.index, c.code)
+        )
 
     # --- per kind ---
 
@@ -215,7 +243,20 @@ class EntryAuditor:
         assert device is not None
         return device
 
-    def _revocation(self, entry: dict[str, Any]) -> None:
+    def _cautions(self, index: int, entry: dict[str, Any]) -> None:
+        """What the revocations logged so far say against an admissible capture."""
+        claim = entry["claim"]
+        revocations = [
+            Revocation(at, claim["device"], since)
+            for at, since in self._revocations.get(claim["device"], ())
+        ]
+        for caution in capture_cautions(index, claim["captured_at"], entry["logged_at"], revocations):
+            if caution.code in AUDITED_CAUTIONS:
+                self.cautions.append(
+                    CautionEntry(index, entry["kind"], caution.code, caution.message, caution.evidence)
+                )
+
+    def _revocation(self, entry: dict[str, Any], index: int) -> None:
         body, signature = rules.parse_revocation(
             {k: v for k, v in entry.items() if k != "logged_at"}
         )
@@ -230,6 +271,7 @@ class EntryAuditor:
         rules.check_revocation(body, signature, ca)
         since = body["compromised_since"]
         self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
+        self._revocations.setdefault(body["device"], []).append((index, since))
 
     def _invalid(self, index: int, kind: str, code: str, reason: str) -> None:
         self.invalid.append(InvalidEntry(index, kind, code, reason))
@@ -240,6 +282,7 @@ class EntryAuditor:
         return {
             "counts": dict(self.counts),
             "invalid": [vars(i) for i in self.invalid],
+            "cautions": [vars(c) | {"evidence": list(c.evidence)} for c in self.cautions],
             "vendors": {
                 k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}
                 for k, v in self._vendors.items()
@@ -253,12 +296,21 @@ class EntryAuditor:
                 for k, v in self._devices.items()
             },
             "revoked": self._revoked,
+            "revocations": self._revocations,
             "last_logged_at": self._last_logged_at,
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.counts = Counter(data["counts"])
         self.invalid = [InvalidEntry(**i) for i in data["invalid"]]
+        # State files from before cautions have neither: resumed, they report the cautions of
+        # the entries checked from then on, against the revocations seen from then on.
+        self.cautions = [
+            CautionEntry(**(c | {"evidence": tuple(c["evidence"])})) for c in data.get("cautions", [])
+        ]
+        self._revocations = {
+            k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()
+        }
         self._vendors = {
             k: _Vendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
             for k, v in data["vendors"].items()

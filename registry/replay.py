@@ -23,7 +23,7 @@ from ledger.note import Verifier
 from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeFinding, TreeReplay
 from registry import rules
-from registry.audit import DEFAULT_MAX_SKEW_MS, EntryAuditor, InvalidEntry
+from registry.audit import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
 from registry.signatures import verify_batch
 
 __all__ = ["ReplayReport", "replay_log"]
@@ -41,6 +41,8 @@ class ReplayReport:
     counts: dict[str, int]
     invalid: list[InvalidEntry]
     findings: list[TreeFinding] = field(default_factory=list)
+    # Valid entries the log's revocations speak against: reported, but the log still verifies.
+    cautions: list[CautionEntry] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +64,7 @@ class ReplayReport:
             "counts": self.counts,
             "invalid_entries": [vars(i) for i in self.invalid],
             "tree_findings": [vars(f) for f in self.findings],
+            "cautions": [vars(c) | {"evidence": list(c.evidence)} for c in self.cautions],
         }
 
 
@@ -120,6 +123,7 @@ def replay_log(
         dict(auditor.counts),
         auditor.invalid,
         findings,
+        auditor.cautions,
     )
 
 
