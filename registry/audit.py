@@ -250,10 +250,14 @@ class EntryAuditor:
             Revocation(at, claim["device"], since)
             for at, since in self._revocations.get(claim["device"], ())
         ]
-        for caution in capture_cautions(index, claim["captured_at"], entry["logged_at"], revocations):
+        for caution in capture_cautions(
+            index, claim["captured_at"], entry["logged_at"], revocations
+        ):
             if caution.code in AUDITED_CAUTIONS:
                 self.cautions.append(
-                    CautionEntry(index, entry["kind"], caution.code, caution.message, caution.evidence)
+                    CautionEntry(
+                        index, entry["kind"], caution.code, caution.message, caution.evidence
+                    )
                 )
 
     def _revocation(self, entry: dict[str, Any], index: int) -> None:
@@ -306,7 +310,8 @@ class EntryAuditor:
         # State files from before cautions have neither: resumed, they report the cautions of
         # the entries checked from then on, against the revocations seen from then on.
         self.cautions = [
-            CautionEntry(**(c | {"evidence": tuple(c["evidence"])})) for c in data.get("cautions", [])
+            CautionEntry(**(c | {"evidence": tuple(c["evidence"])}))
+            for c in data.get("cautions", [])
         ]
         self._revocations = {
             k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()

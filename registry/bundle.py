@@ -72,9 +72,7 @@ def build_bundle(store: LogStore, capture_index: int) -> bytes:
     return build_bundle_with_cautions(store, capture_index)[0]
 
 
-def build_bundle_with_cautions(
-    store: LogStore, capture_index: int
-) -> tuple[bytes, list[Caution]]:
+def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[bytes, list[Caution]]:
     """The bundle, and the per-capture cautions that its own entries show (what
     `verify_bundle` will report), for servers that say so beside the bundle."""
     # Checked before the query: an index past the tree cannot be a capture, and one past 2**63

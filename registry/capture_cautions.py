@@ -69,8 +69,9 @@ def capture_cautions(
     (all those the log holds at the answer's tree size, before or after the capture)."""
     revocations = list(revocations)
     cautions: list[Caution] = []
-    window = sorted(r for r in revocations if captured_at >= r.compromised_since)
-    earlier = sorted(r for r in revocations if r.index < index)
+    revocations.sort(key=lambda r: r.index)
+    window = [r for r in revocations if captured_at >= r.compromised_since]
+    earlier = [r for r in revocations if r.index < index]
     if window:
         since = min(r.compromised_since for r in window)
         cautions.append(
@@ -132,9 +133,7 @@ def write_cautions(connection: Connection, cautions: Mapping[int, Sequence[Cauti
     if not cautions:
         return
     connection.execute(
-        delete(reg_capture_cautions).where(
-            reg_capture_cautions.c.leaf_index.in_(sorted(cautions))
-        )
+        delete(reg_capture_cautions).where(reg_capture_cautions.c.leaf_index.in_(sorted(cautions)))
     )
     insert_rows(
         connection,
@@ -168,8 +167,9 @@ def rejudge_device(connection: Connection, device: str, since: int) -> None:
     """After a revocation of `device` compromised since `since` is logged: the device's captures
     claimed at or after that date were logged before it and are now in its window."""
     rows = connection.execute(
-        select(reg_captures.c.leaf_index, reg_captures.c.captured_at_ms, reg_captures.c.logged_at_ms)
-        .where(reg_captures.c.device_id == device, reg_captures.c.captured_at_ms >= since)
+        select(
+            reg_captures.c.leaf_index, reg_captures.c.captured_at_ms, reg_captures.c.logged_at_ms
+        ).where(reg_captures.c.device_id == device, reg_captures.c.captured_at_ms >= since)
     ).all()
     if not rows:
         return

@@ -138,7 +138,7 @@ class Facts:
     captures: Sequence[Capture]
     devices: Mapping[str, Origin]
     compromised_since: Mapping[str, int] = field(default_factory=dict)  # device -> earliest
-    revoked_at: Mapping[str, int] = field(default_factory=dict)  # device -> first revocation's index
+    revoked_at: Mapping[str, int] = field(default_factory=dict)  # device -> first revocation
 
 
 def load_facts(store: LogStore, size: int | None = None) -> Facts:
@@ -183,9 +183,7 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
                 bytes(r.sha256), bytes(r.pdq), r.pdq_quality)
         for r in rows
     ]  # fmt: skip
-    return Facts(
-        latest.checkpoint.origin, size, root, captures, devices, compromised, revoked_at
-    )
+    return Facts(latest.checkpoint.origin, size, root, captures, devices, compromised, revoked_at)
 
 
 def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[str, int]]:

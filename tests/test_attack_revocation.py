@@ -94,9 +94,7 @@ def key_file(tmp_path: Path, signer: Signer) -> Path:
 @contextmanager
 def api(tmp_path: Path, url: str, signer: Signer) -> Iterator[TestClient]:
     key = key_file(tmp_path, signer)
-    app = create_app(
-        RegistrySettings(log=LogConfig(tmp_path, url, key), verify_workers=0)
-    )
+    app = create_app(RegistrySettings(log=LogConfig(tmp_path, url, key), verify_workers=0))
     try:
         with TestClient(app) as client:
             yield client
@@ -117,7 +115,9 @@ def write_bundle(registry: Registry, index: int, path: Path) -> Path:
 
 
 def verify_cli(path: Path, signer: Signer, *extra: str) -> Result:
-    return CliRunner().invoke(main, ["verify", str(path), "--log-key", signer.verifier.vkey, *extra])
+    return CliRunner().invoke(
+        main, ["verify", str(path), "--log-key", signer.verifier.vkey, *extra]
+    )
 
 
 # --- the attacks ---
@@ -312,7 +312,10 @@ def test_bundle_with_a_forged_revocation_fails(
     index = capture(registry, enrolled, SEED, 1, clock.now_ms - 10_000)
     stranger = make_pki(now_of(clock), intermediate=True).intermediates[0]
     forged = sign_revocation(
-        device_id(enrolled), clock.now_ms - 20_000, "forged", stranger.private_key,
+        device_id(enrolled),
+        clock.now_ms - 20_000,
+        "forged",
+        stranger.private_key,
         stranger.certificate,
     )  # type: ignore[arg-type]
     forged["signer"] = hashlib.sha256(enrolled.intermediates[0].der).hexdigest()  # the real CA
