@@ -148,12 +148,20 @@ def _print_report(report: ReplayReport) -> None:
             f"[red]INVALID[/] entry {entry.index} ({entry.kind}, {entry.code}): "
             f"{escape(entry.reason)}"
         )
+    # Cautions are not the operator's fault: a valid log can hold them (a thief's capture,
+    # backdated to before the compromise, follows every rule). Listed, counted, exit code 0.
     for caution in report.cautions:
         console.print(
             f"[yellow]CAUTION[/] entry {caution.index} ({caution.kind}, {caution.code}): "
-            f"{escape(caution.reason)}"
+            f"{escape(caution.reason)} (evidence: entries {', '.join(map(str, caution.evidence))})"
         )
-    if report.ok:
+    if report.ok and report.cautions:
+        console.print(
+            "[bold green]the log verifies: tree, tiles, root and every entry[/]; "
+            f"[yellow]{len({c.index for c in report.cautions})} capture(s) with cautions[/] "
+            "(listed above)"
+        )
+    elif report.ok:
         console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
     else:
         console.print("[bold red]the log does NOT verify[/]")

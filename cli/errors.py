@@ -1,4 +1,5 @@
-"""The one table from error type to exit code: 0 ok, 1 failed or not found, 2 bad input."""
+"""The one table from error type to exit code: 0 ok, 1 failed or not found, 2 bad input, and
+4 for a verdict that verified but carries cautions (registry.cautions)."""
 
 from ledger.errors import (
     ConfigurationError,
@@ -16,6 +17,9 @@ from ledger.errors import (
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+# Verified, with cautions: the proof holds, but the log knows something against the capture
+# (`prov verify`, `prov lookup`). Not an error: a script that checks `== 0` must not read it as clean.
+EXIT_CAUTION = 4
 
 EXIT_CODE_BY_ERROR: dict[type[LedgerError], int] = {
     MalformedError: EXIT_BAD_INPUT,

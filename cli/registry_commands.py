@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.errors import EXIT_FAILED
+from cli.errors import EXIT_CAUTION, EXIT_FAILED
 from ledger import Verifier
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
@@ -130,6 +130,18 @@ def next_counter(key_path: str) -> int:
         handle.flush()
         os.fsync(handle.fileno())
     return value
+
+
+def print_cautions(cautions: list[dict[str, Any]]) -> None:
+    """Cautions come first, before any verdict line: a reader who stops at the first line must
+    not take a cautioned verdict for a clean one (registry.cautions)."""
+    for caution in cautions:
+        evidence = caution["evidence"]
+        where = f" (log entries {', '.join(map(str, evidence))})" if evidence else ""
+        console.print(
+            f"[bold yellow]CAUTION[/] {escape(caution['code'])}: {escape(caution['message'])}{where}",
+            highlight=False,
+        )
 
 
 def _emit(result: Any, as_json: bool, human: str) -> None:
@@ -414,23 +426,37 @@ def verify(
     report = verify_bundle(
         read_input_file(bundle_file, "bundle"), key, image_hashes, witnesses, required, data
     )
+    cautions = [c.to_json() for c in report.cautions]
     if as_json:
         checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
         times = [
             {"what": t.what, "at_ms": t.at_ms, "vouched_by": t.vouched_by} for t in report.times
         ]
-        click.echo(json.dumps({"ok": report.ok, "checks": checks, "times": times}, indent=2))
+        click.echo(
+            json.dumps(
+                {"ok": report.ok, "checks": checks, "times": times, "cautions": cautions},
+                indent=2,
+            )
+        )
     else:
+        print_cautions(cautions)
         for check in report.checks:
             mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
             console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
         for claim in report.times:
             console.print(f"     {escape(claim.describe())}")
-        console.print(
-            "[bold green]bundle verified[/]" if report.ok else "[bold red]bundle does NOT verify[/]"
-        )
+        if not report.ok:
+            console.print("[bold red]bundle does NOT verify[/]")
+        elif cautions:
+            console.print(
+                f"[bold yellow]bundle verified, with cautions[/]: {len(cautions)} listed above"
+            )
+        else:
+            console.print("[bold green]bundle verified[/]")
     if not report.ok:
         ctx.exit(EXIT_FAILED)
+    if cautions:
+        ctx.exit(EXIT_CAUTION)
 
 
 @click.command()
@@ -474,10 +500,16 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
                 path = directory / f"capture-{match['leaf_index']}.bundle.json"
                 path.write_bytes(client.bundle(match["leaf_index"]))
                 match["bundle_file"] = str(path)
+    cautions = result.get("cautions", [])
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        console.print(_VERDICT_WORDS[result["verdict"]])
+        print_cautions(cautions)
+        words = _VERDICT_WORDS[result["verdict"]]
+        if cautions:
+            # Not the clean colour: the verdict stands, but with the cautions above.
+            words = words.replace("[bold green]", "[bold yellow]", 1) + " - WITH CAUTIONS (above)"
+        console.print(words)
         if result["matches"]:
             table = Table(
                 "index",
@@ -505,6 +537,8 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
             console.print(f"proof bundles written to {bundle_dir}")
     if result["verdict"] == "not-found":
         ctx.exit(EXIT_FAILED)
+    if cautions:
+        ctx.exit(EXIT_CAUTION)
 
 
 def _log_order(match: dict[str, Any], matches: list[dict[str, Any]]) -> str:

@@ -22,10 +22,13 @@ downloads them) and checks, with `registry.rules` - the functions admission call
   `rules.check_revocation`).
 
 Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on.
-Admissible captures that came after what they should not have - a generator's disclosure of
-the same picture, or a near-duplicate logged after the time they claim - become a
-`CautionEntry` (registry.priority_audit) when the audit finishes: cautions, not invalid. Its
-state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
+A capture that follows the rules but that the log itself speaks against becomes a
+`CautionEntry` (registry.priority_audit): reported with its index, code and evidence, while the
+log is still valid. Two sources: the revocations (`registry.capture_cautions`: logged after a
+revocation of its device, so its capture time may be backdated), checked as entries arrive;
+and priority (`registry.priority_audit`: a generator's disclosure of the same picture came
+first, or a near-duplicate was logged before the time it claims), when the audit finishes.
+Its state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
 """
 
 import base64
@@ -38,6 +41,8 @@ from typing import Any
 from ledger.errors import LedgerError
 from registry import rules
 from registry.c2pa_evidence import check_entry
+from registry.capture_cautions import Revocation, capture_cautions
+from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
 from registry.certs import VendorRoot, load_vendor_root
 from registry.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.entries import (
@@ -58,6 +63,10 @@ from registry.priority_audit import CautionEntry, PriorityAudit
 from registry.signatures import verify_batch
 
 __all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
+
+# The caution codes an audit reports: those the revocations speak (the lookup also shows
+# logged_late, which an honest backlog can produce by the thousand).
+AUDITED_CAUTIONS = (CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION)
 
 _CLAIM_KEY_BYTES = 16
 DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
@@ -101,6 +110,8 @@ class EntryAuditor:
         self.invalid: list[InvalidEntry] = []
         self.cautions: list[CautionEntry] = []  # set by finish()
         self.priority = PriorityAudit()
+        # Revocation cautions, found as entries arrive (finish() adds the priority ones).
+        self._revocation_cautions: list[CautionEntry] = []
         self.verify = verify
         self._checking: list[tuple[list[tuple[int, str]], Callable[[], list[bool]]]] = []
         self._vendors: dict[str, _Vendor] = {}
@@ -108,6 +119,7 @@ class EntryAuditor:
         self._revoked: dict[str, int] = {}
         # Truncated claim id (registry.claim_identity) -> index of the first capture of it.
         self._claims: dict[bytes, int] = {}
+        self._revocations: dict[str, list[tuple[int, int]]] = {}  # device -> (index, since)
         self._last_logged_at = 0
 
     def audit(self, first_index: int, leaves: Sequence[bytes]) -> None:
@@ -128,13 +140,15 @@ class EntryAuditor:
                 elif kind == DEVICE:
                     self._device(entry)
                 elif kind == REVOCATION:
-                    self._revocation(entry)
+                    self._revocation(entry, index)
                 elif kind == C2PA_CAPTURE:
                     self._c2pa_capture(entry, index)
+                    self._cautions(index, entry)
                     self.priority.add(index, kind, entry, self._role(entry))
                 else:
                     jobs.append(self._capture(entry, leaf, index))
                     signed.append((index, entry["claim"]["device"]))
+                    self._cautions(index, entry)
                     self.priority.add(index, kind, entry, self._role(entry))
             except LedgerError as exc:
                 self._invalid(index, kind, exc.code, str(exc))
@@ -152,7 +166,11 @@ class EntryAuditor:
                     )  # fmt: skip
         self._checking.clear()
         self.invalid.sort(key=lambda entry: entry.index)
-        self.cautions = self.priority.findings({entry.index for entry in self.invalid})
+        invalid = {entry.index for entry in self.invalid}  # reported as invalid, not cautioned
+        revoked = [c for c in self._revocation_cautions if c.index not in invalid]
+        self.cautions = sorted(
+            revoked + self.priority.findings(invalid), key=lambda c: (c.index, c.code)
+        )
 
     def _role(self, entry: dict[str, Any]) -> str:
         """The vendor role of an admissible capture's device."""
@@ -260,7 +278,24 @@ class EntryAuditor:
         assert device is not None
         return device
 
-    def _revocation(self, entry: dict[str, Any]) -> None:
+    def _cautions(self, index: int, entry: dict[str, Any]) -> None:
+        """What the revocations logged so far say against an admissible capture."""
+        claim = entry["claim"]
+        revocations = [
+            Revocation(at, claim["device"], since)
+            for at, since in self._revocations.get(claim["device"], ())
+        ]
+        for caution in capture_cautions(
+            index, claim["captured_at"], entry["logged_at"], revocations
+        ):
+            if caution.code in AUDITED_CAUTIONS:
+                self._revocation_cautions.append(
+                    CautionEntry(
+                        index, entry["kind"], caution.code, caution.message, caution.evidence
+                    )
+                )
+
+    def _revocation(self, entry: dict[str, Any], index: int) -> None:
         body, signature = rules.parse_revocation(
             {k: v for k, v in entry.items() if k != "logged_at"}
         )
@@ -274,6 +309,7 @@ class EntryAuditor:
         rules.check_revocation(body, signature, ca)
         since = body["compromised_since"]
         self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
+        self._revocations.setdefault(body["device"], []).append((index, since))
 
     def _invalid(self, index: int, kind: str, code: str, reason: str) -> None:
         self.invalid.append(InvalidEntry(index, kind, code, reason))
@@ -284,6 +320,7 @@ class EntryAuditor:
         return {
             "counts": dict(self.counts),
             "invalid": [vars(i) for i in self.invalid],
+            "cautions": [c.to_json() for c in self._revocation_cautions],
             "vendors": {
                 k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}
                 for k, v in self._vendors.items()
@@ -300,6 +337,7 @@ class EntryAuditor:
             "claims": base64.b64encode(
                 b"".join(k + i.to_bytes(8, "big") for k, i in self._claims.items())
             ).decode(),
+            "revocations": self._revocations,
             "last_logged_at": self._last_logged_at,
             "priority": self.priority.to_json(),
         }
@@ -307,6 +345,15 @@ class EntryAuditor:
     def load_json(self, data: dict[str, Any]) -> None:
         self.counts = Counter(data["counts"])
         self.invalid = [InvalidEntry(**i) for i in data["invalid"]]
+        # State files from before cautions have neither: resumed, they report the cautions of
+        # the entries checked from then on, against the revocations seen from then on.
+        self._revocation_cautions = [
+            CautionEntry(**(c | {"evidence": tuple(c["evidence"])}))
+            for c in data.get("cautions", [])
+        ]
+        self._revocations = {
+            k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()
+        }
         self._vendors = {
             k: _Vendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
             for k, v in data["vendors"].items()

@@ -3,7 +3,13 @@ vendor, checkable offline with nothing but the log's verifier key.
 
     {"format": "provenance-ledger/bundle/v1", "log": <log key name>, "checkpoint": <signed note>,
      "capture": {"index": N, "entry": <base64 leaf>, "proof": <C2SP tlog-proof>},
-     "device": {...}, "vendor": {...}}
+     "device": {...}, "vendor": {...},
+     "revocations"?: [{"index": N, "entry": ..., "proof": ...}, ...]}
+
+`revocations` (added beside the others; absent when there are none, so older bundles are
+unchanged) holds every revocation of the device the log holds at the bundle's checkpoint, each
+with its inclusion proof: `verify_bundle` checks them and applies them as cautions
+(registry.capture_cautions).
 
 The three tlog-proofs are against the same signed checkpoint, which is also given on its own.
 Bundles are written as compact JSON, so every byte is meaningful: changing any byte of one makes
@@ -27,14 +33,18 @@ from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignat
 from ledger.encoding import decode_base64
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
 from ledger.witnessing import cosigned_note, latest_cosigned
+from registry import rules
 from registry.c2pa_binding import check_hard_binding
 from registry.c2pa_evidence import check_entry
+from registry.capture_cautions import Revocation, applies, capture_cautions
+from registry.cautions import Caution
 from registry.certs import load_vendor_root, validate_device, verify_signature
 from registry.entries import (
     C2PA_CAPTURE,
     CAPTURE,
     CAPTURE_KINDS,
     DEVICE,
+    REVOCATION,
     VENDOR,
     b64_field,
     capture_message,
@@ -49,15 +59,23 @@ from registry.entries import (
 from registry.features import FEATURE_NAMES
 from registry.hashing import DIHEDRAL_NAMES, ProbeHash
 from registry.matching import PDQ_RADIUS, Registered, judge
-from registry.schema import reg_captures, reg_devices, reg_vendors
+from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 
 FORMAT = "provenance-ledger/bundle/v1"
 CLOCK_SLACK_MS = 300_000  # a device clock may run this far ahead (PROV_MAX_FUTURE_SKEW_MS)
 PARTS = ("capture", "device", "vendor")
+REVOCATIONS = "revocations"  # the optional part: the device's revocations, each proven
+MAX_REVOCATIONS = 1000  # far beyond any device's; a bound on what a verifier parses
 
 
 def build_bundle(store: LogStore, capture_index: int) -> bytes:
     """The bundle for the capture at `capture_index`, against the log's latest checkpoint."""
+    return build_bundle_with_cautions(store, capture_index)[0]
+
+
+def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[bytes, list[Caution]]:
+    """The bundle, and the per-capture cautions that its own entries show (what
+    `verify_bundle` will report), for servers that say so beside the bundle."""
     # Checked before the query: an index past the tree cannot be a capture, and one past 2**63
     # would overflow the database's integer column (an error, not an answer).
     if not 0 <= capture_index < store.latest_checkpoint().size:
@@ -66,7 +84,11 @@ def build_bundle(store: LogStore, capture_index: int) -> bytes:
         )
     with store.engine.connect() as connection:
         row = connection.execute(
-            select(reg_devices.c.leaf_index, reg_vendors.c.leaf_index.label("vendor_index"))
+            select(
+                reg_devices.c.leaf_index,
+                reg_vendors.c.leaf_index.label("vendor_index"),
+                reg_captures.c.device_id,
+            )
             .select_from(reg_captures)
             .join(reg_devices, reg_devices.c.device_id == reg_captures.c.device_id)
             .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
@@ -81,23 +103,49 @@ def build_bundle(store: LogStore, capture_index: int) -> bytes:
     # the third-party evidence of when the capture existed. Otherwise the latest, unwitnessed.
     checkpoint = latest_cosigned(store, max(indexes) + 1) or store.latest_checkpoint()
     note = cosigned_note(store, checkpoint)
-    receipts = store.receipts(indexes, checkpoint.size)
-    parts = {}
-    for name, index, (_leaf_hash, proof) in zip(PARTS, indexes, receipts, strict=True):
-        entry = store.entry(index)
-        tlog_proof = TlogProof(index, tuple(proof), note)
-        parts[name] = {
-            "index": index,
-            "entry": _b64(entry),
-            "proof": tlog_proof.encode().decode(),
-        }
-    bundle = {
+    with store.engine.connect() as connection:
+        # Every revocation of the device the checkpoint covers - logged before or after the
+        # capture: a later one can still date the compromise before it.
+        revocations = list(
+            connection.execute(
+                select(reg_revocations.c.leaf_index)
+                .where(
+                    reg_revocations.c.device_id == row.device_id,
+                    reg_revocations.c.leaf_index < checkpoint.size,
+                )
+                .order_by(reg_revocations.c.leaf_index)
+            ).scalars()
+        )
+    receipts = store.receipts(indexes + revocations, checkpoint.size)
+    proven = []
+    for index, (_leaf_hash, proof) in zip(indexes + revocations, receipts, strict=True):
+        proven.append(
+            {
+                "index": index,
+                "entry": _b64(store.entry(index)),
+                "proof": TlogProof(index, tuple(proof), note).encode().decode(),
+            }
+        )
+    bundle: dict[str, Any] = {
         "format": FORMAT,
         "log": checkpoint.checkpoint.origin,
         "checkpoint": note.decode(),
-        **parts,
+        **dict(zip(PARTS, proven, strict=False)),
     }
-    return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode()
+    if revocations:
+        bundle[REVOCATIONS] = proven[len(PARTS) :]
+    capture = parse_entry(store.entry(capture_index))
+    cautions = capture_cautions(
+        capture_index,
+        capture["claim"]["captured_at"],
+        capture["logged_at"],
+        [
+            Revocation(r["index"], entry["device"], entry["compromised_since"])
+            for r in proven[len(PARTS) :]
+            for entry in [parse_entry(store.entry(r["index"]))]
+        ],
+    )
+    return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode(), cautions
 
 
 def _iso(ms: int) -> str:
@@ -136,6 +184,9 @@ class TimeClaim:
 class BundleReport:
     checks: tuple[Check, ...]
     times: tuple[TimeClaim, ...] = ()
+    # What the bundle's own entries show against the capture: never part of `ok` (the proof
+    # holds), but a verdict that carries any is not a clean pass.
+    cautions: tuple[Caution, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -171,9 +222,18 @@ def parse_bundle(data: bytes) -> dict[str, Any]:
         raise MalformedError(f"bundle is not JSON: {exc}", code="bad_bundle") from None
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise MalformedError(f"bundle is not a {FORMAT} document", code="bad_bundle")
-    if set(bundle) != {"format", "log", "checkpoint", *PARTS}:
+    fields = {"format", "log", "checkpoint", *PARTS}
+    if set(bundle) not in (fields, fields | {REVOCATIONS}):
         raise MalformedError(
-            f"bundle fields must be exactly {sorted({'format', 'log', 'checkpoint', *PARTS})}",
+            f"bundle fields must be exactly {sorted(fields)}, optionally with {REVOCATIONS!r}",
+            code="bad_bundle",
+        )
+    if REVOCATIONS in bundle and (
+        not isinstance(bundle[REVOCATIONS], list)
+        or not 1 <= len(bundle[REVOCATIONS]) <= MAX_REVOCATIONS
+    ):
+        raise MalformedError(
+            f"bundle {REVOCATIONS!r} must be a list of 1 to {MAX_REVOCATIONS} proven entries",
             code="bad_bundle",
         )
     body = data[:-1] if data.endswith(b"\n") else data
@@ -240,10 +300,49 @@ def _check_fields(entry: dict[str, Any]) -> None:
             raise MalformedError(f"{kind} 'chain' must be a list", code="bad_chain")
         for certificate in chain:
             b64_field({"chain": certificate}, "chain", kind)
+    elif kind == REVOCATION:
+        rules.parse_revocation({k: v for k, v in entry.items() if k != "logged_at"})
     else:
         str_field(entry, "name", kind)
         str_field(entry, "role", kind)
         b64_field(entry, "root", kind)
+
+
+def _revocations(
+    entries: Sequence[dict[str, Any]], device: dict[str, Any], root_der: bytes
+) -> list[Revocation]:
+    """Each revocation entry checked as admission checks it: it names the bundle's device (or,
+    once they exist, a CA on its chain), and its signature verifies with the CA certificate
+    from the bundle's own chain (the vendor root or the device's issuing CA)."""
+    chain = [decode_base64(c, "chain certificate") for c in device["chain"]]
+    # The signer is judged against the path the X.509 verifier builds, never the chain as
+    # logged (a certificate there may carry a CA's name with a stranger's key).
+    path = rules.check_device(
+        decode_base64(device["cert"], "device certificate"),
+        chain,
+        load_vendor_root(root_der),
+        device["logged_at"],
+    )
+    enrolled = rules.enrolled_device(device, path)
+    applied = []
+    for entry in entries:
+        index = entry["_index"]
+        body, signature = rules.parse_revocation(
+            {k: v for k, v in entry.items() if k not in ("logged_at", "_index")}
+        )
+        # A revocation/v1 names a device; a CA revocation kind will pass the chain's CA ids.
+        if not applies(body["device"], enrolled.device_id):
+            raise VerificationError(
+                f"the revocation at log entry {index} names device {body['device'][:16]}…, not "
+                "the bundle's device or a CA on its chain"
+            )
+        ca = rules.ca_certificate(body["signer"], enrolled.device_id, path.path_der)
+        try:
+            rules.check_revocation(body, signature, ca)
+        except VerificationError as exc:
+            raise VerificationError(f"the revocation at log entry {index}: {exc}") from None
+        applied.append(Revocation(index, body["device"], body["compromised_since"]))
+    return applied
 
 
 ImageQuery = tuple[str, Sequence[ProbeHash]]  # registry.hashing.query_hashes of an image
@@ -264,10 +363,13 @@ def verify_bundle(
     bundle = parse_bundle(data)
     checks = _Checks()
     times: list[TimeClaim] = []
-    witnessing = _Witnessing(witnesses, min_witnesses)
+    cautions: list[Caution] = []
     with contextlib.suppress(_Stop):  # a failed check has been recorded; stop there
-        _verify(bundle, log_key, image_hashes, checks, witnessing, times, image)
-    return BundleReport(tuple(checks.done), tuple(times))
+        _verify(
+            bundle, log_key, image_hashes, checks, _Witnessing(witnesses, min_witnesses), times,
+            cautions, image,
+        )  # fmt: skip
+    return BundleReport(tuple(checks.done), tuple(times), tuple(cautions))
 
 
 @dataclass(frozen=True)
@@ -283,6 +385,7 @@ def _verify(
     checks: _Checks,
     witnessing: _Witnessing,
     times: list[TimeClaim],
+    cautions: list[Caution],
     image_bytes: bytes | None = None,
 ) -> None:
     note = _text(bundle["checkpoint"], "checkpoint")
@@ -315,10 +418,15 @@ def _verify(
 
         checks.run("witness cosignatures", witnessed)
     entries: dict[str, dict[str, Any]] = {}
-    for name, kind in zip(PARTS, (CAPTURE, DEVICE, VENDOR), strict=True):
-        part = bundle[name]
+    parts = [(name, name, kind, bundle[name]) for name, kind in
+             zip(PARTS, (CAPTURE, DEVICE, VENDOR), strict=True)]  # fmt: skip
+    parts += [
+        (f"revocation {position}", "revocation", REVOCATION, part)
+        for position, part in enumerate(bundle.get(REVOCATIONS, ()))
+    ]
+    for key, name, kind, part in parts:
 
-        def included(part: Any = part, name: str = name, kind: str = kind) -> str:
+        def included(part: Any = part, name: str = name, kind: str = kind, key: str = key) -> str:
             if not isinstance(part, dict) or set(part) != {"index", "entry", "proof"}:
                 raise VerificationError(f"bundle {name} must have exactly index, entry and proof")
             proof = parse_tlog_proof(_text(part["proof"], f"{name} proof"))
@@ -335,7 +443,7 @@ def _verify(
             if entry["kind"] not in accepted:
                 raise VerificationError(f"the {name} entry is a {entry['kind']}, not a {kind}")
             _check_fields(entry)
-            entries[name] = entry
+            entries[key] = entry | {"_index": proof.index} if kind == REVOCATION else entry
             return f"entry {proof.index} is in the tree ({len(proof.proof)}-hash inclusion proof)"
 
         checks.run(f"{name} inclusion", included)
@@ -414,6 +522,32 @@ def _verify(
         )
 
     checks.run("time evidence", timing)
+
+    revocations = [entry for key, entry in entries.items() if key.startswith("revocation ")]
+
+    def revoked() -> str:
+        applied = _revocations(revocations, device, root_der)
+        claim = capture["claim"]
+        cautions.extend(
+            capture_cautions(bundle["capture"]["index"], claim["captured_at"],
+                             capture["logged_at"], applied)
+        )  # fmt: skip
+        if not applied:
+            return "the bundle carries no revocation of the device"
+        return (
+            f"{len(applied)} revocation(s) of the device, each signed by a CA on its chain "
+            f"(log entries {', '.join(str(r.index) for r in applied)}); earliest compromise "
+            f"{_iso(min(r.compromised_since for r in applied))}"
+        )
+
+    if revocations:
+        checks.run("revocations", revoked)
+    else:
+        claim = capture["claim"]
+        cautions.extend(
+            capture_cautions(bundle["capture"]["index"], claim["captured_at"],
+                             capture["logged_at"], ())
+        )  # fmt: skip
 
     if image_hashes is not None:
         sha256, probes = image_hashes

@@ -31,6 +31,8 @@ loop.
 5. `clock_anomaly` - `captured_at` after `logged_at`, or a logging delay beyond
    max(`delay_factor` x the vendor's median delay, `delay_floor_ms`).
 6. `compromise_window` - captures taken at or after a logged compromise of the device.
+7. `logged_after_revocation` - captures logged after a revocation of the device: their capture
+   time (before the compromise, or admission would have refused them) may be backdated.
 
 **Score**: sum over signals of weight x min(1, count / threshold) (`SIGNALS`), in thousandths;
 a device is suspicious at >= 1000. Vendors sum their devices. Every reason is a sentence.
@@ -90,6 +92,7 @@ SIGNALS: Final[Mapping[str, Signal]] = {
     "laundered_synthetic": Signal(5, 1, "{count} capture(s) near-duplicate a generator's disclosure logged earlier"),
     "cloned_key": Signal(4, 1, "{count} capture(s) with a repeated or backwards counter: a cloned or extracted key"),
     "compromise_window": Signal(3, 1, "{count} capture(s) taken after the device's key was reported compromised"),
+    "logged_after_revocation": Signal(3, 1, "{count} capture(s) logged after the device was revoked: their capture times may be backdated"),
     "first_registered_elsewhere": Signal(3, 3, "{count} capture(s) of content another device registered before they were taken"),
     "impossible_rate": Signal(2, 1, "{count} capture(s) in bursts faster than a camera can take them"),
     "clock_anomaly": Signal(1, 3, "{count} capture(s) with a capture time after logging, or logged implausibly late"),
@@ -138,6 +141,7 @@ class Facts:
     captures: Sequence[Capture]
     devices: Mapping[str, Origin]
     compromised_since: Mapping[str, int] = field(default_factory=dict)  # device -> earliest
+    revoked_at: Mapping[str, int] = field(default_factory=dict)  # device -> first revocation
 
 
 def load_facts(store: LogStore, size: int | None = None) -> Facts:
@@ -170,18 +174,22 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
             )
         }
         compromised: dict[str, int] = {}
-        for device, since in connection.execute(
-            select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
-                reg_revocations.c.leaf_index < size
-            )
+        revoked_at: dict[str, int] = {}
+        for device, since, index in connection.execute(
+            select(
+                reg_revocations.c.device_id,
+                reg_revocations.c.compromised_since_ms,
+                reg_revocations.c.leaf_index,
+            ).where(reg_revocations.c.leaf_index < size)
         ):
             compromised[device] = min(since, compromised.get(device, since))
+            revoked_at[device] = min(index, revoked_at.get(device, index))
     captures = [
         Capture(r.leaf_index, r.device_id, r.counter, r.captured_at_ms, r.logged_at_ms,
                 bytes(r.sha256), bytes(r.pdq), r.pdq_quality)
         for r in rows
     ]  # fmt: skip
-    return Facts(latest.checkpoint.origin, size, root, captures, devices, compromised)
+    return Facts(latest.checkpoint.origin, size, root, captures, devices, compromised, revoked_at)
 
 
 def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[str, int]]:
@@ -586,7 +594,10 @@ def _signals(
             params.delay_floor_ms,
         )
         since = facts.compromised_since.get(device)
+        revoked_at = facts.revoked_at.get(device)
         for capture in own:
+            if revoked_at is not None and capture.index > revoked_at:
+                signals["logged_after_revocation"].add(capture.index)
             delay = capture.logged_at - capture.captured_at
             if delay < 0 or delay > limit:
                 signals["clock_anomaly"].add(capture.index)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select,
 from ledger.database import insert_rows
 from ledger.errors import LedgerError, StorageError
 from ledger.store import read_entries
-from registry import rules
+from registry import capture_cautions, rules
 from registry.certs import DeviceCertificate, load_vendor_root
 from registry.claim_identity import claim_id
 from registry.entries import (
@@ -135,6 +135,8 @@ def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any
             logged_at_ms=entry["logged_at"],
         )
     )
+    # A revocation logged after a capture can still date the compromise before it.
+    capture_cautions.rejudge_device(connection, entry["device"], entry["compromised_since"])
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,10 @@ def apply_captures(
             )
         )  # fmt: skip
     insert_rows(connection, reg_captures, rows)
+    capture_cautions.judge_new_captures(
+        connection,
+        [(row[0], row[2], row[5], row[6]) for row in rows],  # index, device, captured, logged
+    )
     insert_rows(
         connection,
         reg_capture_features,

@@ -31,6 +31,7 @@ from ledger import LogStore
 from ledger.errors import MalformedError
 from ledger.store import read_receipts
 from registry import priority
+from registry.capture_cautions import read_cautions
 from registry.cautions import Caution
 from registry.entries import b64
 from registry.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
@@ -83,6 +84,8 @@ class Match:
     # By the log's order among all accepted matches (registry.priority): 1 = first logged.
     log_order: int = 0
     first_logged: bool = False
+    # What the log knows against this capture (registry.cautions): a revocation, a late
+    # upload, an earlier disclosure or registration by log order.
     cautions: list[Caution] = field(default_factory=list)
 
 
@@ -93,7 +96,9 @@ class LookupResult:
     matches: list[Match]
     tree_size: int
     checkpoint: str
-    cautions: list[Caution] = field(default_factory=list)  # for the lookup as a whole
+    # The cautions of the verdict as a whole: those of the match it rests on (matches[0]),
+    # then those computed across matches (registry.priority). Never a clean pass with any.
+    cautions: list[Caution] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -238,6 +243,7 @@ class Lookup:
             revoked = _revoked(connection, {row.device_id for row in rows})
             matches, ordered = _ranked(query, rows, features, exact, revoked)
             receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
+            cautions = read_cautions(connection, [m.leaf_index for m in matches])
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
             match.proof = {
                 "leaf_hash": b64(leaf_hash),
@@ -245,13 +251,15 @@ class Lookup:
                 "inclusion_proof": [b64(h) for h in proof],
                 "bundle": f"/v1/bundles/{match.leaf_index}",
             }
+            # Stored ones (revocations, late logging) first, then those by log order.
+            match.cautions = [*cautions.get(match.leaf_index, ()), *match.cautions]
         return LookupResult(
             _verdict(matches, ordered.disclosed_first),
             query,
             matches,
             checkpoint.size,
             checkpoint.note.decode(),
-            ordered.summary,
+            _verdict_cautions(matches, ordered.summary),
         )
 
 
@@ -385,6 +393,12 @@ def _match(
         in_compromise_window=since is not None and row.captured_at_ms >= since,
         counter_status=row.counter_status,
     )
+
+
+def _verdict_cautions(matches: list[Match], across: list[Caution]) -> list[Caution]:
+    """The best match's own cautions, then those across matches, each once."""
+    best = matches[0].cautions if matches else []
+    return list(dict.fromkeys([*best, *across]))
 
 
 def _verdict(matches: list[Match], disclosed_first: bool) -> str:

@@ -41,7 +41,7 @@ class ReplayReport:
     counts: dict[str, int]
     invalid: list[InvalidEntry]
     findings: list[TreeFinding] = field(default_factory=list)
-    # Admissible entries the log knows something against (registry.priority_audit): they do
+    # Admissible entries the log knows something against (revocations, priority): they do
     # not make the log fail to verify.
     cautions: list[CautionEntry] = field(default_factory=list)
 

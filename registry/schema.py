@@ -90,6 +90,17 @@ reg_capture_features = Table(
     Column("hash", LargeBinary(32), nullable=False),
 )
 
+# What the log knows against a capture (registry.capture_cautions): one row per capture and
+# caution code, rewritten when a later revocation re-judges the capture. Derived like the rest.
+reg_capture_cautions = Table(
+    "reg_capture_cautions",
+    metadata,
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("code", String(48), primary_key=True),  # registry.cautions.CODES
+    Column("message", String(1000), nullable=False),
+    Column("evidence", String(4000), nullable=False),  # JSON list of leaf indexes
+)
+
 # How far the tables above reflect the log: entries [0, indexed_size). One row.
 reg_state = Table(
     "reg_state",
@@ -99,6 +110,7 @@ reg_state = Table(
 )
 
 DERIVED_TABLES = (
+    reg_capture_cautions,
     reg_capture_features,
     reg_captures,
     reg_revocations,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminToken, RegistryDep
 from api.schemas import CapturesIn, CapturesOut, DeviceIn, ReceiptOut, VendorIn
-from registry.bundle import build_bundle
+from registry.bundle import build_bundle_with_cautions
 from registry.entries import b64_field
 
 router = APIRouter(prefix="/v1", tags=["registry"])
@@ -46,10 +46,11 @@ def revoke(body: dict[str, Any], registry: RegistryDep) -> dict[str, Any]:
 
 @router.get("/bundles/{index}", response_class=Response)
 def bundle(index: int, registry: RegistryDep) -> Response:
-    """The offline proof bundle of the capture at `index`, against the latest checkpoint."""
-    data = build_bundle(registry.store, index)
-    return Response(
-        data,
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="capture-{index}.bundle.json"'},
-    )
+    """The offline proof bundle of the capture at `index`, against the latest checkpoint. The
+    `Prov-Cautions` header lists the caution codes its entries show (registry.cautions), as
+    `prov verify` will report them; it is absent for a clean capture."""
+    data, cautions = build_bundle_with_cautions(registry.store, index)
+    headers = {"Content-Disposition": f'attachment; filename="capture-{index}.bundle.json"'}
+    if cautions:
+        headers["Prov-Cautions"] = ",".join(c.code for c in cautions)
+    return Response(data, media_type="application/json", headers=headers)

@@ -30,6 +30,14 @@ HEADLINES = {
     "not-found": "Not found: nothing in the log looks like this picture. That proves nothing either way.",
 }
 
+# A verdict that carries cautions never reads (or looks) like the clean one: its own heading,
+# and the amber "caution" class instead of the verdict's colour.
+CAUTIONED = {
+    "registered": "Registered — with cautions: this exact file is in the log, but the log knows something against it.",
+    "near-duplicate": "Near-duplicate — with cautions: a similar picture is in the log, but the log knows something against it.",
+    "disclosed-synthetic": "Disclosed synthetic — with cautions: a generator disclosed this picture; read the cautions.",
+}  # fmt: skip
+
 
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -109,11 +117,15 @@ async def check(
             "logged": _when(m.logged_at_ms),
             "delay": _delay(m.delay_ms),
             "how": _how(m.probe, m.matched_hash, m.evidence),
+            "cautions": [c.to_json() for c in m.cautions],
         }
         for m in result.matches
     ]
+    cautions = [c.to_json() for c in result.cautions]
+    headline = CAUTIONED.get(result.verdict) if cautions else None
     return _page(
         request, store, "result.html",
-        verdict=result.verdict, headline=HEADLINES[result.verdict], matches=matches,
-        thumbnail=thumbnail, filename=name,
+        verdict=result.verdict, headline=headline or HEADLINES[result.verdict], matches=matches,
+        thumbnail=thumbnail, filename=name, cautions=cautions,
+        verdict_class="caution" if cautions else result.verdict,
     )  # fmt: skip
