@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api import create_app
+from cli.errors import EXIT_CAUTION
 from cli.main import main
 from ledger import LogConfig, Signer
 from registry import Registry, RegistrySettings
@@ -345,8 +346,9 @@ def test_web_page_and_prov_lookup_say_which_came_first(parties: Parties, tmp_pat
     with api(parties.registry, tmp_path) as client:
         page = client.post("/", files={"image": ("copy.jpg", copy, "image/jpeg")})
     assert page.status_code == 200, page.text
-    rows = page.text.split('<tr class="match">')[1:]
+    rows = page.text.split('<tr class="match')[1:]  # "match", or "match cautioned"
     order = {int(row.split("<td>")[1].split("<")[0]): row for row in rows}
+    assert 'class="match cautioned"' in page.text  # the later copy carries its cautions
     assert "first logged" in order[original]
     assert f"logged later than #{original}" in order[copied]
     image = tmp_path / "copy.jpg"
@@ -356,7 +358,7 @@ def test_web_page_and_prov_lookup_say_which_came_first(parties: Parties, tmp_pat
         main, ["--data-dir", str(tmp_path), "--database", url, "lookup", str(image)],
         env={"COLUMNS": "300"},
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_CAUTION, result.output  # the copy's cautions
     lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line[:3]}
     assert "first logged" in lines[str(original)]
     assert f"after #{original}" in lines[str(copied)]

@@ -139,7 +139,8 @@ def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
 def suspicious_site(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, tmp_path: Path
 ) -> tuple[Path, str]:
-    """A device that reuses its counters (a cloned key) on a picture it registers twice."""
+    """A device that reuses its counters (a cloned key) on a picture it registers twice (two
+    claims of it, at two times: one claim signed twice would be one capture)."""
     device = enrolled.device
     records = [
         sign_capture(
@@ -147,9 +148,9 @@ def suspicious_site(
             device.private_key,
             device.certificate,
             1,
-            clock.now_ms - 5_000 + seed,
+            clock.now_ms - 5_000 + position,
         )  # type: ignore[arg-type]  # fmt: skip
-        for seed in (3, 3, 4)
+        for position, seed in enumerate((3, 3, 4))
     ]
     results = registry.submit_captures(records)
     assert all(r.receipt is not None for r in results)
