@@ -185,7 +185,8 @@ def test_logged_at_after_cosignature_is_flagged(
     # they did cosign (of `size` entries), served beside /checkpoint.
     registry.submit_captures([record(enrolled.device, 4, 2, clock.now_ms)])
     assert registry.store.latest_checkpoint().size > size
-    with served(registry, signer, tmp_path) as remote:
+    (tmp_path / "again").mkdir()
+    with served(registry, signer, tmp_path / "again") as remote:
         later = replay_log(remote, signer.verifier, workers=1, witnesses=keys, min_witnesses=2)
     assert {(i.index, i.code) for i in later.invalid} == {(index, "logged_after_cosigned")}
 
@@ -243,7 +244,8 @@ def test_clock_step_back_keeps_logged_at_monotonic(
     good = json.loads(registry.store.entry(2))
     assert good["kind"] == CAPTURE
     first = smuggle(registry, signer, clock, [{**good, "logged_at": times[-1] - 5_000}])
-    with served(registry, signer, tmp_path) as remote:
+    (tmp_path / "again").mkdir()
+    with served(registry, signer, tmp_path / "again") as remote:
         old = replay_log(remote, signer.verifier, workers=1)
     assert (first, "logged_at_backwards") in {(i.index, i.code) for i in old.invalid}
 
