@@ -130,10 +130,16 @@ def test_one_lying_witness_cannot_set_existed_time(
     (claim,) = [t for t in report.times if t.what == "existed no later than"]
     assert WITNESSES[0] in claim.vouched_by and "2 of" in claim.vouched_by
 
-    # A liar claiming an impossible time (before the capture) is an outlier, not the answer.
-    cosign(registry.store, cosigners[2], size, honest)  # a second line would not replace it
-    wild = verify_bundle(data, signer.verifier, witnesses=keys, min_witnesses=2)
-    assert existed(wild) == honest
+    # A liar claiming an impossible time (a day before the capture) is set aside, reported.
+    wild_liar = Cosigner.generate("witness.example.org/w4")
+    cosign(registry.store, wild_liar, size, logged_at - DAY_MS)
+    wild_keys = [cosigners[0].verifier, cosigners[1].verifier, wild_liar.verifier]
+    data = build_bundle(registry.store, index)
+    wild = verify_bundle(data, signer.verifier, witnesses=wild_keys, min_witnesses=2)
+    assert wild.ok, wild.checks
+    assert existed(wild) == honest + 40_000  # w1 and w2 are the only two consistent ones
+    (timing,) = [c for c in wild.checks if c.name == "time evidence"]
+    assert "witness.example.org/w4" in timing.detail and "set aside" in timing.detail
 
     # With one witness required the earliest is the answer, as before (k - 1 = 0 liars).
     one = verify_bundle(data, signer.verifier, witnesses=keys, min_witnesses=1)
