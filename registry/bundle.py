@@ -381,9 +381,13 @@ def _verify(
         size = opened[0].size
 
         def existed(at_ms: int, vouchers: Sequence[Cosignature]) -> None:
-            who = f"witness {vouchers[0].name}" if len(vouchers) == 1 else (
-                f"witnesses {', '.join(c.name for c in vouchers)} ({len(vouchers)} of the "
-                f"{len({c.name for c in cosignatures})} that cosigned)"
+            who = (
+                f"witness {vouchers[0].name}"
+                if len(vouchers) == 1
+                else (
+                    f"witnesses {', '.join(c.name for c in vouchers)} ({len(vouchers)} of the "
+                    f"{len({c.name for c in cosignatures})} that cosigned)"
+                )
             )
             times.append(
                 TimeClaim(

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from statistics import median
 
-from ledger.cosignature import Cosignature
-from ledger.errors import VerificationError
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
+from ledger.errors import NotFoundError, VerificationError
+from ledger.merkle import verify_consistency
+from ledger.note import Verifier
+from ledger.remote import RemoteLog
 
 __all__ = [
     "COSIGNED_SKEW_MS",
@@ -28,6 +32,7 @@ __all__ = [
     "WitnessedTime",
     "cosigned_bound",
     "earliest_per_witness",
+    "replay_bound",
     "witnessed_time",
 ]
 
@@ -177,3 +182,53 @@ def _sort_out(
         if others and abs(_ms(c) - median(others)) > FAR_MS:
             outliers.append(f"{c.name} at {_iso(_ms(c))} is far from the other witnesses' times")
     return good, outliers
+
+
+def replay_bound(
+    remote: RemoteLog,
+    log_key: Verifier,
+    note: bytes,
+    target: Checkpoint,
+    witnesses: Sequence[CosignatureVerifier],
+    required: int,
+) -> CosignedBound:
+    """For `prov audit replay`: when `required` of `witnesses` saw the log, from the cosigned
+    checkpoint it serves (`note`, of `target`) or, if that is not cosigned enough yet, the
+    newest one a witness cosigned, which must be signed by the log and consistent with
+    `target`. VerificationError if no checkpoint carries `required` cosignatures by them."""
+    k = max(1, required)
+    bound = cosigned_bound(verify_cosignatures(note, witnesses), k, target.size)
+    if bound is not None:
+        return bound
+    try:
+        older = remote.cosigned_checkpoint()
+    except NotFoundError:
+        older = None
+    found = 0
+    if older is not None:
+        checkpoint = open_checkpoint(older, log_key)
+        if checkpoint.size > target.size:  # cosigned after we fetched /checkpoint: not ours
+            raise VerificationError(
+                f"the log's newest cosigned checkpoint ({checkpoint.size} entries) is newer "
+                f"than its checkpoint ({target.size}): replay again"
+            )
+        if checkpoint.size == target.size and checkpoint.root_hash != target.root_hash:
+            raise VerificationError(
+                f"the log signed two different trees of {target.size} entries: a fork"
+            )
+        if 0 < checkpoint.size < target.size:  # the witnesses' tree is a prefix of ours
+            proof = remote.consistency_proof(checkpoint.size, target.size)
+            verify_consistency(
+                checkpoint.size, target.size, checkpoint.root_hash, target.root_hash, proof
+            )
+        cosignatures = verify_cosignatures(older, witnesses)
+        bound = cosigned_bound(cosignatures, k, checkpoint.size)
+        if bound is not None:
+            return bound
+        found = len(earliest_per_witness(cosignatures))
+    raise VerificationError(
+        f"{found} of the {k} witnesses required cosigned the log's checkpoints (its latest, "
+        f"of {target.size} entries, and its newest cosigned one): its times cannot be checked "
+        "against theirs",
+        code="too_few_witnesses",
+    )

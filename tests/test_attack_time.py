@@ -293,3 +293,53 @@ def test_skewed_replicas_keep_logged_at_monotonic(
     with served(registry, signer, tmp_path) as remote:
         report = replay_log(remote, signer.verifier, workers=1)
     assert report.ok, report.invalid
+
+
+def test_replay_checks_entries_verified_before_witnesses_cosigned(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer,
+    cosigners: list[Cosigner], tmp_path: Path,
+) -> None:  # fmt: skip
+    """A resumed replay: the late entry was verified by an earlier run, before any witness
+    cosigned; the next run, with witness keys, still names it."""
+    true_now = clock.now_ms
+    clock.now_ms += DAY_MS
+    (result,) = registry.submit_captures([record(enrolled.device, 3, 1, true_now - 5_000)])
+    assert result.receipt is not None
+    state = tmp_path / "replay.json"
+    keys = [c.verifier for c in cosigners]
+    with served(registry, signer, tmp_path) as remote:
+        first = replay_log(remote, signer.verifier, state_path=state, workers=1)
+        assert first.ok
+        unwitnessed = replay_log(
+            remote, signer.verifier, workers=1, witnesses=keys, min_witnesses=2
+        )
+        assert [f.where for f in unwitnessed.findings] == ["witness cosignatures"]
+        assert "0 of the 2 witnesses required" in unwitnessed.findings[0].reason
+        size = registry.store.latest_checkpoint().size
+        for cosigner in cosigners:
+            cosign(registry.store, cosigner, size, true_now + 60_000)
+        second = replay_log(
+            remote, signer.verifier, state_path=state, workers=1, witnesses=keys, min_witnesses=2
+        )
+    assert second.entries == 0
+    assert {(i.index, i.code) for i in second.invalid} == {
+        (result.receipt.index, "logged_after_cosigned")
+    }
+
+
+def test_one_lying_witness_cannot_make_an_honest_log_fail_replay(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer,
+    cosigners: list[Cosigner], tmp_path: Path,
+) -> None:  # fmt: skip
+    logged_capture(registry, enrolled, clock)
+    size = registry.store.latest_checkpoint().size
+    cosign(registry.store, cosigners[0], size, clock.now_ms + 10_000)
+    cosign(registry.store, cosigners[1], size, clock.now_ms + 20_000)
+    cosign(registry.store, cosigners[2], size, clock.now_ms - DAY_MS)  # claims it saw it early
+    keys = [c.verifier for c in cosigners]
+    with served(registry, signer, tmp_path) as remote:
+        two = replay_log(remote, signer.verifier, workers=1, witnesses=keys, min_witnesses=2)
+        one = replay_log(remote, signer.verifier, workers=1, witnesses=keys, min_witnesses=1)
+    assert two.ok, (two.invalid, two.findings)
+    # Trusting any single witness, its word is enough: the entries are flagged.
+    assert {i.code for i in one.invalid} == {"logged_after_cosigned"}
