@@ -18,6 +18,7 @@ from rich.progress import (
 
 from cli.errors import EXIT_FAILED
 from ledger import Verifier, open_checkpoint
+from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from ledger.monitor import ForkAlarm, Seen, describe, watch_once
 from ledger.remote import RemoteLog
@@ -107,10 +108,29 @@ def watch(
 )  # fmt: skip
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Processes verifying signatures.")  # fmt: skip
+@click.option(
+    "--witness-key", "witness_keys", multiple=True, envvar="PROV_WITNESS_VKEYS",
+    help="A witness's cosignature vkey: no entry may be logged after the witnesses cosigned "
+    "it. Repeatable.",
+)  # fmt: skip
+@click.option(
+    "--min-witnesses", type=click.IntRange(0), default=None,
+    help="How many of the given witnesses must have cosigned [1 if any --witness-key].",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def replay(url: str, log_key: str, state_path: Path | None, workers: int, as_json: bool) -> None:
+def replay(
+    url: str,
+    log_key: str,
+    state_path: Path | None,
+    workers: int,
+    witness_keys: tuple[str, ...],
+    min_witnesses: int | None,
+    as_json: bool,
+) -> None:
     """Download every entry of the log at URL through its tiles and re-check all of it."""
     key = Verifier.from_vkey(log_key)
+    witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
+    required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
     columns = (
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         TimeRemainingColumn(),
@@ -123,8 +143,9 @@ def replay(url: str, log_key: str, state_path: Path | None, workers: int, as_jso
 
         with RemoteLog(url) as remote:
             report = replay_log(
-                remote, key, state_path=state_path, workers=workers, on_progress=advance
-            )
+                remote, key, state_path=state_path, workers=workers, on_progress=advance,
+                witnesses=witnesses, min_witnesses=required,
+            )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -58,6 +58,10 @@ class RemoteLog:
     def checkpoint(self) -> bytes:
         return self._get("/checkpoint")
 
+    def cosigned_checkpoint(self) -> bytes:
+        """The newest checkpoint a witness cosigned, with its cosignatures (not a C2SP path)."""
+        return self._get("/checkpoint/cosigned")
+
     def tile(self, level: int, index: int, width: int = TILE_WIDTH) -> bytes:
         return self._get("/" + tile_path(level, index, width))
 

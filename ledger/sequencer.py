@@ -102,7 +102,11 @@ class Sequencer:
                 raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
             self._check_origin(latest)
             size = latest.size
-            now = self._now()
+            # Never before the previous batch: a clock stepped back (NTP) or a replica whose
+            # clock runs behind another's on the same database would otherwise log a time
+            # earlier than an entry before it, which an honest log never does. Read under the
+            # write lock, so no other writer can append in between.
+            now = max(self._now(), latest.created_at_ms)
             leaves = build(connection, size, now)
             if not leaves:
                 return AppendResult(size, 0, latest)

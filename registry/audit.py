@@ -17,6 +17,8 @@ downloads them) and checks, with `registry.rules` - the functions admission call
 * c2pa-capture/v1: the camera's C2PA claim signature, the assertions it hashes and the capture
   time it signs, re-verified from the entry alone (`registry.c2pa_evidence.check_entry`), by a
   device enrolled before it, with the same time and revocation rules as capture/v1;
+* with witness keys (`cosigned`): no entry logged after k witnesses cosigned a tree holding it
+  (`logged_after_cosigned`, registry.witness_time);
 * revocation/v1: the fields, the device, the signer (its vendor root or issuing CA on the
   verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
   `rules.check_revocation`).
@@ -61,6 +63,7 @@ from registry.entries import (
 )
 from registry.priority_audit import CautionEntry, PriorityAudit
 from registry.signatures import verify_batch
+from registry.witness_time import CosignedBound
 
 __all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
 
@@ -121,6 +124,10 @@ class EntryAuditor:
         self._claims: dict[bytes, int] = {}
         self._revocations: dict[str, list[tuple[int, int]]] = {}  # device -> (index, since)
         self._last_logged_at = 0
+        self._latest_index: int | None = None  # an entry holding _last_logged_at
+        # When k witnesses saw the log (prov audit replay --witness-key): no entry they saw
+        # may have been logged after that.
+        self.cosigned: CosignedBound | None = None
 
     def audit(self, first_index: int, leaves: Sequence[bytes]) -> None:
         """Check consecutive entries starting at `first_index`."""
@@ -134,6 +141,7 @@ class EntryAuditor:
                 continue
             kind = entry["kind"]
             self.counts[kind] += 1
+            self._check_cosigned(index, kind, entry["logged_at"])
             try:
                 if kind == VENDOR:
                     self._vendor(entry)
@@ -311,6 +319,30 @@ class EntryAuditor:
         self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
         self._revocations.setdefault(body["device"], []).append((index, since))
 
+    def _check_cosigned(self, index: int, kind: str, logged_at: int) -> None:
+        """An entry logged after k witnesses cosigned a tree holding it (registry.witness_time);
+        reported beside any other finding, since the entry itself may be well formed."""
+        self._latest_index = index  # _entry let it through: it holds the latest time so far
+        bound = self.cosigned
+        if bound is not None and index < bound.size and bound.contradicts(logged_at):
+            self._invalid(
+                index, kind, "logged_after_cosigned", bound.explain(f"entry {index}", logged_at)
+            )
+
+    def check_resumed(self) -> None:
+        """For a resumed replay: the entries verified before were checked against the witness
+        times known then; the latest logged_at among them is checked against `cosigned` now."""
+        index, bound = self._latest_index, self.cosigned
+        if index is None or bound is None or index >= bound.size:
+            return
+        if bound.contradicts(self._last_logged_at) and not any(
+            i.index == index and i.code == "logged_after_cosigned" for i in self.invalid
+        ):
+            self._invalid(
+                index, "unknown", "logged_after_cosigned",
+                bound.explain(f"entry {index}", self._last_logged_at),
+            )  # fmt: skip
+
     def _invalid(self, index: int, kind: str, code: str, reason: str) -> None:
         self.invalid.append(InvalidEntry(index, kind, code, reason))
 
@@ -340,6 +372,7 @@ class EntryAuditor:
             "revocations": self._revocations,
             "last_logged_at": self._last_logged_at,
             "priority": self.priority.to_json(),
+            "latest_index": self._latest_index,
         }
 
     def load_json(self, data: dict[str, Any]) -> None:
@@ -383,6 +416,8 @@ class EntryAuditor:
         self._last_logged_at = int(data["last_logged_at"])
         if "priority" in data:  # absent in states saved before the priority check
             self.priority.load_json(data["priority"])
+        latest = data.get("latest_index")  # absent from states saved before it was kept
+        self._latest_index = None if latest is None else int(latest)
 
 
 def _not_canonical() -> LedgerError:

@@ -60,9 +60,9 @@ from registry.features import FEATURE_NAMES
 from registry.hashing import DIHEDRAL_NAMES, ProbeHash
 from registry.matching import PDQ_RADIUS, Registered, judge
 from registry.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
+from registry.witness_time import cosigned_bound, witnessed_time
 
 FORMAT = "provenance-ledger/bundle/v1"
-CLOCK_SLACK_MS = 300_000  # a device clock may run this far ahead (PROV_MAX_FUTURE_SKEW_MS)
 PARTS = ("capture", "device", "vendor")
 REVOCATIONS = "revocations"  # the optional part: the device's revocations, each proven
 MAX_REVOCATIONS = 1000  # far beyond any device's; a bound on what a verifier parses
@@ -503,23 +503,39 @@ def _verify(
                 "no witness vouches for the time (give the witnesses' keys to check their "
                 "cosignatures)"
             )
-        earliest = min(cosignatures, key=lambda c: c.timestamp)
-        times.append(
-            TimeClaim(
-                "existed no later than", earliest.timestamp * 1000,
-                f"witness {earliest.name} cosigned the log at {opened[0].size} entries, "
-                "which include it",
+        # The k-th earliest of k required witnesses: k - 1 slow or lying ones cannot set it.
+        logged = [(f"the {name} entry", entries[name]["logged_at"]) for name in PARTS]
+        size = opened[0].size
+
+        def existed(at_ms: int, vouchers: Sequence[Cosignature]) -> None:
+            who = (
+                f"witness {vouchers[0].name}"
+                if len(vouchers) == 1
+                else (
+                    f"witnesses {', '.join(c.name for c in vouchers)} ({len(vouchers)} of the "
+                    f"{len({c.name for c in cosignatures})} that cosigned)"
+                )
             )
-        )  # fmt: skip
-        if earliest.timestamp * 1000 < claim["captured_at"] - CLOCK_SLACK_MS:
-            raise VerificationError(
-                f"witness {earliest.name} saw the capture logged at {_iso(earliest.timestamp * 1000)}, "
-                f"before the device says it was captured ({_iso(claim['captured_at'])}): the "
-                "claimed capture time is false"
+            times.append(
+                TimeClaim(
+                    "existed no later than", at_ms,
+                    f"{who} cosigned the log at {size} entries, which include it",
+                )
+            )  # fmt: skip
+
+        try:
+            witnessed = witnessed_time(
+                cosignatures, witnessing.required, size, claim["captured_at"], logged
             )
-        return (
-            f"existed no later than {_iso(earliest.timestamp * 1000)}, by witness {earliest.name}"
-        )
+        except VerificationError:
+            bound = cosigned_bound(cosignatures, witnessing.required, size)
+            if bound is not None:  # what the witnesses say, beside the failure it shows
+                existed(bound.at_ms, bound.witnesses)
+            raise
+        if witnessed is None:
+            return "no cosignature consistent with the capture's times (none required)"
+        existed(witnessed.at_ms, witnessed.vouchers)
+        return witnessed.describe()
 
     checks.run("time evidence", timing)
 

@@ -3,21 +3,23 @@
 `replay_log` verifies the log's checkpoint with the pinned key, downloads and hashes every
 entry (`ledger.replay.TreeReplay`: tiles and root checked), and re-validates every entry with
 the admission rules (`registry.audit.EntryAuditor`, signatures verified in `workers`
-processes). With a state file it saves its progress every few seconds (atomically) and
+processes). With witness keys it also checks every entry's `logged_at` against the time k of
+those witnesses cosigned the log (`registry.witness_time.replay_bound`). With a state file it saves its progress every few seconds (atomically) and
 resumes from it; the saved state also pins the tree it verified, so a log that later rewrites
 that history fails the next replay.
 """
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
-from ledger.errors import MalformedError
+from ledger.cosignature import CosignatureVerifier
+from ledger.errors import LedgerError, MalformedError
 from ledger.monitor import write_atomically
 from ledger.note import Verifier
 from ledger.remote import RemoteLog
@@ -25,6 +27,7 @@ from ledger.replay import ReplayState, TreeFinding, TreeReplay
 from registry import rules
 from registry.audit import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
 from registry.signatures import verify_batch
+from registry.witness_time import replay_bound
 
 __all__ = ["ReplayReport", "replay_log"]
 
@@ -77,14 +80,28 @@ def replay_log(
     workers: int = 2,
     max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
     on_progress: Callable[[int, int], None] = lambda _done, _total: None,
+    witnesses: Sequence[CosignatureVerifier] = (),
+    min_witnesses: int = 0,
 ) -> ReplayReport:
+    """`witnesses`, `min_witnesses`: check every logged_at against the time `min_witnesses`
+    (at least one) of these witnesses cosigned the log (registry.witness_time)."""
     tree, auditor = ReplayState(), EntryAuditor(max_skew_ms=max_skew_ms)
     if state_path is not None and state_path.exists():
         tree = _load_state(state_path, log_key, auditor)
     with _Verifier(workers) as verify:
         auditor.verify = verify
-        target = open_checkpoint(remote.checkpoint(), log_key)
+        note = remote.checkpoint()
+        target = open_checkpoint(note, log_key)
         replay = TreeReplay(remote, tree)
+        witnessed: list[TreeFinding] = []
+        if witnesses or min_witnesses:
+            try:
+                auditor.cosigned = replay_bound(
+                    remote, log_key, note, target, witnesses, min_witnesses
+                )
+            except LedgerError as exc:
+                witnessed.append(TreeFinding("witness cosignatures", str(exc)))
+            auditor.check_resumed()
         pending: list[tuple[int, list[bytes]]] = []
         started, clock = tree.size, time.monotonic()
         last_save = clock
@@ -110,11 +127,11 @@ def replay_log(
                 _save_state(state_path, target, tree, auditor)
                 last_save = time.monotonic()
 
-        findings = replay.run(target, collect, progress)
+        tree_findings = replay.run(target, collect, progress)
         flush()
         auditor.finish()
         seconds = time.monotonic() - clock
-    if state_path is not None and not findings:
+    if state_path is not None and not tree_findings:
         _save_state(state_path, target, tree, auditor)
     return ReplayReport(
         target,
@@ -123,7 +140,7 @@ def replay_log(
         seconds,
         dict(auditor.counts),
         auditor.invalid,
-        findings,
+        tree_findings + witnessed,
         auditor.cautions,
     )
 

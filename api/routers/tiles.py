@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Store
 from ledger import LogStore
+from ledger.errors import NotFoundError
 from ledger.tiles import parse_tile_path
-from ledger.witnessing import cosigned_note
+from ledger.witnessing import cosigned_note, latest_cosigned
 
 router = APIRouter(tags=["tlog-tiles"])
 
@@ -70,6 +71,18 @@ def tile_cache(request: Request) -> TileCache:
 def checkpoint(store: Store) -> Response:
     """The latest checkpoint, with the cosignatures its witnesses returned for it so far."""
     note = cosigned_note(store, store.latest_checkpoint())
+    return Response(note, media_type="text/plain; charset=utf-8", headers=MUTABLE)
+
+
+@router.get("/checkpoint/cosigned", response_class=Response)
+def latest_cosigned_checkpoint(store: Store) -> Response:
+    """The newest checkpoint a witness cosigned, with its cosignatures: the latest one is often
+    not cosigned yet, and auditors check the log's times against witnesses' (prov audit replay).
+    Not a C2SP path; 404 until a witness cosigned."""
+    checkpoint = latest_cosigned(store, 0)
+    if checkpoint is None:
+        raise NotFoundError("no witness has cosigned a checkpoint of this log yet")
+    note = cosigned_note(store, checkpoint)
     return Response(note, media_type="text/plain; charset=utf-8", headers=MUTABLE)
 
 
