@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/prov demo
 
 test: $(STAMP)
-	$(BIN)/ruff check ledger registry api cli migrations tests bench
+	$(BIN)/ruff check ledger registry api cli testkit migrations tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -30,8 +30,8 @@ stress: $(STAMP)
 		$(BIN)/pytest -q -s tests/test_crash_safety.py tests/test_scale_out.py tests/test_failover.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check ledger registry api cli migrations tests bench
-	$(BIN)/ruff format --check ledger registry api cli migrations tests bench
+	$(BIN)/ruff check ledger registry api cli testkit migrations tests bench
+	$(BIN)/ruff format --check ledger registry api cli testkit migrations tests bench
 	$(BIN)/mypy
 
 # The log benchmark: 1,000,000 leaves on SQLite and PostgreSQL, with pymerkle as the peer.

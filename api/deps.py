@@ -6,7 +6,7 @@ from fastapi import Depends, Request
 
 from ledger import LogStore, Verifier
 from registry import Registry, RegistrySettings
-from registry.lookup import Lookup
+from registry.lookup.query import Lookup
 
 
 def get_store(request: Request) -> LogStore:

@@ -9,7 +9,7 @@ generator, appended through the sequencer as admission would have logged them), 
 
 * the peer: `ledger.replay.TreeReplay` alone - download every entry bundle and level-0 tile,
   hash every entry, check every tile and the root (no entry validation);
-* the audit: `registry.replay.replay_log` - the same, plus every entry re-validated with the
+* the audit: `registry.audit.replay.replay_log` - the same, plus every entry re-validated with the
   admission rules and every capture signature verified in `--workers` processes;
 * the ceiling: the same signatures verified by the same number of processes, nothing else
   (bench.submit_bench.verify_ceiling) - no audit that checks them all can pass it here.
@@ -36,9 +36,9 @@ from ledger.note import write_private_key_file
 from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeReplay
 from registry import Registry, RegistrySettings
-from registry.entries import canonical, capture_leaf
-from registry.replay import replay_log
-from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
+from registry.audit.replay import replay_log
+from registry.entries.codec import canonical, capture_leaf
+from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 from tests.serving import free_port
 
 DEVICES = 20

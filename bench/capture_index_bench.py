@@ -1,7 +1,7 @@
-"""What the claim features cost a lookup: `registry.matching.CaptureIndex` vs a global-PDQ index.
+"""What the claim features cost a lookup: `registry.imaging.matching.CaptureIndex` vs a global-PDQ index.
 
 A lookup searches more than the 8 dihedral PDQs of `bench.lookup_bench`: with the features of
-`registry.features` it sends 13 probes - 8 dihedral variants and the trimmed picture against the
+`registry.imaging.features` it sends 13 probes - 8 dihedral variants and the trimmed picture against the
 captures' global PDQs (out to distance 63, for pHash confirmation), the picture as given and
 trimmed against the center-95% feature, the top and bottom regions against theirs, and both
 whole-picture probes against the trimmed feature. This benchmark builds, in one run:
@@ -40,10 +40,10 @@ from bench.lookup_bench import (
     time_calls,
     trim_heap,
 )
-from registry.features import FEATURE_REGIONS, TRIMMED
-from registry.hashing import DIHEDRAL_NAMES, ProbeHash
-from registry.matching import CaptureIndex
-from registry.neardup import PDQ_BYTES, NearDuplicateIndex
+from registry.imaging.features import FEATURE_REGIONS, TRIMMED
+from registry.imaging.hashing import DIHEDRAL_NAMES, ProbeHash
+from registry.imaging.matching import CaptureIndex
+from registry.imaging.neardup import PDQ_BYTES, NearDuplicateIndex
 
 RESULTS = Path(__file__).parent / "results" / "capture_index_bench.json"
 TRIMMED_SHARE = 0.02

@@ -1,4 +1,4 @@
-"""Origin report benchmark: `registry.clusters.build_report` on a synthetic world with planted abuse.
+"""Origin report benchmark: `registry.origins.clusters.build_report` on a synthetic world with planted abuse.
 
 The world (no database, no images: `Facts` built directly, as `load_facts` would return them):
 
@@ -58,7 +58,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.lookup_bench import rss_bytes, trim_heap
-from registry.clusters import (
+from registry.imaging.neardup import PDQ_BITS, PDQ_BYTES
+from registry.origins.clusters import (
     Capture,
     Facts,
     Origin,
@@ -67,7 +68,6 @@ from registry.clusters import (
     build_report,
     report_bytes,
 )
-from registry.neardup import PDQ_BITS, PDQ_BYTES
 
 RESULTS: Final = Path(__file__).parent / "results" / "clusters_bench.json"
 

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from registry import hashing
-from registry.hashing import hash_image
+from registry.imaging import hashing
+from registry.imaging.hashing import hash_image
 
 WIDTH, HEIGHT = 4000, 3000
 RESULTS = Path(__file__).parent / "results" / "hash_bench.json"

@@ -60,7 +60,7 @@ from ledger.merkle import verify_inclusion
 from ledger.note import write_private_key_file
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle
 from registry import Registry, RegistrySettings
-from registry.testing_pki import make_device, make_intermediate, make_root
+from testkit.pki import make_device, make_intermediate, make_root
 from tests.serving import free_port
 
 DEVICES = 20

@@ -1,4 +1,4 @@
-"""Near-duplicate lookup benchmark: `registry.neardup.NearDuplicateIndex` at 1M and 10M PDQ hashes.
+"""Near-duplicate lookup benchmark: `registry.imaging.neardup.NearDuplicateIndex` at 1M and 10M PDQ hashes.
 
 Synthetic 256-bit hashes: half uniformly random, half in clusters of near-duplicates (random
 centres; 2-20 members each, every member 0-40 random bit flips from its centre, drawn with
@@ -55,7 +55,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from registry.neardup import PDQ_BYTES, Candidate, Kind, NearDuplicateIndex
+from registry.imaging.neardup import PDQ_BYTES, Candidate, Kind, NearDuplicateIndex
 
 RESULTS = Path(__file__).parent / "results" / "lookup_bench.json"
 RADIUS = NearDuplicateIndex.RADIUS

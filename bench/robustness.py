@@ -13,14 +13,14 @@ of the picture is dropped), smaller ones are used whole. Images whose PDQ qualit
 (near-uniform tiles, e.g. the black corners of the retina photo) are dropped from the registered
 set, and counted.
 
-Each registered image is hashed as PNG bytes with `registry.hashing.hash_image` (its PDQ, pHash
-and claim features) and added to a `registry.matching.CaptureIndex` under leaf index = image
+Each registered image is hashed as PNG bytes with `registry.imaging.hashing.hash_image` (its PDQ, pHash
+and claim features) and added to a `registry.imaging.matching.CaptureIndex` under leaf index = image
 number. Then every image goes through every transform in `TRANSFORMS` (JPEG/WebP re-encodes
 produce those bytes; every other transform is saved as PNG so only the transform itself is
-measured), the copy is hashed as a lookup hashes it (`registry.hashing.query_hashes`: 8 dihedral
+measured), the copy is hashed as a lookup hashes it (`registry.imaging.hashing.query_hashes`: 8 dihedral
 variants, the trimmed picture, 3 regions), the index's candidates are judged by
-`registry.matching.judge` and ranked by `registry.matching.rank` - the registry's own code, as
-`registry.lookup.Lookup` runs it.
+`registry.imaging.matching.judge` and ranked by `registry.imaging.matching.rank` - the registry's own code, as
+`registry.lookup.query.Lookup` runs it.
 
 * hit: the correct original is the top accepted match;
 * distance: min over the query's 8 dihedral PDQs of the Hamming distance to the correct
@@ -64,8 +64,8 @@ from typing import Any, Final
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from registry.hashing import DIHEDRAL_NAMES, ProbeHash, hash_image, query_hashes
-from registry.matching import (
+from registry.imaging.hashing import DIHEDRAL_NAMES, ProbeHash, hash_image, query_hashes
+from registry.imaging.matching import (
     MIN_QUALITY,
     PDQ_RADIUS,
     CaptureIndex,
@@ -311,7 +311,7 @@ TRANSFORMS: Final[tuple[Transform, ...]] = (
 
 
 # ---------------------------------------------------------------------------------------------
-# Hashing and matching: the registry's own code (registry.hashing, registry.matching)
+# Hashing and matching: the registry's own code (registry.imaging.hashing, registry.imaging.matching)
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,7 @@ class Config:
     name: str
     probes: frozenset[str] | None  # the query probes used (None: all of them)
     features: bool  # registered captures carry their claim features
-    far: bool  # accept PDQ 32..63 confirmed by pHash (registry.matching)
+    far: bool  # accept PDQ 32..63 confirmed by pHash (registry.imaging.matching)
 
 
 CONFIGS: Final = {
@@ -349,7 +349,7 @@ def accepted(
     index: CaptureIndex, q: Query, registered: Sequence[Registered], config: Config
 ) -> list[tuple[tuple[int, int, int], int, Evidence]]:
     """(rank, leaf, evidence) of every capture a lookup would accept, best first - the
-    candidates of `CaptureIndex`, judged by `registry.matching.judge` and ranked as
+    candidates of `CaptureIndex`, judged by `registry.imaging.matching.judge` and ranked as
     `Lookup.lookup` ranks them."""
     out = []
     for leaf in index.candidates(q.probes):

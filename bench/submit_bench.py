@@ -27,10 +27,10 @@ import migrations
 from bench.log_bench import DEFAULT_POSTGRES, fresh_postgres
 from ledger import LogConfig, LogStore, Sequencer, Signer, open_engine
 from registry import Registry, RegistrySettings
-from registry.entries import b64, capture_message
-from registry.sdk import device_id, sign_message
-from registry.signatures import verify_batch
-from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
+from registry.entries.codec import b64, capture_message
+from registry.entries.sdk import device_id, sign_message
+from registry.entries.signatures import verify_batch
+from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 
 DEVICES = 100
 

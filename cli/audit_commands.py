@@ -22,7 +22,7 @@ from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from ledger.monitor import ForkAlarm, Seen, describe, watch_once
 from ledger.remote import RemoteLog
-from registry.replay import ReplayReport, replay_log
+from registry.audit.replay import ReplayReport, replay_log
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)

@@ -47,12 +47,12 @@ from ledger import (
 from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
 from ledger.witness import write_new_cosigner
 from registry import RegistrySettings
-from registry.bundle import verify_bundle
-from registry.entries import b64
-from registry.hashing import query_hashes
-from registry.sdk import sign_capture
-from registry.testing_c2pa import sign_jpeg
-from registry.testing_pki import (
+from registry.bundle.bundle import verify_bundle
+from registry.entries.codec import b64
+from registry.entries.sdk import sign_capture
+from registry.imaging.hashing import query_hashes
+from testkit.c2pa import sign_jpeg
+from testkit.pki import (
     C2PA_CLAIM_SIGNING,
     IssuedCert,
     make_device,

@@ -25,15 +25,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli.client import HttpClient, LocalClient, RegistryClient
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
 from ledger import Verifier
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from registry import RegistrySettings, open_registry
-from registry.bundle import verify_bundle
-from registry.client import HttpClient, LocalClient, RegistryClient
-from registry.hashing import hash_image, query_hashes
-from registry.sdk import SigningKey, sign_capture, sign_revocation
+from registry.bundle.bundle import verify_bundle
+from registry.entries.sdk import SigningKey, sign_capture, sign_revocation
+from registry.imaging.hashing import hash_image, query_hashes
 
 console = Console(soft_wrap=True)
 

@@ -6,7 +6,7 @@ from alembic import context
 
 from ledger.database import open_engine
 from ledger.schema import metadata as log_metadata
-from registry.schema import metadata as registry_metadata
+from registry.admission.schema import metadata as registry_metadata
 
 config = context.config
 target_metadata = [log_metadata, registry_metadata]

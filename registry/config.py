@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ledger import LogConfig
 from ledger.errors import ConfigurationError
-from registry.hashing import DEFAULT_MAX_PIXELS
+from registry.imaging.hashing import DEFAULT_MAX_PIXELS
 
 # Pillow refuses to open an image over twice its own MAX_IMAGE_PIXELS (its default, here)
 # before we could look at it, so a larger setting could not be honoured.

@@ -3,8 +3,8 @@
 import time
 
 from ledger import LogStore, Sequencer, open_engine
+from registry.admission.registry import Registry
 from registry.config import RegistrySettings
-from registry.registry import Registry
 
 
 def now_ms() -> int:

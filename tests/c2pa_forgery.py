@@ -18,7 +18,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from registry.jumbf import STORE_UUID, Box, box, manifest_store_from_jpeg, parse_boxes, superbox
+from registry.c2pa.jumbf import (
+    STORE_UUID,
+    Box,
+    box,
+    manifest_store_from_jpeg,
+    parse_boxes,
+    superbox,
+)
 
 X5CHAIN = 33
 _CHUNK = 64000  # store bytes per APP11 segment, as c2pa-rs writes them

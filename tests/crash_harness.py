@@ -36,12 +36,12 @@ from ledger.remote import RemoteLog
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle, tiles_for_size
 from registry import Registry, RegistrySettings
-from registry.entries import CAPTURE, b64, capture_message, parse_entry
+from registry.admission.schema import reg_captures, reg_devices, reg_state, reg_vendors
+from registry.audit.replay import replay_log
+from registry.entries.codec import CAPTURE, b64, capture_message, parse_entry
+from registry.entries.sdk import device_id, sign_message
 from registry.open import now_ms
-from registry.replay import replay_log
-from registry.schema import reg_captures, reg_devices, reg_state, reg_vendors
-from registry.sdk import device_id, sign_message
-from registry.testing_pki import IssuedCert, make_device, make_intermediate, make_root
+from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 from tests.serving import Server
 
 ADMIN_TOKEN = "crash-test-operator-token"

@@ -18,8 +18,8 @@ from api import create_app
 from ledger import LogConfig, LogStore, Sequencer, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.sdk import sign_capture
-from registry.testing_pki import DevicePKI, IssuedCert, make_pki
+from registry.entries.sdk import sign_capture
+from testkit.pki import DevicePKI, IssuedCert, make_pki
 from tests.conftest import FixedClock
 
 TOKEN = "operator-secret"

@@ -30,9 +30,9 @@ from ledger import (
     verify_inclusion,
 )
 from registry import RegistrySettings
-from registry.entries import parse_entry
-from registry.sdk import sign_revocation
-from registry.testing_pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
+from registry.entries.codec import parse_entry
+from registry.entries.sdk import sign_revocation
+from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.registry_fixtures import record, serving_app
 
 TOKEN = "op-token"

@@ -22,20 +22,20 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
-import registry.c2pa_evidence as c2pa_evidence_module
-import registry.registry as registry_module
+import registry.admission.registry as registry_module
+import registry.c2pa.evidence as c2pa_evidence_module
 from cli.main import main
 from ledger import Sequencer, Signer
 from ledger.errors import LedgerError, MalformedError, VerificationError
 from registry import Registry
-from registry.bundle import build_bundle, verify_bundle
-from registry.c2pa_binding import check_hard_binding
-from registry.c2pa_evidence import check_entry, check_evidence, evidence_from_store
-from registry.entries import C2PA_CAPTURE, encode_entry, parse_entry
-from registry.hashing import hash_image, query_hashes
-from registry.jumbf import Box, manifest_store_from_jpeg, parse_boxes
-from registry.replay import replay_log
-from registry.testing_pki import make_device, make_intermediate, make_root
+from registry.audit.replay import replay_log
+from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.c2pa.binding import check_hard_binding
+from registry.c2pa.evidence import check_entry, check_evidence, evidence_from_store
+from registry.c2pa.jumbf import Box, manifest_store_from_jpeg, parse_boxes
+from registry.entries.codec import C2PA_CAPTURE, encode_entry, parse_entry
+from registry.imaging.hashing import hash_image, query_hashes
+from testkit.pki import make_device, make_intermediate, make_root
 from tests.c2pa_forgery import forge, only_manifest, raw, store_of
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, now_of
@@ -86,7 +86,7 @@ def attribution_forgery(a: NamedCamera, b: NamedCamera) -> tuple[bytes, Box]:
 
 
 def _first_with_label(store: bytes, label: str) -> Box:
-    """What `registry.jumbf.manifest` did before the fix: the first box with that label."""
+    """What `registry.c2pa.jumbf.manifest` did before the fix: the first box with that label."""
     found = parse_boxes(store)[0].child(label)
     assert found is not None
     return found

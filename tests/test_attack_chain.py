@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 
 from ledger import Signer
 from registry import Registry, RegistrySettings
-from registry.entries import DEVICE, REVOCATION, parse_entry, revocation_message
-from registry.replay import replay_log
-from registry.sdk import sign_message, sign_revocation
-from registry.testing_pki import DevicePKI, IssuedCert, make_pki, make_root
+from registry.audit.replay import replay_log
+from registry.entries.codec import DEVICE, REVOCATION, parse_entry, revocation_message
+from registry.entries.sdk import sign_message, sign_revocation
+from testkit.pki import DevicePKI, IssuedCert, make_pki, make_root
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, now_of, record, serving_app
 from tests.test_audit import served, smuggle

@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from ledger import Signer
 from registry import Registry, RegistrySettings
-from registry.clusters import build_report, load_facts
-from registry.entries import CAPTURE, capture_message
-from registry.replay import replay_log
-from registry.sdk import sign_message
-from registry.testing_pki import DevicePKI, make_pki
+from registry.audit.replay import replay_log
+from registry.entries.codec import CAPTURE, capture_message
+from registry.entries.sdk import sign_message
+from registry.origins.clusters import build_report, load_facts
+from testkit.pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, record, serving_app
 from tests.test_audit import served, smuggle

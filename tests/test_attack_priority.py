@@ -20,16 +20,22 @@ from cli.errors import EXIT_CAUTION
 from cli.main import main
 from ledger import LogConfig, Signer
 from registry import Registry, RegistrySettings
+from registry.audit.replay import replay_log
 from registry.cautions import (
     CLAIMS_TIME_BEFORE_EARLIER_LOG,
     GENERATOR_DISCLOSED_FIRST,
     REGISTERED_EARLIER_ELSEWHERE,
 )
-from registry.clusters import Parameters, build_report, cluster, load_facts
-from registry.lookup import DISCLOSED_SYNTHETIC, REGISTERED, Lookup, LookupResult, query_from_image
-from registry.replay import replay_log
-from registry.sdk import device_id, sign_capture
-from registry.testing_pki import DevicePKI, make_device, make_root
+from registry.entries.sdk import device_id, sign_capture
+from registry.lookup.query import (
+    DISCLOSED_SYNTHETIC,
+    REGISTERED,
+    Lookup,
+    LookupResult,
+    query_from_image,
+)
+from registry.origins.clusters import Parameters, build_report, cluster, load_facts
+from testkit.pki import DevicePKI, make_device, make_root
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, now_of, picture, reencoded
 from tests.test_audit import served

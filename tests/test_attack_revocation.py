@@ -26,19 +26,19 @@ from cli.main import main
 from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.bundle import build_bundle, verify_bundle
+from registry.audit.replay import replay_log
+from registry.bundle.bundle import build_bundle, verify_bundle
 from registry.cautions import (
     CAPTURED_IN_COMPROMISE_WINDOW,
     LATE_LOGGING_MS,
     LOGGED_AFTER_REVOCATION,
     LOGGED_LATE,
 )
-from registry.clusters import build_report, load_facts
-from registry.entries import REVOCATION, encode_entry
-from registry.lookup import Lookup, LookupResult, query_from_image
-from registry.replay import replay_log
-from registry.sdk import sign_capture, sign_revocation
-from registry.testing_pki import DevicePKI, make_pki
+from registry.entries.codec import REVOCATION, encode_entry
+from registry.entries.sdk import sign_capture, sign_revocation
+from registry.lookup.query import Lookup, LookupResult, query_from_image
+from registry.origins.clusters import build_report, load_facts
+from testkit.pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import now_of, picture
 from tests.test_audit import served, smuggle

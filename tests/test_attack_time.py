@@ -28,11 +28,11 @@ from ledger.database import open_engine
 from ledger.note import parse_note, write_private_key_file
 from ledger.schema import log_cosignatures
 from registry import Registry, RegistrySettings
-from registry.audit import EntryAuditor
-from registry.bundle import build_bundle, verify_bundle
-from registry.entries import CAPTURE
-from registry.replay import replay_log
-from registry.testing_pki import DevicePKI
+from registry.audit.auditor import EntryAuditor
+from registry.audit.replay import replay_log
+from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.entries.codec import CAPTURE
+from testkit.pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import DAY_MS, TOKEN, record
 from tests.serving import prov_serve

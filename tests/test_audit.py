@@ -1,5 +1,5 @@
 """`prov audit replay` end to end: a registry log re-validated from its tiles with the admission
-rules (registry.rules), entries the log should never have admitted reported with index and
+rules (registry.admission.rules), entries the log should never have admitted reported with index and
 reason, resuming from a state file, and the CLI against a real `prov serve`. Both databases."""
 
 import base64
@@ -20,10 +20,10 @@ from ledger import Checkpoint, LogConfig, Sequencer, Signer, sign_checkpoint
 from ledger.note import write_private_key_file
 from ledger.remote import RemoteLog
 from registry import Registry, RegistrySettings
-from registry.entries import CAPTURE, DEVICE, encode_entry
-from registry.replay import replay_log
-from registry.sdk import sign_revocation
-from registry.testing_pki import DevicePKI, make_pki
+from registry.audit.replay import replay_log
+from registry.entries.codec import CAPTURE, DEVICE, encode_entry
+from registry.entries.sdk import sign_revocation
+from testkit.pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import now_of, record
 from tests.serving import prov_serve

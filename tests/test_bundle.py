@@ -11,9 +11,9 @@ from cli.main import main
 from ledger import LedgerError, MalformedError, NotFoundError, Signer
 from ledger.note import write_private_key_file
 from registry import Registry
-from registry.bundle import build_bundle, parse_bundle, verify_bundle
-from registry.hashing import ProbeHash, query_hashes
-from registry.testing_pki import DevicePKI
+from registry.bundle.bundle import build_bundle, parse_bundle, verify_bundle
+from registry.imaging.hashing import ProbeHash, query_hashes
+from testkit.pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import picture, record, reencoded, with_banner
 
@@ -48,7 +48,7 @@ def logged(registry: Registry, enrolled: DevicePKI, clock: FixedClock) -> tuple[
 
 
 def _signed(pki: DevicePKI, image: bytes, clock: FixedClock) -> dict[str, object]:
-    from registry.sdk import sign_capture
+    from registry.entries.sdk import sign_capture
 
     device = pki.device
     return sign_capture(image, device.private_key, device.certificate, 2, clock.now_ms)  # type: ignore[arg-type]

@@ -27,17 +27,17 @@ from ledger import LogConfig, Sequencer, Signer
 from ledger.errors import MalformedError, VerificationError
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.bundle import build_bundle, verify_bundle
-from registry.c2pa_evidence import check_entry, evidence_from_store
-from registry.c2pa_reader import offline_settings
+from registry.audit.replay import replay_log
+from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.c2pa.evidence import check_entry, evidence_from_store
+from registry.c2pa.jumbf import manifest_store_from_jpeg
+from registry.c2pa.reader import offline_settings
 from registry.cautions import LOGGED_LATE
-from registry.entries import C2PA_CAPTURE, DEVICE, encode_entry, parse_entry
-from registry.hashing import query_hashes
-from registry.jumbf import manifest_store_from_jpeg
-from registry.lookup import Lookup, query_from_image
-from registry.replay import replay_log
-from registry.testing_c2pa import sign_jpeg
-from registry.testing_pki import (
+from registry.entries.codec import C2PA_CAPTURE, DEVICE, encode_entry, parse_entry
+from registry.imaging.hashing import query_hashes
+from registry.lookup.query import Lookup, query_from_image
+from testkit.c2pa import sign_jpeg
+from testkit.pki import (
     C2PA_CLAIM_SIGNING,
     IssuedCert,
     make_device,

@@ -1,4 +1,4 @@
-"""registry.certs: vendor roots, device certificate validation, device signatures."""
+"""registry.admission.certs: vendor roots, device certificate validation, device signatures."""
 
 import datetime as dt
 import hashlib
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger.errors import LedgerError, MalformedError, VerificationError
-from registry.certs import (
+from registry.admission.certs import (
     C2PA_CLAIM_SIGNING,
     DOCUMENT_SIGNING,
     DeviceCertificate,
@@ -19,7 +19,7 @@ from registry.certs import (
     validate_device,
     verify_signature,
 )
-from registry.testing_pki import (
+from testkit.pki import (
     SERVER_AUTH,
     IssuedCert,
     KeyType,

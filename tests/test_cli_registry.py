@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from cli.main import main
 from ledger import Verifier, open_checkpoint, verify_inclusion
-from registry.testing_pki import PrivateKey, make_device, make_pki
+from testkit.pki import PrivateKey, make_device, make_pki
 from tests.registry_fixtures import picture
 from tests.serving import free_port, prov_serve
 from tests.test_cli import Prov, assert_exit, one_line

@@ -13,7 +13,7 @@ from cli.main import main
 from ledger import Signer
 from ledger.note import write_private_key_file
 from registry import Registry
-from registry.clusters import (
+from registry.origins.clusters import (
     Capture,
     Facts,
     Origin,
@@ -23,7 +23,7 @@ from registry.clusters import (
     load_facts,
     report_bytes,
 )
-from registry.testing_pki import DevicePKI
+from testkit.pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import record
 

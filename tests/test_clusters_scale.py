@@ -12,7 +12,7 @@ import pytest
 
 from bench.clusters_bench import Builder
 from ledger.errors import MalformedError
-from registry.clusters import (
+from registry.origins.clusters import (
     Capture,
     Facts,
     Origin,

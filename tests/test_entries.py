@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.entries import canonical, canonical_claim, capture_leaf, capture_record_id
+from registry.entries.codec import canonical, canonical_claim, capture_leaf, capture_record_id
 
 _scalars = (
     st.none()

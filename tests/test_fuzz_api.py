@@ -34,8 +34,8 @@ from schemathesis import GenerationMode
 from ledger import LogConfig, LogStore, Sequencer, Signer
 from ledger.note import write_private_key_file
 from registry import RegistrySettings
-from registry.sdk import sign_capture
-from registry.testing_pki import make_pki
+from registry.entries.sdk import sign_capture
+from testkit.pki import make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import picture, serving_app
 from tests.serving import prov_serve

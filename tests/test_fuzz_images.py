@@ -1,4 +1,4 @@
-"""Hostile image files through the hashing path (`registry.hashing.hash_image`, `query_hashes`,
+"""Hostile image files through the hashing path (`registry.imaging.hashing.hash_image`, `query_hashes`,
 `pdq_dihedral`, all of which decode with `_decode`).
 
 Every file, however broken, gives either hashes or a MalformedError whose code says why
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageFile
 
 from ledger.errors import LedgerError, MalformedError
-from registry.hashing import ImageHashes, hash_image, pdq_dihedral, query_hashes
+from registry.imaging.hashing import ImageHashes, hash_image, pdq_dihedral, query_hashes
 
 # Pillow warns about the corrupt metadata and oversized headers it is fed here on purpose.
 pytestmark = [

@@ -46,17 +46,17 @@ from ledger.cosignature import CosignatureVerifier, Cosigner
 from ledger.encoding import decode_base64, parse_decimal
 from ledger.merkle import Node
 from ledger.note import Verifier, open_note, parse_note
-from registry.bundle import BundleReport, verify_bundle
-from registry.entries import (
+from registry.admission.rules import check_vendor, parse_revocation
+from registry.bundle.bundle import BundleReport, verify_bundle
+from registry.entries.codec import (
     check_capture_record,
     check_claim,
     encode_entry,
     parse_entry,
 )
-from registry.hashing import query_hashes
-from registry.rules import check_vendor, parse_revocation
-from registry.sdk import sign_capture, sign_revocation
-from registry.testing_pki import DevicePKI, make_pki
+from registry.entries.sdk import sign_capture, sign_revocation
+from registry.imaging.hashing import query_hashes
+from testkit.pki import DevicePKI, make_pki
 from tests.registry_fixtures import picture
 
 ORIGIN = "example.org/provenance/fuzz"

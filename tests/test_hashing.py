@@ -1,4 +1,4 @@
-"""registry.hashing: exact and perceptual hashes of image files, decoded defensively.
+"""registry.imaging.hashing: exact and perceptual hashes of image files, decoded defensively.
 
 Every picture here is generated (numpy + Pillow), never downloaded.
 """
@@ -17,15 +17,15 @@ import pytest
 from PIL import ExifTags, Image, ImageDraw, ImageFile
 
 from ledger.errors import ConfigurationError, MalformedError, TooLargeError
-from registry import hashing
-from registry.features import (
+from registry.imaging import hashing
+from registry.imaging.features import (
     FEATURE_NAMES,
     FEATURE_REGIONS,
     TRIMMED,
     crop_region,
     trim_uniform_border,
 )
-from registry.hashing import (
+from registry.imaging.hashing import (
     ALGORITHMS,
     DIHEDRAL_NAMES,
     ImageHashes,
@@ -35,7 +35,7 @@ from registry.hashing import (
 )
 
 T = Image.Transpose
-# pdq_dihedral's order after the original (docstring of registry.hashing.pdq_dihedral).
+# pdq_dihedral's order after the original (docstring of registry.imaging.hashing.pdq_dihedral).
 DIHEDRAL = [
     T.ROTATE_90,
     T.ROTATE_180,

@@ -22,15 +22,15 @@ from starlette.types import Message, Receive, Scope, Send
 
 from api import create_app
 from api.limits import LIMITED_PATHS, BodySizeLimit, TokenBuckets
+from cli.client import HttpClient
 from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
 from cli.main import main
 from ledger import LogConfig
 from ledger.errors import ConfigurationError, RateLimitedError, TooLargeError
 from registry import RegistrySettings
-from registry.client import HttpClient
 from registry.config import MAX_IMAGE_PIXELS_CEILING
-from registry.hashing import DEFAULT_MAX_PIXELS, query_hashes
-from registry.testing_pki import DevicePKI, make_pki
+from registry.imaging.hashing import DEFAULT_MAX_PIXELS, query_hashes
+from testkit.pki import DevicePKI, make_pki
 from tests.registry_fixtures import TOKEN, picture, record
 from tests.serving import prov_serve
 from tests.test_cli import Prov

@@ -15,7 +15,8 @@ from cli.main import main
 from ledger import LogConfig, MalformedError, Signer, open_checkpoint, verify_inclusion
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.lookup import (
+from registry.entries.sdk import sign_capture, sign_revocation
+from registry.lookup.query import (
     DISCLOSED_SYNTHETIC,
     NEAR_DUPLICATE,
     NOT_FOUND,
@@ -25,8 +26,7 @@ from registry.lookup import (
     query_from_image,
     query_from_json,
 )
-from registry.sdk import sign_capture, sign_revocation
-from registry.testing_pki import DevicePKI, make_pki
+from testkit.pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, cropped, now_of, picture, screenshot, with_banner
 

@@ -1,13 +1,13 @@
-"""registry.matching: the match rule at its boundaries, and CaptureIndex against a brute force
+"""registry.imaging.matching: the match rule at its boundaries, and CaptureIndex against a brute force
 over `judge` (no capture `judge` accepts is ever left out of the candidates)."""
 
 import random
 
 import pytest
 
-from registry.features import FEATURE_NAMES, TRIMMED
-from registry.hashing import DIHEDRAL_NAMES, ProbeHash
-from registry.matching import (
+from registry.imaging.features import FEATURE_NAMES, TRIMMED
+from registry.imaging.hashing import DIHEDRAL_NAMES, ProbeHash
+from registry.imaging.matching import (
     GLOBAL,
     PDQ_RADIUS,
     PDQ_RADIUS_CONFIRMED,

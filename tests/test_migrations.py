@@ -7,7 +7,7 @@ from sqlalchemy import MetaData, inspect
 import migrations
 from ledger import open_engine
 from ledger.schema import metadata as log_metadata
-from registry.schema import metadata as registry_metadata
+from registry.admission.schema import metadata as registry_metadata
 
 
 def all_tables() -> MetaData:

@@ -1,4 +1,4 @@
-"""registry.neardup against a NumPy brute force: exact within the radius, best variant per leaf,
+"""registry.imaging.neardup against a NumPy brute force: exact within the radius, best variant per leaf,
 k nearest beyond the radius, incremental appends, and input checks - for both index kinds."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from ledger.errors import MalformedError
-from registry.neardup import PDQ_BYTES, Candidate, NearDuplicateIndex
+from registry.imaging.neardup import PDQ_BYTES, Candidate, NearDuplicateIndex
 
 # "sharded": flat with tiny shards, so searches merge many shards and appends cross them.
 KINDS = ["flat", "sharded", "multihash"]

@@ -25,11 +25,11 @@ from ledger import (
     verify_inclusion,
 )
 from registry import Receipt, Registry, RegistrySettings
-from registry.entries import b64, capture_message, parse_entry
-from registry.hashing import hash_image
-from registry.schema import DERIVED_TABLES
-from registry.sdk import device_id, sign_capture, sign_message, sign_revocation
-from registry.testing_pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
+from registry.admission.schema import DERIVED_TABLES
+from registry.entries.codec import b64, capture_message, parse_entry
+from registry.entries.sdk import device_id, sign_capture, sign_message, sign_revocation
+from registry.imaging.hashing import hash_image
+from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, now_of, picture, record
 

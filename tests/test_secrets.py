@@ -22,8 +22,8 @@ from ledger import LogConfig, Signer
 from ledger.errors import ConfigurationError
 from ledger.note import read_private_key_file
 from registry import RegistrySettings
-from registry.entries import b64
-from registry.testing_pki import make_pki
+from registry.entries.codec import b64
+from testkit.pki import make_pki
 from tests.conftest import ORIGIN
 from tests.registry_fixtures import picture, record
 from tests.serving import PROV, free_port, prov_serve, witness_serve

@@ -18,10 +18,10 @@ from cli.main import main
 from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.bundle import verify_bundle
-from registry.hashing import hash_image, query_hashes
-from registry.sdk import sign_capture
-from registry.testing_pki import DevicePKI
+from registry.bundle.bundle import verify_bundle
+from registry.entries.sdk import sign_capture
+from registry.imaging.hashing import hash_image, query_hashes
+from testkit.pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import picture, record, reencoded, serving_app
 

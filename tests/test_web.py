@@ -21,8 +21,8 @@ from api import create_app
 from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.sdk import sign_capture
-from registry.testing_pki import DevicePKI
+from registry.entries.sdk import sign_capture
+from testkit.pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import picture
 from tests.serving import prov_serve

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep, SettingsDep
 from ledger.errors import MalformedError
-from registry.lookup import MAX_PROBES, query_from_image, query_from_json
-from registry.matching import PROBE_TARGETS
+from registry.imaging.matching import PROBE_TARGETS
+from registry.lookup.query import MAX_PROBES, query_from_image, query_from_json
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 
@@ -90,7 +90,7 @@ _LOOKUP_BODY = {
 async def lookup(request: Request, finder: LookupDep, settings: SettingsDep) -> dict[str, Any]:
     """Send `multipart/form-data` with an `image` file, or JSON hashes computed locally:
     `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256": hex}` (what
-    `registry.hashing.query_hashes` returns), or the short form
+    `registry.imaging.hashing.query_hashes` returns), or the short form
     `{"pdq": hex or [8 hex], "pdq_quality": n, "phash": hex, "sha256": hex}`."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):

@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import LookupDep, SettingsDep, Store
 from api.errors import status_for
 from ledger.errors import LedgerError
-from registry.hashing import DIHEDRAL_NAMES
-from registry.lookup import query_from_image
+from registry.imaging.hashing import DIHEDRAL_NAMES
+from registry.lookup.query import query_from_image
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")

@@ -1,4 +1,4 @@
-"""Captures get a claim id (registry.claim_identity): the same claim whatever its signature.
+"""Captures get a claim id (registry.entries.claim_identity): the same claim whatever its signature.
 
 Admission answers a claim already logged as a duplicate by this id (issue 13: a malleated or
 re-signed copy was logged as a new capture with a repeated counter). Existing rows are filled
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from ledger.store import read_entries
-from registry.claim_identity import claim_id
+from registry.entries.claim_identity import claim_id
 
 revision: str = "0006_claim_dedup"
 down_revision: str | None = "0005_c2pa_captures"

@@ -1,4 +1,4 @@
-"""What the log knows against a capture: reg_capture_cautions (registry.capture_cautions).
+"""What the log knows against a capture: reg_capture_cautions (registry.admission.capture_cautions).
 
 Derived like every reg_* table: after upgrading a registry that already holds captures, run
 `prov reindex` to fill it from the log.

@@ -1,0 +1,211 @@
+"""One interface to a registry, local or remote, for the CLI.
+
+The rule: commands act on the local database (`--data-dir` / `--database`, where the log key
+is) unless a server URL is given (`--server`, `PROV_SERVER`), in which case they call that
+server's HTTP API. Both return the same JSON shapes and raise the same errors.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, Protocol
+
+import httpx
+
+from ledger.errors import (
+    ConfigurationError,
+    LedgerError,
+    MalformedError,
+    NotAuthorizedError,
+    NotFoundError,
+    RateLimitedError,
+    StorageError,
+    TooLargeError,
+    VerificationError,
+)
+from registry.admission.registry import Registry
+from registry.bundle.bundle import build_bundle
+from registry.entries.codec import b64
+from registry.lookup.query import Lookup, query_from_image
+from registry.origins.clusters import build_report, load_facts, report_bytes
+
+
+class RegistryClient(Protocol):
+    def add_vendor(
+        self, name: str, role: str, root_der: bytes, admin_token: str | None
+    ) -> dict[str, Any]: ...
+    def enroll_device(self, cert_der: bytes, chain_der: Sequence[bytes]) -> dict[str, Any]: ...
+    def device(self, device_id: str) -> dict[str, Any]: ...
+    def submit_captures(self, records: Sequence[Any]) -> list[dict[str, Any]]: ...
+    def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]: ...
+    def bundle(self, index: int) -> bytes: ...
+    def lookup_image(self, data: bytes, name: str) -> dict[str, Any]: ...
+    def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]: ...
+    def clusters(self, at: int | None) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class LocalClient:
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def add_vendor(
+        self, name: str, role: str, root_der: bytes, admin_token: str | None
+    ) -> dict[str, Any]:
+        return self._registry.add_vendor(name, role, root_der, admin_token).to_json()
+
+    def enroll_device(self, cert_der: bytes, chain_der: Sequence[bytes]) -> dict[str, Any]:
+        return self._registry.enroll_device(cert_der, chain_der).to_json()
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        return self._registry.device(device_id)
+
+    def submit_captures(self, records: Sequence[Any]) -> list[dict[str, Any]]:
+        return [result.to_json() for result in self._registry.submit_captures(records)]
+
+    def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]:
+        return self._registry.revoke(revocation).to_json()
+
+    def bundle(self, index: int) -> bytes:
+        return build_bundle(self._registry.store, index)
+
+    def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
+        query = query_from_image(data, name, max_pixels=self._registry.settings.max_image_pixels)
+        return Lookup(self._registry.store).lookup(query).to_json()
+
+    def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
+        return self._registry.ingest_c2pa(data, name).to_json()
+
+    def clusters(self, at: int | None) -> bytes:
+        return report_bytes(build_report(load_facts(self._registry.store, at)))
+
+    def close(self) -> None:
+        self._registry.close()
+
+
+_ERROR_BY_STATUS: dict[int, type[LedgerError]] = {
+    400: MalformedError,
+    401: NotAuthorizedError,
+    404: NotFoundError,
+    413: TooLargeError,
+    422: VerificationError,
+    503: ConfigurationError,
+}
+
+
+# A rate-limited server says when to come back (Retry-After); `prov submit` waits that long
+# and tries again, a few times, never longer than this each time (a hostile server could
+# otherwise park the client for days).
+RATE_LIMIT_RETRIES = 5
+MAX_RETRY_AFTER_S = 60
+
+
+def _retry_after_s(response: httpx.Response) -> int:
+    """Retry-After in whole seconds, within 1 to MAX_RETRY_AFTER_S (1 if absent or a date)."""
+    raw = response.headers.get("retry-after", "").strip()
+    seconds = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 1
+    return min(max(seconds, 1), MAX_RETRY_AFTER_S)
+
+
+class HttpClient:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 120.0,
+        *,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        retries: int = RATE_LIMIT_RETRIES,
+    ) -> None:
+        """`http` replaces the HTTP client (tests pass a TestClient); `sleep` waits out a 429."""
+        self._base = base_url.rstrip("/")
+        self._http = http or httpx.Client(base_url=self._base, timeout=timeout)
+        self._sleep = sleep
+        self._retries = retries
+
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One request, repeated after Retry-After while the server answers 429."""
+        for attempt in range(max(self._retries, 0) + 1):
+            try:
+                response = self._http.request(method, path, **options)
+            except httpx.HTTPError as exc:
+                raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+            if response.status_code != 429 or attempt == self._retries:
+                break
+            self._sleep(_retry_after_s(response))
+        return response
+
+    def _call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self._send(method, path, json=body, headers=headers)
+        if response.is_success:
+            return response.json()
+        self._raise(response)
+
+    def _raise(self, response: httpx.Response) -> NoReturn:
+        try:
+            error = response.json()["error"]
+            code, message = str(error["type"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            code, message = "http_error", f"{response.status_code} {response.text[:200]}"
+        message = f"{message} (server {self._base})"
+        if response.status_code == 429:
+            raise RateLimitedError(message, _retry_after_s(response), code=code)
+        raise _ERROR_BY_STATUS.get(response.status_code, StorageError)(message, code=code)
+
+    def add_vendor(
+        self, name: str, role: str, root_der: bytes, admin_token: str | None
+    ) -> dict[str, Any]:
+        body = {"name": name, "role": role, "root": b64(root_der)}
+        result: dict[str, Any] = self._call("POST", "/v1/vendors", body, admin_token)
+        return result
+
+    def enroll_device(self, cert_der: bytes, chain_der: Sequence[bytes]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/v1/devices", {"cert": b64(cert_der), "chain": [b64(c) for c in chain_der]}
+        )
+        return result
+
+    def device(self, device_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v1/devices/{device_id}")
+        return result
+
+    def submit_captures(self, records: Sequence[Any]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = self._call(
+            "POST", "/v1/captures", {"records": list(records)}
+        )["results"]
+        return results
+
+    def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v1/revocations", revocation)
+        return result
+
+    def bundle(self, index: int) -> bytes:
+        response = self._send("GET", f"/v1/bundles/{index}")
+        if response.is_success:
+            return response.content
+        self._raise(response)
+
+    def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
+        response = self._send("POST", "/v1/lookup", files={"image": (name, data)})
+        if response.is_success:
+            result: dict[str, Any] = response.json()
+            return result
+        self._raise(response)
+
+    def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
+        ascii_name = name.encode("ascii", "replace").decode()  # a header value is ASCII
+        headers = {"Content-Type": "image/jpeg", "X-Filename": ascii_name}
+        response = self._send("POST", "/v1/c2pa/ingest", content=data, headers=headers)
+        if response.is_success:
+            result: dict[str, Any] = response.json()
+            return result
+        self._raise(response)
+
+    def clusters(self, at: int | None) -> bytes:
+        response = self._send("GET", "/v1/clusters", params={} if at is None else {"at": at})
+        if response.is_success:
+            return response.content
+        self._raise(response)
+
+    def close(self) -> None:
+        self._http.close()

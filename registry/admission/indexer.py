@@ -1,0 +1,298 @@
+"""Derived indexes: turning log entries into registry rows.
+
+The live path (registry.Registry, inside the sequencer's transaction) and `prov reindex` (a
+replay of the whole log) call the same `apply_*` functions in log order, so a rebuild yields
+exactly the rows the live path wrote.
+"""
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+
+from ledger.database import insert_rows
+from ledger.errors import LedgerError, StorageError
+from ledger.store import read_entries
+from registry.admission import capture_cautions, rules
+from registry.admission.certs import DeviceCertificate, load_vendor_root
+from registry.admission.schema import (
+    DERIVED_TABLES,
+    reg_capture_features,
+    reg_captures,
+    reg_devices,
+    reg_revocations,
+    reg_state,
+    reg_vendors,
+)
+from registry.entries.claim_identity import claim_id
+from registry.entries.codec import (
+    C2PA_CAPTURE,
+    CAPTURE,
+    DEVICE,
+    REVOCATION,
+    VENDOR,
+    canonical,
+    capture_record_id,
+)
+from registry.imaging.features import FEATURE_NAMES
+
+COUNTER_OK = "ok"
+COUNTER_REPEATED = "repeated"  # the device already logged a capture with this counter
+COUNTER_BACKWARDS = "backwards"  # lower than a counter the device already logged
+COUNTER_NONE = "none"  # a c2pa-capture/v1: C2PA claims carry no capture counter
+# The same claim as an earlier capture, signed differently (registry.entries.claim_identity): a copy,
+# not a new capture - never a counter repeat. Admission never logs one; an older log may hold it.
+COUNTER_DUPLICATE = "duplicate"
+DOUBTFUL_CHUNK = 250  # (device, counter) pairs looked up per statement
+
+
+def record_id(entry: Mapping[str, Any]) -> bytes:
+    """Identity of a capture record: SHA-256 of JCS({claim, sig}), where a c2pa-capture/v1's
+    sig is its COSE signature. ECDSA signatures are randomized, so re-signing the same claim
+    makes a different record (and, for capture/v1, a repeated counter)."""
+    sig = entry["sig"] if entry["kind"] == CAPTURE else entry["c2pa"]["signature"]
+    return capture_record_id(canonical(entry["claim"]), sig)
+
+
+def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    der = base64.b64decode(entry["root"])
+    connection.execute(
+        insert(reg_vendors).values(
+            vendor_id=hashlib.sha256(der).hexdigest(),
+            name=entry["name"],
+            role=entry["role"],
+            leaf_index=index,
+            logged_at_ms=entry["logged_at"],
+        )
+    )
+
+
+def apply_device(
+    connection: Connection,
+    index: int,
+    entry: Mapping[str, Any],
+    verified: DeviceCertificate | None = None,
+) -> None:
+    """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`)."""
+    device = rules.enrolled_device(entry, verified or _verified(connection, entry))
+    connection.execute(
+        insert(reg_devices).values(
+            device_id=device.device_id,
+            vendor_id=device.vendor_id,
+            issuer_id=device.issuer_id,
+            algorithm=device.algorithm,
+            public_key=device.public_key,
+            not_before_ms=device.not_before_ms,
+            not_after_ms=device.not_after_ms,
+            leaf_index=index,
+            logged_at_ms=entry["logged_at"],
+            max_counter=None,
+        )
+    )
+
+
+def _verified(connection: Connection, entry: Mapping[str, Any]) -> DeviceCertificate | None:
+    """A logged device's verified path, checked again against its vendor's root at the entry's
+    logged_at as admission did; None if it does not verify (only a log that `prov audit replay`
+    reports holds such an entry)."""
+    vendor_index = connection.execute(
+        select(reg_vendors.c.leaf_index).where(reg_vendors.c.vendor_id == entry["vendor"])
+    ).scalar()
+    if vendor_index is None:
+        return None
+    vendor = json.loads(read_entries(connection, vendor_index, vendor_index + 1)[0])
+    try:
+        root = load_vendor_root(base64.b64decode(vendor["root"]))
+        chain = [base64.b64decode(c) for c in entry["chain"]]
+        return rules.check_device(base64.b64decode(entry["cert"]), chain, root, entry["logged_at"])
+    except LedgerError:
+        return None
+
+
+def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+    # Only the vendor root or the issuer on the device's verified path may revoke it. Admission
+    # checks this (and the signature); an older log can hold a revocation signed by a stranger's
+    # certificate smuggled into the device's chain, which must not brick the device once the
+    # tables are rebuilt (`prov audit replay` reports it as revocation_bad_signer).
+    device = connection.execute(
+        select(reg_devices.c.vendor_id, reg_devices.c.issuer_id).where(
+            reg_devices.c.device_id == entry["device"]
+        )
+    ).first()
+    if device is None or entry["signer"] not in (device.vendor_id, device.issuer_id):
+        return
+    connection.execute(
+        insert(reg_revocations).values(
+            leaf_index=index,
+            device_id=entry["device"],
+            compromised_since_ms=entry["compromised_since"],
+            reason=entry["reason"],
+            signer_id=entry["signer"],
+            logged_at_ms=entry["logged_at"],
+        )
+    )
+    # A revocation logged after a capture can still date the compromise before it.
+    capture_cautions.rejudge_device(connection, entry["device"], entry["compromised_since"])
+
+
+@dataclass(frozen=True)
+class CaptureRow:
+    index: int
+    counter_status: str
+
+
+def apply_captures(
+    connection: Connection,
+    first_index: int,
+    entries: Sequence[Mapping[str, Any]],
+    record_ids: Sequence[bytes] | None = None,
+    claim_ids: Sequence[bytes] | None = None,
+) -> list[CaptureRow]:
+    """Insert rows for consecutive capture entries; counters are judged in log order.
+    `record_ids` and `claim_ids`, if the caller computed them already, must be record_id() and
+    claim_identity.claim_id() of each entry."""
+    if not entries:
+        return []
+    if record_ids is None:
+        record_ids = [record_id(entry) for entry in entries]
+    if claim_ids is None:
+        claim_ids = [claim_id(entry) for entry in entries]
+    claims = [entry["claim"] for entry in entries]
+    devices = sorted({claim["device"] for claim in claims})
+    highest: dict[str, int | None] = dict(
+        connection.execute(
+            select(reg_devices.c.device_id, reg_devices.c.max_counter).where(
+                reg_devices.c.device_id.in_(devices)
+            )
+        ).all()
+    )
+    # Only a counter at or below the device's highest can have been seen before: look those
+    # up (one indexed probe each); the usual, increasing counters need no query at all.
+    doubtful = sorted(
+        {
+            (claim["device"], claim["counter"])
+            for claim in claims
+            if claim.get("counter") is not None
+            and highest.get(claim["device"]) is not None
+            and claim["counter"] <= highest[claim["device"]]
+        }
+    )
+    seen: set[tuple[str, int]] = set()
+    # A claim logged before has the same (device, counter), so it is among the doubtful ones.
+    seen_claims: set[bytes] = set()
+    # In chunks: SQLite refuses an expression nested deeper than 1,000, and a chain of ORs nests
+    # one level per term - a batch of late uploads (all counters below the device's highest)
+    # failed whole.
+    for start in range(0, len(doubtful), DOUBTFUL_CHUNK):
+        matches = or_(
+            *(
+                and_(reg_captures.c.device_id == device, reg_captures.c.counter == counter)
+                for device, counter in doubtful[start : start + DOUBTFUL_CHUNK]
+            )
+        )
+        for d, c, known in connection.execute(
+            select(reg_captures.c.device_id, reg_captures.c.counter, reg_captures.c.claim_id).where(
+                matches
+            )
+        ):
+            seen.add((d, c))
+            seen_claims.add(bytes(known))
+    rows: list[tuple[Any, ...]] = []
+    results: list[CaptureRow] = []
+    rows_in = zip(entries, claims, record_ids, claim_ids, strict=True)
+    for offset, (entry, claim, rid, cid) in enumerate(rows_in):
+        device, counter = claim["device"], claim.get("counter")
+        top = highest.get(device)
+        if counter is None:
+            status = COUNTER_NONE
+        elif cid in seen_claims:
+            status = COUNTER_DUPLICATE
+        elif (device, counter) in seen:
+            status = COUNTER_REPEATED
+        elif top is not None and counter < top:
+            status = COUNTER_BACKWARDS
+        else:
+            status = COUNTER_OK
+        if counter is not None:
+            seen.add((device, counter))
+            seen_claims.add(cid)
+            highest[device] = counter if top is None else max(top, counter)
+        index = first_index + offset
+        results.append(CaptureRow(index, status))
+        # In reg_captures' column order (see registry/admission/schema.py).
+        rows.append(
+            (
+                index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
+                bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
+                bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
+                cid,
+            )
+        )  # fmt: skip
+    insert_rows(connection, reg_captures, rows)
+    capture_cautions.judge_new_captures(
+        connection,
+        [(row[0], row[2], row[5], row[6]) for row in rows],  # index, device, captured, logged
+    )
+    insert_rows(
+        connection,
+        reg_capture_features,
+        [
+            (first_index + offset, name, bytes.fromhex(value))
+            for offset, claim in enumerate(claims)
+            for name, value in claim.get("features", {}).items()
+            if name in FEATURE_NAMES
+        ],
+    )
+    connection.execute(
+        update(reg_devices)
+        .where(reg_devices.c.device_id == bindparam("device"))
+        .values(max_counter=bindparam("highest")),
+        [{"device": device, "highest": highest[device]} for device in devices],
+    )
+    return results
+
+
+def set_indexed_size(connection: Connection, size: int) -> None:
+    updated = connection.execute(update(reg_state).values(indexed_size=size)).rowcount
+    if not updated:
+        connection.execute(insert(reg_state).values(id=1, indexed_size=size))
+
+
+def clear(connection: Connection) -> None:
+    for table in DERIVED_TABLES:
+        connection.execute(delete(table))
+
+
+def replay(connection: Connection, first_index: int, leaves: Iterable[bytes]) -> int:
+    """Apply log entries in order (consecutive captures as one batch); returns the count."""
+    pending: list[dict[str, Any]] = []
+    pending_start = first_index
+    count = 0
+    for index, leaf in enumerate(leaves, start=first_index):
+        count += 1
+        try:
+            entry = json.loads(leaf)
+            kind = entry["kind"]
+        except (ValueError, TypeError, KeyError, RecursionError):
+            raise StorageError(f"log entry {index} is not a registry entry") from None
+        if kind in (CAPTURE, C2PA_CAPTURE):
+            if not pending:
+                pending_start = index
+            pending.append(entry)
+            continue
+        apply_captures(connection, pending_start, pending)
+        pending = []
+        if kind == VENDOR:
+            apply_vendor(connection, index, entry)
+        elif kind == DEVICE:
+            apply_device(connection, index, entry)
+        elif kind == REVOCATION:
+            apply_revocation(connection, index, entry)
+        else:
+            raise StorageError(f"log entry {index} has unknown kind {kind!r}")
+    apply_captures(connection, pending_start, pending)
+    return count

@@ -1,0 +1,444 @@
+"""Re-validating every logged entry, in log order, with the rules admission applied.
+
+`EntryAuditor.audit(first_index, leaves)` takes consecutive entries (as `ledger.replay`
+downloads them) and checks, with `registry.admission.rules` - the functions admission calls:
+
+* the leaf is an entry in canonical form (RFC 8785 JCS, the bytes the log hashed), of a known
+  kind, with `logged_at` never going backwards;
+* vendor/v1: the name, role and root CA (`rules.check_vendor`), and no vendor twice;
+* device/v1: a vendor logged before it, the device profile and chain to that vendor's root at
+  the entry's `logged_at` (`rules.check_device`), no chain certificate off the path the
+  verifier built (`rules.off_path_problem`), and no device twice;
+* capture/v1: the claim's fields, a device enrolled before it, a capture time the log could
+  accept at `logged_at`, no capture at or after a logged compromise (`rules.claim_problem`,
+  `rules.revoked_problem`), and the device's signature (`rules.capture_signature_job`, verified
+  in batches, in worker processes when given a pool), low-S if ES256 (`rules.high_s_problem`),
+  and a claim not logged before (registry.entries.claim_identity; else `duplicate_claim`);
+* c2pa-capture/v1: the camera's C2PA claim signature, the assertions it hashes and the capture
+  time it signs, re-verified from the entry alone (`registry.c2pa.evidence.check_entry`), by a
+  device enrolled before it, with the same time and revocation rules as capture/v1;
+* with witness keys (`cosigned`): no entry logged after k witnesses cosigned a tree holding it
+  (`logged_after_cosigned`, registry.bundle.witness_time);
+* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA on the
+  verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
+  `rules.check_revocation`).
+
+Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on.
+A capture that follows the rules but that the log itself speaks against becomes a
+`CautionEntry` (registry.audit.priority): reported with its index, code and evidence, while the
+log is still valid. Two sources: the revocations (`registry.admission.capture_cautions`: logged after a
+revocation of its device, so its capture time may be backdated), checked as entries arrive;
+and priority (`registry.audit.priority`: a generator's disclosure of the same picture came
+first, or a near-duplicate was logged before the time it claims), when the audit finishes.
+Its state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
+"""
+
+import base64
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.errors import LedgerError
+from registry.admission import rules
+from registry.admission.capture_cautions import Revocation, capture_cautions
+from registry.admission.certs import VendorRoot, load_vendor_root
+from registry.audit.priority import CautionEntry, PriorityAudit
+from registry.bundle.witness_time import CosignedBound
+from registry.c2pa.evidence import check_entry
+from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
+from registry.entries.claim_identity import c2pa_claim_id, capture_claim_id
+from registry.entries.codec import (
+    C2PA_CAPTURE,
+    CAPTURE,
+    DEVICE,
+    KINDS,
+    REVOCATION,
+    VENDOR,
+    canonical_claim,
+    capture_leaf,
+    check_claim,
+    encode_entry,
+    field,
+    int_field,
+)
+from registry.entries.signatures import verify_batch
+
+__all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
+
+# The caution codes an audit reports: those the revocations speak (the lookup also shows
+# logged_late, which an honest backlog can produce by the thousand).
+AUDITED_CAUTIONS = (CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION)
+
+_CLAIM_KEY_BYTES = 16
+DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
+# Starts checking signature jobs; the returned function waits for and returns the verdicts.
+# The default checks them here and now; registry.audit.replay spreads them over worker processes so
+# that they run while the next entries download and parse.
+VerifyLater = Callable[[list[rules.SignatureJob]], Callable[[], list[bool]]]
+
+
+def _verify_now(jobs: list[rules.SignatureJob]) -> Callable[[], list[bool]]:
+    verdicts = verify_batch(jobs)
+    return lambda: verdicts
+
+
+@dataclass(frozen=True)
+class InvalidEntry:
+    index: int
+    kind: str
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Vendor:
+    root: VendorRoot
+    role: str
+
+
+@dataclass(frozen=True)
+class _Device:
+    enrolled: rules.EnrolledDevice
+    path: tuple[bytes, ...]  # the verified path's CA certificates, issuer first, root last
+
+
+class EntryAuditor:
+    def __init__(
+        self, *, max_skew_ms: int = DEFAULT_MAX_SKEW_MS, verify: VerifyLater = _verify_now
+    ) -> None:
+        self.max_skew_ms = max_skew_ms
+        self.counts: Counter[str] = Counter()
+        self.invalid: list[InvalidEntry] = []
+        self.cautions: list[CautionEntry] = []  # set by finish()
+        self.priority = PriorityAudit()
+        # Revocation cautions, found as entries arrive (finish() adds the priority ones).
+        self._revocation_cautions: list[CautionEntry] = []
+        self.verify = verify
+        self._checking: list[tuple[list[tuple[int, str]], Callable[[], list[bool]]]] = []
+        self._vendors: dict[str, _Vendor] = {}
+        self._devices: dict[str, _Device] = {}
+        self._revoked: dict[str, int] = {}
+        # Truncated claim id (registry.entries.claim_identity) -> index of the first capture of it.
+        self._claims: dict[bytes, int] = {}
+        self._revocations: dict[str, list[tuple[int, int]]] = {}  # device -> (index, since)
+        self._last_logged_at = 0
+        self._latest_index: int | None = None  # an entry holding _last_logged_at
+        # When k witnesses saw the log (prov audit replay --witness-key): no entry they saw
+        # may have been logged after that.
+        self.cosigned: CosignedBound | None = None
+
+    def audit(self, first_index: int, leaves: Sequence[bytes]) -> None:
+        """Check consecutive entries starting at `first_index`."""
+        jobs: list[rules.SignatureJob] = []
+        signed: list[tuple[int, str]] = []  # (index, device) of each job
+        for index, leaf in enumerate(leaves, start=first_index):
+            try:
+                entry = self._entry(leaf)
+            except LedgerError as exc:
+                self._invalid(index, "unknown", exc.code, str(exc))
+                continue
+            kind = entry["kind"]
+            self.counts[kind] += 1
+            self._check_cosigned(index, kind, entry["logged_at"])
+            try:
+                if kind == VENDOR:
+                    self._vendor(entry)
+                elif kind == DEVICE:
+                    self._device(entry)
+                elif kind == REVOCATION:
+                    self._revocation(entry, index)
+                elif kind == C2PA_CAPTURE:
+                    self._c2pa_capture(entry, index)
+                    self._cautions(index, entry)
+                    self.priority.add(index, kind, entry, self._role(entry))
+                else:
+                    jobs.append(self._capture(entry, leaf, index))
+                    signed.append((index, entry["claim"]["device"]))
+                    self._cautions(index, entry)
+                    self.priority.add(index, kind, entry, self._role(entry))
+            except LedgerError as exc:
+                self._invalid(index, kind, exc.code, str(exc))
+        if jobs:
+            self._checking.append((signed, self.verify(jobs)))
+
+    def finish(self) -> None:
+        """Wait for every signature check started so far and record the failures."""
+        for signed, verdicts in self._checking:
+            for (index, device), ok in zip(signed, verdicts(), strict=True):
+                if not ok:
+                    self._invalid(
+                        index, CAPTURE, "bad_signature",
+                        f"signature does not verify with the enrolled key of device {device}",
+                    )  # fmt: skip
+        self._checking.clear()
+        self.invalid.sort(key=lambda entry: entry.index)
+        invalid = {entry.index for entry in self.invalid}  # reported as invalid, not cautioned
+        revoked = [c for c in self._revocation_cautions if c.index not in invalid]
+        self.cautions = sorted(
+            revoked + self.priority.findings(invalid), key=lambda c: (c.index, c.code)
+        )
+
+    def _role(self, entry: dict[str, Any]) -> str:
+        """The vendor role of an admissible capture's device."""
+        return self._vendors[self._devices[entry["claim"]["device"]].enrolled.vendor_id].role
+
+    # --- per kind ---
+
+    def _entry(self, leaf: bytes) -> dict[str, Any]:
+        try:
+            entry = json.loads(leaf)
+        except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
+            raise LedgerError("entry is not JSON (or nests too deep)", code="bad_entry") from None
+        if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+            raise LedgerError("entry is not an object of a known kind", code="bad_entry")
+        # Captures are checked against capture_leaf(JCS(claim), ...) in _capture: one JCS
+        # encoding instead of two, on the kind that is nearly every entry.
+        if entry["kind"] != CAPTURE and encode_entry(entry) != leaf:
+            raise _not_canonical()
+        logged_at = int_field(entry, "logged_at", entry["kind"])
+        if logged_at < self._last_logged_at:
+            raise LedgerError(
+                f"logged_at {logged_at} is earlier than the entry before it "
+                f"({self._last_logged_at}): the log's clock went backwards",
+                code="logged_at_backwards",
+            )
+        self._last_logged_at = logged_at
+        return entry
+
+    def _vendor(self, entry: dict[str, Any]) -> None:
+        _only(entry, {"kind", "logged_at", "name", "role", "root"})
+        root = rules.check_vendor(
+            field(entry, "name", VENDOR), field(entry, "role", VENDOR), _der(entry["root"])
+        )
+        if root.vendor_id in self._vendors:
+            raise LedgerError(f"vendor {root.vendor_id} is logged twice", code="duplicate_vendor")
+        self._vendors[root.vendor_id] = _Vendor(root, entry["role"])
+
+    def _device(self, entry: dict[str, Any]) -> None:
+        _only(entry, {"kind", "logged_at", "cert", "chain", "vendor"})
+        vendor = self._vendors.get(field(entry, "vendor", DEVICE))
+        if vendor is None:
+            raise LedgerError(
+                f"device names vendor {entry['vendor']}, which was not logged before it",
+                code="unknown_vendor",
+            )
+        chain = tuple(_der(c) for c in field(entry, "chain", DEVICE))
+        device = rules.check_device(_der(entry["cert"]), chain, vendor.root, entry["logged_at"])
+        if device.device_id in self._devices:
+            raise LedgerError(
+                f"device {device.device_id} is enrolled twice", code="duplicate_device"
+            )
+        # Enrolled with what the verified path says (its captures are still checked), then
+        # reported if its chain holds certificates off that path.
+        self._devices[device.device_id] = _Device(
+            rules.enrolled_device(entry, device), device.path_der
+        )
+        problem = rules.off_path_problem(chain, device)
+        if problem is not None:
+            raise LedgerError(problem[1], code=problem[0])
+
+    def _capture(self, entry: dict[str, Any], leaf: bytes, index: int) -> rules.SignatureJob:
+        _only(entry, {"kind", "logged_at", "claim", "sig"})
+        claim = check_claim(field(entry, "claim", CAPTURE))
+        sig = field(entry, "sig", CAPTURE)
+        claim_jcs = canonical_claim(claim)
+        if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
+            raise _not_canonical()
+        signature = base64.b64decode(sig, validate=True)
+        device = self._admissible_device(claim, entry["logged_at"])
+        high_s = rules.high_s_problem(device.enrolled, signature)
+        if high_s is not None:
+            self._invalid(index, CAPTURE, *high_s)
+        self._claim_logged(index, CAPTURE, capture_claim_id(claim_jcs))
+        return rules.capture_signature_job(device.enrolled, claim_jcs, signature)
+
+    def _c2pa_capture(self, entry: dict[str, Any], index: int) -> None:
+        """The camera's C2PA claim signature, re-verified from the entry alone, by the enrolled
+        device, at a time the log could accept (registry.c2pa.evidence.check_entry)."""
+        check_entry(entry)  # its canonical form was checked in _entry
+        self._admissible_device(entry["claim"], entry["logged_at"])
+        self._claim_logged(index, C2PA_CAPTURE, c2pa_claim_id(entry["c2pa"]))
+
+    def _claim_logged(self, index: int, kind: str, claim_id: bytes) -> None:
+        """Admission answers a claim already logged as a duplicate: a second entry of it (a
+        malleated or re-signed copy) was not admitted as it is. 16 bytes of the id suffice to
+        tell claims apart (a collision needs 2**64 claims) and halve the memory."""
+        key = claim_id[:_CLAIM_KEY_BYTES]
+        first = self._claims.setdefault(key, index)
+        if first != index:
+            self._invalid(
+                index, kind, "duplicate_claim",
+                f"the same claim as entry {first}, signed again: admission answers such a copy "
+                "as a duplicate of the first instead of logging it",
+            )  # fmt: skip
+
+    def _admissible_device(self, claim: dict[str, Any], logged_at: int) -> "_Device":
+        """The enrolled device of a capture the log could accept at `logged_at`: known, captured
+        inside its certificate's validity, not in the future, not after a logged compromise."""
+        device = self._devices.get(claim["device"])
+        problem = rules.claim_problem(
+            claim, device.enrolled if device else None, logged_at, self.max_skew_ms
+        ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
+        if problem is not None:
+            raise LedgerError(problem[1], code=problem[0])
+        assert device is not None
+        return device
+
+    def _cautions(self, index: int, entry: dict[str, Any]) -> None:
+        """What the revocations logged so far say against an admissible capture."""
+        claim = entry["claim"]
+        revocations = [
+            Revocation(at, claim["device"], since)
+            for at, since in self._revocations.get(claim["device"], ())
+        ]
+        for caution in capture_cautions(
+            index, claim["captured_at"], entry["logged_at"], revocations
+        ):
+            if caution.code in AUDITED_CAUTIONS:
+                self._revocation_cautions.append(
+                    CautionEntry(
+                        index, entry["kind"], caution.code, caution.message, caution.evidence
+                    )
+                )
+
+    def _revocation(self, entry: dict[str, Any], index: int) -> None:
+        body, signature = rules.parse_revocation(
+            {k: v for k, v in entry.items() if k != "logged_at"}
+        )
+        device = self._devices.get(body["device"])
+        if device is None:
+            raise LedgerError(
+                f"revocation names device {body['device']}, which was not enrolled before it",
+                code="unknown_device",
+            )
+        ca = rules.ca_certificate(body["signer"], body["device"], device.path)
+        rules.check_revocation(body, signature, ca)
+        since = body["compromised_since"]
+        self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
+        self._revocations.setdefault(body["device"], []).append((index, since))
+
+    def _check_cosigned(self, index: int, kind: str, logged_at: int) -> None:
+        """An entry logged after k witnesses cosigned a tree holding it (registry.bundle.witness_time);
+        reported beside any other finding, since the entry itself may be well formed."""
+        self._latest_index = index  # _entry let it through: it holds the latest time so far
+        bound = self.cosigned
+        if bound is not None and index < bound.size and bound.contradicts(logged_at):
+            self._invalid(
+                index, kind, "logged_after_cosigned", bound.explain(f"entry {index}", logged_at)
+            )
+
+    def check_resumed(self) -> None:
+        """For a resumed replay: the entries verified before were checked against the witness
+        times known then; the latest logged_at among them is checked against `cosigned` now."""
+        index, bound = self._latest_index, self.cosigned
+        if index is None or bound is None or index >= bound.size:
+            return
+        if bound.contradicts(self._last_logged_at) and not any(
+            i.index == index and i.code == "logged_after_cosigned" for i in self.invalid
+        ):
+            self._invalid(
+                index, "unknown", "logged_after_cosigned",
+                bound.explain(f"entry {index}", self._last_logged_at),
+            )  # fmt: skip
+
+    def _invalid(self, index: int, kind: str, code: str, reason: str) -> None:
+        self.invalid.append(InvalidEntry(index, kind, code, reason))
+
+    # --- resuming ---
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "counts": dict(self.counts),
+            "invalid": [vars(i) for i in self.invalid],
+            "cautions": [c.to_json() for c in self._revocation_cautions],
+            "vendors": {
+                k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}
+                for k, v in self._vendors.items()
+            },
+            "devices": {
+                k: {
+                    "enrolled": vars(v.enrolled)
+                    | {"public_key": base64.b64encode(v.enrolled.public_key).decode()},
+                    "path": [base64.b64encode(c).decode() for c in v.path],
+                }
+                for k, v in self._devices.items()
+            },
+            "revoked": self._revoked,
+            "claims": base64.b64encode(
+                b"".join(k + i.to_bytes(8, "big") for k, i in self._claims.items())
+            ).decode(),
+            "revocations": self._revocations,
+            "last_logged_at": self._last_logged_at,
+            "priority": self.priority.to_json(),
+            "latest_index": self._latest_index,
+        }
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        self.counts = Counter(data["counts"])
+        self.invalid = [InvalidEntry(**i) for i in data["invalid"]]
+        # State files from before cautions have neither: resumed, they report the cautions of
+        # the entries checked from then on, against the revocations seen from then on.
+        self._revocation_cautions = [
+            CautionEntry(**(c | {"evidence": tuple(c["evidence"])}))
+            for c in data.get("cautions", [])
+        ]
+        self._revocations = {
+            k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()
+        }
+        self._vendors = {
+            k: _Vendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
+            for k, v in data["vendors"].items()
+        }
+        self._devices = {
+            k: _Device(
+                rules.EnrolledDevice(
+                    **(
+                        v["enrolled"]
+                        | {"public_key": base64.b64decode(v["enrolled"]["public_key"])}
+                    )
+                ),
+                # "path", not the "chain" of older state files: those held the chain as
+                # logged (a KeyError here: the replay starts over, as the message says).
+                tuple(base64.b64decode(c) for c in v["path"]),
+            )
+            for k, v in data["devices"].items()
+        }
+        self._revoked = {k: int(v) for k, v in data["revoked"].items()}
+        packed, size = base64.b64decode(data["claims"]), _CLAIM_KEY_BYTES + 8
+        self._claims = {
+            packed[i : i + _CLAIM_KEY_BYTES]: int.from_bytes(
+                packed[i + _CLAIM_KEY_BYTES : i + size]
+            )
+            for i in range(0, len(packed), size)
+        }
+        self._last_logged_at = int(data["last_logged_at"])
+        if "priority" in data:  # absent in states saved before the priority check
+            self.priority.load_json(data["priority"])
+        latest = data.get("latest_index")  # absent from states saved before it was kept
+        self._latest_index = None if latest is None else int(latest)
+
+
+def _not_canonical() -> LedgerError:
+    return LedgerError(
+        "entry is not in canonical form (RFC 8785 JCS): not the bytes admission logs",
+        code="not_canonical",
+    )
+
+
+def _only(entry: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(entry) - allowed
+    if unknown:
+        raise LedgerError(
+            f"{entry['kind']} entry has unknown fields {sorted(unknown)}", code="unknown_field"
+        )
+
+
+def _der(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise LedgerError("certificates are base64 DER strings", code="bad_certificate")
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise LedgerError("a certificate is not valid base64", code="bad_certificate") from None

@@ -1,0 +1,152 @@
+"""`prov audit replay`'s priority check: captures the log admitted rightly, but that came after
+something they should not have come after.
+
+An admissible capture is still cautioned (registry.cautions, registry.lookup.priority) when, earlier
+in the log (by leaf index) and from another device,
+
+- a generator vendor disclosed the same file (same SHA-256) or a near-duplicate of it
+  (`generator_disclosed_first`, on camera captures), or
+- a near-duplicate or the same file was logged after the time this capture claims
+  (`claims_time_before_earlier_log`): a backdated claim to be first.
+
+Near-duplicates are PDQ hashes of quality >= `MIN_QUALITY` within `RADIUS` bits, found by the
+origin report's exact self-join (`registry.origins.clusters.near_pairs`); the same file by SHA-256,
+whatever its PDQ quality. Features (crops, regions) are not compared: that is the lookup's job.
+
+The check runs once, over every capture, when the replay finishes: it needs each capture's
+hashes, which it keeps (94 bytes a capture, in memory and in the replay state) so that a
+resumed replay still compares new captures with the old ones.
+"""
+
+import base64
+import struct
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Final
+
+from registry.cautions import CLAIMS_TIME_BEFORE_EARLIER_LOG, GENERATOR_DISCLOSED_FIRST
+from registry.lookup.priority import Logged, cautions_for
+
+__all__ = ["CautionEntry", "PriorityAudit"]
+
+RADIUS: Final = 31  # registry.origins.clusters.Parameters' defaults
+MIN_QUALITY: Final = 50
+REPORTED: Final = (GENERATOR_DISCLOSED_FIRST, CLAIMS_TIME_BEFORE_EARLIER_LOG)
+# index, logged_at, captured_at, device ordinal, generator?, PDQ quality, SHA-256, PDQ
+_ROW: Final = struct.Struct(">qqqI?B32s32s")
+
+
+@dataclass(frozen=True)
+class CautionEntry:
+    """An admissible entry the log knows something against (not an invalid one)."""
+
+    index: int
+    kind: str
+    code: str
+    reason: str
+    evidence: tuple[int, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "kind": self.kind,
+            "code": self.code,
+            "reason": self.reason,
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class _Row:
+    index: int
+    kind: str
+    logged_at: int
+    captured_at: int
+    device: int
+    generator: bool
+    quality: int
+    sha256: bytes
+    pdq: bytes
+
+
+class PriorityAudit:
+    def __init__(self) -> None:
+        self._rows: list[_Row] = []
+        self._devices: dict[str, int] = {}
+
+    def add(self, index: int, kind: str, entry: dict[str, Any], role: str) -> None:
+        """A capture that passed admission's rules (its signature may still fail)."""
+        claim = entry["claim"]
+        device = self._devices.setdefault(claim["device"], len(self._devices))
+        self._rows.append(
+            _Row(
+                index, kind, entry["logged_at"], claim["captured_at"], device,
+                role == "generator", claim["pdq_quality"], bytes.fromhex(claim["sha256"]),
+                bytes.fromhex(claim["pdq"]),
+            )
+        )  # fmt: skip
+
+    def findings(self, excluded: Collection[int] = ()) -> list[CautionEntry]:
+        """The cautions over every capture added, in index order; `excluded` (entries found
+        invalid) neither get nor give cautions."""
+        from registry.origins.clusters import near_pairs  # numpy and the join: only when auditing
+
+        rows = sorted((r for r in self._rows if r.index not in excluded), key=lambda r: r.index)
+        earlier: dict[int, set[int]] = defaultdict(set)  # position -> earlier positions
+        same_file: dict[bytes, list[int]] = defaultdict(list)
+        for position, row in enumerate(rows):
+            earlier[position].update(same_file[row.sha256])
+            same_file[row.sha256].append(position)
+        good = [p for p, r in enumerate(rows) if r.quality >= MIN_QUALITY]
+        if len(good) >= 2:
+            first, second = near_pairs([rows[p].pdq for p in good], RADIUS)
+            for a, b in zip(first.tolist(), second.tolist(), strict=True):
+                earlier[good[b]].add(good[a])
+        found: list[CautionEntry] = []
+        for position, row in enumerate(rows):
+            if not earlier[position]:
+                continue
+            logged = [_logged(rows[q]) for q in earlier[position]]
+            for caution in cautions_for(_logged(row), logged):
+                if caution.code in REPORTED:
+                    found.append(
+                        CautionEntry(row.index, row.kind, caution.code, caution.message,
+                                     caution.evidence)
+                    )  # fmt: skip
+        return found
+
+    # --- resuming ---
+
+    def to_json(self) -> dict[str, Any]:
+        packed = b"".join(
+            _ROW.pack(r.index, r.logged_at, r.captured_at, r.device, r.generator, r.quality,
+                      r.sha256, r.pdq)
+            for r in self._rows
+        )  # fmt: skip
+        return {
+            "devices": list(self._devices),
+            "rows": base64.b64encode(packed).decode(),
+            "kinds": {str(r.index): r.kind for r in self._rows if r.kind != "capture/v1"},
+        }
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        self._devices = {device: n for n, device in enumerate(data["devices"])}
+        kinds = {int(k): str(v) for k, v in data["kinds"].items()}
+        packed = base64.b64decode(data["rows"])
+        self._rows = [
+            _Row(index, kinds.get(index, "capture/v1"), logged, captured, device, generator,
+                 quality, sha, pdq)
+            for index, logged, captured, device, generator, quality, sha, pdq
+            in _ROW.iter_unpack(packed)
+        ]  # fmt: skip
+
+
+def _logged(row: _Row) -> Logged:
+    return Logged(
+        row.index,
+        row.logged_at,
+        row.captured_at,
+        str(row.device),
+        "generator" if row.generator else "camera",
+    )

@@ -1,0 +1,195 @@
+"""`prov audit replay`: the full audit of a log, as an outside party, through its tile API only.
+
+`replay_log` verifies the log's checkpoint with the pinned key, downloads and hashes every
+entry (`ledger.replay.TreeReplay`: tiles and root checked), and re-validates every entry with
+the admission rules (`registry.audit.auditor.EntryAuditor`, signatures verified in `workers`
+processes). With witness keys it also checks every entry's `logged_at` against the time k of
+those witnesses cosigned the log (`registry.bundle.witness_time.replay_bound`). With a state file it saves its progress every few seconds (atomically) and
+resumes from it; the saved state also pins the tree it verified, so a log that later rewrites
+that history fails the next replay.
+"""
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.checkpoint import Checkpoint, open_checkpoint
+from ledger.cosignature import CosignatureVerifier
+from ledger.errors import LedgerError, MalformedError
+from ledger.monitor import write_atomically
+from ledger.note import Verifier
+from ledger.remote import RemoteLog
+from ledger.replay import ReplayState, TreeFinding, TreeReplay
+from registry.admission import rules
+from registry.audit.auditor import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
+from registry.bundle.witness_time import replay_bound
+from registry.entries.signatures import verify_batch
+
+__all__ = ["ReplayReport", "replay_log"]
+
+AUDIT_BATCH = 4096  # entries checked per round of signature verification
+SAVE_EVERY_S = 2.0
+
+
+@dataclass
+class ReplayReport:
+    checkpoint: Checkpoint
+    started_at: int  # entries already verified by an earlier run (resumed from the state)
+    entries: int  # entries checked by this run
+    seconds: float
+    counts: dict[str, int]
+    invalid: list[InvalidEntry]
+    findings: list[TreeFinding] = field(default_factory=list)
+    # Admissible entries the log knows something against (revocations, priority): they do
+    # not make the log fail to verify.
+    cautions: list[CautionEntry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.invalid and not self.findings
+
+    @property
+    def entries_per_second(self) -> float:
+        return self.entries / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "origin": self.checkpoint.origin,
+            "tree_size": self.checkpoint.size,
+            "resumed_from": self.started_at,
+            "entries_checked": self.entries,
+            "seconds": round(self.seconds, 3),
+            "entries_per_second": round(self.entries_per_second, 1),
+            "counts": self.counts,
+            "invalid_entries": [vars(i) for i in self.invalid],
+            "tree_findings": [vars(f) for f in self.findings],
+            "cautions": [c.to_json() for c in self.cautions],
+        }
+
+
+def replay_log(
+    remote: RemoteLog,
+    log_key: Verifier,
+    *,
+    state_path: Path | None = None,
+    workers: int = 2,
+    max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+    on_progress: Callable[[int, int], None] = lambda _done, _total: None,
+    witnesses: Sequence[CosignatureVerifier] = (),
+    min_witnesses: int = 0,
+) -> ReplayReport:
+    """`witnesses`, `min_witnesses`: check every logged_at against the time `min_witnesses`
+    (at least one) of these witnesses cosigned the log (registry.bundle.witness_time)."""
+    tree, auditor = ReplayState(), EntryAuditor(max_skew_ms=max_skew_ms)
+    if state_path is not None and state_path.exists():
+        tree = _load_state(state_path, log_key, auditor)
+    with _Verifier(workers) as verify:
+        auditor.verify = verify
+        note = remote.checkpoint()
+        target = open_checkpoint(note, log_key)
+        replay = TreeReplay(remote, tree)
+        witnessed: list[TreeFinding] = []
+        if witnesses or min_witnesses:
+            try:
+                auditor.cosigned = replay_bound(
+                    remote, log_key, note, target, witnesses, min_witnesses
+                )
+            except LedgerError as exc:
+                witnessed.append(TreeFinding("witness cosignatures", str(exc)))
+            auditor.check_resumed()
+        pending: list[tuple[int, list[bytes]]] = []
+        started, clock = tree.size, time.monotonic()
+        last_save = clock
+
+        def flush() -> None:
+            for first, leaves in pending:
+                auditor.audit(first, leaves)
+            pending.clear()
+
+        def collect(first: int, leaves: list[bytes]) -> None:
+            pending.append((first, leaves))
+            if sum(len(batch) for _, batch in pending) >= AUDIT_BATCH:
+                flush()
+
+        def progress(size: int) -> None:
+            nonlocal last_save
+            on_progress(size, target.size)
+            if (
+                state_path is not None
+                and not pending
+                and time.monotonic() - last_save > SAVE_EVERY_S
+            ):
+                _save_state(state_path, target, tree, auditor)
+                last_save = time.monotonic()
+
+        tree_findings = replay.run(target, collect, progress)
+        flush()
+        auditor.finish()
+        seconds = time.monotonic() - clock
+    if state_path is not None and not tree_findings:
+        _save_state(state_path, target, tree, auditor)
+    return ReplayReport(
+        target,
+        started,
+        tree.size - started,
+        seconds,
+        dict(auditor.counts),
+        auditor.invalid,
+        tree_findings + witnessed,
+        auditor.cautions,
+    )
+
+
+class _Verifier:
+    """Signature checks spread over `workers` processes, running while the caller goes on
+    (in this process, at once, for one worker)."""
+
+    def __init__(self, workers: int) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        self._workers = workers
+
+    def __enter__(self) -> Callable[[list[rules.SignatureJob]], Callable[[], list[bool]]]:
+        return self.start
+
+    def __exit__(self, *_: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def start(self, jobs: list[rules.SignatureJob]) -> Callable[[], list[bool]]:
+        if self._pool is None:
+            verdicts = verify_batch(jobs)
+            return lambda: verdicts
+        size = -(-len(jobs) // self._workers)
+        futures = [
+            self._pool.submit(verify_batch, jobs[i : i + size]) for i in range(0, len(jobs), size)
+        ]
+        return lambda: [ok for future in futures for ok in future.result()]
+
+
+def _save_state(path: Path, target: Checkpoint, tree: ReplayState, auditor: EntryAuditor) -> None:
+    state = {
+        "origin": target.origin,
+        "tree": tree.to_json(),
+        "entries": auditor.to_json(),
+    }
+    write_atomically(path, json.dumps(state) + "\n")
+
+
+def _load_state(path: Path, log_key: Verifier, auditor: EntryAuditor) -> ReplayState:
+    try:
+        state = json.loads(path.read_text())
+        if state["origin"] != log_key.name:
+            raise MalformedError(
+                f"replay state {path} is for the log {state['origin']!r}, not {log_key.name!r}"
+            )
+        auditor.load_json(state["entries"])
+        return ReplayState.from_json(state["tree"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedError(
+            f"replay state {path} is damaged ({exc}); delete it to replay from the start"
+        ) from None

@@ -1,0 +1,90 @@
+"""The device side: sign a capture at capture time, and a CA's revocation of a device.
+
+A camera (or a generator release, for disclosures) holds a private key whose certificate is
+enrolled in the log. `sign_capture` hashes the image, builds the claim of DESIGN §3.5 and signs
+"provenance-ledger/capture/v1\\n" || JCS(claim). The record it returns is what `POST /v1/captures`
+and `prov submit` take.
+"""
+
+import hashlib
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ledger.errors import MalformedError
+from registry.entries.codec import CAPTURE, REVOCATION, b64, capture_message, revocation_message
+from registry.entries.signatures import CURVE_ORDERS, low_s
+from registry.imaging.hashing import ImageHashes, hash_image
+
+SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+
+
+def sign_message(key: SigningKey, message: bytes) -> bytes:
+    """Ed25519 as is; ECDSA as raw r || s, low-S (SHA-256 for P-256, SHA-384 for P-384); RSA
+    PKCS #1 v1.5."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(message)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        size = (key.curve.key_size + 7) // 8
+        digest: hashes.HashAlgorithm = hashes.SHA384() if size > 32 else hashes.SHA256()
+        r, s = decode_dss_signature(key.sign(message, ec.ECDSA(digest)))
+        # Low-S: the registry refuses the malleable high-S twin (registry.entries.signatures.low_s).
+        s = low_s(s, CURVE_ORDERS[key.curve.name])
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+
+def device_id(device_cert: x509.Certificate) -> str:
+    return hashlib.sha256(device_cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def sign_capture(
+    image_bytes: bytes,
+    device_key: SigningKey,
+    device_cert: x509.Certificate,
+    counter: int,
+    captured_at: int,
+    *,
+    name: str = "image",
+    meta: str | None = None,
+    hashes: ImageHashes | None = None,
+) -> dict[str, Any]:
+    """A signed capture record {kind, claim, sig}, ready to submit. `captured_at` is in ms.
+    `hashes`, if the caller already has them, must be hash_image(image_bytes)."""
+    if isinstance(device_key, rsa.RSAPrivateKey):
+        raise MalformedError("device keys are ECDSA P-256 or Ed25519, not RSA", code="cert_bad_key")
+    claim: dict[str, Any] = {
+        "device": device_id(device_cert),
+        "counter": counter,
+        "captured_at": captured_at,
+        **(hashes or hash_image(image_bytes, name)).claim_fields(),
+    }
+    if meta is not None:
+        claim["meta"] = meta
+    return {
+        "kind": CAPTURE,
+        "claim": claim,
+        "sig": b64(sign_message(device_key, capture_message(claim))),
+    }
+
+
+def sign_revocation(
+    device: str,
+    compromised_since: int,
+    reason: str,
+    ca_key: SigningKey,
+    ca_cert: x509.Certificate,
+) -> dict[str, Any]:
+    """A revocation of `device` signed by its vendor root or issuing CA (`ca_key`/`ca_cert`)."""
+    body = {
+        "kind": REVOCATION,
+        "device": device,
+        "compromised_since": compromised_since,
+        "reason": reason,
+        "signer": hashlib.sha256(ca_cert.public_bytes(Encoding.DER)).hexdigest(),
+    }
+    return {**body, "sig": b64(sign_message(ca_key, revocation_message(body)))}

@@ -1,0 +1,7 @@
+"""Images to hashes, and hashes to matches.
+
+`hashing`: decoding, SHA-256, PDQ and pHash, the claim's features and a lookup's probes;
+`features`: where the extra regions are taken; `matching`: the one match rule, shared by
+lookups and `prov verify --image`; `neardup`: the in-memory near-duplicate indexes and the exact
+pigeonhole pair search. Knows nothing of the log.
+"""
