@@ -1,5 +1,5 @@
 """The C2PA Soft Binding Resolution API (C2PA 2.x) under /v1/c2pa: a C2PA client that lost an
-image's manifest asks which registered capture it is. Names, scores and ids: registry.c2pa.softbinding
+image's manifest asks which registered capture it is. Names, scores and ids: registry.lookup.softbinding
 and docs/c2pa.md."""
 
 from functools import partial
@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import LookupDep, SettingsDep, Store
 from api.schemas import SoftBindingMatchesOut, SoftBindingQueryIn, SupportedAlgorithmsOut
 from ledger.errors import UnsupportedMediaError
-from registry.c2pa.softbinding import (
+from registry.lookup.query import Lookup, query_from_image
+from registry.lookup.softbinding import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS,
     binding_query,
@@ -20,7 +21,6 @@ from registry.c2pa.softbinding import (
     matches,
     supported_algorithms,
 )
-from registry.lookup.query import Lookup, query_from_image
 
 PREFIX = "/v1/c2pa"
 router = APIRouter(prefix=PREFIX, tags=["c2pa"])
