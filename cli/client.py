@@ -23,7 +23,7 @@ from ledger.errors import (
     VerificationError,
 )
 from registry.admission.registry import Registry
-from registry.bundle.bundle import build_bundle
+from registry.bundle.build import build_bundle
 from registry.entries.codec import b64
 from registry.lookup.query import Lookup, query_from_image
 from registry.origins.clusters import build_report, load_facts, report_bytes

@@ -47,7 +47,7 @@ from ledger import (
 from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
 from ledger.witness import write_new_cosigner
 from registry import RegistrySettings
-from registry.bundle.bundle import verify_bundle
+from registry.bundle.verify import verify_bundle
 from registry.entries.codec import b64
 from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import query_hashes

@@ -31,7 +31,7 @@ from ledger import Verifier
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from registry import RegistrySettings, open_registry
-from registry.bundle.bundle import verify_bundle
+from registry.bundle.verify import verify_bundle
 from registry.entries.sdk import SigningKey, sign_capture, sign_revocation
 from registry.imaging.hashing import hash_image, query_hashes
 

@@ -3,10 +3,11 @@
 It knows nothing of images or certificates: entries are opaque bytes.
 """
 
-from ledger import leafindex
+import importlib
+from typing import TYPE_CHECKING
+
 from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint, sign_checkpoint
 from ledger.config import LogConfig
-from ledger.database import open_engine
 from ledger.errors import (
     ConfigurationError,
     LedgerError,
@@ -29,9 +30,34 @@ from ledger.merkle import (
     verify_inclusion,
 )
 from ledger.note import Signer, Verifier, open_note, sign_note
-from ledger.sequencer import AppendResult, Sequencer
-from ledger.store import LogStore, SignedCheckpoint
 from ledger.tlogproof import TlogProof, parse_tlog_proof
+
+if TYPE_CHECKING:
+    from ledger import leafindex
+    from ledger.database import open_engine
+    from ledger.sequencer import AppendResult, Sequencer
+    from ledger.store import LogStore, SignedCheckpoint
+
+# The storage names load SQLAlchemy, so they are imported on first use (PEP 562): a verifier
+# that only checks proofs offline (registry.bundle.verify) imports the pure modules alone.
+_STORAGE = {
+    "leafindex": "ledger.leafindex",
+    "open_engine": "ledger.database",
+    "AppendResult": "ledger.sequencer",
+    "Sequencer": "ledger.sequencer",
+    "LogStore": "ledger.store",
+    "SignedCheckpoint": "ledger.store",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _STORAGE:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    module = importlib.import_module(_STORAGE[name])
+    value = module if name == "leafindex" else getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EMPTY_ROOT",

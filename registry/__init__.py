@@ -1,8 +1,30 @@
 """The registry domain: vendors, devices, certificates, capture records, revocations,
 perceptual hashing, and the derived indexes built from the log."""
 
-from registry.admission.registry import CaptureResult, Receipt, Registry
+import importlib
+from typing import TYPE_CHECKING
+
 from registry.config import RegistrySettings
-from registry.open import open_registry
+
+if TYPE_CHECKING:
+    from registry.admission.registry import CaptureResult, Receipt, Registry
+    from registry.open import open_registry
 
 __all__ = ["CaptureResult", "Receipt", "Registry", "RegistrySettings", "open_registry"]
+
+# The façade loads SQLAlchemy, so it is imported on first use (PEP 562): the offline bundle
+# verifier (registry.bundle.verify) imports `registry` without a database driver.
+_STORAGE = {
+    "CaptureResult": "registry.admission.registry",
+    "Receipt": "registry.admission.registry",
+    "Registry": "registry.admission.registry",
+    "open_registry": "registry.open",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _STORAGE:
+        raise AttributeError(f"module 'registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_STORAGE[name]), name)
+    globals()[name] = value
+    return value

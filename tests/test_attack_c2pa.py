@@ -29,7 +29,8 @@ from ledger import Sequencer, Signer
 from ledger.errors import LedgerError, MalformedError, VerificationError
 from registry import Registry
 from registry.audit.replay import replay_log
-from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import verify_bundle
 from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_entry, check_evidence, evidence_from_store
 from registry.c2pa.jumbf import Box, manifest_store_from_jpeg, parse_boxes

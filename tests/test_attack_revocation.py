@@ -27,7 +27,8 @@ from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.audit.replay import replay_log
-from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import verify_bundle
 from registry.cautions import (
     CAPTURED_IN_COMPROMISE_WINDOW,
     LATE_LOGGING_MS,

@@ -30,7 +30,8 @@ from ledger.schema import log_cosignatures
 from registry import Registry, RegistrySettings
 from registry.audit.auditor import EntryAuditor
 from registry.audit.replay import replay_log
-from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import verify_bundle
 from registry.entries.codec import CAPTURE
 from testkit.pki import DevicePKI
 from tests.conftest import FixedClock

@@ -11,7 +11,8 @@ from cli.main import main
 from ledger import LedgerError, MalformedError, NotFoundError, Signer
 from ledger.note import write_private_key_file
 from registry import Registry
-from registry.bundle.bundle import build_bundle, parse_bundle, verify_bundle
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import parse_bundle, verify_bundle
 from registry.imaging.hashing import ProbeHash, query_hashes
 from testkit.pki import DevicePKI
 from tests.conftest import FixedClock

@@ -28,7 +28,8 @@ from ledger.errors import MalformedError, VerificationError
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.audit.replay import replay_log
-from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import verify_bundle
 from registry.c2pa.evidence import check_entry, evidence_from_store
 from registry.c2pa.jumbf import manifest_store_from_jpeg
 from registry.c2pa.reader import offline_settings

@@ -47,7 +47,7 @@ from ledger.encoding import decode_base64, parse_decimal
 from ledger.merkle import Node
 from ledger.note import Verifier, open_note, parse_note
 from registry.admission.rules import check_vendor, parse_revocation
-from registry.bundle.bundle import BundleReport, verify_bundle
+from registry.bundle.verify import BundleReport, verify_bundle
 from registry.entries.codec import (
     check_capture_record,
     check_claim,

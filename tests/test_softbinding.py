@@ -18,7 +18,7 @@ from cli.main import main
 from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.bundle.bundle import verify_bundle
+from registry.bundle.verify import verify_bundle
 from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import hash_image, query_hashes
 from testkit.pki import DevicePKI

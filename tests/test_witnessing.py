@@ -26,7 +26,8 @@ from ledger.note import write_private_key_file
 from ledger.schema import log_checkpoints, log_cosignatures, log_entry_bundles, log_tiles
 from ledger.witnessing import WitnessEndpoint, WitnessPusher, parse_witnesses
 from registry import Registry
-from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import verify_bundle
 from tests.conftest import FixedClock
 from tests.registry_fixtures import record
 from tests.serving import PROV, prov_serve, witness_serve

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AdminToken, RegistryDep
 from api.schemas import CapturesIn, CapturesOut, DeviceIn, ReceiptOut, VendorIn
-from registry.bundle.bundle import build_bundle_with_cautions
+from registry.bundle.build import build_bundle_with_cautions
 from registry.entries.codec import b64_field
 
 router = APIRouter(prefix="/v1", tags=["registry"])

@@ -1,8 +1,9 @@
 """Per-capture cautions: what the log's revocations and clock say against one capture.
 
-One pure rule (`capture_cautions`), applied by the indexer to fill reg_capture_cautions (live and
-on `prov reindex`, in log order: a revocation logged later re-judges the device's earlier
-captures), by `registry.bundle.bundle.verify_bundle` to the revocations a bundle carries, and by the
+One pure rule (`capture_cautions`, kept in `registry.admission.caution_rule` so that the offline
+verifier needs no database), applied by the indexer to fill reg_capture_cautions (live and on
+`prov reindex`, in log order: a revocation logged later re-judges the device's earlier captures),
+by `registry.bundle.verify.verify_bundle` to the revocations a bundle carries, and by the
 auditor (`registry.audit.auditor`) as it replays. Cautions computed across matches (who registered
 first) live elsewhere; these depend on the capture, its device and the revocations alone.
 
@@ -13,21 +14,14 @@ CAs exist - a CA on the device's chain (`applies`): the callers gather the revoc
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Collection, Mapping, Sequence
 
 from sqlalchemy import Connection, bindparam, delete, select
 
 from ledger.database import insert_rows
+from registry.admission.caution_rule import Revocation, applies, capture_cautions
 from registry.admission.schema import reg_capture_cautions, reg_captures, reg_revocations
-from registry.cautions import (
-    CAPTURED_IN_COMPROMISE_WINDOW,
-    LATE_LOGGING_MS,
-    LOGGED_AFTER_REVOCATION,
-    LOGGED_LATE,
-    Caution,
-)
+from registry.cautions import Caution
 
 __all__ = [
     "Revocation",
@@ -39,71 +33,6 @@ __all__ = [
     "revocations_of",
     "write_cautions",
 ]
-
-
-@dataclass(frozen=True)
-class Revocation:
-    """A logged revocation: its leaf index, whom it names, and the compromise date."""
-
-    index: int
-    subject: str  # the device id (revocation/v1), or later the id of a CA on the chain
-    compromised_since: int
-
-
-def applies(subject: str, device_id: str, chain_ids: Collection[str] = ()) -> bool:
-    """Does a revocation naming `subject` revoke this device (or a CA on its chain)?"""
-    return subject == device_id or subject in chain_ids
-
-
-def _iso(ms: int) -> str:
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
-    except (ValueError, OverflowError, OSError):
-        return f"{ms} ms after 1970"
-
-
-def capture_cautions(
-    index: int, captured_at: int, logged_at: int, revocations: Iterable[Revocation]
-) -> list[Caution]:
-    """The cautions of the capture at `index` against the revocations that apply to its device
-    (all those the log holds at the answer's tree size, before or after the capture)."""
-    revocations = list(revocations)
-    cautions: list[Caution] = []
-    revocations.sort(key=lambda r: r.index)
-    window = [r for r in revocations if captured_at >= r.compromised_since]
-    earlier = [r for r in revocations if r.index < index]
-    if window:
-        since = min(r.compromised_since for r in window)
-        cautions.append(
-            Caution(
-                CAPTURED_IN_COMPROMISE_WINDOW,
-                f"captured {_iso(captured_at)}, after the device's key was reported compromised "
-                f"(since {_iso(since)}, revocation at log entry {window[0].index}): anyone "
-                "holding the key could have signed it",
-                tuple(r.index for r in window),
-            )
-        )
-    if earlier:
-        cautions.append(
-            Caution(
-                LOGGED_AFTER_REVOCATION,
-                f"logged after the log already held a revocation of its device (log entry "
-                f"{earlier[0].index}): its capture time {_iso(captured_at)} is only the word of a "
-                "key that was reported compromised, and may be backdated",
-                tuple(r.index for r in earlier),
-            )
-        )
-    if logged_at - captured_at > LATE_LOGGING_MS:
-        hours = (logged_at - captured_at) // 3_600_000
-        cautions.append(
-            Caution(
-                LOGGED_LATE,
-                f"logged {hours} hours after the time the device claims: for that long, the "
-                "capture time is only the device's word",
-                (index,),
-            )
-        )
-    return cautions
 
 
 # --- storage: reg_capture_cautions, derived by registry.admission.indexer ---

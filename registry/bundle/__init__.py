@@ -1,5 +1,6 @@
 """Offline proof bundles: everything a verifier needs to check one capture without us.
 
-`bundle`: building a bundle from the log and verifying one against the log key (and witness
-keys); `witness_time`: the time evidence of k witnesses' cosignatures.
+`format`: the document and its parsing; `build`: a bundle from the log (server side, SQL);
+`verify`: the offline verification, running the numbered checks of `checks` into a `report`
+(no SQLAlchemy); `witness_time`: the time evidence of k witnesses' cosignatures.
 """

@@ -6,7 +6,7 @@ which nothing in the entry alone can: a genuine manifest lifted from another pho
 its own, and only the file shows that its hash is of other bytes. The exclusion must also be
 exactly the APP11 segments that hold the file's manifest store: a wider one would leave bytes
 of the picture unbound. Run at ingest (registry.Registry.ingest_c2pa) and by `prov verify
---image` given the registered file (registry.bundle.bundle.verify_bundle). Pure functions.
+--image` given the registered file (registry.bundle.verify.verify_bundle). Pure functions.
 """
 
 import hashlib

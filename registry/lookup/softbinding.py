@@ -23,7 +23,7 @@ is refused with the reason, not answered with an empty list that would read as "
 
 Manifest identifiers. Every capture's id is `capture-<leaf index>` (decimal, no leading zeros),
 the stem of its bundle's usual file name. A capture logged with our own claim signature has no
-C2PA manifest; its "manifest" is its offline proof bundle (`registry.bundle.bundle`). A capture ingested
+C2PA manifest; its "manifest" is its offline proof bundle (`registry.bundle.build`). A capture ingested
 from a C2PA-signed file has one: its manifest store, rebuilt from the log entry
 (`registry.c2pa.evidence.manifest_store`: the camera's claim, signature and the assertions the
 log keeps; its proof bundle stays at /v1/bundles/<index>). `manifest_for` is the one place an id
@@ -39,7 +39,7 @@ from typing import Any, Final
 
 from ledger import LogStore
 from ledger.errors import MalformedError, NotFoundError
-from registry.bundle.bundle import build_bundle
+from registry.bundle.build import build_bundle
 from registry.c2pa.evidence import manifest_store
 from registry.entries.codec import C2PA_CAPTURE, parse_entry
 from registry.lookup.query import MAX_MATCHES, LookupResult, Match, Query, query_from_json
