@@ -46,48 +46,21 @@ releases the GIL while it scans, so other Python threads (the event loop, the ta
 meanwhile; searches queue on the lock, which costs no throughput because one search already
 keeps every core busy.
 
-Measured with `python -m bench.lookup_bench` (2-core AMD EPYC Zen 4 with AVX-512 VPOPCNTDQ,
-faiss-cpu 1.15.1, NumPy 2.4; half uniform random hashes, half clusters of near-duplicates; one
-search = 8 variants, radius 31; a shared machine, so +-10% between runs; the full table is in
-bench/results/lookup_bench.json):
-
-    index                         entries  p50 ms  p99 ms  one core busy  bytes/entry (RSS)  recall
-    Flat, sharded (this module)        1M     4.6     8.2       8.2            40 (45)        100%
-    Flat, sharded (this module)       10M    42.1    49.6      76.4            40 (41)        100%
-    one IndexBinaryFlat, OpenMP        1M     4.8     6.5       8.4
-    one IndexBinaryFlat, OpenMP       10M    49.7   120       144
-    MultiHash(11, 23, nflip 2)         1M     2.6     4.9       2.4           912 (924)       100%
-    NumPy brute force                  1M    71.5                                           100%
-    NumPy brute force                 10M   456
-    (--sizes 3000000 --multihash-max 3000000, another run:)
-    Flat, sharded (this module)        3M    16.8    20.5      32.9            40 (43)        100%
-    MultiHash(11, 23, nflip 2)         3M     7.6    12.8       6.8           825 (813)       100%
-
-Flat costs ~1.15 ns per 32-byte comparison per core whatever SIMD level FAISS dispatches, so a
-search is ~8 x n x 1.15 ns / cores: within the 5 ms goal at 1M (DESIGN §6), but ~2x over the
-20 ms goal at 10M on 2 cores. "One core busy" runs a CPU-bound process beside the benchmark: FAISS's
-own OpenMP waits at barriers for its descheduled thread (144 ms at 10M), while the worker pool
-degrades to one core's speed (76 ms; single-threaded: 79 ms). Shards of 2^15 / 2^16 / 2^17 / 2^18 codes measured
-52 / 45 / 43 / 44 ms at 10M and 1.99 / 1.90 / 1.73 / 2.71 ms at 300k (the last: 2 uneven shards).
-
-Flat or MultiHash. IndexBinaryMultiHash(d, nhash, b) cuts the code into `nhash` disjoint b-bit
-substrings, keeps one hash table per substring (key -> ids), probes every key within `nflip`
-bits of each query substring, and verifies the full distance of the shortlist. It only finds
-substrings within `nflip`, so it is exact at radius r iff nflip >= floor(r / nhash) (pigeonhole:
-if the distance over the nhash*b covered bits is <= r, one substring is within floor(r/nhash);
-bits left uncovered only lower that distance). For r = 31 and 256 bits the exact settings are
-(nhash, b, nflip) = (8, 32, 3), (10, 25, 3), (11, 23, 2), (12, 21, 2), (16, 16, 1), (32, 8, 0);
-on 1M uniform random hashes (p50 of 8 variants / RSS per entry): 46 ms / 764 B, 19 ms / 936 B,
-1.1 ms / 989 B, 2.9 ms / 940 B, 12.5 ms / 351 B, 126 ms / 325 B. The fastest, (11, 23, 2), beats
-Flat (1.1-3.8 ms at 1M, depending on the data) but stores up to ~88 bytes per entry and
-table (an std::unordered_map node, its bucket slot and a heap std::vector<idx_t> per key):
-0.8-1 KB per entry, 8-10x the 100-byte goal, ~8 GB at 10M; its `add` is single-threaded, 9-11 s
-per million (Flat: 0.3 s). No exact setting comes near 100 bytes: the leanest, (32, 8, 0), is 325 B and
-slower than Flat. So the default is **Flat**: exact, 40 bytes per entry, at the 1M goal. The
-10M latency goal needs more cores (the scan divides evenly) or a compact exact multi-index in
-native code (a NumPy one, 16 x 16-bit tables, took 230 ms at 10M: slower than Flat).
-`kind="multihash"` stays for a replica with memory to spare (the index is one FAISS object:
-no shards, one thread per search).
+Why Flat by default: it is exact and costs 40 bytes per entry, and a search is a linear scan
+(8 variants x n codes, divided evenly over the cores), which meets the 1M-entry latency goal
+(DESIGN §6) but not the 10M one on 2 cores. IndexBinaryMultiHash(d, nhash, b) cuts the code into
+`nhash` disjoint b-bit substrings, keeps one hash table per substring (key -> ids), probes every
+key within `nflip` bits of each query substring, and verifies the full distance of the
+shortlist. It only finds substrings within `nflip`, so it is exact at radius r iff
+nflip >= floor(r / nhash) (pigeonhole: if the distance over the nhash*b covered bits is <= r,
+one substring is within floor(r/nhash); bits left uncovered only lower that distance). Every
+exact setting for r = 31 is either slower than Flat or stores 0.3-1 KB per entry in its hash
+tables (std::unordered_map nodes and a heap vector per key), far over the 100-byte goal, and
+its `add` is single-threaded. `kind="multihash"` (11 x 23 bits, nflip 2, the fastest exact
+setting) stays for a replica with memory to spare (the index is one FAISS object: no shards,
+one thread per search). The figures behind these choices (both kinds and a NumPy brute force
+at 1M-10M entries, the exact MultiHash settings, shard sizes, a busy core):
+docs/benchmarks.md, "Tuning the near-duplicate index".
 
 FAISS facts this module relies on (faiss-cpu 1.15.1):
 
@@ -220,7 +193,8 @@ class NearDuplicateIndex:
     RADIUS: ClassVar[int] = 31  # a match is distance <= 31 (DESIGN §3.6)
     # Flat shard size: 2^17 codes = 4 MiB. The 8 query variants rescan a shard from cache, the
     # worker threads share the shards out evenly from 1M entries up (8 shards), and an append
-    # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18: module doc).
+    # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18:
+    # docs/benchmarks.md).
     SHARD_SIZE: ClassVar[int] = 1 << 17
 
     def __init__(self, kind: Kind = "flat", *, threads: int | None = None) -> None:
