@@ -1,12 +1,13 @@
 """Exact pair search over PDQ hashes: every two hashes within a Hamming radius.
 
-`near_pairs(hashes, radius)` is a self-join: every pair of rows (i, j), i < j, whose 32-byte
+`near_pairs(hashes, radius)` is the self-join: every pair of rows (i, j), i < j, whose 32-byte
 PDQ hashes are within `radius` bits, once each, sorted by (i, j), returned as two int64 arrays
-(the i's and the j's). Exact whatever the method - no sampling, no approximate structure - so
-the origin report and the audit's priority check, which both call it over the whole log, give
-the same answer on any machine. A lookup asks about one image at a time and searches a
-`NearDuplicateIndex` (`neardup`) instead; both are exact at the same radius, so a pair found
-here is a match there.
+(the i's and the j's). `pairs_between(queries, hashes, radius)` is the radius search: every
+(query, hash) within `radius`, by the same join. Both are exact whatever the method - no
+sampling, no approximate structure - so the origin report and the audit's priority check, which
+call them over the whole log, give the same answer on any machine. A lookup server, asking about
+one image at a time against a set that grows, searches a `NearDuplicateIndex` (`neardup`)
+instead; it is exact at the same radius, so a pair found here is a match there.
 
 Methods (`PairSearch`), all giving the same pairs:
 
@@ -33,7 +34,7 @@ import numpy.typing as npt
 from ledger.errors import MalformedError
 from registry.imaging.neardup import PDQ_BITS, PDQ_BYTES, Kind, NearDuplicateIndex
 
-__all__ = ["PIGEONHOLE_MAX_RADIUS", "SEARCH_BATCH", "PairSearch", "near_pairs"]
+__all__ = ["PIGEONHOLE_MAX_RADIUS", "SEARCH_BATCH", "PairSearch", "near_pairs", "pairs_between"]
 
 PairSearch = Literal["pigeonhole", "flat", "multihash"]
 Ints = npt.NDArray[np.int64]
@@ -71,6 +72,18 @@ def near_pairs(
     if groups is None:
         return first, second
     return _expand_copies(first, second, *groups)
+
+
+def pairs_between(
+    queries: Sequence[bytes], hashes: Sequence[bytes], radius: int
+) -> tuple[Ints, Ints]:
+    """The radius search: every (query position, hash position) whose hashes are within
+    `radius` bits, sorted, exact - the pigeonhole join of both lists, keeping the pairs across.
+    Each call sorts both lists' keys, so its cost grows with len(hashes): for many calls against
+    one growing set, a `NearDuplicateIndex` answers the same question. Errors as `near_pairs`."""
+    first, second = near_pairs([*queries, *hashes], radius)
+    across = (first < len(queries)) & (second >= len(queries))
+    return first[across], second[across] - len(queries)
 
 
 def _words(hashes: Sequence[bytes]) -> Words:
@@ -151,24 +164,9 @@ def _block_pairs(
 ) -> Words:
     """(i << 32 | j), i < j, of the pairs whose bits [offset, offset + width) are within 2 of
     each other and whose two words farthest from those bits are within `radius`, once each."""
-    masks = np.concatenate(([0], 1 << np.arange(width))).astype(np.uint64)
-    keys = _bits(words, offset, width)[:, None] ^ masks
-    keys <<= np.uint64(5)
-    keys |= np.arange(width + 1, dtype=np.uint64)  # the flip
-    keys <<= np.uint64(32)
-    keys |= np.arange(len(words), dtype=np.uint64)[:, None]
-    keys = keys.ravel()
-    keys.sort()
+    keys = _block_keys(words, offset, width)
     size = len(keys)
-    # The two words farthest from the block, copied into key order: an unrelated pair differs
-    # in ~64 of their 128 bits, so they drop nearly every candidate, and partners are close
-    # in key order, so the reads are sequential (a random gather per candidate costs ~45 ns).
-    order = sorted(range(4), key=lambda k: _overlap(k, offset, width))
-    near = [np.empty(size, dtype=np.uint64) for _ in range(2)]
-    for lo in range(0, size, _STEP):
-        rows = (keys[lo : lo + _STEP] & _LOW).view(np.int64)
-        for word, copy in zip(order[:2], near, strict=True):
-            np.take(columns[word], rows, out=copy[lo : lo + _STEP])
+    near = _farthest_words(columns, keys, offset, width)
     found: list[Words] = []
     at: Ints | None = None  # once few: the positions p whose key at p + gap shares its value
     gap = 1
@@ -199,6 +197,37 @@ def _block_pairs(
         if not sharing:
             return np.concatenate(found)
         gap += 1
+
+
+def _block_keys(words: Words, offset: int, width: int) -> Words:
+    """Each row's block value and its `width` one-bit flips, as sorted keys of 64 bits:
+
+    bits 63..37  the (flipped) block value, width <= 26 bits
+    bits 36..32  the flip: 0 for the value itself, else 1 + the flipped bit
+    bits 31..0   the row
+    """
+    masks = np.concatenate(([0], 1 << np.arange(width))).astype(np.uint64)
+    keys = _bits(words, offset, width)[:, None] ^ masks
+    keys <<= np.uint64(5)
+    keys |= np.arange(width + 1, dtype=np.uint64)  # the flip
+    keys <<= np.uint64(32)
+    keys |= np.arange(len(words), dtype=np.uint64)[:, None]
+    keys = keys.ravel()
+    keys.sort()
+    return keys
+
+
+def _farthest_words(columns: Sequence[Words], keys: Words, offset: int, width: int) -> list[Words]:
+    """The two words farthest from the block, copied into key order: an unrelated pair differs
+    in ~64 of their 128 bits, so they drop nearly every candidate, and partners are close in
+    key order, so the reads are sequential (a random gather per candidate costs ~45 ns)."""
+    order = sorted(range(4), key=lambda k: _overlap(k, offset, width))
+    near = [np.empty(len(keys), dtype=np.uint64) for _ in range(2)]
+    for lo in range(0, len(keys), _STEP):
+        rows = (keys[lo : lo + _STEP] & _LOW).view(np.int64)
+        for word, copy in zip(order[:2], near, strict=True):
+            np.take(columns[word], rows, out=copy[lo : lo + _STEP])
+    return near
 
 
 def _once(one: Words, other: Words) -> Words:
