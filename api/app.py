@@ -86,7 +86,7 @@ def create_app(
     app.state.lookup.refresh()  # load the near-duplicate index from the database
     app.state.log_key = settings.log.load_verifier()
     app.state.settings = settings
-    app.state.origin_reports = {}  # tree size -> registry.origins.clusters report bytes
+    app.state.origin_reports = {}  # tree size -> registry.origins.report bytes
     app.state.origin_report_lock = asyncio.Lock()
     app.state.tile_cache = tiles.TileCache(tiles.CACHE_BYTES)
     # JSON answers over 1 KB; level 1, as for entry bundles (api.routers.tiles).

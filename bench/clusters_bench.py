@@ -1,4 +1,4 @@
-"""Origin report benchmark: `registry.origins.clusters.build_report` on a synthetic world with planted abuse.
+"""Origin report benchmark: `registry.origins.report.build_report` on a synthetic world with planted abuse.
 
 The world (no database, no images: `Facts` built directly, as `load_facts` would return them):
 
@@ -50,6 +50,7 @@ import resource
 import statistics
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -59,15 +60,9 @@ import numpy.typing as npt
 
 from bench.lookup_bench import rss_bytes, trim_heap
 from registry.imaging.neardup import PDQ_BITS, PDQ_BYTES
-from registry.origins.clusters import (
-    Capture,
-    Facts,
-    Origin,
-    PairSearch,
-    Parameters,
-    build_report,
-    report_bytes,
-)
+from registry.imaging.pairs import PairSearch
+from registry.origins.facts import Capture, Facts, Origin, Parameters
+from registry.origins.report import Report, build_report, report_bytes
 
 RESULTS: Final = Path(__file__).parent / "results" / "clusters_bench.json"
 
@@ -566,7 +561,7 @@ def ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def evaluate(world: World, report: dict[str, Any]) -> dict[str, Any]:
+def evaluate(world: World, report: Mapping[str, Any]) -> dict[str, Any]:
     flagged: dict[str, set[str]] = {kind: set() for kind in KINDS}
     suspicious: set[str] = set()
     signals_of: dict[str, set[str]] = {}
@@ -640,7 +635,7 @@ def evaluate(world: World, report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def cluster_sizes(report: dict[str, Any]) -> dict[str, int]:
+def cluster_sizes(report: Mapping[str, Any]) -> dict[str, int]:
     rows = report["clusters"]
     return {
         "clusters_of_2_or_more": len(rows),
@@ -651,9 +646,7 @@ def cluster_sizes(report: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def timed_report(
-    facts: Facts, pair_search: PairSearch | None
-) -> tuple[dict[str, Any], float, RssSampler]:
+def timed_report(facts: Facts, pair_search: PairSearch | None) -> tuple[Report, float, RssSampler]:
     with RssSampler() as sampler:
         start = time.perf_counter()
         report = build_report(facts, pair_search=pair_search)
@@ -700,7 +693,7 @@ def main() -> None:
     seconds: list[float] = []
     peaks: list[int] = []
     digests: list[str] = []
-    report: dict[str, Any] = {}
+    report: Mapping[str, Any] = {}
     for run in range(args.runs):
         report = {}
         trim_heap()

@@ -26,7 +26,8 @@ from registry.admission.registry import Registry
 from registry.bundle.build import build_bundle
 from registry.entries.codec import b64
 from registry.lookup.query import Lookup, query_from_image
-from registry.origins.clusters import build_report, load_facts, report_bytes
+from registry.origins.facts import load_facts
+from registry.origins.report import build_report, report_bytes
 
 
 class RegistryClient(Protocol):

@@ -22,7 +22,8 @@ from registry import Registry, RegistrySettings
 from registry.audit.replay import replay_log
 from registry.entries.codec import CAPTURE, capture_message
 from registry.entries.sdk import sign_message
-from registry.origins.clusters import build_report, load_facts
+from registry.origins.facts import load_facts
+from registry.origins.report import build_report
 from testkit.pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, record, serving_app

@@ -34,7 +34,9 @@ from registry.lookup.query import (
     LookupResult,
     query_from_image,
 )
-from registry.origins.clusters import Parameters, build_report, cluster, load_facts
+from registry.origins.clusters import cluster
+from registry.origins.facts import Parameters, load_facts
+from registry.origins.report import build_report
 from testkit.pki import DevicePKI, make_device, make_root
 from tests.conftest import FixedClock
 from tests.registry_fixtures import TOKEN, now_of, picture, reencoded

@@ -38,7 +38,8 @@ from registry.cautions import (
 from registry.entries.codec import REVOCATION, encode_entry
 from registry.entries.sdk import sign_capture, sign_revocation
 from registry.lookup.query import Lookup, LookupResult, query_from_image
-from registry.origins.clusters import build_report, load_facts
+from registry.origins.facts import load_facts
+from registry.origins.report import build_report
 from testkit.pki import DevicePKI, make_pki
 from tests.conftest import FixedClock
 from tests.registry_fixtures import now_of, picture

@@ -13,16 +13,9 @@ from cli.main import main
 from ledger import Signer
 from ledger.note import write_private_key_file
 from registry import Registry
-from registry.origins.clusters import (
-    Capture,
-    Facts,
-    Origin,
-    Parameters,
-    build_report,
-    cluster,
-    load_facts,
-    report_bytes,
-)
+from registry.origins.clusters import cluster
+from registry.origins.facts import Capture, Facts, Origin, Parameters, load_facts
+from registry.origins.report import build_report, report_bytes
 from testkit.pki import DevicePKI
 from tests.conftest import FixedClock
 from tests.registry_fixtures import record

@@ -12,14 +12,9 @@ import pytest
 
 from bench.clusters_bench import Builder
 from ledger.errors import MalformedError
-from registry.origins.clusters import (
-    Capture,
-    Facts,
-    Origin,
-    build_report,
-    near_pairs,
-    report_bytes,
-)
+from registry.imaging.pairs import near_pairs
+from registry.origins.facts import Capture, Facts, Origin
+from registry.origins.report import build_report, report_bytes
 
 Codes = npt.NDArray[np.uint8]
 

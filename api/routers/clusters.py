@@ -1,4 +1,4 @@
-"""GET /v1/clusters and GET /v1/origins/{id}: the origin report at a checkpoint (registry.origins.clusters)."""
+"""GET /v1/clusters and GET /v1/origins/{id}: the origin report at a checkpoint (registry.origins.report)."""
 
 import json
 from typing import Annotated, Any
@@ -8,7 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Store
 from ledger.errors import NotFoundError
-from registry.origins.clusters import build_report, load_facts, report_bytes
+from registry.origins.facts import load_facts
+from registry.origins.report import build_report, report_bytes
 
 router = APIRouter(prefix="/v1", tags=["origins"])
 _CACHED = 4  # reports kept, by tree size: a report at a size never changes

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Store
 from api.routers.clusters import origin_report
 from api.routers.web import templates
-from registry.origins.clusters import capture_times
+from registry.origins.facts import capture_times
 
 router = APIRouter(include_in_schema=False)
 PALETTE = ("#1a73e8", "#d93025", "#188038", "#f29900", "#9334e6", "#12b5cb", "#e52592", "#5f6368")

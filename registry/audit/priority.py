@@ -10,7 +10,7 @@ in the log (by leaf index) and from another device,
   (`claims_time_before_earlier_log`): a backdated claim to be first.
 
 Near-duplicates are PDQ hashes of quality >= `MIN_QUALITY` within `RADIUS` bits, found by the
-origin report's exact self-join (`registry.origins.clusters.near_pairs`); the same file by SHA-256,
+origin report's exact self-join (`registry.imaging.pairs.near_pairs`); the same file by SHA-256,
 whatever its PDQ quality. Features (crops, regions) are not compared: that is the lookup's job.
 
 The check runs once, over every capture, when the replay finishes: it needs each capture's
@@ -30,7 +30,7 @@ from registry.lookup.priority import Logged, cautions_for
 
 __all__ = ["CautionEntry", "PriorityAudit"]
 
-RADIUS: Final = 31  # registry.origins.clusters.Parameters' defaults
+RADIUS: Final = 31  # registry.origins.facts.Parameters' defaults
 MIN_QUALITY: Final = 50
 REPORTED: Final = (GENERATOR_DISCLOSED_FIRST, CLAIMS_TIME_BEFORE_EARLIER_LOG)
 # index, logged_at, captured_at, device ordinal, generator?, PDQ quality, SHA-256, PDQ
@@ -90,7 +90,7 @@ class PriorityAudit:
     def findings(self, excluded: Collection[int] = ()) -> list[CautionEntry]:
         """The cautions over every capture added, in index order; `excluded` (entries found
         invalid) neither get nor give cautions."""
-        from registry.origins.clusters import near_pairs  # numpy and the join: only when auditing
+        from registry.imaging.pairs import near_pairs  # numpy and the join: only when auditing
 
         rows = sorted((r for r in self._rows if r.index not in excluded), key=lambda r: r.index)
         earlier: dict[int, set[int]] = defaultdict(set)  # position -> earlier positions

@@ -2,6 +2,7 @@
 
 `hashing`: decoding, SHA-256, PDQ and pHash, the claim's features and a lookup's probes;
 `features`: where the extra regions are taken; `matching`: the one match rule, shared by
-lookups and `prov verify --image`; `neardup`: the in-memory near-duplicate indexes and the exact
-pigeonhole pair search. Knows nothing of the log.
+lookups and `prov verify --image`; `neardup`: the in-memory near-duplicate indexes (a lookup's
+radius search); `pairs`: the exact self-join of many hashes (the origin report's and the audit's
+near pairs). Knows nothing of the log.
 """

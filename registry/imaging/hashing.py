@@ -28,21 +28,10 @@ the inverse DCT and colour conversion; other formats decode fully and use `Image
 pHash resizes to 32x32 and keeps an 8x8 DCT, so a >= 512-pixel short side (>= 8 source pixels
 per PDQ cell) keeps what both hashes look at.
 
-Measured (`python -m bench.hash_bench`: six generated 4000x3000 photos - lighting gradients,
-shapes, 1/f texture, blur, sensor noise - as JPEG quality 90, ~2.5 MB; bits changed against the
-same hash computed on a full-resolution decode):
-
-    min side 512 (draft 1/4 -> 1000x750, used):  PDQ 4, 0, 8, 0, 4, 6 of 256 (mean 3.7);
-                                                 pHash 0 of 64 on all six
-    min side 256 (draft 1/8 -> 500x375):         PDQ 6, 6, 10, 6, 8, 8 (mean 7.3); pHash 0
-
-(PDQ distances are always even: every PDQ hash has exactly 128 one-bits, a median threshold.)
-The match radius is 31, so draft mode spends at most a quarter of it; 256 would save only ~5 ms
-of the decode, which is entropy-decoding-bound. The same photo halved and re-encoded at JPEG
-quality 70 hashes within 0 bits (PDQ and pHash) of the original through this path.
-`hash_image` p50 on these files: 41 ms (p90 48) with draft mode, 521 ms with a full decode,
-on 2 cores; stage medians: SHA-256 1.5 ms, decode 27, PDQ 10, pHash 3. A 12-MP PNG or WebP has
-no draft mode and costs ~360 / ~260 ms, nearly all decoding; it hashes within 0 bits of the JPEG.
+Why a 512-pixel floor: against a full-resolution decode, draft mode changes a few PDQ bits
+(at most a quarter of the match radius of 31; pHash none) and makes the decode an order of
+magnitude faster; a lower floor changes more bits for little time, since the decode is bound by
+entropy decoding. Figures: docs/benchmarks.md, "Hashing an image".
 
 PDQ facts (pdqhash 0.2.8, the Cython binding of Meta's C++ reference):
 
@@ -52,6 +41,7 @@ PDQ facts (pdqhash 0.2.8, the Cython binding of Meta's C++ reference):
   most-significant-bit first (`numpy.packbits`) gives exactly the conventional 64-hex PDQ string.
 * The binding declares its input as `char`: an int8 array is accepted and silently hashed wrong.
   We pass only C-contiguous uint8 RGB (HxWx3).
+* Every PDQ hash has exactly 128 one-bits (a median threshold), so PDQ distances are even.
 * Quality is 0 for flat (single-colour) pictures and anything smaller than 5x5; the bits of a flat
   picture are then floating-point noise (e.g. mid-grey is not all zeros), so such hashes must never
   decide a near-duplicate alone (DESIGN §3.6: quality < 50).
@@ -164,7 +154,9 @@ class ImageHashes:
 class ProbeHash:
     """One hash a lookup searches with: the query as given, turned, trimmed or cut to a region."""
 
-    name: str  # a DIHEDRAL_NAMES entry, "trimmed", or a registry.imaging.features region's probe name
+    name: (
+        str  # a DIHEDRAL_NAMES entry, "trimmed", or a registry.imaging.features region's probe name
+    )
     pdq: str
     quality: int
     phash: str  # pHash of the whole query as this probe sees it (turned, or trimmed)

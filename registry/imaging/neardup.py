@@ -46,68 +46,23 @@ releases the GIL while it scans, so other Python threads (the event loop, the ta
 meanwhile; searches queue on the lock, which costs no throughput because one search already
 keeps every core busy.
 
-Measured with `python -m bench.lookup_bench` (2-core AMD EPYC Zen 4 with AVX-512 VPOPCNTDQ,
-faiss-cpu 1.15.1, NumPy 2.4; half uniform random hashes, half clusters of near-duplicates; one
-search = 8 variants, radius 31; a shared machine, so +-10% between runs; the full table is in
-bench/results/lookup_bench.json):
+Why Flat by default: it is exact and costs 40 bytes per entry, and a search is a linear scan
+(8 variants x n codes, divided evenly over the cores), which meets the 1M-entry latency goal
+(DESIGN §6) but not the 10M one on 2 cores. IndexBinaryMultiHash(d, nhash, b) cuts the code into
+`nhash` disjoint b-bit substrings, keeps one hash table per substring (key -> ids), probes every
+key within `nflip` bits of each query substring, and verifies the full distance of the
+shortlist. It only finds substrings within `nflip`, so it is exact at radius r iff
+nflip >= floor(r / nhash) (pigeonhole: if the distance over the nhash*b covered bits is <= r,
+one substring is within floor(r/nhash); bits left uncovered only lower that distance). Every
+exact setting for r = 31 is either slower than Flat or stores 0.3-1 KB per entry in its hash
+tables (std::unordered_map nodes and a heap vector per key), far over the 100-byte goal, and
+its `add` is single-threaded. `kind="multihash"` (11 x 23 bits, nflip 2, the fastest exact
+setting) stays for a replica with memory to spare (the index is one FAISS object: no shards,
+one thread per search). The figures behind these choices (both kinds and a NumPy brute force
+at 1M-10M entries, the exact MultiHash settings, shard sizes, a busy core):
+docs/benchmarks.md, "Tuning the near-duplicate index".
 
-    index                         entries  p50 ms  p99 ms  one core busy  bytes/entry (RSS)  recall
-    Flat, sharded (this module)        1M     4.6     8.2       8.2            40 (45)        100%
-    Flat, sharded (this module)       10M    42.1    49.6      76.4            40 (41)        100%
-    one IndexBinaryFlat, OpenMP        1M     4.8     6.5       8.4
-    one IndexBinaryFlat, OpenMP       10M    49.7   120       144
-    MultiHash(11, 23, nflip 2)         1M     2.6     4.9       2.4           912 (924)       100%
-    NumPy brute force                  1M    71.5                                           100%
-    NumPy brute force                 10M   456
-    (--sizes 3000000 --multihash-max 3000000, another run:)
-    Flat, sharded (this module)        3M    16.8    20.5      32.9            40 (43)        100%
-    MultiHash(11, 23, nflip 2)         3M     7.6    12.8       6.8           825 (813)       100%
-
-Flat costs ~1.15 ns per 32-byte comparison per core whatever SIMD level FAISS dispatches, so a
-search is ~8 x n x 1.15 ns / cores: within the 5 ms goal at 1M (DESIGN §6), but ~2x over the
-20 ms goal at 10M on 2 cores. "One core busy" runs a CPU-bound process beside the benchmark: FAISS's
-own OpenMP waits at barriers for its descheduled thread (144 ms at 10M), while the worker pool
-degrades to one core's speed (76 ms; single-threaded: 79 ms). Shards of 2^15 / 2^16 / 2^17 / 2^18 codes measured
-52 / 45 / 43 / 44 ms at 10M and 1.99 / 1.90 / 1.73 / 2.71 ms at 300k (the last: 2 uneven shards).
-
-Flat or MultiHash. IndexBinaryMultiHash(d, nhash, b) cuts the code into `nhash` disjoint b-bit
-substrings, keeps one hash table per substring (key -> ids), probes every key within `nflip`
-bits of each query substring, and verifies the full distance of the shortlist. It only finds
-substrings within `nflip`, so it is exact at radius r iff nflip >= floor(r / nhash) (pigeonhole:
-if the distance over the nhash*b covered bits is <= r, one substring is within floor(r/nhash);
-bits left uncovered only lower that distance). For r = 31 and 256 bits the exact settings are
-(nhash, b, nflip) = (8, 32, 3), (10, 25, 3), (11, 23, 2), (12, 21, 2), (16, 16, 1), (32, 8, 0);
-on 1M uniform random hashes (p50 of 8 variants / RSS per entry): 46 ms / 764 B, 19 ms / 936 B,
-1.1 ms / 989 B, 2.9 ms / 940 B, 12.5 ms / 351 B, 126 ms / 325 B. The fastest, (11, 23, 2), beats
-Flat (1.1-3.8 ms at 1M, depending on the data) but stores up to ~88 bytes per entry and
-table (an std::unordered_map node, its bucket slot and a heap std::vector<idx_t> per key):
-0.8-1 KB per entry, 8-10x the 100-byte goal, ~8 GB at 10M; its `add` is single-threaded, 9-11 s
-per million (Flat: 0.3 s). No exact setting comes near 100 bytes: the leanest, (32, 8, 0), is 325 B and
-slower than Flat. So the default is **Flat**: exact, 40 bytes per entry, at the 1M goal. The
-10M latency goal needs more cores (the scan divides evenly) or a compact exact multi-index in
-native code (a NumPy one, 16 x 16-bit tables, took 230 ms at 10M: slower than Flat).
-`kind="multihash"` stays for a replica with memory to spare (the index is one FAISS object:
-no shards, one thread per search).
-
-FAISS facts this module relies on (faiss-cpu 1.15.1):
-
-* Binary `range_search` keeps `dis < radius` (strict), and returns the distances as float32
-  (the bundled type stub says int32); `lims` is uint64. `search` (k-NN) returns int32 distances
-  and, past ntotal, label -1 with distance INT32_MAX.
-* IndexBinaryMultiHash's third constructor argument is `b`, the substring width (the bundled
-  stub calls it `nflip`); nflip is an attribute set afterwards and defaults to 0. Its `storage`
-  (the flat codes it verifies against) is missing from the stub.
-* MultiHash reads each substring as an unaligned 8-byte load at byte offset (h*b) // 8, so
-  with b = 23 the last substring reads 4 bytes past the end of a 32-byte code: past the caller's
-  buffer for the last vector. Every buffer passed to a MultiHash index here has a spare row.
-* MultiHash and IndexBinaryHash search and range_search run on one thread unless there are
-  more than 100 queries (`omp parallel if (n > 100)`); MultiHash's `search` (k-NN) only ranks
-  its shortlist, so k-NN beyond the radius scans `storage` instead.
-* IndexBinaryFlat keeps its codes in a std::vector (`MaybeOwnedVector`): `add` appends with
-  libstdc++'s growth rule (new capacity = size + max(size, added); checked against the
-  process's virtual size), so the allocation can be twice the codes, and the old and new
-  buffers coexist while it grows. `memory_bytes` counts that capacity (simulated with the same
-  rule), not just the codes; the shard compaction above keeps it at one shard's worth.
+The FAISS behaviour the shards rely on: `registry.imaging.faiss_shards`.
 """
 
 from __future__ import annotations
@@ -118,38 +73,31 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
 from ledger.errors import MalformedError
+from registry.imaging.faiss_shards import (
+    MULTIHASH_BYTES_PER_KEY,
+    MULTIHASH_BYTES_PER_SHARED_ID,
+    MULTIHASH_NHASH,
+    PDQ_BITS,
+    PDQ_BYTES,
+    Codes,
+    Ints,
+    Kind,
+    Shard,
+    knn,
+)
 
 __all__ = ["Candidate", "Kind", "NearDuplicateIndex", "PDQ_BITS", "PDQ_BYTES"]
 
-PDQ_BITS: Final = 256
-PDQ_BYTES: Final = PDQ_BITS // 8
-
-Kind = Literal["flat", "multihash"]
-Codes = npt.NDArray[np.uint8]
-Ints = npt.NDArray[np.int64]
 Hits = tuple[Ints, Ints, Ints]  # leaf indexes, distances, variants
 
 _EMPTY: Final[Hits] = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64))
-
-# IndexBinaryMultiHash settings: 11 substrings of 23 bits (253 of 256 bits), probing every key
-# within 2 bits. Exact at radius 31 because floor(31 / 11) = 2 = nflip (module docstring).
-MULTIHASH_NHASH: Final = 11
-MULTIHASH_B: Final = 23
-MULTIHASH_NFLIP: Final = 2
-# The hash tables' layout (libstdc++ std::unordered_map<int64, std::vector<int64>>), per key: a
-# 40-byte node in a 48-byte malloc chunk, an 8-byte bucket slot (load factor <= 1) and the
-# vector's first heap block (one 8-byte id in a 32-byte chunk); per further id under the same
-# key, 8 bytes in a vector that grows by doubling (~16 on average). The benchmark checks this
-# model against the process's RSS.
-MULTIHASH_BYTES_PER_KEY: Final = 88
-MULTIHASH_BYTES_PER_SHARED_ID: Final = 16
 
 
 @dataclass(frozen=True)
@@ -159,53 +107,6 @@ class Candidate:
     leaf_index: int
     distance: int  # Hamming distance of the best-matching query variant
     variant: int  # which of the query's hashes matched best (0 = as given)
-
-
-def _grown(capacity: int, size: int, added: int) -> int:
-    """libstdc++'s std::vector capacity after appending `added` elements to `size`."""
-    if size + added <= capacity:
-        return capacity
-    return size + max(size, added)
-
-
-class _Shard:
-    """One FAISS index over a contiguous run of entries, and their leaf indexes."""
-
-    def __init__(self, kind: Kind, capacity: int) -> None:
-        self.capacity = capacity  # entries it may hold
-        self.size = 0
-        self.ids: Ints = np.empty(0, dtype=np.int64)  # position -> leaf, grown by doubling
-        self.code_capacity = 0  # FAISS's code vector capacity, in codes (simulated)
-        if kind == "flat":
-            self.index: faiss.IndexBinary = faiss.IndexBinaryFlat(PDQ_BITS)
-            self.storage: faiss.IndexBinary = self.index
-        else:
-            multi = faiss.IndexBinaryMultiHash(PDQ_BITS, MULTIHASH_NHASH, MULTIHASH_B)
-            multi.nflip = MULTIHASH_NFLIP
-            self.index = multi
-            # The flat copy of the codes MultiHash verifies against; exact k-NN scans it.
-            self.storage = multi.storage  # type: ignore[attr-defined,unused-ignore]  # no stub
-
-    def add(self, ids: Ints, codes: Codes) -> None:
-        count = len(ids)
-        if self.size + count > len(self.ids):
-            grown = np.empty(
-                min(_grown(len(self.ids), self.size, count), self.capacity), dtype=np.int64
-            )
-            grown[: self.size] = self.ids[: self.size]
-            self.ids = grown
-        self.index.add(codes)
-        self.ids[self.size : self.size + count] = ids
-        self.code_capacity = _grown(self.code_capacity, self.size, count)
-        self.size += count
-
-    def compact(self) -> None:
-        """Copy a full flat shard into a code vector of exactly its size (one 4 MiB copy)."""
-        if self.code_capacity > self.size:
-            codes = self.index.reconstruct_n(0, self.size)
-            self.index = self.storage = faiss.IndexBinaryFlat(PDQ_BITS)
-            self.index.add(codes)
-            self.code_capacity = self.size
 
 
 class NearDuplicateIndex:
@@ -220,7 +121,8 @@ class NearDuplicateIndex:
     RADIUS: ClassVar[int] = 31  # a match is distance <= 31 (DESIGN §3.6)
     # Flat shard size: 2^17 codes = 4 MiB. The 8 query variants rescan a shard from cache, the
     # worker threads share the shards out evenly from 1M entries up (8 shards), and an append
-    # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18: module doc).
+    # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18:
+    # docs/benchmarks.md).
     SHARD_SIZE: ClassVar[int] = 1 << 17
 
     def __init__(self, kind: Kind = "flat", *, threads: int | None = None) -> None:
@@ -239,7 +141,7 @@ class NearDuplicateIndex:
         self._shard_size = self.SHARD_SIZE if kind == "flat" else sys.maxsize
         self._padded = kind == "multihash"  # MultiHash reads up to 4 bytes past a code
         self._lock = threading.Lock()
-        self._shards: list[_Shard] = []
+        self._shards: list[Shard] = []
         self._ntotal = 0
 
     def __len__(self) -> int:
@@ -266,7 +168,7 @@ class NearDuplicateIndex:
             done = 0
             while done < count:
                 if not self._shards or self._shards[-1].size >= self._shard_size:
-                    self._shards.append(_Shard(self.kind, self._shard_size))
+                    self._shards.append(Shard(self.kind, self._shard_size))
                 shard = self._shards[-1]
                 take = min(count - done, self._shard_size - shard.size)
                 # codes has a spare row after the last code when padded: slice, don't copy.
@@ -405,7 +307,7 @@ class NearDuplicateIndex:
         while True:
             dists: list[Ints] = []
             leaves: list[Ints] = []
-            found = self._pool.map(functools.partial(_knn, query=query, want=want), self._shards)
+            found = self._pool.map(functools.partial(knn, query=query, want=want), self._shards)
             for shard, (dist, labels) in zip(self._shards, found, strict=True):
                 dists.append(dist.astype(np.int64))
                 leaves.append(shard.ids[labels])  # all valid: asked for <= shard.size
@@ -421,11 +323,6 @@ class NearDuplicateIndex:
         variants = np.broadcast_to(np.arange(len(query), dtype=np.int64)[:, None], best.shape)
         hits = _best_per_leaf(leaf_top.ravel(), dist_top.ravel(), variants.ravel())
         return hits, complete
-
-
-def _knn(shard: _Shard, query: Codes, want: int) -> tuple[npt.NDArray[np.int32], Ints]:
-    """FAISS k-NN in one shard, at most its size (so every label is valid)."""
-    return shard.storage.search(query, min(want, shard.size))
 
 
 def _leaf_array(leaf_indexes: Sequence[int]) -> npt.NDArray[np.int64]:
