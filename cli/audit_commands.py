@@ -1,8 +1,12 @@
-"""`prov audit watch` and `prov audit replay`: an independent auditor's tools (no database)."""
+"""The auditor's commands: `prov audit watch` and `prov audit replay` check a log from the
+outside (no database, only its HTTP tiles and checkpoints); `prov clusters` reports
+near-duplicate clusters and suspicious origins, recomputable by anyone from the log at a size
+(it acts where cli/common.open_client says)."""
 
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -15,7 +19,9 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
+from cli.common import json_option, open_client
 from cli.errors import EXIT_FAILED
 from ledger import Verifier, open_checkpoint
 from ledger.cosignature import CosignatureVerifier
@@ -200,3 +206,56 @@ def _seen(path: Path, key: Verifier) -> Seen:
     except OSError as exc:
         raise MalformedError(f"cannot read {path}: {exc.strerror}") from None
     return Seen(note, open_checkpoint(note, key), str(path))
+
+
+@click.command()
+@click.option("--at", "at", type=click.IntRange(0), help="Tree size to compute at [latest].")
+@json_option
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="Rows shown.")
+@click.pass_context
+def clusters(ctx: click.Context, at: int | None, as_json: bool, top: int) -> None:
+    """Near-duplicate clusters and suspicious origins, recomputable from the log at a size."""
+    with open_client(ctx) as client:
+        data = client.clusters(at)
+    if as_json:
+        click.echo(data.decode())
+        return
+    report = json.loads(data)
+    checkpoint = report["checkpoint"]
+    console.print(
+        f"origins at tree size {checkpoint['tree_size']} (root {checkpoint['root_hash']}): "
+        f"{report['captures']} captures, {len(report['clusters'])} clusters"
+    )
+    _print_origins(report, top)
+    console.print(_clusters_table(report["clusters"][:top]))
+
+
+def _print_origins(report: dict[str, Any], top: int) -> None:
+    """The devices with any signal, the suspicious ones marked, then the vendors."""
+    suspicious = [d for d in report["devices"] if d["suspicious"]]
+    console.print(
+        f"[bold]suspicious devices[/]: {len(suspicious)} of {len(report['devices'])} with any signal"
+    )
+    for row in report["devices"][:top]:
+        mark = "[red]![/]" if row["suspicious"] else " "
+        console.print(
+            f"{mark} {row['device'][:16]} ({escape(row['vendor_name'])}) score {row['score'] / 1000:.2f}: "
+            + escape("; ".join(row["reasons"]))
+        )
+    if report["vendors"]:
+        console.print("[bold]vendors[/]")
+        for row in report["vendors"][:top]:
+            console.print(
+                f"  {escape(row['vendor_name'])}: score {row['score'] / 1000:.2f}, "
+                f"{row['suspicious_devices']} suspicious device(s)"
+            )
+
+
+def _clusters_table(groups: list[dict[str, Any]]) -> Table:
+    table = Table("anchor", "members", "devices", "roles", "span")
+    for group in groups:
+        table.add_row(
+            str(group["anchor"]), str(len(group["members"])), str(len(group["devices"])),
+            ", ".join(group["roles"]), f"{group['span_ms'] / 1000:.0f} s",
+        )  # fmt: skip
+    return table

@@ -10,9 +10,11 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from cli.client import RegistryClient
+from cli.common import json_option, open_client
 from cli.errors import EXIT_OK, exit_code_for
-from cli.registry_commands import json_option, open_client, read_input_file
-from ledger.errors import LedgerError, MalformedError
+from cli.files import bundle_path, read_input_file, refuse_existing, write_new_file
+from ledger.errors import LedgerError
 
 console = Console(soft_wrap=True)
 
@@ -33,33 +35,12 @@ def ingest(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     is enrolled as a device if it is not yet. A refused file is reported with c2pa's own
     validation code and the others still go in. Exit 0 if every file was logged, 1 if one
     failed validation, 2 if one was not a signed JPEG at all."""
-    results: list[dict[str, object]] = []
-    exit_code = EXIT_OK
     with open_client(ctx) as client:
-        for path in files:
-            try:
-                logged = client.ingest_c2pa(read_input_file(path, "image"), Path(path).name)
-            except LedgerError as exc:
-                exit_code = max(exit_code, exit_code_for(exc))
-                results.append(
-                    {"file": path, "accepted": False, "code": exc.code, "reason": str(exc)}
-                )
-                continue
-            results.append({"file": path, **logged})
+        results, exit_code = _ingest_each(client, files)
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
-        for result in results:
-            if result["accepted"]:
-                again = " (already logged)" if result.get("duplicate") else ""
-                console.print(
-                    f"[green]logged[/] {escape(str(result['file']))}: entry {result['index']}{again}"
-                )
-            else:
-                console.print(
-                    f"[red]refused[/] {escape(str(result['file']))}: {escape(str(result['code']))}: "
-                    f"{escape(str(result['reason']))}"
-                )
+        _print_ingested(results)
     ctx.exit(exit_code)
 
 
@@ -75,20 +56,41 @@ def ingest(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
 def receipt(ctx: click.Context, index: int, out: str | None, force: bool) -> None:
     """Write the proof bundle of the capture at INDEX as a sidecar file, to travel beside the
     image; `prov verify` checks it offline."""
-    path = Path(out or f"capture-{index}.bundle.json")
-    # Checked before fetching too, so a refusal costs no server call.
-    if path.exists() and not force:
-        raise MalformedError(f"{path} exists; give --force to replace it", code="file_exists")
+    path = Path(out) if out else bundle_path(Path(), index)
+    if not force:
+        refuse_existing(path)  # before fetching too, so a refusal costs no server call
     with open_client(ctx) as client:
         data = client.bundle(index)
-    try:
-        # Exclusive creation unless --force: a file that appeared meanwhile is not overwritten.
-        with path.open("wb" if force else "xb") as file:
-            file.write(data)
-    except FileExistsError:
-        raise MalformedError(
-            f"{path} exists; give --force to replace it", code="file_exists"
-        ) from None
-    except OSError as exc:
-        raise MalformedError(f"cannot write {path}: {exc.strerror}", code="unwritable") from None
+    write_new_file(path, data, force=force)
     console.print(f"wrote the receipt of capture {index} to {path} ({len(data)} bytes)")
+
+
+def _ingest_each(
+    client: RegistryClient, files: tuple[str, ...]
+) -> tuple[list[dict[str, object]], int]:
+    """Each file's result (a refusal too: the others still go in) and the worst exit code."""
+    results: list[dict[str, object]] = []
+    exit_code = EXIT_OK
+    for path in files:
+        try:
+            logged = client.ingest_c2pa(read_input_file(path, "image"), Path(path).name)
+        except LedgerError as exc:
+            exit_code = max(exit_code, exit_code_for(exc))
+            results.append({"file": path, "accepted": False, "code": exc.code, "reason": str(exc)})
+            continue
+        results.append({"file": path, **logged})
+    return results, exit_code
+
+
+def _print_ingested(results: list[dict[str, object]]) -> None:
+    for result in results:
+        if result["accepted"]:
+            again = " (already logged)" if result.get("duplicate") else ""
+            console.print(
+                f"[green]logged[/] {escape(str(result['file']))}: entry {result['index']}{again}"
+            )
+        else:
+            console.print(
+                f"[red]refused[/] {escape(str(result['file']))}: {escape(str(result['code']))}: "
+                f"{escape(str(result['reason']))}"
+            )

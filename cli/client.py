@@ -5,6 +5,7 @@ is) unless a server URL is given (`--server`, `PROV_SERVER`), in which case they
 server's HTTP API. Both return the same JSON shapes and raise the same errors.
 """
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
@@ -181,10 +182,7 @@ class HttpClient:
         return result
 
     def bundle(self, index: int) -> bytes:
-        response = self._send("GET", f"/v1/bundles/{index}")
-        if response.is_success:
-            return response.content
-        self._raise(response)
+        return self._content("GET", f"/v1/bundles/{index}")
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         response = self._send("POST", "/v1/lookup", files={"image": (name, data)})
@@ -203,10 +201,46 @@ class HttpClient:
         self._raise(response)
 
     def clusters(self, at: int | None) -> bytes:
-        response = self._send("GET", "/v1/clusters", params={} if at is None else {"at": at})
+        return self._content("GET", "/v1/clusters", params={} if at is None else {"at": at})
+
+    # The log's own endpoints and the C2PA API: HTTP only (no LocalClient twin), for `prov
+    # demo` and other callers that check proofs themselves against the server they talk to.
+
+    def _content(self, method: str, path: str, **options: Any) -> bytes:
+        response = self._send(method, path, **options)
         if response.is_success:
             return response.content
         self._raise(response)
+
+    def checkpoint(self) -> bytes:
+        """The signed checkpoint note, as served (with any witness cosignatures)."""
+        return self._content("GET", "/checkpoint")
+
+    def log_info(self) -> dict[str, Any]:
+        """GET /v1/log: origin, tree_size, root_hash and checkpoint of the latest tree."""
+        result: dict[str, Any] = self._call("GET", "/v1/log")
+        return result
+
+    def entry(self, index: int) -> dict[str, Any]:
+        """GET /v1/log/entries/INDEX: the entry's leaf data (base64) and its metadata."""
+        result: dict[str, Any] = self._call("GET", f"/v1/log/entries/{index}")
+        return result
+
+    def consistency_proof(self, first: int) -> dict[str, Any]:
+        """GET /v1/log/proof/consistency: from the tree of size `first` to the latest."""
+        result: dict[str, Any] = self._call("GET", f"/v1/log/proof/consistency?first={first}")
+        return result
+
+    def c2pa_matches_by_content(self, data: bytes) -> list[dict[str, Any]]:
+        """POST /v1/c2pa/matches/byContent (C2PA soft-binding API): the manifests like `data`."""
+        headers = {"Content-Type": "image/jpeg"}
+        body = self._content("POST", "/v1/c2pa/matches/byContent", content=data, headers=headers)
+        matches: list[dict[str, Any]] = json.loads(body)["matches"]
+        return matches
+
+    def c2pa_manifest(self, manifest_id: str) -> bytes:
+        """GET /v1/c2pa/manifests/ID: the C2PA manifest store, rebuilt from the log."""
+        return self._content("GET", f"/v1/c2pa/manifests/{manifest_id}")
 
     def close(self) -> None:
         self._http.close()

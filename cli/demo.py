@@ -3,114 +3,66 @@
 A camera vendor and a generator vendor register their roots; three cameras (ES256 and Ed25519)
 and one model release enroll; the devices sign captures of generated pictures and submit them;
 every accepted record comes back with an inclusion proof that is verified here, offline, against
-the log's signed checkpoint. Then a consistency proof shows the log only grew.
+the log's signed checkpoint. Then a consistency proof shows the log only grew, a witness in its
+own process cosigns, a fact-checker looks up a resized copy and verifies its bundle, a C2PA
+camera's file is ingested and found again without its manifest, and a planted launderer tops the
+origin report.
+
+Everything goes through cli/client.HttpClient against the server started here, as a remote
+user of the registry would; one function per numbered step of the output.
 """
 
 import base64
 import dataclasses
-import hashlib
-import io
 import json
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
 
-import migrations
-from api import create_app
-from ledger import (
-    LogConfig,
-    LogStore,
-    Sequencer,
-    Verifier,
-    hash_leaf,
-    open_checkpoint,
-    open_engine,
-    verify_consistency,
-    verify_inclusion,
+from cli.client import HttpClient
+from cli.common import now_ms
+from cli.demo_setup import (
+    ORIGIN,
+    WITNESS,
+    Cast,
+    create_log,
+    device_id,
+    make_cast,
+    picture,
+    reencode,
+    registry_server,
+    witness_process,
 )
+from ledger import Verifier, hash_leaf, open_checkpoint, verify_consistency, verify_inclusion
 from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
-from ledger.witness import write_new_cosigner
 from registry import RegistrySettings
 from registry.bundle.verify import verify_bundle
-from registry.entries.codec import b64
 from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import query_hashes
 from testkit.c2pa import sign_jpeg
-from testkit.pki import (
-    C2PA_CLAIM_SIGNING,
-    IssuedCert,
-    make_device,
-    make_intermediate,
-    make_root,
-)
+from testkit.pki import C2PA_CLAIM_SIGNING, IssuedCert, make_device
 
-ORIGIN = "demo.provenance-ledger.example/log"
-WITNESS = "witness.demo.provenance-ledger.example/w1"
+EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
 console = Console(soft_wrap=True)
 
 
-EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
+@dataclasses.dataclass(frozen=True)
+class Demo:
+    """What every step needs: the client of the demo server and the keys to check it with."""
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _call(
-    base: str, method: str, path: str, body: Any = None, token: str | None = None, raw: bool = False
-) -> Any:
-    payload = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=payload, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
-        data: bytes = response.read()
-    return data if raw or path == "/checkpoint" else json.loads(data)
-
-
-def picture(seed: int) -> bytes:
-    """A generated 'photo': a gradient sky, a sun and hills placed by the seed."""
-    width, height = 640, 480
-    image = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(image)
-    for y in range(height):
-        draw.line(
-            [(0, y), (width, y)], fill=(40 + y // 4, 90 + (seed * 17 + y) % 100, 200 - y // 5)
-        )
-    draw.ellipse((seed * 53 % 500, 40, seed * 53 % 500 + 90, 130), fill=(255, 220, 120))
-    for i in range(3):
-        x = (seed * 97 + i * 211) % width
-        draw.polygon(
-            [(x - 200, height), (x, 250 + (seed + i) * 13 % 80), (x + 200, height)],
-            fill=(30 + i * 40, 120, 60),
-        )
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=88)
-    return out.getvalue()
-
-
-def _device_id(device: IssuedCert) -> str:
-    return hashlib.sha256(device.der).hexdigest()
+    client: HttpClient
+    token: str
+    log_key: Verifier
+    witness_key: CosignatureVerifier
 
 
 @click.command()
@@ -139,114 +91,72 @@ def demo(data_dir: str | None, captures: int) -> None:
 
 
 def _run(directory: Path, captures: int) -> None:
-    log = LogConfig.from_env(directory, database_url=f"sqlite:///{directory.resolve() / 'log.db'}")
-    signer = log.write_new_key(ORIGIN)
-    migrations.upgrade(log.database_url)
-    store = LogStore(open_engine(log.database_url))
-    Sequencer(store, signer, lambda: time.time_ns() // 1_000_000).initialize()
-    token = secrets.token_urlsafe(16)
+    log, signer = create_log(directory)
     console.print(f"1. created log [bold]{ORIGIN}[/] on SQLite in {directory}")
-    witness_url, witness_key, witness = _start_witness(directory / "witness", signer.verifier.vkey)
-    console.print(
-        f"1b. started witness [bold]{WITNESS}[/] in its own process ({witness_url}); the log "
-        "pushes each new checkpoint to it"
-    )
-    log = dataclasses.replace(
-        log, witnesses=f"{witness_url} {witness_key.vkey}", witness_interval_s=0.3
-    )
-    settings = RegistrySettings(log=log, admin_token=token, verify_workers=0)
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _scenario(base, token, signer.verifier.vkey, witness_key, store, captures)
-    finally:
-        server.should_exit = True
-        witness.terminate()
-        witness.wait(timeout=10)
-
-
-def _start_witness(
-    directory: Path, log_vkey: str
-) -> tuple[str, CosignatureVerifier, subprocess.Popen[bytes]]:
-    """`prov witness serve` in its own process, with its own key and SQLite database."""
-    key_file, url = directory / "witness.key", f"sqlite:///{directory.resolve() / 'witness.db'}"
-    cosigner = write_new_cosigner(key_file, WITNESS)
-    migrations.upgrade(url)
-    port = _free_port()
-    prov = shutil.which("prov") or str(Path(sys.executable).parent / "prov")
-    process = subprocess.Popen(
-        [prov, "witness", "serve", "--log", log_vkey, "--key-file", str(key_file),
-         "--database", url, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/", timeout=1):  # noqa: S310 (localhost only)
-                return base, cosigner.verifier, process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise click.ClickException("the demo witness did not start") from None
-            time.sleep(0.1)
-
-
-def _scenario(
-    base: str,
-    token: str,
-    vkey: str,
-    witness_key: CosignatureVerifier,
-    store: LogStore,
-    captures: int,
-) -> None:
-    log_key = Verifier.from_vkey(vkey)
-    now = datetime.now(UTC)
-    camera_root = make_root(now, common_name="Example Camera Co. Root CA")
-    camera_ca = make_intermediate(camera_root, now)
-    cameras = [
-        make_device(camera_ca, now, key="ES256", common_name="X100 #0001"),
-        make_device(camera_ca, now, key="ES256", common_name="X100 #0002"),
-        make_device(camera_ca, now, key="Ed25519", common_name="Z9 #0001"),
-    ]
-    model_root = make_root(
-        now, common_name="Example Diffusion Labs Root CA", organization="Example Diffusion Labs"
-    )
-    model = make_device(
-        model_root,
-        now,
-        key="Ed25519",
-        common_name="diffusion-xl 2.1",
-        organization="Example Diffusion Labs",
-    )
-
-    for name, role, root in [
-        ("Example Camera Co.", "camera", camera_root),
-        ("Example Diffusion Labs", "generator", model_root),
-    ]:
-        receipt = _call(
-            base, "POST", "/v1/vendors", {"name": name, "role": role, "root": b64(root.der)}, token
+    token = secrets.token_urlsafe(16)
+    with witness_process(directory / "witness", signer.verifier.vkey) as (witness_url, witness_key):
+        console.print(
+            f"1b. started witness [bold]{WITNESS}[/] in its own process ({witness_url}); the log "
+            "pushes each new checkpoint to it"
         )
+        log = dataclasses.replace(
+            log, witnesses=f"{witness_url} {witness_key.vkey}", witness_interval_s=0.3
+        )
+        settings = RegistrySettings(log=log, admin_token=token, verify_workers=0)
+        with registry_server(settings) as base:
+            client = HttpClient(base, timeout=30)
+            try:
+                _scenario(Demo(client, token, signer.verifier, witness_key), captures)
+            finally:
+                client.close()
+    console.print(f"\nverifier key: {signer.verifier.vkey}")
+
+
+def _scenario(run: Demo, captures: int) -> None:
+    cast = make_cast(datetime.now(UTC))
+    _register_vendors(run, cast)
+    _enroll_devices(run, cast)
+    first = run.client.log_info()["tree_size"]
+    first_root = open_checkpoint(run.client.checkpoint(), run.log_key).root_hash
+    records, results = _submit_captures(run, cast, captures)
+    _verify_receipts(run, records, results)
+    size = _check_consistency(run, first, first_root)
+    _show_cosignature(run, size)
+    info = run.client.device(device_id(cast.model))
+    console.print(
+        f"6. GET /v1/devices/…: the model release belongs to {info['vendor_name']!r} (role {info['role']}), {info['captures']} disclosures"
+    )
+    _lookup_and_verify(run)
+    _c2pa_camera(run, cast.camera_ca, cast.now)
+    _plant_a_launderer(run, cast.cameras[1], model_seed=300, counter=captures + 1)
+
+
+def _register_vendors(run: Demo, cast: Cast) -> None:
+    for name, role, root in [
+        ("Example Camera Co.", "camera", cast.camera_root),
+        ("Example Diffusion Labs", "generator", cast.model_root),
+    ]:
+        receipt = run.client.add_vendor(name, role, root.der, run.token)
         console.print(f"2. POST /v1/vendors: {name} ({role}) logged at index {receipt['index']}")
-    for device, chain in [(c, [camera_ca]) for c in cameras] + [(model, [])]:
-        body = {"cert": b64(device.der), "chain": [b64(c.der) for c in chain]}
-        receipt = _call(base, "POST", "/v1/devices", body)
+
+
+def _enroll_devices(run: Demo, cast: Cast) -> None:
+    for device, chain in [(c, [cast.camera_ca]) for c in cast.cameras] + [(cast.model, [])]:
+        receipt = run.client.enroll_device(device.der, [c.der for c in chain])
         algorithm = "Ed25519" if "Ed25519" in type(device.private_key).__name__ else "ES256"
         console.print(
             f"3. POST /v1/devices: {device.certificate.subject.rfc4514_string()} ({algorithm}) at index {receipt['index']}"
         )
 
-    first = _call(base, "GET", "/v1/log")["tree_size"]
-    first_root = open_checkpoint(_call(base, "GET", "/checkpoint"), log_key).root_hash
-    now_ms = time.time_ns() // 1_000_000
+
+def _submit_captures(
+    run: Demo, cast: Cast, captures: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each camera signs `captures` pictures and the model release two, all submitted at once."""
+    start_ms = now_ms()
     records = []
-    for number, device in enumerate([*cameras, model]):
-        for i in range(captures if device is not model else 2):
+    for number, device in enumerate([*cast.cameras, cast.model]):
+        for i in range(captures if device is not cast.model else 2):
             seed = number * 100 + i
             records.append(
                 sign_capture(
@@ -254,69 +164,85 @@ def _scenario(
                     device.private_key,
                     device.certificate,
                     i + 1,
-                    now_ms - 1000 * (captures - i),
+                    start_ms - 1000 * (captures - i),
                     name=f"demo-{seed}.jpg",
-                )
+                )  # fmt: skip
             )
-    response = _call(base, "POST", "/v1/captures", {"records": records})
+    results = run.client.submit_captures(records)
+    accepted = sum(1 for r in results if r["accepted"])
     console.print(
-        f"4. POST /v1/captures: {response['accepted']} accepted, {response['rejected']} rejected (signed by the devices just now)"
+        f"4. POST /v1/captures: {accepted} accepted, {len(results) - accepted} rejected (signed by the devices just now)"
     )
+    return records, results
 
+
+def _verify_receipts(
+    run: Demo, records: list[dict[str, Any]], results: list[dict[str, Any]]
+) -> None:
+    """Each receipt's inclusion proof, checked here against its signed checkpoint."""
     table = Table("record", "device", "index", "counter", "proof", "verified offline")
-    for result, sent in zip(response["results"], records, strict=True):
-        checkpoint = open_checkpoint(result["checkpoint"].encode(), log_key)
-        leaf = base64.b64decode(_call(base, "GET", f"/v1/log/entries/{result['index']}")["data"])
+    for result, sent in zip(results, records, strict=True):
+        checkpoint = open_checkpoint(result["checkpoint"].encode(), run.log_key)
+        leaf = base64.b64decode(run.client.entry(result["index"])["data"])
         assert json.loads(leaf)["claim"] == sent["claim"]
         proof = [base64.b64decode(h) for h in result["inclusion_proof"]]
         verify_inclusion(
             hash_leaf(leaf), result["index"], checkpoint.size, proof, checkpoint.root_hash
         )
         table.add_row(
-            str(result["position"]),
-            sent["claim"]["device"][:12],
-            str(result["index"]),
-            result["counter_status"],
-            f"{len(proof)} hashes",
-            "[green]yes[/]",
-        )
+            str(result["position"]), sent["claim"]["device"][:12], str(result["index"]),
+            result["counter_status"], f"{len(proof)} hashes", "[green]yes[/]",
+        )  # fmt: skip
     console.print(table)
 
-    latest = open_checkpoint(_call(base, "GET", "/checkpoint"), log_key)
-    consistency = _call(base, "GET", f"/v1/log/proof/consistency?first={first}")
-    verify_consistency(
-        first,
-        latest.size,
-        first_root,
-        latest.root_hash,
-        [base64.b64decode(h) for h in consistency["consistency_path"]],
-    )
+
+def _check_consistency(run: Demo, first: int, first_root: bytes) -> int:
+    """The log at `first` entries is a prefix of the latest; returns the latest size."""
+    latest = open_checkpoint(run.client.checkpoint(), run.log_key)
+    consistency = run.client.consistency_proof(first)
+    path = [base64.b64decode(h) for h in consistency["consistency_path"]]
+    verify_consistency(first, latest.size, first_root, latest.root_hash, path)
     console.print(
         f"5. the log at {first} entries is a prefix of the log at {latest.size}: consistency proof verified"
     )
-    cosignature = _await_cosignature(base, latest.size, witness_key)
+    return latest.size
+
+
+def _show_cosignature(run: Demo, size: int) -> None:
+    cosignature = _await_cosignature(run.client, size, run.witness_key)
     console.print(
-        f"5b. witness {witness_key.name} cosigned the checkpoint at {latest.size} entries "
+        f"5b. witness {run.witness_key.name} cosigned the checkpoint at {size} entries "
         f"(time {datetime.fromtimestamp(cosignature.timestamp, UTC):%Y-%m-%d %H:%M:%S} UTC): "
         "third-party evidence that every capture above existed by then"
     )
-    info = _call(base, "GET", f"/v1/devices/{_device_id(model)}")
-    console.print(
-        f"6. GET /v1/devices/…: the model release belongs to {info['vendor_name']!r} (role {info['role']}), {info['captures']} disclosures"
-    )
-    # A fact-checker finds a re-encoded, resized copy of the first camera picture online.
-    found = Image.open(io.BytesIO(picture(0))).convert("RGB").resize((480, 360))
-    out = io.BytesIO()
-    found.save(out, "JPEG", quality=60)
-    lookup = _lookup(base, out.getvalue())
+
+
+def _await_cosignature(client: HttpClient, size: int, witness: CosignatureVerifier) -> Cosignature:
+    """Wait (up to 20 s) until the log serves its checkpoint at `size` cosigned by `witness`."""
+    deadline = time.monotonic() + 20
+    while True:
+        note = client.checkpoint()
+        found = verify_cosignatures(note, [witness])
+        if found and note.split(b"\n")[1] == str(size).encode():
+            return found[0]
+        if time.monotonic() > deadline:
+            raise click.ClickException("the witness did not cosign the log's checkpoint in 20 s")
+        time.sleep(0.2)
+
+
+def _lookup_and_verify(run: Demo) -> None:
+    """A fact-checker finds a re-encoded, resized copy of the first camera picture online,
+    looks it up and checks the best match's bundle offline."""
+    copy = reencode(picture(0), (480, 360), quality=60)
+    lookup = run.client.lookup_image(copy, "found.jpg")
     best = lookup["matches"][0]
     console.print(
         f"7. POST /v1/lookup (a resized, re-encoded copy): [bold]{lookup['verdict']}[/] — entry "
         f"{best['leaf_index']}, PDQ distance {best['pdq_distance']}, {best['vendor_name']}"
     )
-    bundle = _call(base, "GET", f"/v1/bundles/{best['leaf_index']}", raw=True)
+    bundle = run.client.bundle(best["leaf_index"])
     report = verify_bundle(
-        bundle, log_key, query_hashes(out.getvalue()), witnesses=[witness_key], min_witnesses=1
+        bundle, run.log_key, query_hashes(copy), witnesses=[run.witness_key], min_witnesses=1
     )
     for check in report.checks:
         console.print(
@@ -329,29 +255,23 @@ def _scenario(
     console.print(
         "8. the proof bundle verified offline with nothing but the log's and the witness's keys"
     )
-    _c2pa_camera(base, camera_ca, now)
-    _plant_a_launderer(base, cameras[1], model_seed=300, counter=captures + 1)
-    console.print(f"\nverifier key: {vkey}")
 
 
-def _c2pa_camera(base: str, camera_ca: IssuedCert, now: datetime) -> None:
+def _c2pa_camera(run: Demo, camera_ca: IssuedCert, now: datetime) -> None:
     """A camera that signs Content Credentials: its file is logged as it is, and a C2PA client
     holding a stripped copy finds it through the soft-binding API."""
     device = make_device(
         camera_ca, now, common_name="X200 #0001", eku=(C2PA_CLAIM_SIGNING, EMAIL_PROTECTION)
     )
-    shot = io.BytesIO()
-    Image.open(io.BytesIO(picture(400))).convert("RGB").save(shot, "JPEG", quality=92)
-    signed = sign_jpeg(shot.getvalue(), device, [camera_ca], now)
-    logged = _post_bytes(base, "/v1/c2pa/ingest", signed)
+    signed = sign_jpeg(reencode(picture(400), None, quality=92), device, [camera_ca], now)
+    logged = run.client.ingest_c2pa(signed, "x200-0001.jpg")
     console.print(
         f"8c. POST /v1/c2pa/ingest (a C2PA-signed JPEG, validated offline against the vendor "
         f"roots): c2pa-capture/v1 at index {logged['index']}; its signer enrolled as a device"
     )
-    stripped = io.BytesIO()
-    Image.open(io.BytesIO(signed)).convert("RGB").resize((480, 360)).save(stripped, "JPEG")
-    found = _post_bytes(base, "/v1/c2pa/matches/byContent", stripped.getvalue())["matches"]
-    manifest = _call(base, "GET", f"/v1/c2pa/manifests/{found[0]['manifestId']}", raw=True)
+    stripped = reencode(signed, (480, 360), quality=None)
+    found = run.client.c2pa_matches_by_content(stripped)
+    manifest = run.client.c2pa_manifest(found[0]["manifestId"])
     console.print(
         f"8d. POST /v1/c2pa/matches/byContent (manifest stripped, resized): {found[0]['manifestId']}, "
         f"similarity {found[0]['similarityScore']}; its C2PA manifest store ({len(manifest)} bytes) "
@@ -359,28 +279,19 @@ def _c2pa_camera(base: str, camera_ca: IssuedCert, now: datetime) -> None:
     )
 
 
-def _post_bytes(base: str, path: str, data: bytes) -> Any:
-    request = urllib.request.Request(base + path, data=data, method="POST")
-    request.add_header("Content-Type", "image/jpeg")
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
-        return json.loads(response.read())
-
-
-def _plant_a_launderer(base: str, camera: IssuedCert, model_seed: int, counter: int) -> None:
+def _plant_a_launderer(run: Demo, camera: IssuedCert, model_seed: int, counter: int) -> None:
     """A camera photographs an image the generator disclosed: the report must put it on top."""
-    shown = Image.open(io.BytesIO(picture(model_seed))).convert("RGB").resize((600, 450))
-    out = io.BytesIO()
-    shown.save(out, "JPEG", quality=85)
+    shown = reencode(picture(model_seed), (600, 450), quality=85)
     record = sign_capture(
-        out.getvalue(), camera.private_key, camera.certificate, counter,
-        time.time_ns() // 1_000_000, name="rephotographed.jpg",
+        shown, camera.private_key, camera.certificate, counter, now_ms(),
+        name="rephotographed.jpg",
     )  # fmt: skip
-    (result,) = _call(base, "POST", "/v1/captures", {"records": [record]})["results"]
+    (result,) = run.client.submit_captures([record])
     console.print(
         f"9. planted: {camera.certificate.subject.rfc4514_string()} registers a photo of a "
         f"generator's disclosed image (entry {result['index']})"
     )
-    report = json.loads(_call(base, "GET", "/v1/clusters", raw=True))
+    report = json.loads(run.client.clusters(None))
     top = report["devices"][0]
     evidence = top["signals"].get("laundered_synthetic", {}).get("evidence", [])
     console.print(
@@ -389,34 +300,5 @@ def _plant_a_launderer(base: str, camera: IssuedCert, model_seed: int, counter: 
         f"{'; '.join(top['reasons'])} — evidence entries {evidence}",
         highlight=False,
     )
-    if top["device"] != _device_id(camera) or not evidence:
+    if top["device"] != device_id(camera) or not evidence:
         raise click.ClickException("the planted launderer is not the top suspicious origin")
-
-
-def _await_cosignature(base: str, size: int, witness: CosignatureVerifier) -> Cosignature:
-    """Wait (up to 20 s) until the log serves its checkpoint at `size` cosigned by `witness`."""
-    deadline = time.monotonic() + 20
-    while True:
-        note = _call(base, "GET", "/checkpoint", raw=True)
-        found = verify_cosignatures(note, [witness])
-        if found and note.split(b"\n")[1] == str(size).encode():
-            return found[0]
-        if time.monotonic() > deadline:
-            raise click.ClickException("the witness did not cosign the log's checkpoint in 20 s")
-        time.sleep(0.2)
-
-
-def _lookup(base: str, image: bytes) -> Any:
-    boundary = "provdemo" + secrets.token_hex(8)
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="found.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n"
-        ).encode()
-        + image
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    request = urllib.request.Request(base + "/v1/lookup", data=body, method="POST")
-    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (localhost only)
-        return json.loads(response.read())

@@ -1,0 +1,218 @@
+"""The device side and its vendor: `prov device enroll | show`, `prov capture sign`,
+`prov submit`, `prov revoke`.
+
+`capture sign` is always local: it is the device, and touches no log. The others act where
+cli/common.open_client says (the local database, or `--server URL`).
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from cli.client import RegistryClient
+from cli.common import console, emit, json_option, now_ms, open_client, parse_time_ms
+from cli.errors import EXIT_FAILED
+from cli.files import (
+    load_certificate,
+    load_certificates,
+    load_key,
+    next_counter,
+    read_input_file,
+    read_records,
+)
+from registry.entries.sdk import sign_capture, sign_revocation
+from registry.imaging.hashing import hash_image
+
+
+@click.group()
+def device() -> None:
+    """Enroll and inspect devices."""
+
+
+@device.command("enroll")
+@click.argument("cert", type=click.Path(dir_okay=False))
+@click.option(
+    "--chain",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Intermediate CA file(s), issuer first.",
+)
+@json_option
+@click.pass_context
+def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json: bool) -> None:
+    """Enroll a device certificate that chains to a registered vendor root."""
+    cert_der = load_certificates(cert, "device certificate")[0]
+    chain_der = [der for path in chain for der in load_certificates(path, "chain certificate")]
+    with open_client(ctx) as client:
+        receipt = client.enroll_device(cert_der, chain_der)
+    state = "already enrolled at" if receipt["duplicate"] else "enrolled at"
+    emit(receipt, as_json, f"device {state} index {receipt['index']}")
+
+
+@device.command("show")
+@click.argument("device_id")
+@json_option
+@click.pass_context
+def device_show(ctx: click.Context, device_id: str, as_json: bool) -> None:
+    """Show an enrolled device: vendor, key, validity, captures, revocations."""
+    with open_client(ctx) as client:
+        info = client.device(device_id)
+    lines = [f"{k:>14} {v}" for k, v in info.items()]
+    emit(info, as_json, "\n".join(lines))
+
+
+@click.group()
+def capture() -> None:
+    """The device side: sign captures."""
+
+
+@capture.command("sign")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option(
+    "--device-key",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PEM private key of the device.",
+)
+@click.option(
+    "--device-cert",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PEM or DER device certificate.",
+)
+@click.option(
+    "--counter", type=click.IntRange(0), help="Capture counter [next value kept beside the key]."
+)
+@click.option("--captured-at", help="Capture time: ms since the epoch or ISO 8601 [now].")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write the record here instead of stdout."
+)
+def capture_sign(
+    image: str,
+    device_key: str,
+    device_cert: str,
+    counter: int | None,
+    captured_at: str | None,
+    out: str | None,
+) -> None:
+    """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many)."""
+    data = read_input_file(image, "image")
+    key = load_key(device_key)
+    cert = load_certificate(device_cert, "device certificate")
+    when = parse_time_ms(captured_at) if captured_at else now_ms()
+    hashes = hash_image(data, image)  # before the counter: a bad image must not use one up
+    number = counter if counter is not None else next_counter(device_key)
+    record = sign_capture(data, key, cert, number, when, name=image, hashes=hashes)
+    line = json.dumps(record, separators=(",", ":"))
+    if out:
+        Path(out).write_text(line + "\n")
+    else:
+        click.echo(line)
+
+
+@click.command()
+@click.argument("records_file", metavar="RECORDS.jsonl", type=click.Path(dir_okay=False))
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+@click.pass_context
+def submit(ctx: click.Context, records_file: str, batch_size: int, as_json: bool) -> None:
+    """Submit signed capture records, one JSON object per line, in batches."""
+    numbered = read_records(records_file)
+    with open_client(ctx) as client:
+        results = _submit_in_batches(client, numbered, batch_size, show_progress=not as_json)
+    summary = _summarize(results)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary)
+    if summary["rejected"]:
+        ctx.exit(EXIT_FAILED)
+
+
+def _submit_in_batches(
+    client: RegistryClient, numbered: list[tuple[int, Any]], batch_size: int, show_progress: bool
+) -> list[dict[str, Any]]:
+    """Every record's result, its `position` in the whole file and its `line` number in it."""
+    lines = [number for number, _ in numbered]
+    records = [record for _, record in numbered]
+    results: list[dict[str, Any]] = []
+    columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not show_progress) as progress:
+        task = progress.add_task("submit", total=len(records))
+        for start in range(0, len(records), batch_size):
+            batch = client.submit_captures(records[start : start + batch_size])
+            for result in batch:
+                result["position"] += start
+                result["line"] = lines[result["position"]]
+            results.extend(batch)
+            progress.update(task, advance=len(batch))
+    return results
+
+
+def _summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    accepted = [r for r in results if r["accepted"]]
+    return {
+        "accepted": len(accepted),
+        "duplicates": sum(1 for r in accepted if r["duplicate"]),
+        "rejected": sum(1 for r in results if not r["accepted"]),
+        "counters_out_of_order": sum(
+            1 for r in accepted if r["counter_status"] not in (None, "ok")
+        ),
+        "results": results,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    console.print(
+        f"accepted {summary['accepted']} ({summary['duplicates']} already logged), "
+        f"rejected {summary['rejected']}, out-of-order counters {summary['counters_out_of_order']}"
+    )
+    for r in summary["results"]:
+        if not r["accepted"]:
+            console.print(
+                f"  record {r['line']}: [red]{r['code']}[/] {escape(r['reason'])}", highlight=False
+            )
+
+
+@click.command()
+@click.option(
+    "--device", "device_id", required=True, help="Device id (hex SHA-256 of its certificate)."
+)
+@click.option("--compromised-since", required=True, help="ms since the epoch or ISO 8601.")
+@click.option("--reason", required=True)
+@click.option(
+    "--signer-key",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="PEM key of the vendor root or issuing CA.",
+)
+@click.option(
+    "--signer-cert",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Its certificate (PEM or DER).",
+)
+@json_option
+@click.pass_context
+def revoke(
+    ctx: click.Context,
+    device_id: str,
+    compromised_since: str,
+    reason: str,
+    signer_key: str,
+    signer_cert: str,
+    as_json: bool,
+) -> None:
+    """Sign and log a revocation of a device, dated by its compromise."""
+    cert = load_certificate(signer_cert, "signer certificate")
+    revocation = sign_revocation(
+        device_id, parse_time_ms(compromised_since), reason, load_key(signer_key), cert
+    )
+    with open_client(ctx) as client:
+        receipt = client.revoke(revocation)
+    emit(receipt, as_json, f"revocation logged at index {receipt['index']}")

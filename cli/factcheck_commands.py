@@ -1,0 +1,195 @@
+"""The fact-checker's commands: `prov lookup`, `prov bundle`, `prov verify`.
+
+`lookup` and `bundle` act where cli/common.open_client says; `verify` is offline: it needs
+nothing but the bundle and the keys it is given.
+"""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from cli.common import console, json_option, open_client, print_cautions
+from cli.errors import EXIT_CAUTION, EXIT_FAILED
+from cli.files import bundle_path, read_input_file
+from ledger import Verifier
+from ledger.cosignature import CosignatureVerifier
+from registry.bundle.verify import BundleReport, verify_bundle
+from registry.imaging.hashing import query_hashes
+
+
+@click.command()
+@click.argument("bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False))
+@click.option(
+    "--log-key", required=True, envvar="PROV_LOG_VKEY", help="The log's verifier key (vkey)."
+)
+@click.option(
+    "--image", type=click.Path(dir_okay=False), help="Also check this image against the capture."
+)
+@click.option(
+    "--witness-key", "witness_keys", multiple=True, envvar="PROV_WITNESS_VKEYS",
+    help="A witness's cosignature vkey: its cosignature dates the capture. Repeatable.",
+)  # fmt: skip
+@click.option(
+    "--min-witnesses", type=click.IntRange(0), default=None,
+    help="How many of the given witnesses must have cosigned [1 if any --witness-key].",
+)  # fmt: skip
+@json_option
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    bundle_file: str,
+    log_key: str,
+    image: str | None,
+    witness_keys: tuple[str, ...],
+    min_witnesses: int | None,
+    as_json: bool,
+) -> None:
+    """Check a proof bundle offline: checkpoint, witnesses, inclusion, chain, signature, image."""
+    key = Verifier.from_vkey(log_key)
+    witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
+    required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
+    image_hashes, data = None, None
+    if image:
+        data = read_input_file(image, "image")
+        image_hashes = query_hashes(data, image)
+    report = verify_bundle(
+        read_input_file(bundle_file, "bundle"), key, image_hashes, witnesses, required, data
+    )
+    cautions = [c.to_json() for c in report.cautions]
+    if as_json:
+        click.echo(json.dumps(_report_json(report, cautions), indent=2))
+    else:
+        _print_report(report, cautions)
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
+    if cautions:
+        ctx.exit(EXIT_CAUTION)
+
+
+def _report_json(report: BundleReport, cautions: list[dict[str, Any]]) -> dict[str, Any]:
+    checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
+    times = [{"what": t.what, "at_ms": t.at_ms, "vouched_by": t.vouched_by} for t in report.times]
+    return {"ok": report.ok, "checks": checks, "times": times, "cautions": cautions}
+
+
+def _print_report(report: BundleReport, cautions: list[dict[str, Any]]) -> None:
+    print_cautions(cautions)
+    for check in report.checks:
+        mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+    for claim in report.times:
+        console.print(f"     {escape(claim.describe())}")
+    if not report.ok:
+        console.print("[bold red]bundle does NOT verify[/]")
+    elif cautions:
+        console.print(
+            f"[bold yellow]bundle verified, with cautions[/]: {len(cautions)} listed above"
+        )
+    else:
+        console.print("[bold green]bundle verified[/]")
+
+
+@click.command()
+@click.argument("index", type=click.IntRange(0))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the bundle here [stdout].")
+@click.pass_context
+def bundle(ctx: click.Context, index: int, out: str | None) -> None:
+    """Fetch the offline proof bundle of the capture at INDEX."""
+    with open_client(ctx) as client:
+        data = client.bundle(index)
+    if out:
+        Path(out).write_bytes(data)
+    else:
+        click.echo(data.decode())
+
+
+_VERDICT_WORDS = {
+    "registered": "[bold green]registered[/]: these exact file bytes were registered at capture time",
+    "near-duplicate": "[bold green]near-duplicate[/]: a registered capture looks like this image",
+    "disclosed-synthetic": "[bold yellow]disclosed-synthetic[/]: a generator disclosed this image",
+    "not-found": "[bold red]not-found[/]: nothing registered looks like this image",
+}
+
+
+@click.command()
+@click.argument("image", type=click.Path(dir_okay=False))
+@json_option
+@click.option(
+    "--bundle-dir", type=click.Path(file_okay=False), help="Write each match's proof bundle here."
+)
+@click.pass_context
+def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None) -> None:
+    """Look IMAGE up: the verdict, the matching captures, and their proof bundles."""
+    data = read_input_file(image, "image")
+    with open_client(ctx) as client:
+        result = client.lookup_image(data, image)
+        if bundle_dir:
+            directory = Path(bundle_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            for match in result["matches"]:
+                path = bundle_path(directory, match["leaf_index"])
+                path.write_bytes(client.bundle(match["leaf_index"]))
+                match["bundle_file"] = str(path)
+    cautions = result.get("cautions", [])
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _print_lookup(result, cautions, bundle_dir)
+    if result["verdict"] == "not-found":
+        ctx.exit(EXIT_FAILED)
+    if cautions:
+        ctx.exit(EXIT_CAUTION)
+
+
+def _print_lookup(
+    result: dict[str, Any], cautions: list[dict[str, Any]], bundle_dir: str | None
+) -> None:
+    print_cautions(cautions)
+    words = _VERDICT_WORDS[result["verdict"]]
+    if cautions:
+        # Not the clean colour: the verdict stands, but with the cautions above.
+        words = words.replace("[bold green]", "[bold yellow]", 1) + " - WITH CAUTIONS (above)"
+    console.print(words)
+    if result["matches"]:
+        console.print(_matches_table(result["matches"]))
+    if bundle_dir:
+        console.print(f"proof bundles written to {bundle_dir}")
+
+
+def _matches_table(matches: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "index", "PDQ", "pHash", "matched", "vendor", "role", "device", "captured",
+        "logged after", "compromised", "log order",
+    )  # fmt: skip
+    for m in matches:
+        captured = datetime.fromtimestamp(m["captured_at_ms"] / 1000, UTC)
+        table.add_row(
+            str(m["leaf_index"]), "exact" if m["exact"] else str(m["pdq_distance"]),
+            str(m["phash_distance"]), _how(m), escape(m["vendor_name"]), m["role"],
+            m["device_id"][:12], captured.isoformat(timespec="seconds"),
+            f"{m['delay_ms'] / 1000:.0f} s", "yes" if m["in_compromise_window"] else "no",
+            _log_order(m, matches),
+        )  # fmt: skip
+    return table
+
+
+def _log_order(match: dict[str, Any], matches: list[dict[str, Any]]) -> str:
+    """Which came first, by the log (never by the claimed capture time): "first logged", or
+    "after #N" naming the first logged match."""
+    if match.get("first_logged"):
+        return "first logged"
+    first = next((m["leaf_index"] for m in matches if m.get("first_logged")), None)
+    return "" if first is None else f"after #{first}"  # "": a server without log order
+
+
+def _how(match: dict[str, Any]) -> str:
+    """How a lookup match was found, e.g. "top80 ~ pdq-top80-v1" or "rotate-90 ~ pdq"."""
+    if match["exact"]:
+        return "same file"
+    how = f"{match['probe']} ~ {match['matched_hash']}"
+    return how + " (+pHash)" if match["evidence"] == "pdq+phash" else how

@@ -1,0 +1,200 @@
+"""The log operator's commands: `prov init`, `prov serve`, `prov log status | witness`,
+`prov vendor add`, `prov reindex`.
+
+They act on the operator's own machine (`--data-dir` / `--database`, where the log key is),
+except `vendor add`, which acts where cli/common.open_client says.
+"""
+
+import base64
+import json
+import os
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+import migrations
+from cli import common
+from cli.common import admin_token_option, emit, json_option, now_ms, open_client
+from cli.files import load_certificates
+from ledger import ConfigurationError, LogConfig, LogStore, Sequencer, open_engine
+from ledger.database import describe
+from ledger.witnessing import PushResult, WitnessLoop, WitnessPusher, parse_witnesses
+from registry import RegistrySettings, open_registry
+
+DEFAULT_ORIGIN = "localhost/provenance-ledger"
+# Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
+console = Console()
+
+
+@click.command()
+@click.option(
+    "--origin",
+    envvar="PROV_ORIGIN",
+    help="The log's origin and key name: a schema-less URL such as example.org/provenance/log "
+    f"[default: {DEFAULT_ORIGIN}].",
+)
+@click.pass_obj
+def init(config: LogConfig, origin: str | None) -> None:
+    """Create the database (migrations) and the log's Ed25519 key (0600)."""
+    signer = config.load_signer() if config.key_file.exists() else None
+    if signer is not None and origin is not None and origin != signer.name:
+        raise ConfigurationError(
+            f"{config.key_file} is the key of the log {signer.name!r}, not {origin!r}; "
+            "use another --data-dir for a new log"
+        )
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    migrations.upgrade(config.database_url)  # before writing a key, so a bad URL leaves none
+    if signer is None:
+        signer = config.write_new_key(origin or DEFAULT_ORIGIN)
+        console.print(f"wrote a new log key to {config.key_file} (mode 0600)")
+    else:
+        console.print(f"using the existing log key {config.key_file}")
+    store = LogStore(open_engine(config.database_url))
+    latest = Sequencer(store, signer, now_ms).initialize()
+    console.print(f"log {signer.name!r} is ready at tree size {latest.size}")
+    click.echo(f"verifier key: {signer.verifier.vkey}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1),
+    help="Server processes; each keeps its own near-duplicate index in memory.",
+)  # fmt: skip
+@click.pass_obj
+def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API (C2SP tiles and checkpoint, /v1 JSON, /docs)."""
+    import uvicorn
+
+    from api import create_app
+
+    if workers == 1:
+        app = create_app(RegistrySettings.from_env(config))
+        app.state.registry.start_verify_workers()
+        uvicorn.run(app, host=host, port=port)
+        return
+    _serve_workers(config, host, port, workers)
+
+
+def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> None:
+    """Each worker builds its own app from the environment (api.app.app_from_env); this
+    process only supervises them and is the one that pushes checkpoints to the witnesses."""
+    import uvicorn
+
+    os.environ.update(
+        PROV_DATA_DIR=str(config.data_dir),
+        PROV_DATABASE_URL=config.database_url,
+        PROV_LOG_KEY_FILE=str(config.key_file),
+        PROV_WITNESS_PUSH="0",
+    )
+    loop = None
+    endpoints = parse_witnesses(config.witnesses)
+    if endpoints and config.load_verifier() is not None:
+        pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+        loop = WitnessLoop(pusher, config.witness_interval_s)
+        loop.start()
+    try:
+        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, host=host, port=port)
+    finally:
+        if loop is not None:
+            loop.stop()
+
+
+@click.group()
+def log() -> None:
+    """Inspect the transparency log."""
+
+
+@log.command()
+@json_option
+@click.pass_obj
+def status(config: LogConfig, as_json: bool) -> None:
+    """Print the log's origin, size, root hash and verifier key."""
+    store = LogStore(open_engine(config.database_url))
+    latest = store.latest_checkpoint()
+    verifier = config.load_verifier()
+    report: dict[str, Any] = {
+        "origin": latest.checkpoint.origin,
+        "tree_size": latest.size,
+        "root_hash": base64.b64encode(latest.checkpoint.root_hash).decode(),
+        "vkey": verifier.vkey if verifier else None,
+        "database": describe(store.engine),
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for key, value in report.items():
+        shown = value if value is not None else "(the log key is not on this machine)"
+        console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)
+
+
+@log.command()
+@click.option(
+    "--witness", "witnesses", multiple=True,
+    help="'URL VKEY' of a witness (repeatable) [PROV_WITNESSES].",
+)  # fmt: skip
+@click.pass_obj
+def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
+    """Push the latest checkpoint to the witnesses once and store their cosignatures."""
+    endpoints = parse_witnesses(";".join(witnesses) or config.witnesses)
+    if not endpoints:
+        raise ConfigurationError("no witnesses: give --witness 'URL VKEY' or set PROV_WITNESSES")
+    pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+    try:
+        results = pusher.push()
+    finally:
+        pusher.close()
+    _print_push_results(results)
+    if any(r.error not in (None, "already cosigned") for r in results):
+        raise SystemExit(1)
+
+
+def _print_push_results(results: list[PushResult]) -> None:
+    for result in results:
+        if result.error is None:
+            console.print(
+                f"[green]cosigned[/] {result.witness}: size {result.tree_size} at {result.timestamp}"
+            )
+        else:
+            console.print(f"[yellow]{escape(result.witness)}[/]: {escape(result.error)}")
+
+
+@click.group()
+def vendor() -> None:
+    """Register vendors (operator only)."""
+
+
+@vendor.command("add")
+@click.option("--name", required=True, help="The vendor's name.")
+@click.option("--role", required=True, type=click.Choice(["camera", "generator"]))
+@click.option(
+    "--root-cert", required=True, type=click.Path(dir_okay=False), help="PEM or DER root CA."
+)
+@admin_token_option
+@json_option
+@click.pass_context
+def vendor_add(
+    ctx: click.Context, name: str, role: str, root_cert: str, admin_token: str | None, as_json: bool
+) -> None:
+    """Log a vendor's self-signed root CA as a trust anchor."""
+    roots = load_certificates(root_cert, "root certificate")
+    with open_client(ctx) as client:
+        receipt = client.add_vendor(name, role, roots[0], admin_token)
+    state = "already in the log at" if receipt["duplicate"] else "logged at"
+    emit(receipt, as_json, f"vendor {name!r} ({role}) {state} index {receipt['index']}")
+
+
+@click.command()
+@click.pass_obj
+def reindex(config: LogConfig) -> None:
+    """Drop the registry's derived tables and rebuild them from the log."""
+    # Always local, even with --server: only the operator's machine holds the database and key.
+    registry = open_registry(RegistrySettings.from_env(config))
+    try:
+        count = registry.reindex()
+    finally:
+        registry.close()
+    common.console.print(f"rebuilt the registry's indexes from {count} log entries")
