@@ -4,7 +4,7 @@ Generates realistic 4000x3000 photos in memory (smooth lighting gradients, shape
 mid-frequency texture, sensor noise), saves them as JPEG quality 90 (4:2:0, as cameras do), and
 measures:
 
-* `hash_image` p50/p90 per photo and overall (goal, DESIGN §6: p50 <= 100 ms on 2 cores);
+* `hash_image` p50/p90 per photo and overall (goal, issue 4: p50 <= 100 ms on 2 cores);
 * the same hashes through a full-resolution decode (no draft mode), for comparison;
 * the share of time in SHA-256, decoding (draft, orient, RGB), PDQ and pHash;
 * how many PDQ and pHash bits the reduction changes against a full decode, at the 512-pixel

@@ -29,7 +29,7 @@ fastest exact MultiHash setting, only up to --multihash-max entries, as it costs
     .venv/bin/python -m bench.lookup_bench [--sizes 1000000 10000000] [--queries 200]
         [--brute-queries 30] [--busy-queries 50] [--multihash-max 1000000] [--batch 100000]
 
-Goals (DESIGN §6): p50 <= 5 ms at 1M (<= 20 ms at 10M), exact, <= 100 bytes per entry.
+Goals (issue 4): p50 <= 5 ms at 1M (<= 20 ms at 10M), exact, <= 100 bytes per entry.
 Prints a table and writes bench/results/lookup_bench.json.
 """
 

@@ -5,7 +5,7 @@ consistency proof from the size that witness last cosigned, verifies the cosigna
 back with the witness's pinned key, and stores it (`log_cosignatures`). `cosigned_note` then
 serves a checkpoint with the cosignatures it collected appended as extra signature lines, so
 clients can demand k of n witnesses - and every cosignature's timestamp is third-party evidence
-that the checkpoint's entries existed by then (DESIGN §3.2).
+that the checkpoint's entries existed by then (docs/design.md §4.3).
 
 Witnesses are configured as `PROV_WITNESSES`: entries separated by ";" or newlines, each a URL
 and the witness's cosignature vkey separated by whitespace.
