@@ -10,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep, SettingsDep, Store
 from api.schemas import SoftBindingMatchesOut, SoftBindingQueryIn, SupportedAlgorithmsOut
-from ledger.errors import UnsupportedMediaError
 from registry.c2pa.softbinding import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS,
@@ -20,6 +19,7 @@ from registry.c2pa.softbinding import (
     matches,
     supported_algorithms,
 )
+from registry.errors import UnsupportedMediaError
 from registry.lookup.query import Lookup, query_from_image
 
 PREFIX = "/v1/c2pa"
