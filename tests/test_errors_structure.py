@@ -157,3 +157,13 @@ def test_readme_and_docs_hold_one_exit_code_table() -> None:
         cli.errors.EXIT_BAD_INPUT,
         cli.errors.EXIT_CAUTION,
     ]
+
+
+def test_docs_name_each_family_of_built_codes() -> None:
+    """Codes built from a name (`code=f"bad_{name}"`) are documented as one family each."""
+    prefixes = set()
+    for package in PRODUCT:
+        for path in (ROOT / package).rglob("*.py"):
+            prefixes.update(re.findall(r'\bcode=f"([a-z_]+)\{', path.read_text()))
+    assert prefixes == {"bad_"}
+    assert "`bad_<field>`" in DOCS.read_text()
