@@ -1,35 +1,17 @@
-"""The one table from error type to HTTP status. Every error body is
-`{"error": {"type": <machine-readable code>, "message": ...}}`; the message says what to fix."""
+"""Errors as HTTP responses. Every error body is
+`{"error": {"type": <machine-readable code>, "message": ...}}`; the message says what to fix.
+The status is the error class's own `http_status` (ledger/errors.py, registry/errors.py); the
+table below is derived from them for reading, never edited."""
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.errors import (
-    ConfigurationError,
-    LedgerError,
-    MalformedError,
-    NotAuthorizedError,
-    NotFoundError,
-    RateLimitedError,
-    StorageError,
-    TooLargeError,
-    UnsupportedMediaError,
-    VerificationError,
-)
+from ledger.errors import LedgerError
+from registry.errors import ERRORS, RateLimitedError
 
-STATUS_BY_ERROR: dict[type[LedgerError], int] = {
-    MalformedError: 400,
-    TooLargeError: 413,
-    UnsupportedMediaError: 415,
-    RateLimitedError: 429,
-    NotAuthorizedError: 401,
-    NotFoundError: 404,
-    VerificationError: 422,
-    ConfigurationError: 503,
-    StorageError: 500,
-}
+STATUS_BY_ERROR: dict[type[LedgerError], int] = {error: error.http_status for error in ERRORS}
 
 
 def error_response(
@@ -40,11 +22,11 @@ def error_response(
 
 
 def status_for(exc: LedgerError) -> int:
-    return next((STATUS_BY_ERROR[t] for t in type(exc).__mro__ if t in STATUS_BY_ERROR), 500)
+    return exc.http_status
 
 
 def ledger_error_response(exc: LedgerError) -> JSONResponse:
-    """The response for one error, by the table above; also for middleware, outside routing."""
+    """The response for one error, by its class; also for middleware, outside routing."""
     status = status_for(exc)
     headers = None
     if isinstance(exc, RateLimitedError):

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ledger_error_response
-from ledger.errors import LedgerError, RateLimitedError, TooLargeError
+from ledger.errors import LedgerError
+from registry.errors import RateLimitedError, TooLargeError
 
 # POST paths a client pays for: the writes (each is a locked transaction and signature checks)
 # and the image lookups (decoding and 8+ PDQ hashes of an upload), with their C2PA soft-binding

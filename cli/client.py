@@ -12,20 +12,11 @@ from typing import Any, NoReturn, Protocol
 
 import httpx
 
-from ledger.errors import (
-    ConfigurationError,
-    LedgerError,
-    MalformedError,
-    NotAuthorizedError,
-    NotFoundError,
-    RateLimitedError,
-    StorageError,
-    TooLargeError,
-    VerificationError,
-)
+from ledger.errors import ConfigurationError, LedgerError, StorageError
 from registry.admission.registry import Registry
 from registry.bundle.build import build_bundle
 from registry.entries.codec import b64
+from registry.errors import ERRORS, RateLimitedError
 from registry.lookup.query import Lookup, query_from_image
 from registry.origins.facts import load_facts
 from registry.origins.report import build_report, report_bytes
@@ -84,14 +75,8 @@ class LocalClient:
         self._registry.close()
 
 
-_ERROR_BY_STATUS: dict[int, type[LedgerError]] = {
-    400: MalformedError,
-    401: NotAuthorizedError,
-    404: NotFoundError,
-    413: TooLargeError,
-    422: VerificationError,
-    503: ConfigurationError,
-}
+# A server's error status back to the error class it came from (each class has one status).
+_ERROR_BY_STATUS: dict[int, type[LedgerError]] = {error.http_status: error for error in ERRORS}
 
 
 # A rate-limited server says when to come back (Retry-After); `prov submit` waits that long
@@ -150,9 +135,10 @@ class HttpClient:
         except (ValueError, KeyError, TypeError):
             code, message = "http_error", f"{response.status_code} {response.text[:200]}"
         message = f"{message} (server {self._base})"
-        if response.status_code == 429:
+        error = _ERROR_BY_STATUS.get(response.status_code, StorageError)
+        if error is RateLimitedError:
             raise RateLimitedError(message, _retry_after_s(response), code=code)
-        raise _ERROR_BY_STATUS.get(response.status_code, StorageError)(message, code=code)
+        raise error(message, code=code)
 
     def add_vendor(
         self, name: str, role: str, root_der: bytes, admin_token: str | None

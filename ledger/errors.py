@@ -1,17 +1,33 @@
-"""The exceptions of the ledger and the registry: one flat hierarchy whose messages are what the
-user sees, each with a machine-readable `code`.
+"""The log's exceptions, and the base class of every exception raised on purpose: one flat
+hierarchy whose messages are what the user sees, each with a machine-readable `code`.
 
 "Malformed" means the input cannot be what it claims to be (wrong length, bad encoding, an index
 outside the tree): the caller must fix the request. "Verification failed" means the input is
 well-formed but does not check out against the keys, certificates or hashes it claims: that is a
 verdict, not a crash.
+
+Each class says, once, what it means at each edge: `http_status` is the status the API answers
+with (api/errors.py) and the one the HTTP client maps back to the class (cli/client.py);
+`exit_code` is what `prov` exits with (cli/errors.py). Those tables are derived from these
+attributes, so they cannot disagree. The errors of the layers above (images, admission, rate
+limits) are in registry/errors.py; every stable code is listed in docs/errors.md.
 """
+
+from typing import ClassVar
+
+# The exit codes of `prov` that an error can cause (cli/errors.py adds 0 ok and 4 cautions).
+EXIT_FAILED = 1  # verification failed, not found, or the server could not serve the request
+EXIT_BAD_INPUT = 2  # bad input or configuration: the caller must change what it asks
 
 
 class LedgerError(Exception):
-    """Base class for every error raised on purpose. `code` is stable; the message explains."""
+    """Base class for every error raised on purpose. `code` is stable; the message explains.
 
-    default_code = "error"
+    A bare LedgerError (a code with no more specific class) is a server-side failure."""
+
+    default_code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = EXIT_FAILED
 
     def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -22,58 +38,37 @@ class MalformedError(LedgerError):
     """The input is not well-formed (bad encoding, wrong length, out-of-range index)."""
 
     default_code = "malformed"
-
-
-class TooLargeError(MalformedError):
-    """Well-formed input over a size limit (records per batch, image pixels, body bytes): the
-    caller must send less, not different."""
-
-    default_code = "too_large"
-
-
-class UnsupportedMediaError(MalformedError):
-    """Input of a media type the operation does not take (a PDF where an image is expected):
-    the caller must send another kind of thing, not fix this one."""
-
-    default_code = "unsupported_media_type"
-
-
-class RateLimitedError(LedgerError):
-    """The caller sent more requests than its rate limit allows; `retry_after_s` says when the
-    next one will be accepted."""
-
-    default_code = "rate_limited"
-
-    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
-        super().__init__(message, code)
-        self.retry_after_s = retry_after_s
+    http_status = 400
+    exit_code = EXIT_BAD_INPUT
 
 
 class VerificationError(LedgerError):
     """Well-formed input that does not verify (wrong hash, bad signature, untrusted chain)."""
 
     default_code = "verification_failed"
+    http_status = 422
+    exit_code = EXIT_FAILED
 
 
 class NotFoundError(LedgerError):
     """The requested entry, tile, device or checkpoint does not exist (yet)."""
 
     default_code = "not_found"
-
-
-class NotAuthorizedError(LedgerError):
-    """The operation needs a credential the caller did not present (the operator's token)."""
-
-    default_code = "not_authorized"
+    http_status = 404
+    exit_code = EXIT_FAILED
 
 
 class ConfigurationError(LedgerError):
     """The service is not set up as asked (missing key, wrong origin, no database)."""
 
     default_code = "not_configured"
+    http_status = 503
+    exit_code = EXIT_BAD_INPUT
 
 
 class StorageError(LedgerError):
     """The database holds something the log never wrote (a missing or short tile)."""
 
     default_code = "storage_corrupt"
+    http_status = 500
+    exit_code = EXIT_FAILED

@@ -16,7 +16,8 @@ import pdqhash
 import pytest
 from PIL import ExifTags, Image, ImageDraw, ImageFile
 
-from ledger.errors import ConfigurationError, MalformedError, TooLargeError
+from ledger.errors import ConfigurationError, MalformedError
+from registry.errors import TooLargeError
 from registry.imaging import hashing
 from registry.imaging.features import (
     FEATURE_NAMES,

@@ -26,9 +26,10 @@ from cli.client import HttpClient
 from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
 from cli.main import main
 from ledger import LogConfig
-from ledger.errors import ConfigurationError, RateLimitedError, TooLargeError
+from ledger.errors import ConfigurationError
 from registry import RegistrySettings
 from registry.config import MAX_IMAGE_PIXELS_CEILING
+from registry.errors import RateLimitedError, TooLargeError
 from registry.imaging.hashing import DEFAULT_MAX_PIXELS, query_hashes
 from testkit.pki import DevicePKI, make_pki
 from tests.registry_fixtures import TOKEN, picture, record

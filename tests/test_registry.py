@@ -15,7 +15,6 @@ from ledger import (
     LogConfig,
     LogStore,
     MalformedError,
-    NotAuthorizedError,
     NotFoundError,
     Sequencer,
     Signer,
@@ -28,6 +27,7 @@ from registry import Receipt, Registry, RegistrySettings
 from registry.admission.schema import DERIVED_TABLES
 from registry.entries.codec import b64, capture_message, parse_entry
 from registry.entries.sdk import device_id, sign_capture, sign_message, sign_revocation
+from registry.errors import NotAuthorizedError
 from registry.imaging.hashing import hash_image
 from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.conftest import FixedClock

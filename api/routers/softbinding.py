@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep, SettingsDep, Store
 from api.schemas import SoftBindingMatchesOut, SoftBindingQueryIn, SupportedAlgorithmsOut
-from ledger.errors import UnsupportedMediaError
+from registry.errors import UnsupportedMediaError
 from registry.lookup.query import Lookup, query_from_image
 from registry.lookup.softbinding import (
     DEFAULT_MAX_RESULTS,

@@ -24,9 +24,7 @@ from ledger.errors import (
     ConfigurationError,
     LedgerError,
     MalformedError,
-    NotAuthorizedError,
     NotFoundError,
-    TooLargeError,
     VerificationError,
 )
 from ledger.sequencer import AppendResult
@@ -54,6 +52,7 @@ from registry.entries.codec import (
     parse_entry,
 )
 from registry.entries.signatures import verify_batch
+from registry.errors import NotAuthorizedError, TooLargeError
 from registry.imaging.hashing import hash_image
 
 Clock = Callable[[], int]

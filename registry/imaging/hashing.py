@@ -63,7 +63,8 @@ import numpy.typing as npt
 import pdqhash
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from ledger.errors import ConfigurationError, MalformedError, TooLargeError
+from ledger.errors import ConfigurationError, MalformedError
+from registry.errors import TooLargeError
 from registry.imaging.features import FEATURE_REGIONS, TRIMMED, crop_region, trim_uniform_border
 
 __all__ = [

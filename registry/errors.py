@@ -1,0 +1,73 @@
+"""The registry's exceptions, beside the log's (ledger/errors.py), and the catalogue of both.
+
+They are raised above the log: by image decoding and admission here, by the API's limits, and
+by the HTTP client when a server answers with their status. Each carries its HTTP status and
+`prov` exit code, as every LedgerError does; every stable code is listed in docs/errors.md.
+"""
+
+from ledger.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    ConfigurationError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    StorageError,
+    VerificationError,
+)
+
+
+class TooLargeError(MalformedError):
+    """Well-formed input over a size limit (records per batch, image pixels, body bytes): the
+    caller must send less, not different."""
+
+    default_code = "too_large"
+    http_status = 413
+    exit_code = EXIT_BAD_INPUT
+
+
+class UnsupportedMediaError(MalformedError):
+    """Input of a media type the operation does not take (a PDF where an image is expected):
+    the caller must send another kind of thing, not fix this one."""
+
+    default_code = "unsupported_media_type"
+    http_status = 415
+    exit_code = EXIT_BAD_INPUT
+
+
+class NotAuthorizedError(LedgerError):
+    """The operation needs a credential the caller did not present (the operator's token)."""
+
+    default_code = "not_authorized"
+    http_status = 401
+    exit_code = EXIT_BAD_INPUT
+
+
+class RateLimitedError(LedgerError):
+    """The caller sent more requests than its rate limit allows; `retry_after_s` says when the
+    next one will be accepted. Raised by the API's limiter and, on a 429, by the HTTP client,
+    so it lives below both."""
+
+    default_code = "rate_limited"
+    http_status = 429
+    # The server is busy with this client: the request was fine, it just was not served.
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+
+# Every error class a caller can meet, one per HTTP status (the HTTP client maps a status back
+# to its class). The API's and the CLI's tables are derived from this.
+ERRORS: tuple[type[LedgerError], ...] = (
+    MalformedError,
+    NotAuthorizedError,
+    NotFoundError,
+    TooLargeError,
+    UnsupportedMediaError,
+    VerificationError,
+    RateLimitedError,
+    StorageError,
+    ConfigurationError,
+)
