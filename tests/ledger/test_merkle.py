@@ -31,7 +31,7 @@ Proof16 = tuple[list[bytes], list[bytes], bytes]
 VECTORS = Path(__file__).parent / "vectors" / "merkle"
 
 
-# --- published vectors (transparency-dev/merkle, Apache-2.0; see tests/vectors/SOURCE.md) ---
+# --- published vectors (transparency-dev/merkle, Apache-2.0; see tests/ledger/vectors/SOURCE.md) ---
 
 
 def _b64(value: str) -> bytes:

@@ -1,4 +1,4 @@
-"""Forged C2PA JPEGs for the attribution attacks (tests/test_attack_c2pa.py).
+"""Forged C2PA JPEGs for the attribution attacks (tests/registry/test_attack_c2pa.py).
 
 An attacker holding a registered camera's key (camera B) signs an image X with c2pa-python, then
 rewrites B's manifest by hand the way nothing but the key is needed for: relabel it, widen its
