@@ -155,7 +155,9 @@ def suspicious_site(
     results = registry.submit_captures(records)
     assert all(r.receipt is not None for r in results)
     write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
-    entry = registry.store.entry(results[0].receipt.index)  # type: ignore[union-attr]
+    receipt = results[0].receipt
+    assert receipt is not None
+    entry = registry.store.entry(receipt.index)
     return tmp_path, json.loads(entry)["claim"]["device"]
 
 

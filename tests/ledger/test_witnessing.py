@@ -27,6 +27,7 @@ from ledger.schema import log_checkpoints, log_cosignatures, log_entry_bundles, 
 from ledger.witnessing import WitnessEndpoint, WitnessPusher, parse_witnesses
 from registry import Registry
 from registry.bundle.bundle import build_bundle, verify_bundle
+from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import record
 from tests.support.serving import PROV, prov_serve, witness_serve
@@ -124,14 +125,14 @@ def test_a_forked_log_is_refused_by_its_witness(
 
 
 def test_bundle_carries_the_cosigned_checkpoint_and_verify_states_witnessed_time(
-    registry: Registry, enrolled: object, clock: FixedClock, signer: Signer, cosigner: Cosigner,
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, cosigner: Cosigner,
     witness_http: TestClient, tmp_path: Path,
 ) -> None:  # fmt: skip
-    (result,) = registry.submit_captures([record(enrolled.device, 3, 1, clock.now_ms - 5_000)])  # type: ignore[attr-defined]
+    (result,) = registry.submit_captures([record(enrolled.device, 3, 1, clock.now_ms - 5_000)])
     assert result.receipt is not None
     index = result.receipt.index
     pusher(registry.store, cosigner, witness_http).push()
-    registry.submit_captures([record(enrolled.device, 4, 2, clock.now_ms)])  # type: ignore[attr-defined]
+    registry.submit_captures([record(enrolled.device, 4, 2, clock.now_ms)])
     data = build_bundle(registry.store, index)  # the cosigned checkpoint, not the newer latest
     bundle = json.loads(data)
     assert verify_cosignatures(bundle["checkpoint"].encode(), [cosigner.verifier])
@@ -171,10 +172,10 @@ def test_bundle_carries_the_cosigned_checkpoint_and_verify_states_witnessed_time
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # offline: one is enough
 def test_every_byte_of_a_cosigned_bundle_matters(
-    registry: Registry, enrolled: object, clock: FixedClock, signer: Signer, cosigner: Cosigner,
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, cosigner: Cosigner,
     witness_http: TestClient,
 ) -> None:  # fmt: skip
-    (result,) = registry.submit_captures([record(enrolled.device, 3, 1, clock.now_ms - 5_000)])  # type: ignore[attr-defined]
+    (result,) = registry.submit_captures([record(enrolled.device, 3, 1, clock.now_ms - 5_000)])
     pusher(registry.store, cosigner, witness_http).push()
     assert result.receipt is not None
     data = build_bundle(registry.store, result.receipt.index)

@@ -23,7 +23,7 @@ from registry.audit.replay import replay_log
 from registry.entries.codec import CAPTURE, capture_message
 from registry.entries.sdk import sign_message
 from registry.origins.clusters import build_report, load_facts
-from testkit.pki import DevicePKI, make_pki
+from testkit.pki import DevicePKI, KeyType, make_pki
 from tests.support.clocks import FixedClock
 from tests.support.in_process import served
 from tests.support.registry_fixtures import TOKEN, record, serving_app, smuggle
@@ -68,8 +68,8 @@ def client(writable_settings: RegistrySettings) -> Iterator[TestClient]:
         yield test_client
 
 
-def enroll(client: TestClient, device_key: str = "ES256") -> DevicePKI:
-    pki = make_pki(datetime.now(UTC), intermediate=True, device_key=device_key)  # type: ignore[arg-type]
+def enroll(client: TestClient, device_key: KeyType = "ES256") -> DevicePKI:
+    pki = make_pki(datetime.now(UTC), intermediate=True, device_key=device_key)
     body = {"name": "Example Camera Co.", "role": "camera", "root": b64(pki.root.der)}
     assert client.post("/v1/vendors", json=body, headers=ADMIN).status_code == 200
     device = {"cert": b64(pki.device.der), "chain": [b64(c) for c in pki.chain_der]}

@@ -30,7 +30,7 @@ from ledger.schema import log_cosignatures
 from registry import Registry, RegistrySettings
 from registry.audit.auditor import EntryAuditor
 from registry.audit.replay import replay_log
-from registry.bundle.bundle import build_bundle, verify_bundle
+from registry.bundle.bundle import BundleReport, build_bundle, verify_bundle
 from registry.entries.codec import CAPTURE
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
@@ -66,8 +66,8 @@ def logged_capture(registry: Registry, enrolled: DevicePKI, clock: FixedClock) -
     return result.receipt.index
 
 
-def existed(report: object) -> int:
-    (claim,) = [t for t in report.times if t.what == "existed no later than"]  # type: ignore[attr-defined]
+def existed(report: BundleReport) -> int:
+    (claim,) = [t for t in report.times if t.what == "existed no later than"]
     return int(claim.at_ms)
 
 

@@ -29,7 +29,7 @@ from registry.admission.schema import DERIVED_TABLES
 from registry.entries.codec import b64, capture_message, parse_entry
 from registry.entries.sdk import device_id, sign_capture, sign_message, sign_revocation
 from registry.imaging.hashing import hash_image
-from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
+from testkit.pki import DevicePKI, IssuedCert, KeyType, make_device, make_pki, make_root
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import TOKEN, now_of, picture, record
 
@@ -108,9 +108,9 @@ def test_vendor_root_that_is_not_a_ca_is_rejected(registry: Registry, clock: Fix
 
 @pytest.mark.parametrize("key", ["ES256", "Ed25519"])
 def test_device_enrolls_under_its_vendor(
-    registry: Registry, signer: Signer, clock: FixedClock, key: str
+    registry: Registry, signer: Signer, clock: FixedClock, key: KeyType
 ) -> None:
-    pki = make_pki(now_of(clock), intermediate=True, device_key=key)  # type: ignore[arg-type]
+    pki = make_pki(now_of(clock), intermediate=True, device_key=key)
     vendor = registry.add_vendor("Example Camera Co.", "camera", pki.root.der, TOKEN)
     receipt = registry.enroll_device(pki.device.der, pki.chain_der)
     entry = assert_receipt(registry, receipt, signer)

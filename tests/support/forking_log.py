@@ -10,6 +10,7 @@ whatever it is made to forget by a kill.
 import base64
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -17,7 +18,7 @@ import httpx
 from ledger import Signer, sign_checkpoint
 from ledger.checkpoint import Checkpoint
 from ledger.cosignature import CosignatureVerifier
-from ledger.merkle import Node, hash_leaf, prove_consistency, tree_hash
+from ledger.merkle import HashReader, Node, hash_leaf, prove_consistency, tree_hash
 
 SIGNATURE_PREFIX = "\u2014 "  # note signature lines start with an em dash and a space
 
@@ -58,8 +59,8 @@ class ForkingLog:
         return ("\n".join(lines) + "\n\n").encode() + note
 
 
-def _reader(leaves: list[bytes]):  # type: ignore[no-untyped-def]
-    def read(nodes: list[Node]) -> list[bytes]:
+def _reader(leaves: list[bytes]) -> HashReader:
+    def read(nodes: Sequence[Node]) -> list[bytes]:
         return [tree_hash(leaves[n.index << n.level : (n.index + 1) << n.level]) for n in nodes]
 
     return read
