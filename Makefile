@@ -27,7 +27,7 @@ stress: $(STAMP)
 	mkdir -p bench/results
 	rm -f bench/results/stress.jsonl
 	PROV_CRASH_KILLS=30 PROV_SCALE_SECONDS=30 PROV_CRASH_REPORT=bench/results/stress.jsonl \
-		$(BIN)/pytest -q -s tests/test_crash_safety.py tests/test_scale_out.py tests/test_failover.py
+		$(BIN)/pytest -q -s tests/faults/test_crash_safety.py tests/faults/test_scale_out.py tests/faults/test_failover.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check ledger registry api cli testkit migrations tests bench

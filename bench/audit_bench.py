@@ -39,7 +39,7 @@ from registry import Registry, RegistrySettings
 from registry.audit.replay import replay_log
 from registry.entries.codec import canonical, capture_leaf
 from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
-from tests.serving import free_port
+from tests.support.serving import free_port
 
 DEVICES = 20
 APPEND_BATCH = 10_000

@@ -61,7 +61,7 @@ from ledger.note import write_private_key_file
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle
 from registry import Registry, RegistrySettings
 from testkit.pki import make_device, make_intermediate, make_root
-from tests.serving import free_port
+from tests.support.serving import free_port
 
 DEVICES = 20
 PREFILL_BATCH = 1000

@@ -33,7 +33,7 @@ def test_the_registry_and_the_ledger_still_offer_their_storage_names() -> None:
     assert callable(open_engine) and leafindex.__name__ == "ledger.leafindex"
     assert Registry is registry.admission.registry.Registry and callable(open_registry)
     with pytest.raises(AttributeError):
-        _ = ledger.no_such_name  # type: ignore[attr-defined]
+        _ = ledger.no_such_name
 
 
 def test_build_is_apart_from_verify() -> None:

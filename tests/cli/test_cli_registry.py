@@ -1,0 +1,738 @@
+"""The registry commands of `prov`: vendor add, device enroll/show, capture sign, submit, revoke
+and reindex, with their exit codes (0 ok, 1 failed, 2 bad input) and messages.
+
+The commands act on the local database unless `--server URL` is given. The `cli` fixture runs
+each shared test three ways: locally on SQLite (the data directory's log.db), locally on
+PostgreSQL (--database), and against a real `prov serve` subprocess (on SQLite) through
+--server. The registry uses the wall clock, so certificates are made around `datetime.now(UTC)`
+and captures are dated now unless a test says otherwise.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from cli.main import main
+from ledger import Verifier, open_checkpoint, verify_inclusion
+from testkit.pki import PrivateKey, make_device, make_pki
+from tests.support.prov_cli import Prov, assert_exit, one_line
+from tests.support.registry_fixtures import picture
+from tests.support.serving import free_port, prov_serve
+
+TOKEN = "operator-secret"
+SERVE_READY_SECONDS = 20
+NO_EKU = "certificate has no C2PA claim-signing or document-signing EKU"
+
+
+@pytest.fixture(autouse=True)
+def _no_prov_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The options under test decide; a developer's PROV_* variables must not."""
+    for name in list(os.environ):
+        if name.startswith("PROV_"):
+            monkeypatch.delenv(name)
+
+
+# --- the command line, local or remote ---
+
+
+@dataclass
+class Cli:
+    """`prov` with the options that say where the registry is: local options or --server."""
+
+    options: list[str]
+    vkey: Verifier | None = None  # the log's key, to check receipts
+    server: "Server | None" = None
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(main, [*self.options, *args])
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert_exit(result, 0)
+        return result
+
+    def json(self, *args: str) -> Any:
+        """Run with --json, which must succeed; the parsed output."""
+        return json.loads(self.ok(*args, "--json").stdout)
+
+
+@dataclass
+class Server:
+    base_url: str
+    vkey: Verifier
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real `prov serve` on a fresh SQLite log, with PROV_ADMIN_TOKEN set, stopped afterwards."""
+    data_dir = tmp_path / "server"
+    vkey = Prov(data_dir).init()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    env["PROV_ADMIN_TOKEN"] = TOKEN
+    options = ["--data-dir", str(data_dir)]
+    with prov_serve(options, tmp_path / "serve.log", env, SERVE_READY_SECONDS) as base_url:
+        yield Server(base_url, vkey)
+
+
+def local_cli(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`prov --data-dir D [--database URL]` after `prov init`, with PROV_ADMIN_TOKEN set.
+
+    SQLite is the data directory's default log.db (`sqlite_url` is tmp_path/log.db), so it is
+    reached without --database; PostgreSQL is given with --database."""
+    monkeypatch.setenv("PROV_ADMIN_TOKEN", TOKEN)
+    sqlite = database_url.startswith("sqlite")
+    prov = Prov(tmp_path) if sqlite else Prov(tmp_path, database_url)
+    if sqlite:
+        assert prov.config.database_url == database_url
+    vkey = prov.init()
+    options = ["--data-dir", str(tmp_path)]
+    return Cli(options if sqlite else [*options, "--database", database_url], vkey)
+
+
+@pytest.fixture
+def local(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The local registry only, on SQLite and on PostgreSQL."""
+    return local_cli(tmp_path, database_url, monkeypatch)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "server"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The registry three ways: local SQLite, local PostgreSQL, and a server via --server."""
+    if request.param != "server":
+        url: str = request.getfixturevalue(f"{request.param}_url")
+        return local_cli(tmp_path, url, monkeypatch)
+    running: Server = request.getfixturevalue("server")
+    # The client's own data directory is empty: --server must not need (or touch) it.
+    client_dir = str(tmp_path / "client")
+    return Cli(["--data-dir", client_dir, "--server", running.base_url], running.vkey, running)
+
+
+@pytest.fixture
+def device_side(tmp_path: Path) -> Cli:
+    """`prov` for `capture sign`, which touches no log: its data directory does not exist."""
+    return Cli(["--data-dir", str(tmp_path / "no-log")])
+
+
+# --- certificates, keys and images on disk ---
+
+
+@dataclass(frozen=True)
+class Files:
+    root_cert: Path
+    root_key: Path
+    ca_cert: Path
+    ca_key: Path
+    device_cert: Path
+    device_key: Path
+    no_eku_cert: Path
+    not_a_cert: Path
+    device_id: str
+    vendor_id: str
+    dir: Path
+
+    def image(self, seed: int) -> Path:
+        """A distinct small PNG, written on first use."""
+        path = self.dir / f"image-{seed}.png"
+        if not path.exists():
+            path.write_bytes(picture(seed))
+        return path
+
+
+def write_key(path: Path, key: PrivateKey) -> Path:
+    path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return path
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Files:
+    """A vendor root, an intermediate CA and a device (plus a no-EKU device), as PEM files."""
+    now = datetime.now(UTC)
+    pki = make_pki(now, intermediate=True)
+    ca = pki.intermediates[0]
+    no_eku = make_device(ca, now, eku=None, common_name="Example Camera Co. X100 #0002")
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    return Files(
+        root_cert=write(folder / "root.pem", pki.root.pem),
+        root_key=write_key(folder / "root.key", pki.root.private_key),
+        ca_cert=write(folder / "ca.pem", ca.pem),
+        ca_key=write_key(folder / "ca.key", ca.private_key),
+        device_cert=write(folder / "dev.pem", pki.device.pem),
+        device_key=write_key(folder / "dev.key", pki.device.private_key),
+        no_eku_cert=write(folder / "noeku.pem", no_eku.pem),
+        not_a_cert=write(folder / "notes.txt", b"this is not a certificate\n"),
+        device_id=hashlib.sha256(pki.device.der).hexdigest(),
+        vendor_id=hashlib.sha256(pki.root.der).hexdigest(),
+        dir=folder,
+    )
+
+
+# --- steps ---
+
+
+def add_vendor(cli: Cli, files: Files, *extra: str) -> Result:
+    return cli(
+        "vendor", "add", "--name", "Example Camera Co.", "--role", "camera",
+        "--root-cert", str(files.root_cert), "--admin-token", TOKEN, *extra,
+    )  # fmt: skip
+
+
+def enroll(cli: Cli, files: Files, cert: Path | None = None, *extra: str) -> Result:
+    return cli(
+        "device", "enroll", str(cert or files.device_cert), "--chain", str(files.ca_cert), *extra
+    )
+
+
+def register_and_enroll(cli: Cli, files: Files) -> Files:
+    """The vendor registered and the device enrolled, through the CLI."""
+    assert_exit(add_vendor(cli, files), 0)
+    assert_exit(enroll(cli, files), 0)
+    return files
+
+
+@pytest.fixture
+def enrolled(cli: Cli, files: Files) -> Files:
+    return register_and_enroll(cli, files)
+
+
+def sign(cli: Cli, files: Files, seed: int, *extra: str) -> Result:
+    return cli(
+        "capture", "sign", str(files.image(seed)),
+        "--device-key", str(files.device_key), "--device-cert", str(files.device_cert), *extra,
+    )  # fmt: skip
+
+
+def signed(cli: Cli, files: Files, seed: int, *extra: str) -> dict[str, Any]:
+    """`capture sign`, which must succeed and print exactly one JSON line; the record."""
+    result = sign(cli, files, seed, *extra)
+    assert_exit(result, 0)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    record: dict[str, Any] = json.loads(lines[0])
+    return record
+
+
+def collect(path: Path, *lines: str) -> Path:
+    """Append lines to a JSONL file, as `prov capture sign ... >> records.jsonl` does."""
+    with path.open("a") as out:
+        for line in lines:
+            out.write(line + "\n")
+    return path
+
+
+def records_file(cli: Cli, files: Files, seeds: range, name: str = "records.jsonl") -> Path:
+    """Sign one capture per seed and collect the sign outputs in one file."""
+    path = files.dir / name
+    for seed in seeds:
+        collect(path, sign(cli, files, seed).stdout.strip())
+    return path
+
+
+def submit(cli: Cli, path: Path, *extra: str) -> Result:
+    return cli("submit", str(path), *extra)
+
+
+def submitted(cli: Cli, path: Path, *extra: str) -> dict[str, Any]:
+    """`submit --json`, whatever its exit code; the parsed summary."""
+    result = submit(cli, path, "--json", *extra)
+    assert result.exit_code in (0, 1), result.output
+    summary: dict[str, Any] = json.loads(result.stdout)
+    return summary
+
+
+def device_info(cli: Cli, device_id: str) -> dict[str, Any]:
+    info: dict[str, Any] = cli.json("device", "show", device_id)
+    return info
+
+
+def assert_proven(cli: Cli, receipt: dict[str, Any]) -> None:
+    """The receipt's inclusion proof verifies against its checkpoint, signed by the log key."""
+    assert cli.vkey is not None
+    checkpoint = open_checkpoint(receipt["checkpoint"].encode(), cli.vkey)
+    assert checkpoint.size == receipt["tree_size"]
+    verify_inclusion(
+        base64.b64decode(receipt["leaf_hash"]),
+        receipt["index"],
+        checkpoint.size,
+        [base64.b64decode(h) for h in receipt["inclusion_proof"]],
+        checkpoint.root_hash,
+    )
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# --- vendor add ---
+
+
+def test_vendor_add_prints_the_index(cli: Cli, files: Files) -> None:
+    result = add_vendor(cli, files)
+
+    assert_exit(result, 0, "vendor 'Example Camera Co.' (camera) logged at index 0")
+
+
+def test_vendor_add_json_is_a_receipt_with_an_inclusion_proof(cli: Cli, files: Files) -> None:
+    receipt = json.loads(add_vendor(cli, files, "--json").stdout)
+
+    assert (receipt["index"], receipt["tree_size"], receipt["duplicate"]) == (0, 1, False)
+    assert receipt["inclusion_proof"] == []  # a tree of one leaf
+    assert_proven(cli, receipt)
+
+
+def test_vendor_add_twice_is_the_same_entry(cli: Cli, files: Files) -> None:
+    assert_exit(add_vendor(cli, files), 0)
+
+    assert_exit(add_vendor(cli, files), 0, "already in the log at index 0")
+
+
+@pytest.mark.parametrize("name", ["[/]", "[bold]Acme"])
+def test_vendor_names_are_printed_verbatim(local: Cli, files: Files, name: str) -> None:
+    # A name is user input; Rich markup in it used to crash (after logging) or vanish.
+    result = local(
+        "vendor", "add", "--name", name, "--role", "camera",
+        "--root-cert", str(files.root_cert), "--admin-token", TOKEN,
+    )  # fmt: skip
+
+    assert_exit(result, 0, f"vendor {name!r} (camera) logged at index 0")
+    assert_exit(enroll(local, files), 0)
+    assert f"vendor_name {name}" in one_line(local.ok("device", "show", files.device_id).stdout)
+
+
+def test_vendor_add_with_a_wrong_token_is_refused(cli: Cli, files: Files) -> None:
+    result = cli(
+        "vendor", "add", "--name", "V", "--role", "camera",
+        "--root-cert", str(files.root_cert), "--admin-token", "wrong",
+    )  # fmt: skip
+
+    assert_exit(result, 2, "admin token")
+
+
+def test_vendor_add_without_a_configured_token_names_the_variable(
+    local: Cli, files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROV_ADMIN_TOKEN")
+
+    assert_exit(add_vendor(local, files), 2, "PROV_ADMIN_TOKEN")
+
+
+def test_vendor_add_of_a_file_that_is_not_a_certificate(cli: Cli, files: Files) -> None:
+    result = cli(
+        "vendor", "add", "--name", "V", "--role", "camera",
+        "--root-cert", str(files.not_a_cert), "--admin-token", TOKEN,
+    )  # fmt: skip
+
+    assert_exit(result, 2, "notes.txt is not a PEM or DER certificate")
+
+
+# --- device enroll / show ---
+
+
+def test_device_enroll_then_again_is_already_enrolled(cli: Cli, files: Files) -> None:
+    assert_exit(add_vendor(cli, files), 0)
+
+    assert_exit(enroll(cli, files), 0, "device enrolled at index 1")
+    assert_exit(enroll(cli, files), 0, "device already enrolled at index 1")
+
+
+def test_device_without_the_c2pa_eku_is_refused(cli: Cli, files: Files) -> None:
+    assert_exit(add_vendor(cli, files), 0)
+
+    result = enroll(cli, files, files.no_eku_cert)
+
+    assert_exit(result, 1, f"error: {NO_EKU}")
+    if cli.server is None:
+        assert one_line(result.output) == f"error: {NO_EKU}"
+
+
+def test_device_show_names_the_vendor_and_the_algorithm(cli: Cli, enrolled: Files) -> None:
+    info = device_info(cli, enrolled.device_id)
+
+    assert info["device_id"] == enrolled.device_id
+    assert (info["vendor_id"], info["vendor_name"]) == (enrolled.vendor_id, "Example Camera Co.")
+    assert info["algorithm"] == "ES256"
+    assert (info["captures"], info["revocations"]) == (0, [])
+
+
+def test_device_show_for_people_lists_the_fields(cli: Cli, enrolled: Files) -> None:
+    result = cli.ok("device", "show", enrolled.device_id)
+
+    assert "vendor_name Example Camera Co." in one_line(result.stdout)
+
+
+def test_device_show_of_an_unknown_device_fails(cli: Cli, enrolled: Files) -> None:
+    assert_exit(cli("device", "show", "ab" * 32), 1, "is not enrolled")
+
+
+# --- capture sign (always local) ---
+
+
+def test_capture_sign_prints_one_json_record(device_side: Cli, files: Files) -> None:
+    record = signed(device_side, files, 1)
+
+    assert record["kind"] == "capture/v1"
+    assert record["claim"]["device"] == files.device_id
+    assert record["claim"]["sha256"] == hashlib.sha256(files.image(1).read_bytes()).hexdigest()
+    assert isinstance(record["sig"], str)
+
+
+def test_capture_sign_counts_1_2_3_in_a_file_beside_the_key(device_side: Cli, files: Files) -> None:
+    counters = [signed(device_side, files, seed)["claim"]["counter"] for seed in (1, 2, 3)]
+
+    assert counters == [1, 2, 3]
+    counter_file = files.device_key.with_name("dev.key.counter")
+    assert counter_file.read_text().strip() == "3"
+
+
+def test_capture_sign_with_an_explicit_counter_leaves_the_file_alone(
+    device_side: Cli, files: Files
+) -> None:
+    assert signed(device_side, files, 1, "--counter", "41")["claim"]["counter"] == 41
+
+    assert not files.device_key.with_name("dev.key.counter").exists()
+    assert signed(device_side, files, 2)["claim"]["counter"] == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2026-11-22T10:00:00Z", 1_795_341_600_000),
+        ("2026-11-22T11:00:00+01:00", 1_795_341_600_000),
+        ("2026-11-22T10:00:00.123Z", 1_795_341_600_123),
+        ("1795341600000", 1_795_341_600_000),
+    ],
+)
+def test_capture_sign_takes_iso_8601_or_milliseconds(
+    device_side: Cli, files: Files, given: str, expected: int
+) -> None:
+    record = signed(device_side, files, 1, "--captured-at", given)
+
+    assert record["claim"]["captured_at"] == expected
+
+
+def test_capture_sign_defaults_to_now(device_side: Cli, files: Files) -> None:
+    before = now_ms()
+    captured_at = signed(device_side, files, 1)["claim"]["captured_at"]
+
+    assert before <= captured_at <= now_ms()
+
+
+@pytest.mark.parametrize("given", ["2026-11-22T10:00:00", "yesterday", "-5"])
+def test_capture_sign_refuses_a_time_without_zone_or_format(
+    device_side: Cli, files: Files, given: str
+) -> None:
+    assert_exit(sign(device_side, files, 1, "--captured-at", given), 2, repr(given))
+
+
+def test_capture_sign_out_writes_the_record_to_a_file(device_side: Cli, files: Files) -> None:
+    out = files.dir / "one.json"
+
+    result = sign(device_side, files, 1, "--out", str(out))
+
+    assert_exit(result, 0)
+    assert result.stdout == ""
+    record = json.loads(out.read_text())
+    assert record["claim"]["counter"] == 1 and out.read_text().count("\n") == 1
+
+
+def test_capture_sign_touches_no_log(device_side: Cli, files: Files, tmp_path: Path) -> None:
+    signed(device_side, files, 1)
+
+    assert not (tmp_path / "no-log").exists()
+
+
+def test_capture_sign_refuses_digits_that_are_not_ascii(device_side: Cli, files: Files) -> None:
+    # str.isdigit() accepts "²", which int() refuses: that was a traceback, not exit 2.
+    assert_exit(sign(device_side, files, 1, "--captured-at", "²"), 2, "'²'")
+
+
+def test_capture_sign_of_a_file_that_is_not_an_image_names_it(
+    device_side: Cli, files: Files
+) -> None:
+    result = device_side(
+        "capture", "sign", str(files.not_a_cert),
+        "--device-key", str(files.device_key), "--device-cert", str(files.device_cert),
+    )  # fmt: skip
+
+    assert_exit(result, 2, "notes.txt", "not an image")
+
+
+def test_capture_sign_of_a_missing_image_names_it(device_side: Cli, files: Files) -> None:
+    missing = files.dir / "missing.png"
+    result = device_side(
+        "capture", "sign", str(missing),
+        "--device-key", str(files.device_key), "--device-cert", str(files.device_cert),
+    )  # fmt: skip
+
+    assert_exit(result, 2, "cannot read image", "missing.png")
+
+
+def test_capture_sign_with_a_certificate_as_the_key_says_so(device_side: Cli, files: Files) -> None:
+    result = device_side(
+        "capture", "sign", str(files.image(1)),
+        "--device-key", str(files.device_cert), "--device-cert", str(files.device_cert),
+    )  # fmt: skip
+
+    assert_exit(result, 2, "dev.pem is not an unencrypted PEM private key")
+
+
+# --- submit ---
+
+
+def test_submit_collected_records_accepts_them_all(cli: Cli, enrolled: Files) -> None:
+    path = records_file(cli, enrolled, range(1, 4))
+
+    result = submit(cli, path)
+
+    assert_exit(result, 0, "accepted 3 (0 already logged), rejected 0")
+    assert device_info(cli, enrolled.device_id)["captures"] == 3
+
+
+def test_submit_json_has_one_result_per_record(cli: Cli, enrolled: Files) -> None:
+    path = records_file(cli, enrolled, range(1, 4))
+
+    summary = submitted(cli, path)
+
+    assert (summary["accepted"], summary["rejected"], summary["duplicates"]) == (3, 0, 0)
+    assert [r["position"] for r in summary["results"]] == [0, 1, 2]
+    assert all(r["accepted"] and r["counter_status"] == "ok" for r in summary["results"])
+    assert [r["index"] for r in summary["results"]] == [2, 3, 4]
+    for result in summary["results"]:
+        assert result["tree_size"] == 5 and result["inclusion_proof"]
+        assert_proven(cli, result)
+
+
+def test_submit_again_reports_the_records_as_already_logged(cli: Cli, enrolled: Files) -> None:
+    path = records_file(cli, enrolled, range(1, 3))
+    assert_exit(submit(cli, path), 0)
+
+    assert_exit(submit(cli, path), 0, "accepted 2 (2 already logged)")
+
+
+def test_submit_a_forged_record_fails_naming_its_line(cli: Cli, enrolled: Files) -> None:
+    good = [sign(cli, enrolled, seed).stdout.strip() for seed in (1, 2, 3)]
+    forged = json.loads(good[1])
+    forged["claim"]["counter"] += 100  # edited after signing
+    path = collect(enrolled.dir / "forged.jsonl", good[0], json.dumps(forged), good[2])
+
+    result = submit(cli, path)
+
+    assert_exit(result, 1, "accepted 2", "rejected 1", "record 2: bad_signature")
+    summary = submitted(cli, path)
+    rejected = [r for r in summary["results"] if not r["accepted"]]
+    assert [(r["position"], r["line"], r["code"]) for r in rejected] == [(1, 2, "bad_signature")]
+
+
+def test_submit_a_line_that_is_not_json_names_the_line(local: Cli, files: Files) -> None:
+    register_and_enroll(local, files)
+    path = collect(files.dir / "broken.jsonl", sign(local, files, 1).stdout.strip(), "{oops")
+
+    assert_exit(submit(local, path), 2, "line 2 is not JSON")
+    assert device_info(local, files.device_id)["captures"] == 0
+
+    deep = collect(files.dir / "deep.jsonl", "[" * 30_000 + "]" * 30_000)
+    assert_exit(submit(local, deep), 2, "line 1 is not JSON (or nests too deep)")
+
+
+def test_submit_an_empty_file_is_bad_input(local: Cli, files: Files) -> None:
+    path = collect(files.dir / "empty.jsonl", "", "  ")
+
+    assert_exit(submit(local, path), 2, "holds no records")
+
+
+def test_submit_names_the_file_line_even_after_a_blank_line(local: Cli, files: Files) -> None:
+    register_and_enroll(local, files)
+    forged = json.loads(sign(local, files, 2).stdout)
+    forged["claim"]["counter"] += 1
+    path = collect(
+        files.dir / "gaps.jsonl", sign(local, files, 1).stdout.strip(), "", json.dumps(forged)
+    )
+
+    assert_exit(submit(local, path), 1, "record 3: bad_signature")
+
+
+def test_submit_shows_a_rejection_reason_verbatim(local: Cli, files: Files) -> None:
+    # The reason quotes the record's own text; it must not be read as Rich markup (or crash).
+    record = {"kind": "capture/v1", "claim": {"device": "[/]"}, "sig": "AA=="}
+    path = collect(files.dir / "markup.jsonl", json.dumps(record))
+
+    result = submit(local, path)
+
+    assert_exit(result, 1, "record 1: bad_device", "got '[/]'")
+
+
+def test_submit_in_batches_numbers_the_records_across_batches(cli: Cli, enrolled: Files) -> None:
+    path = records_file(cli, enrolled, range(1, 6))
+
+    summary = submitted(cli, path, "--batch-size", "2")
+
+    assert summary["accepted"] == 5
+    assert [r["position"] for r in summary["results"]] == [0, 1, 2, 3, 4]
+    assert [r["line"] for r in summary["results"]] == [1, 2, 3, 4, 5]
+    assert len({r["index"] for r in summary["results"]}) == 5
+
+
+def test_submit_in_batches_names_the_line_of_a_late_rejection(cli: Cli, enrolled: Files) -> None:
+    lines = [sign(cli, enrolled, seed).stdout.strip() for seed in range(1, 6)]
+    forged = json.loads(lines[3])
+    forged["claim"]["captured_at"] -= 1
+    lines[3] = json.dumps(forged)
+    path = collect(enrolled.dir / "late.jsonl", *lines)
+
+    result = submit(cli, path, "--batch-size", "2")
+
+    assert_exit(result, 1, "accepted 4", "record 4: bad_signature")
+
+
+def test_submit_for_an_unenrolled_device_rejects_it(cli: Cli, files: Files) -> None:
+    assert_exit(add_vendor(cli, files), 0)
+    path = records_file(cli, files, range(1, 2))
+
+    assert_exit(submit(cli, path), 1, "record 1: unknown_device")
+
+
+# --- revoke ---
+
+
+def revoke(cli: Cli, files: Files, since: int, signer: str = "root") -> Result:
+    key, cert = (
+        (files.root_key, files.root_cert) if signer == "root" else (files.ca_key, files.ca_cert)
+    )
+    return cli(
+        "revoke", "--device", files.device_id, "--compromised-since", str(since),
+        "--reason", "key extracted", "--signer-key", str(key), "--signer-cert", str(cert),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("signer", ["root", "ca"])
+def test_revoke_then_later_captures_are_rejected(cli: Cli, enrolled: Files, signer: str) -> None:
+    before = records_file(cli, enrolled, range(1, 3), "before.jsonl")
+    time.sleep(0.005)  # captured_at >= compromised_since is revoked: keep "before" strictly before
+    since = now_ms()
+    time.sleep(0.005)
+
+    assert_exit(revoke(cli, enrolled, since, signer), 0, "revocation logged at index 2")
+
+    after = records_file(cli, enrolled, range(3, 4), "after.jsonl")
+    assert_exit(submit(cli, after), 1, "record 1: device_revoked")
+    summary = submitted(cli, before)  # signed before the compromise: still accepted, flagged
+    assert summary["accepted"] == 2
+    assert all("logged_after_revocation" in r["flags"] for r in summary["results"])
+    revocations = device_info(cli, enrolled.device_id)["revocations"]
+    assert [(r["compromised_since_ms"], r["reason"]) for r in revocations] == [
+        (since, "key extracted")
+    ]
+
+
+def test_revoke_takes_an_iso_8601_time(cli: Cli, enrolled: Files) -> None:
+    result = cli(
+        "revoke", "--device", enrolled.device_id, "--compromised-since", "2026-01-01T00:00:00Z",
+        "--reason", "lost", "--signer-key", str(enrolled.root_key),
+        "--signer-cert", str(enrolled.root_cert), "--json",
+    )  # fmt: skip
+
+    assert_exit(result, 0)
+    assert json.loads(result.stdout)["index"] == 2
+    revocation = device_info(cli, enrolled.device_id)["revocations"][0]
+    assert revocation["compromised_since_ms"] == 1_767_225_600_000
+
+
+def test_revoke_signed_by_a_stranger_is_refused(cli: Cli, enrolled: Files) -> None:
+    stranger = make_pki(datetime.now(UTC)).root
+    key = write_key(enrolled.dir / "stranger.key", stranger.private_key)
+    cert = write(enrolled.dir / "stranger.pem", stranger.pem)
+
+    result = cli(
+        "revoke", "--device", enrolled.device_id, "--compromised-since", "0",
+        "--reason", "x", "--signer-key", str(key), "--signer-cert", str(cert),
+    )  # fmt: skip
+
+    assert_exit(result, 1, "neither the vendor root nor the CA")
+
+
+# --- reindex (always local) ---
+
+
+def test_reindex_keeps_devices_and_captures(local: Cli, files: Files) -> None:
+    register_and_enroll(local, files)
+    assert_exit(submit(local, records_file(local, files, range(1, 4))), 0)
+    before = device_info(local, files.device_id)
+
+    result = local("reindex")
+
+    assert_exit(result, 0, "from 5 log entries")
+    assert device_info(local, files.device_id) == before
+    assert before["captures"] == 3
+
+
+def test_reindex_of_an_uninitialized_data_dir_asks_for_init(tmp_path: Path) -> None:
+    assert_exit(Prov(tmp_path / "nothing")("reindex"), 2, "prov init")
+
+
+# --- server mode specifics ---
+
+
+def test_server_mode_leaves_the_clients_data_dir_alone(
+    server: Server, files: Files, tmp_path: Path
+) -> None:
+    client_dir = tmp_path / "client"
+    remote = Cli(["--data-dir", str(client_dir), "--server", server.base_url], server.vkey, server)
+
+    assert_exit(add_vendor(remote, files), 0)
+    assert_exit(enroll(remote, files), 0)
+
+    assert not client_dir.exists()
+
+
+def test_server_mode_takes_the_admin_token_from_the_environment(
+    server: Server, files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROV_ADMIN_TOKEN", TOKEN)
+    remote = Cli(["--server", server.base_url], server.vkey, server)
+
+    result = remote(
+        "vendor", "add", "--name", "V", "--role", "camera", "--root-cert", str(files.root_cert)
+    )
+
+    assert_exit(result, 0, "logged at index 0")
+
+
+def test_server_mode_reads_prov_server(
+    server: Server, files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROV_SERVER", server.base_url)
+
+    assert_exit(add_vendor(Cli([]), files), 0, "logged at index 0")
+
+
+@pytest.mark.parametrize("command", ["vendor", "enroll", "submit", "show", "revoke"])
+def test_an_unreachable_server_is_bad_input(files: Files, command: str) -> None:
+    remote = Cli(["--server", f"http://127.0.0.1:{free_port()}"])  # nothing listens there
+    if command == "vendor":
+        result = add_vendor(remote, files)
+    elif command == "enroll":
+        result = enroll(remote, files)
+    elif command == "submit":
+        result = submit(remote, collect(files.dir / "r.jsonl", "{}"))
+    elif command == "revoke":
+        result = revoke(remote, files, 0)
+    else:
+        result = remote("device", "show", files.device_id)
+
+    assert_exit(result, 2, "cannot reach the server")
