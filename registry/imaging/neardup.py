@@ -125,6 +125,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ledger.errors import MalformedError
+from registry.imaging.hashing import PDQ_RADIUS
 
 __all__ = ["Candidate", "Kind", "NearDuplicateIndex", "PDQ_BITS", "PDQ_BYTES"]
 
@@ -217,7 +218,7 @@ class NearDuplicateIndex:
     ~1 KB per entry. Thread-safe (one lock).
     """
 
-    RADIUS: ClassVar[int] = 31  # a match is distance <= 31 (DESIGN §3.6)
+    RADIUS: ClassVar[int] = PDQ_RADIUS  # a match is distance <= 31 (DESIGN §3.6)
     # Flat shard size: 2^17 codes = 4 MiB. The 8 query variants rescan a shard from cache, the
     # worker threads share the shards out evenly from 1M entries up (8 shards), and an append
     # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18: module doc).
