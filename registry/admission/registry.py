@@ -53,6 +53,7 @@ from registry.entries.codec import (
     hex_field,
     parse_entry,
 )
+from registry.entries.formats import C2paEvidence
 from registry.entries.signatures import verify_batch
 from registry.imaging.hashing import hash_image
 
@@ -126,7 +127,7 @@ class _Pending:
     replay: bool = False
     rejection: tuple[str, str] | None = None
     flags: list[str] = field(default_factory=list)
-    c2pa: dict[str, Any] | None = None  # a c2pa-capture/v1's evidence; `sig` is its signature
+    c2pa: C2paEvidence | None = None  # a c2pa-capture/v1's evidence; `sig` is its signature
 
 
 class Registry:

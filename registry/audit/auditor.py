@@ -63,6 +63,7 @@ from registry.entries.codec import (
     encode_entry,
     field,
     int_field,
+    unb64,
 )
 from registry.entries.formats import (
     C2paCaptureEntry,
@@ -302,7 +303,7 @@ class EntryAuditor:
         claim_jcs = canonical_claim(claim)
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
             raise _not_canonical()
-        signature = base64.b64decode(sig, validate=True)
+        signature = unb64(sig)
         device = self._admissible_device(claim, entry["logged_at"])
         high_s = rules.high_s_problem(device.enrolled, signature)
         if high_s is not None:
@@ -516,6 +517,6 @@ def _der(value: object) -> bytes:
     if not isinstance(value, str):
         raise LedgerError("certificates are base64 DER strings", code="bad_certificate")
     try:
-        return base64.b64decode(value, validate=True)
+        return unb64(value)
     except ValueError:
         raise LedgerError("a certificate is not valid base64", code="bad_certificate") from None

@@ -30,6 +30,7 @@ from cryptography.x509.oid import NameOID
 from ledger.errors import MalformedError, VerificationError
 from registry.c2pa.evidence import Evidence, hash_data
 from registry.c2pa.jumbf import manifest_store_from_jpeg
+from registry.entries.formats import C2paEvidence
 
 # EKUs the SDK accepts on a claim signer: C2PA claim signing, document signing (the two the
 # registry's device rules accept), and email protection (the SDK's own default list has it).
@@ -146,7 +147,7 @@ def _validated(name: str, active: Mapping[str, Any], detailed: Mapping[str, Any]
 _REFERENCE_LISTS = ("created_assertions", "gathered_assertions", "assertions")
 
 
-def check_validated(validated: Validated, c2pa: Mapping[str, Any], evidence: Evidence) -> None:
+def check_validated(validated: Validated, c2pa: C2paEvidence, evidence: Evidence) -> None:
     """Raise VerificationError unless the entry's `c2pa` object (and the `evidence` it proves)
     is the manifest the SDK validated: same label, same signer certificate, same signed claim
     references and instance id, same data hash."""

@@ -208,7 +208,15 @@ def b64_field(obj: Mapping[str, object], name: str, where: str) -> bytes:
 
 
 def b64(data: bytes) -> str:
+    """Standard base64 with padding: how every binary value but a hash is logged."""
     return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    """Standard base64 with its alphabet and padding checked (binascii.Error, a ValueError,
+    otherwise). Not the canonical-form check of `b64_field` (ledger.encoding.decode_base64):
+    for values that check already passed, or that the registry wrote itself."""
+    return base64.b64decode(text, validate=True)
 
 
 def check_claim(claim: object, *, counter: bool = True) -> dict[str, Any]:
