@@ -29,7 +29,7 @@ from ledger.errors import (
     TooLargeError,
     VerificationError,
 )
-from ledger.sequencer import AppendResult
+from ledger.sequencer import AppendResult, Clock
 from ledger.store import read_entries
 from registry.admission import indexer, rules
 from registry.admission.certs import DeviceCertificate, VendorRoot, load_vendor_root
@@ -57,7 +57,6 @@ from registry.entries.formats import C2paEvidence
 from registry.entries.signatures import verify_batch
 from registry.imaging.hashing import hash_image
 
-Clock = Callable[[], int]
 _IN_PROCESS_BELOW = 64  # smaller batches are not worth the round trip to worker processes
 
 
