@@ -76,7 +76,14 @@ from registry.entries.formats import (
 )
 from registry.entries.signatures import verify_batch
 
-__all__ = ["DEFAULT_MAX_SKEW_MS", "AuditState", "CautionEntry", "EntryAuditor", "InvalidEntry"]
+__all__ = [
+    "DEFAULT_MAX_SKEW_MS",
+    "AuditState",
+    "CautionEntry",
+    "EntryAuditor",
+    "InvalidEntry",
+    "InvalidJson",
+]
 
 # The caution codes an audit reports: those the revocations speak (the lookup also shows
 # logged_late, which an honest backlog can produce by the thousand).
@@ -97,6 +104,16 @@ def _verify_now(jobs: list[rules.SignatureJob]) -> Callable[[], list[bool]]:
 
 @dataclass(frozen=True)
 class InvalidEntry:
+    index: int
+    kind: str
+    code: str
+    reason: str
+
+    def to_json(self) -> "InvalidJson":
+        return {"index": self.index, "kind": self.kind, "code": self.code, "reason": self.reason}
+
+
+class InvalidJson(TypedDict):
     index: int
     kind: str
     code: str
@@ -123,19 +140,12 @@ class _DeviceState(TypedDict):
     path: list[str]  # base64 DER, issuer first
 
 
-class _InvalidJson(TypedDict):
-    index: int
-    kind: str
-    code: str
-    reason: str
-
-
 class AuditState(TypedDict):
     """`EntryAuditor.to_json`: what a resumed replay needs. The keys marked NotRequired are
     absent from states saved by older versions (`load_json` says what it does without them)."""
 
     counts: dict[str, int]
-    invalid: list[_InvalidJson]
+    invalid: list[InvalidJson]
     cautions: NotRequired[list[CautionJson]]
     vendors: dict[str, _VendorState]
     devices: dict[str, _DeviceState]
@@ -408,10 +418,7 @@ class EntryAuditor:
     def to_json(self) -> AuditState:
         return {
             "counts": dict(self.counts),
-            "invalid": [
-                {"index": i.index, "kind": i.kind, "code": i.code, "reason": i.reason}
-                for i in self.invalid
-            ],
+            "invalid": [i.to_json() for i in self.invalid],
             "cautions": [c.to_json() for c in self._revocation_cautions],
             "vendors": {
                 k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}

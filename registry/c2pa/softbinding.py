@@ -167,7 +167,7 @@ def manifest_for(store: LogStore, manifest_id: str) -> tuple[bytes, str]:
             code="manifest_not_found",
         )
     try:
-        # The log says what the entry is; a c2pa-capture/v1 carries its own manifest. Any other
+        # The log says what the entry is; a c2pa-capture/v1 carries its own manifest. Every other
         # index goes to build_bundle, which refuses what is not a capture.
         entry = parse_entry(store.entry(index))
         if entry["kind"] == C2PA_CAPTURE:

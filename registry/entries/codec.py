@@ -49,7 +49,7 @@ def canonical(value: Mapping[str, object]) -> bytes:
     For values made only of ASCII-keyed objects, arrays, strings, integers up to 2**53, booleans
     and null, the standard library's sorted, compact, non-ASCII-preserving encoding is byte for
     byte the JCS output (JCS sorts keys by UTF-16 code units, which for ASCII is the same order,
-    and escapes strings exactly as `json` does). Anything else - floats, non-ASCII keys - goes to
+    and escapes strings exactly as `json` does). Other values - floats, non-ASCII keys - goes to
     the `rfc8785` package. tests/test_entries.py checks the two agree.
     """
     try:

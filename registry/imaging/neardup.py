@@ -26,7 +26,7 @@ Contract:
   hold every match, which saves the range scan).
 * Bytes: a PDQ hash is the 32 bytes of its conventional hex (bit 255 first, `hashing._pdq_hex`),
   as stored in `reg_captures.pdq`. Hamming distance does not depend on bit order, so the bytes
-  go to FAISS as they are. Any other length raises `MalformedError` (code "bad_pdq_hash").
+  go to FAISS as they are. Other lengths raise `MalformedError` (code "bad_pdq_hash").
 * The index does not judge quality: callers must not treat a match on a hash with quality < 50
   as a near-duplicate verdict on its own (DESIGN §3.6); they filter with `reg_captures`.
 
