@@ -74,6 +74,9 @@ HASH_DATA = "c2pa.hash.data"
 _URI_PREFIX = "self#jumbf=c2pa.assertions/"
 _CLAIM_LABELS = ("c2pa.claim.v2", "c2pa.claim")
 MAX_ASSERTION_BYTES = 16 * 1024  # the logged ones are small; a thumbnail never is
+# CBOR the camera wrote, or JSON the C2PA SDK reports: no shape is promised, so every read of
+# one checks the type it needs (or catches the KeyError/TypeError) and names what was missing.
+Decoded = Any
 
 
 @dataclass(frozen=True)
@@ -90,14 +93,14 @@ class Evidence:
         return hashlib.sha256(self.chain[0]).hexdigest()
 
 
-def _cbor(data: bytes, what: str) -> Any:  # decoded CBOR: whatever the bytes say
+def _cbor(data: bytes, what: str) -> Decoded:
     try:
         return cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise MalformedError(f"{what} is not CBOR ({exc})", code="c2pa_malformed") from None
 
 
-def _assertion_data(box_payload: bytes, label: str) -> Any:
+def _assertion_data(box_payload: bytes, label: str) -> Decoded:
     """The CBOR content of an assertion superbox given without its header."""
     return _cbor(superbox_content(box_payload, label), f"assertion {label}")
 
@@ -327,7 +330,7 @@ def _verify_signature(signature: bytes, claim: bytes) -> tuple[bytes, ...]:
     return tuple(chain)
 
 
-def _hashed_assertions(claim: Mapping[Any, Any]) -> dict[str, bytes]:
+def _hashed_assertions(claim: Mapping[Decoded, Decoded]) -> dict[str, bytes]:
     """label -> hash, for every assertion the claim lists (v2 created and gathered, v1)."""
     if claim.get("alg", "sha256") != "sha256":
         raise VerificationError(

@@ -3,9 +3,10 @@
 Each entry kind is a `TypedDict`, not a dataclass: every caller - admission, the indexer, the
 bundle, the audit, the API - reads entries as the JSON objects they are (`entry["claim"]
 ["device"]`), and the leaf is the JCS of exactly that object, so a dict type gives the fields
-their types without a conversion layer or a changed call site. `parse_entry` and `check_claim`
-(registry.entries.codec) return them; how strictly they check is unchanged, and so are the
-logged bytes. Binary values are lowercase hex (hashes, ids) or standard base64 (DER, signatures,
+their types without a conversion layer or a changed call site. The SDK builds them and the
+audit and C2PA evidence read them; `parse_entry` and `check_claim` (registry.entries.codec)
+still return plain dicts of these shapes, since some callers index an entry whose kind they know
+from an index table, where a union would need narrowing first. Binary values are lowercase hex (hashes, ids) or standard base64 (DER, signatures,
 C2PA boxes); times are milliseconds since the Unix epoch.
 
 `parse_entry` checks only that a leaf is a JSON object of a known kind: the field types below
