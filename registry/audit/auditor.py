@@ -30,7 +30,8 @@ log is still valid. Two sources: the revocations (`registry.admission.capture_ca
 revocation of its device, so its capture time may be backdated), checked as entries arrive;
 and priority (`registry.audit.priority`: a generator's disclosure of the same picture came
 first, or a near-duplicate was logged before the time it claims), when the audit finishes.
-Its state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
+Its state (vendors, devices, revocations, counts) is JSON (registry.audit.state), so a replay can
+stop and resume.
 """
 
 import base64
@@ -38,13 +39,14 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict, cast
+from typing import cast
 
 from ledger.errors import LedgerError
 from registry.admission import rules
 from registry.admission.capture_cautions import Revocation, capture_cautions
 from registry.admission.certs import VendorRoot, load_vendor_root
-from registry.audit.priority import CautionEntry, CautionJson, PriorityAudit, PriorityState
+from registry.audit.priority import CautionEntry, PriorityAudit
+from registry.audit.state import AuditState, InvalidJson, enrolled_from_state, enrolled_state
 from registry.bundle.witness_time import CosignedBound
 from registry.c2pa.evidence import check_entry
 from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
@@ -76,14 +78,7 @@ from registry.entries.formats import (
 )
 from registry.entries.signatures import verify_batch
 
-__all__ = [
-    "DEFAULT_MAX_SKEW_MS",
-    "AuditState",
-    "CautionEntry",
-    "EntryAuditor",
-    "InvalidEntry",
-    "InvalidJson",
-]
+__all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
 
 # The caution codes an audit reports: those the revocations speak (the lookup also shows
 # logged_late, which an honest backlog can produce by the thousand).
@@ -109,52 +104,8 @@ class InvalidEntry:
     code: str
     reason: str
 
-    def to_json(self) -> "InvalidJson":
+    def to_json(self) -> InvalidJson:
         return {"index": self.index, "kind": self.kind, "code": self.code, "reason": self.reason}
-
-
-class InvalidJson(TypedDict):
-    index: int
-    kind: str
-    code: str
-    reason: str
-
-
-class _VendorState(TypedDict):
-    root: str  # base64 DER
-    role: str
-
-
-class _EnrolledState(TypedDict):  # rules.EnrolledDevice, its key in base64
-    device_id: str
-    vendor_id: str
-    issuer_id: str
-    algorithm: str
-    public_key: str
-    not_before_ms: int
-    not_after_ms: int
-
-
-class _DeviceState(TypedDict):
-    enrolled: _EnrolledState
-    path: list[str]  # base64 DER, issuer first
-
-
-class AuditState(TypedDict):
-    """`EntryAuditor.to_json`: what a resumed replay needs. The keys marked NotRequired are
-    absent from states saved by older versions (`load_json` says what it does without them)."""
-
-    counts: dict[str, int]
-    invalid: list[InvalidJson]
-    cautions: NotRequired[list[CautionJson]]
-    vendors: dict[str, _VendorState]
-    devices: dict[str, _DeviceState]
-    revoked: dict[str, int]
-    claims: str  # base64 of (16-byte claim id || 8-byte index)*
-    revocations: NotRequired[dict[str, list[tuple[int, int]]]]  # device -> (index, since)*
-    last_logged_at: int
-    priority: NotRequired[PriorityState]
-    latest_index: NotRequired[int | None]
 
 
 @dataclass(frozen=True)
@@ -426,7 +377,7 @@ class EntryAuditor:
             },
             "devices": {
                 k: {
-                    "enrolled": _enrolled_state(v.enrolled),
+                    "enrolled": enrolled_state(v.enrolled),
                     "path": [base64.b64encode(c).decode() for c in v.path],
                 }
                 for k, v in self._devices.items()
@@ -459,7 +410,7 @@ class EntryAuditor:
         }
         self._devices = {
             k: _Device(
-                _enrolled(v["enrolled"]),
+                enrolled_from_state(v["enrolled"]),
                 # "path", not the "chain" of older state files: those held the chain as
                 # logged (a KeyError here: the replay starts over, as the message says).
                 tuple(base64.b64decode(c) for c in v["path"]),
@@ -485,30 +436,6 @@ def _not_canonical() -> LedgerError:
     return LedgerError(
         "entry is not in canonical form (RFC 8785 JCS): not the bytes admission logs",
         code="not_canonical",
-    )
-
-
-def _enrolled_state(enrolled: rules.EnrolledDevice) -> _EnrolledState:
-    return {
-        "device_id": enrolled.device_id,
-        "vendor_id": enrolled.vendor_id,
-        "issuer_id": enrolled.issuer_id,
-        "algorithm": enrolled.algorithm,
-        "public_key": base64.b64encode(enrolled.public_key).decode(),
-        "not_before_ms": enrolled.not_before_ms,
-        "not_after_ms": enrolled.not_after_ms,
-    }
-
-
-def _enrolled(state: _EnrolledState) -> rules.EnrolledDevice:
-    return rules.EnrolledDevice(
-        device_id=state["device_id"],
-        vendor_id=state["vendor_id"],
-        issuer_id=state["issuer_id"],
-        algorithm=state["algorithm"],
-        public_key=base64.b64decode(state["public_key"]),
-        not_before_ms=state["not_before_ms"],
-        not_after_ms=state["not_after_ms"],
     )
 
 

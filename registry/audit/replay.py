@@ -25,14 +25,9 @@ from ledger.note import Verifier
 from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeFinding, TreeReplay
 from registry.admission import rules
-from registry.audit.auditor import (
-    DEFAULT_MAX_SKEW_MS,
-    CautionEntry,
-    EntryAuditor,
-    InvalidEntry,
-    InvalidJson,
-)
+from registry.audit.auditor import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
 from registry.audit.priority import CautionJson
+from registry.audit.state import InvalidJson
 from registry.bundle.witness_time import replay_bound
 from registry.entries.signatures import verify_batch
 
