@@ -46,6 +46,7 @@ from ledger import Verifier, hash_leaf, open_checkpoint, verify_consistency, ver
 from ledger.cosignature import Cosignature, CosignatureVerifier, verify_cosignatures
 from registry import RegistrySettings
 from registry.bundle.verify import verify_bundle
+from registry.entries.formats import CaptureRecord
 from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import query_hashes
 from testkit.c2pa import sign_jpeg
@@ -151,10 +152,10 @@ def _enroll_devices(run: Demo, cast: Cast) -> None:
 
 def _submit_captures(
     run: Demo, cast: Cast, captures: int
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[CaptureRecord], list[dict[str, Any]]]:
     """Each camera signs `captures` pictures and the model release two, all submitted at once."""
     start_ms = now_ms()
-    records = []
+    records: list[CaptureRecord] = []
     for number, device in enumerate([*cast.cameras, cast.model]):
         for i in range(captures if device is not cast.model else 2):
             seed = number * 100 + i
@@ -177,7 +178,7 @@ def _submit_captures(
 
 
 def _verify_receipts(
-    run: Demo, records: list[dict[str, Any]], results: list[dict[str, Any]]
+    run: Demo, records: list[CaptureRecord], results: list[dict[str, Any]]
 ) -> None:
     """Each receipt's inclusion proof, checked here against its signed checkpoint."""
     table = Table("record", "device", "index", "counter", "proof", "verified offline")

@@ -21,6 +21,9 @@ from registry.imaging.hashing import DEFAULT_MAX_PIXELS
 # Pillow refuses to open an image over twice its own MAX_IMAGE_PIXELS (its default, here)
 # before we could look at it, so a larger setting could not be honoured.
 MAX_IMAGE_PIXELS_CEILING = 2 * DEFAULT_MAX_PIXELS
+# How far after the log's clock a claimed capture time may be (device clocks run ahead): the
+# default of PROV_MAX_FUTURE_SKEW_MS, and of an audit's --max-skew-ms.
+DEFAULT_MAX_FUTURE_SKEW_MS = 5 * 60 * 1000
 
 
 def _int_env(name: str, default: int) -> int:
@@ -51,7 +54,7 @@ class RegistrySettings:
     log: LogConfig
     admin_token: str | None = field(default=None, repr=False)
     max_batch: int = 1000
-    max_future_skew_ms: int = 5 * 60 * 1000
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS
     verify_workers: int = 0  # 0: verify in this process
     max_body_bytes: int = 32 * 1024 * 1024
     max_image_pixels: int = DEFAULT_MAX_PIXELS
@@ -84,7 +87,7 @@ class RegistrySettings:
             log=log,
             admin_token=os.environ.get("PROV_ADMIN_TOKEN") or None,
             max_batch=_int_env("PROV_MAX_BATCH", 1000),
-            max_future_skew_ms=_int_env("PROV_MAX_FUTURE_SKEW_MS", 5 * 60 * 1000),
+            max_future_skew_ms=_int_env("PROV_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS),
             verify_workers=_int_env("PROV_VERIFY_WORKERS", os.cpu_count() or 1),
             max_body_bytes=_int_env("PROV_MAX_BODY_BYTES", 32 * 1024 * 1024),
             max_image_pixels=_int_env("PROV_MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS),

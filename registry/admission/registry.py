@@ -27,7 +27,7 @@ from ledger.errors import (
     NotFoundError,
     VerificationError,
 )
-from ledger.sequencer import AppendResult
+from ledger.sequencer import AppendResult, Clock
 from ledger.store import read_entries
 from registry.admission import indexer, rules
 from registry.admission.certs import DeviceCertificate, VendorRoot, load_vendor_root
@@ -51,11 +51,11 @@ from registry.entries.codec import (
     hex_field,
     parse_entry,
 )
+from registry.entries.formats import C2paEvidence
 from registry.entries.signatures import verify_batch
 from registry.errors import NotAuthorizedError, TooLargeError
 from registry.imaging.hashing import hash_image
 
-Clock = Callable[[], int]
 _IN_PROCESS_BELOW = 64  # smaller batches are not worth the round trip to worker processes
 
 
@@ -125,7 +125,7 @@ class _Pending:
     replay: bool = False
     rejection: tuple[str, str] | None = None
     flags: list[str] = field(default_factory=list)
-    c2pa: dict[str, Any] | None = None  # a c2pa-capture/v1's evidence; `sig` is its signature
+    c2pa: C2paEvidence | None = None  # a c2pa-capture/v1's evidence; `sig` is its signature
 
 
 class Registry:

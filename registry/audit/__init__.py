@@ -1,4 +1,4 @@
 """Auditing a log from its public API: every entry re-checked by the admission rules
 (`auditor`), priority cautions (`priority`), and the full replay with resumable state
-(`replay`).
+(`replay`; the state's JSON: `state`).
 """

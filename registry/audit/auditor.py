@@ -30,7 +30,8 @@ log is still valid. Two sources: the revocations (`registry.admission.capture_ca
 revocation of its device, so its capture time may be backdated), checked as entries arrive;
 and priority (`registry.audit.priority`: a generator's disclosure of the same picture came
 first, or a near-duplicate was logged before the time it claims), when the audit finishes.
-Its state (vendors, devices, revocations, counts) is JSON, so a replay can stop and resume.
+Its state (vendors, devices, revocations, counts) is JSON (registry.audit.state), so a replay can
+stop and resume.
 """
 
 import base64
@@ -38,16 +39,18 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import cast
 
 from ledger.errors import LedgerError
 from registry.admission import rules
 from registry.admission.capture_cautions import Revocation, capture_cautions
 from registry.admission.certs import VendorRoot, load_vendor_root
 from registry.audit.priority import CautionEntry, PriorityAudit
+from registry.audit.state import AuditState, InvalidJson, enrolled_from_state, enrolled_state
 from registry.bundle.witness_time import CosignedBound
 from registry.c2pa.evidence import check_entry
 from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
+from registry.config import DEFAULT_MAX_FUTURE_SKEW_MS
 from registry.entries.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.entries.codec import (
     C2PA_CAPTURE,
@@ -62,6 +65,16 @@ from registry.entries.codec import (
     encode_entry,
     field,
     int_field,
+    unb64,
+)
+from registry.entries.formats import (
+    C2paCaptureEntry,
+    CaptureEntry,
+    Claim,
+    DeviceEntry,
+    Entry,
+    RevocationEntry,
+    VendorEntry,
 )
 from registry.entries.signatures import verify_batch
 
@@ -72,7 +85,7 @@ __all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"
 AUDITED_CAUTIONS = (CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION)
 
 _CLAIM_KEY_BYTES = 16
-DEFAULT_MAX_SKEW_MS = 300_000  # registry.config's default PROV_MAX_FUTURE_SKEW_MS
+DEFAULT_MAX_SKEW_MS = DEFAULT_MAX_FUTURE_SKEW_MS  # what admission allows unless configured
 # Starts checking signature jobs; the returned function waits for and returns the verdicts.
 # The default checks them here and now; registry.audit.replay spreads them over worker processes so
 # that they run while the next entries download and parse.
@@ -90,6 +103,9 @@ class InvalidEntry:
     kind: str
     code: str
     reason: str
+
+    def to_json(self) -> InvalidJson:
+        return {"index": self.index, "kind": self.kind, "code": self.code, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -143,13 +159,13 @@ class EntryAuditor:
             self.counts[kind] += 1
             self._check_cosigned(index, kind, entry["logged_at"])
             try:
-                if kind == VENDOR:
+                if entry["kind"] == VENDOR:
                     self._vendor(entry)
-                elif kind == DEVICE:
+                elif entry["kind"] == DEVICE:
                     self._device(entry)
-                elif kind == REVOCATION:
+                elif entry["kind"] == REVOCATION:
                     self._revocation(entry, index)
-                elif kind == C2PA_CAPTURE:
+                elif entry["kind"] == C2PA_CAPTURE:
                     self._c2pa_capture(entry, index)
                     self._cautions(index, entry)
                     self.priority.add(index, kind, entry, self._role(entry))
@@ -180,13 +196,15 @@ class EntryAuditor:
             revoked + self.priority.findings(invalid), key=lambda c: (c.index, c.code)
         )
 
-    def _role(self, entry: dict[str, Any]) -> str:
+    def _role(self, entry: CaptureEntry | C2paCaptureEntry) -> str:
         """The vendor role of an admissible capture's device."""
         return self._vendors[self._devices[entry["claim"]["device"]].enrolled.vendor_id].role
 
     # --- per kind ---
 
-    def _entry(self, leaf: bytes) -> dict[str, Any]:
+    def _entry(self, leaf: bytes) -> Entry:
+        """The leaf as an entry of a known kind, canonical (capture/v1: checked in _capture),
+        logged no earlier than the one before. Its other fields are checked by kind."""
         try:
             entry = json.loads(leaf)
         except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
@@ -205,9 +223,9 @@ class EntryAuditor:
                 code="logged_at_backwards",
             )
         self._last_logged_at = logged_at
-        return entry
+        return cast(Entry, entry)
 
-    def _vendor(self, entry: dict[str, Any]) -> None:
+    def _vendor(self, entry: VendorEntry) -> None:
         _only(entry, {"kind", "logged_at", "name", "role", "root"})
         root = rules.check_vendor(
             field(entry, "name", VENDOR), field(entry, "role", VENDOR), _der(entry["root"])
@@ -216,7 +234,7 @@ class EntryAuditor:
             raise LedgerError(f"vendor {root.vendor_id} is logged twice", code="duplicate_vendor")
         self._vendors[root.vendor_id] = _Vendor(root, entry["role"])
 
-    def _device(self, entry: dict[str, Any]) -> None:
+    def _device(self, entry: DeviceEntry) -> None:
         _only(entry, {"kind", "logged_at", "cert", "chain", "vendor"})
         vendor = self._vendors.get(field(entry, "vendor", DEVICE))
         if vendor is None:
@@ -239,14 +257,14 @@ class EntryAuditor:
         if problem is not None:
             raise LedgerError(problem[1], code=problem[0])
 
-    def _capture(self, entry: dict[str, Any], leaf: bytes, index: int) -> rules.SignatureJob:
+    def _capture(self, entry: CaptureEntry, leaf: bytes, index: int) -> rules.SignatureJob:
         _only(entry, {"kind", "logged_at", "claim", "sig"})
-        claim = check_claim(field(entry, "claim", CAPTURE))
+        claim = cast(Claim, check_claim(field(entry, "claim", CAPTURE)))
         sig = field(entry, "sig", CAPTURE)
         claim_jcs = canonical_claim(claim)
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
             raise _not_canonical()
-        signature = base64.b64decode(sig, validate=True)
+        signature = unb64(sig)
         device = self._admissible_device(claim, entry["logged_at"])
         high_s = rules.high_s_problem(device.enrolled, signature)
         if high_s is not None:
@@ -254,7 +272,7 @@ class EntryAuditor:
         self._claim_logged(index, CAPTURE, capture_claim_id(claim_jcs))
         return rules.capture_signature_job(device.enrolled, claim_jcs, signature)
 
-    def _c2pa_capture(self, entry: dict[str, Any], index: int) -> None:
+    def _c2pa_capture(self, entry: C2paCaptureEntry, index: int) -> None:
         """The camera's C2PA claim signature, re-verified from the entry alone, by the enrolled
         device, at a time the log could accept (registry.c2pa.evidence.check_entry)."""
         check_entry(entry)  # its canonical form was checked in _entry
@@ -274,7 +292,7 @@ class EntryAuditor:
                 "as a duplicate of the first instead of logging it",
             )  # fmt: skip
 
-    def _admissible_device(self, claim: dict[str, Any], logged_at: int) -> "_Device":
+    def _admissible_device(self, claim: Claim, logged_at: int) -> "_Device":
         """The enrolled device of a capture the log could accept at `logged_at`: known, captured
         inside its certificate's validity, not in the future, not after a logged compromise."""
         device = self._devices.get(claim["device"])
@@ -286,7 +304,7 @@ class EntryAuditor:
         assert device is not None
         return device
 
-    def _cautions(self, index: int, entry: dict[str, Any]) -> None:
+    def _cautions(self, index: int, entry: CaptureEntry | C2paCaptureEntry) -> None:
         """What the revocations logged so far say against an admissible capture."""
         claim = entry["claim"]
         revocations = [
@@ -303,7 +321,7 @@ class EntryAuditor:
                     )
                 )
 
-    def _revocation(self, entry: dict[str, Any], index: int) -> None:
+    def _revocation(self, entry: RevocationEntry, index: int) -> None:
         body, signature = rules.parse_revocation(
             {k: v for k, v in entry.items() if k != "logged_at"}
         )
@@ -348,10 +366,10 @@ class EntryAuditor:
 
     # --- resuming ---
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AuditState:
         return {
             "counts": dict(self.counts),
-            "invalid": [vars(i) for i in self.invalid],
+            "invalid": [i.to_json() for i in self.invalid],
             "cautions": [c.to_json() for c in self._revocation_cautions],
             "vendors": {
                 k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}
@@ -359,8 +377,7 @@ class EntryAuditor:
             },
             "devices": {
                 k: {
-                    "enrolled": vars(v.enrolled)
-                    | {"public_key": base64.b64encode(v.enrolled.public_key).decode()},
+                    "enrolled": enrolled_state(v.enrolled),
                     "path": [base64.b64encode(c).decode() for c in v.path],
                 }
                 for k, v in self._devices.items()
@@ -375,13 +392,13 @@ class EntryAuditor:
             "latest_index": self._latest_index,
         }
 
-    def load_json(self, data: dict[str, Any]) -> None:
+    def load_json(self, data: AuditState) -> None:
         self.counts = Counter(data["counts"])
         self.invalid = [InvalidEntry(**i) for i in data["invalid"]]
         # State files from before cautions have neither: resumed, they report the cautions of
         # the entries checked from then on, against the revocations seen from then on.
         self._revocation_cautions = [
-            CautionEntry(**(c | {"evidence": tuple(c["evidence"])}))
+            CautionEntry(c["index"], c["kind"], c["code"], c["reason"], tuple(c["evidence"]))
             for c in data.get("cautions", [])
         ]
         self._revocations = {
@@ -393,12 +410,7 @@ class EntryAuditor:
         }
         self._devices = {
             k: _Device(
-                rules.EnrolledDevice(
-                    **(
-                        v["enrolled"]
-                        | {"public_key": base64.b64decode(v["enrolled"]["public_key"])}
-                    )
-                ),
+                enrolled_from_state(v["enrolled"]),
                 # "path", not the "chain" of older state files: those held the chain as
                 # logged (a KeyError here: the replay starts over, as the message says).
                 tuple(base64.b64decode(c) for c in v["path"]),
@@ -427,7 +439,7 @@ def _not_canonical() -> LedgerError:
     )
 
 
-def _only(entry: dict[str, Any], allowed: set[str]) -> None:
+def _only(entry: Entry, allowed: set[str]) -> None:
     unknown = set(entry) - allowed
     if unknown:
         raise LedgerError(
@@ -435,10 +447,10 @@ def _only(entry: dict[str, Any], allowed: set[str]) -> None:
         )
 
 
-def _der(value: Any) -> bytes:
+def _der(value: object) -> bytes:
     if not isinstance(value, str):
         raise LedgerError("certificates are base64 DER strings", code="bad_certificate")
     try:
-        return base64.b64decode(value, validate=True)
+        return unb64(value)
     except ValueError:
         raise LedgerError("a certificate is not valid base64", code="bad_certificate") from None

@@ -9,8 +9,9 @@ in the log (by leaf index) and from another device,
 - a near-duplicate or the same file was logged after the time this capture claims
   (`claims_time_before_earlier_log`): a backdated claim to be first.
 
-Near-duplicates are PDQ hashes of quality >= `MIN_QUALITY` within `RADIUS` bits, found by the
-origin report's exact self-join (`registry.imaging.pairs.near_pairs`); the same file by SHA-256,
+Near-duplicates are PDQ hashes of quality >= `MIN_QUALITY` within `PDQ_RADIUS` bits
+(registry.imaging.matching), found by the origin report's exact self-join
+(`registry.imaging.pairs.near_pairs`); the same file by SHA-256,
 whatever its PDQ quality. Features (crops, regions) are not compared: that is the lookup's job.
 
 The check runs once, over every capture, when the replay finishes: it needs each capture's
@@ -23,18 +24,34 @@ import struct
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from registry.cautions import CLAIMS_TIME_BEFORE_EARLIER_LOG, GENERATOR_DISCLOSED_FIRST
+from registry.entries.formats import C2paCaptureEntry, CaptureEntry
+from registry.imaging.matching import MIN_QUALITY, PDQ_RADIUS
 from registry.lookup.priority import Logged, cautions_for
 
-__all__ = ["CautionEntry", "PriorityAudit"]
+__all__ = ["CautionEntry", "CautionJson", "PriorityAudit", "PriorityState"]
 
-RADIUS: Final = 31  # registry.origins.facts.Parameters' defaults
-MIN_QUALITY: Final = 50
 REPORTED: Final = (GENERATOR_DISCLOSED_FIRST, CLAIMS_TIME_BEFORE_EARLIER_LOG)
 # index, logged_at, captured_at, device ordinal, generator?, PDQ quality, SHA-256, PDQ
 _ROW: Final = struct.Struct(">qqqI?B32s32s")
+
+
+class CautionJson(TypedDict):
+    index: int
+    kind: str
+    code: str
+    reason: str
+    evidence: list[int]
+
+
+class PriorityState(TypedDict):
+    """`PriorityAudit.to_json`, for a resumed replay."""
+
+    devices: list[str]  # device ids, by ordinal
+    rows: str  # base64 of the packed rows (_ROW)
+    kinds: dict[str, str]  # index -> kind, for the rows not of capture/v1
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,7 @@ class CautionEntry:
     reason: str
     evidence: tuple[int, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CautionJson:
         return {
             "index": self.index,
             "kind": self.kind,
@@ -75,7 +92,7 @@ class PriorityAudit:
         self._rows: list[_Row] = []
         self._devices: dict[str, int] = {}
 
-    def add(self, index: int, kind: str, entry: dict[str, Any], role: str) -> None:
+    def add(self, index: int, kind: str, entry: CaptureEntry | C2paCaptureEntry, role: str) -> None:
         """A capture that passed admission's rules (its signature may still fail)."""
         claim = entry["claim"]
         device = self._devices.setdefault(claim["device"], len(self._devices))
@@ -100,7 +117,7 @@ class PriorityAudit:
             same_file[row.sha256].append(position)
         good = [p for p, r in enumerate(rows) if r.quality >= MIN_QUALITY]
         if len(good) >= 2:
-            first, second = near_pairs([rows[p].pdq for p in good], RADIUS)
+            first, second = near_pairs([rows[p].pdq for p in good], PDQ_RADIUS)
             for a, b in zip(first.tolist(), second.tolist(), strict=True):
                 earlier[good[b]].add(good[a])
         found: list[CautionEntry] = []
@@ -118,7 +135,7 @@ class PriorityAudit:
 
     # --- resuming ---
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PriorityState:
         packed = b"".join(
             _ROW.pack(r.index, r.logged_at, r.captured_at, r.device, r.generator, r.quality,
                       r.sha256, r.pdq)
@@ -130,7 +147,7 @@ class PriorityAudit:
             "kinds": {str(r.index): r.kind for r in self._rows if r.kind != "capture/v1"},
         }
 
-    def load_json(self, data: dict[str, Any]) -> None:
+    def load_json(self, data: PriorityState) -> None:
         self._devices = {device: n for n, device in enumerate(data["devices"])}
         kinds = {int(k): str(v) for k, v in data["kinds"].items()}
         packed = base64.b64decode(data["rows"])

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier
@@ -26,6 +26,8 @@ from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeFinding, TreeReplay
 from registry.admission import rules
 from registry.audit.auditor import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
+from registry.audit.priority import CautionJson
+from registry.audit.state import InvalidJson
 from registry.bundle.witness_time import replay_bound
 from registry.entries.signatures import verify_batch
 
@@ -33,6 +35,27 @@ __all__ = ["ReplayReport", "replay_log"]
 
 AUDIT_BATCH = 4096  # entries checked per round of signature verification
 SAVE_EVERY_S = 2.0
+
+
+class TreeFindingJson(TypedDict):
+    where: str
+    reason: str
+
+
+class ReplayReportJson(TypedDict):
+    """`prov audit replay --json`: the report as printed."""
+
+    ok: bool
+    origin: str
+    tree_size: int
+    resumed_from: int
+    entries_checked: int
+    seconds: float
+    entries_per_second: float
+    counts: dict[str, int]
+    invalid_entries: list[InvalidJson]
+    tree_findings: list[TreeFindingJson]
+    cautions: list[CautionJson]
 
 
 @dataclass
@@ -56,7 +79,7 @@ class ReplayReport:
     def entries_per_second(self) -> float:
         return self.entries / self.seconds if self.seconds > 0 else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> "ReplayReportJson":
         return {
             "ok": self.ok,
             "origin": self.checkpoint.origin,
@@ -66,8 +89,8 @@ class ReplayReport:
             "seconds": round(self.seconds, 3),
             "entries_per_second": round(self.entries_per_second, 1),
             "counts": self.counts,
-            "invalid_entries": [vars(i) for i in self.invalid],
-            "tree_findings": [vars(f) for f in self.findings],
+            "invalid_entries": [i.to_json() for i in self.invalid],
+            "tree_findings": [{"where": f.where, "reason": f.reason} for f in self.findings],
             "cautions": [c.to_json() for c in self.cautions],
         }
 

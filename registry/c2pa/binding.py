@@ -10,15 +10,14 @@ of the picture unbound. Run at ingest (registry.Registry.ingest_c2pa) and by `pr
 """
 
 import hashlib
-from collections.abc import Mapping
-from typing import Any
 
 from ledger.errors import VerificationError
 from registry.c2pa.evidence import HASH_DATA, hash_data
 from registry.c2pa.jumbf import manifest_store_and_span
+from registry.entries.formats import C2paEvidence
 
 
-def check_hard_binding(c2pa: Mapping[str, Any], data: bytes) -> None:
+def check_hard_binding(c2pa: C2paEvidence, data: bytes) -> None:
     """Raise VerificationError unless `data` is the file the entry's signed hard binding binds."""
     bound = hash_data(c2pa)
     hasher = hashlib.sha256()

@@ -26,12 +26,11 @@ SHA-256 of the assertion superbox without its 8-byte header); one of them a hard
 I/O.
 """
 
-import base64
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cbor2
 from cryptography import x509
@@ -61,7 +60,9 @@ from registry.entries.codec import (
     field,
     int_field,
     str_field,
+    unb64,
 )
+from registry.entries.formats import C2paEvidence
 
 _X5CHAIN = 33  # COSE header label, RFC 9360
 _ALG = 1
@@ -73,6 +74,9 @@ HASH_DATA = "c2pa.hash.data"
 _URI_PREFIX = "self#jumbf=c2pa.assertions/"
 _CLAIM_LABELS = ("c2pa.claim.v2", "c2pa.claim")
 MAX_ASSERTION_BYTES = 16 * 1024  # the logged ones are small; a thumbnail never is
+# CBOR the camera wrote, or JSON the C2PA SDK reports: no shape is promised, so every read of
+# one checks the type it needs (or catches the KeyError/TypeError) and names what was missing.
+Decoded = Any
 
 
 @dataclass(frozen=True)
@@ -89,19 +93,19 @@ class Evidence:
         return hashlib.sha256(self.chain[0]).hexdigest()
 
 
-def _cbor(data: bytes, what: str) -> Any:
+def _cbor(data: bytes, what: str) -> Decoded:
     try:
         return cbor2.loads(data)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise MalformedError(f"{what} is not CBOR ({exc})", code="c2pa_malformed") from None
 
 
-def _assertion_data(box_payload: bytes, label: str) -> Any:
+def _assertion_data(box_payload: bytes, label: str) -> Decoded:
     """The CBOR content of an assertion superbox given without its header."""
     return _cbor(superbox_content(box_payload, label), f"assertion {label}")
 
 
-def evidence_from_store(store: bytes, manifest_label: str) -> dict[str, Any]:
+def evidence_from_store(store: bytes, manifest_label: str) -> C2paEvidence:
     """The entry's `c2pa` object for manifest `manifest_label` of a manifest store: its claim,
     signature, and the hard-binding and actions assertions (what the entry relies on)."""
     found = manifest(store, manifest_label)
@@ -126,7 +130,7 @@ def evidence_from_store(store: bytes, manifest_label: str) -> dict[str, Any]:
     }
 
 
-def check_evidence(c2pa: Any) -> Evidence:
+def check_evidence(c2pa: object) -> Evidence:
     """Verify an entry's `c2pa` object on its own; raise MalformedError or VerificationError."""
     if not isinstance(c2pa, Mapping) or set(c2pa) != {
         "manifest",
@@ -168,8 +172,9 @@ def check_evidence(c2pa: Any) -> Evidence:
                 code="assertion.hashedURI.mismatch",
             )
     binding = _hard_binding(listed, assertions)
-    bound = hash_data(c2pa)
-    check_exclusions(c2pa, bound)
+    checked = cast(C2paEvidence, c2pa)  # its four fields checked above
+    bound = hash_data(checked)
+    check_exclusions(checked, bound)
     return Evidence(chain, _creation_time(assertions), binding, bound.hash.hex())
 
 
@@ -209,10 +214,10 @@ def _hard_binding(listed: Mapping[str, bytes], assertions: Mapping[str, bytes]) 
     return HASH_DATA
 
 
-def hash_data(c2pa: Mapping[str, Any]) -> HashData:
+def hash_data(c2pa: C2paEvidence) -> HashData:
     """The logged c2pa.hash.data of an entry's `c2pa` object, its fields type-checked."""
     label = HASH_DATA
-    bound = _assertion_data(_b64(c2pa["assertions"][label]), label)
+    bound = _assertion_data(unb64(c2pa["assertions"][label]), label)
     if not isinstance(bound, Mapping):
         raise MalformedError(f"{label} is not a CBOR map", code="c2pa_malformed")
     if bound.get("alg", "sha256") != "sha256":
@@ -235,7 +240,7 @@ def hash_data(c2pa: Mapping[str, Any]) -> HashData:
     return HashData(signed_hash, tuple((e["start"], e["length"]) for e in exclusions))
 
 
-def check_exclusions(c2pa: Mapping[str, Any], bound: HashData) -> None:
+def check_exclusions(c2pa: C2paEvidence, bound: HashData) -> None:
     """What the entry alone shows of the hard binding: in a JPEG it excludes exactly one range,
     the APP11 segments holding the manifest store, after the start-of-image marker; and that
     range is long enough to hold at least the logged manifest (rebuilt by `manifest_store`;
@@ -325,7 +330,7 @@ def _verify_signature(signature: bytes, claim: bytes) -> tuple[bytes, ...]:
     return tuple(chain)
 
 
-def _hashed_assertions(claim: Mapping[Any, Any]) -> dict[str, bytes]:
+def _hashed_assertions(claim: Mapping[Decoded, Decoded]) -> dict[str, bytes]:
     """label -> hash, for every assertion the claim lists (v2 created and gathered, v1)."""
     if claim.get("alg", "sha256") != "sha256":
         raise VerificationError(
@@ -359,7 +364,7 @@ def _creation_time(assertions: Mapping[str, bytes]) -> int:
     )
 
 
-def _parse_time(value: Any) -> int:
+def _parse_time(value: object) -> int:
     try:
         when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -371,7 +376,7 @@ def _parse_time(value: Any) -> int:
     return int(when.timestamp() * 1000)
 
 
-def check_entry(entry: Mapping[str, Any]) -> Evidence:
+def check_entry(entry: Mapping[str, object]) -> Evidence:
     """A whole c2pa-capture/v1 entry: its fields, its evidence, and a claim that says what the
     evidence proves (the signer is the device; the capture time is the signed one)."""
     if set(entry) != {"kind", "logged_at", "claim", "c2pa"}:
@@ -393,15 +398,15 @@ def check_entry(entry: Mapping[str, Any]) -> Evidence:
     return evidence
 
 
-def manifest_store(c2pa: Mapping[str, Any]) -> bytes:
+def manifest_store(c2pa: C2paEvidence) -> bytes:
     """A C2PA manifest store (application/c2pa) rebuilt from an entry's `c2pa` object: the
     claim, its signature and the logged assertions, byte for byte what the camera signed and
     hashed. Assertions the log does not keep (the thumbnail: the log is public and holds nothing
     that shows more of the picture than a PDQ hash) are absent, so a C2PA validator reading it
     confirms the signature and trust and reports those as `assertion.missing`; without the
     image, it cannot check the hard binding either."""
-    assertions = b"".join(box(b"jumb", _b64(value)) for value in c2pa["assertions"].values())
-    claim = _cbor(_b64(c2pa["claim"]), "the C2PA claim")
+    assertions = b"".join(box(b"jumb", unb64(value)) for value in c2pa["assertions"].values())
+    claim = _cbor(unb64(c2pa["claim"]), "the C2PA claim")
     claim_label = "c2pa.claim.v2" if "created_assertions" in claim else "c2pa.claim"
     return superbox(
         STORE_UUID,
@@ -410,11 +415,7 @@ def manifest_store(c2pa: Mapping[str, Any]) -> bytes:
             MANIFEST_UUID,
             c2pa["manifest"],
             superbox(ASSERTIONS_UUID, "c2pa.assertions", assertions),
-            superbox(CLAIM_UUID, claim_label, box(b"cbor", _b64(c2pa["claim"]))),
-            superbox(SIGNATURE_UUID, "c2pa.signature", box(b"cbor", _b64(c2pa["signature"]))),
+            superbox(CLAIM_UUID, claim_label, box(b"cbor", unb64(c2pa["claim"]))),
+            superbox(SIGNATURE_UUID, "c2pa.signature", box(b"cbor", unb64(c2pa["signature"]))),
         ),
     )
-
-
-def _b64(value: str) -> bytes:
-    return base64.b64decode(value, validate=True)

@@ -20,7 +20,6 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import c2pa
 import cbor2
@@ -28,8 +27,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ledger.errors import MalformedError, VerificationError
-from registry.c2pa.evidence import Evidence, hash_data
+from registry.c2pa.evidence import Decoded, Evidence, hash_data
 from registry.c2pa.jumbf import manifest_store_from_jpeg
+from registry.entries.formats import C2paEvidence
 
 # EKUs the SDK accepts on a claim signer: C2PA claim signing, document signing (the two the
 # registry's device rules accept), and email protection (the SDK's own default list has it).
@@ -61,7 +61,7 @@ class SignedFile:
     validated: Validated  # what the SDK reports it validated
 
 
-def offline_settings(trust_anchors_pem: str) -> dict[str, Any]:
+def offline_settings(trust_anchors_pem: str) -> dict[str, dict[str, str | bool]]:
     """c2pa-python settings: verify trust against these roots (PEM), fetch nothing."""
     return {
         "verify": {
@@ -114,7 +114,9 @@ def read_signed_file(data: bytes, name: str, trust_anchors_pem: Sequence[str]) -
     return SignedFile(label, manifest_store_from_jpeg(data), _validated(name, active, detailed))
 
 
-def _validated(name: str, active: Mapping[str, Any], detailed: Mapping[str, Any]) -> Validated:
+def _validated(
+    name: str, active: Mapping[str, Decoded], detailed: Mapping[str, Decoded]
+) -> Validated:
     try:
         label = str(active["label"])
         info = active["signature_info"]
@@ -146,7 +148,7 @@ def _validated(name: str, active: Mapping[str, Any], detailed: Mapping[str, Any]
 _REFERENCE_LISTS = ("created_assertions", "gathered_assertions", "assertions")
 
 
-def check_validated(validated: Validated, c2pa: Mapping[str, Any], evidence: Evidence) -> None:
+def check_validated(validated: Validated, c2pa: C2paEvidence, evidence: Evidence) -> None:
     """Raise VerificationError unless the entry's `c2pa` object (and the `evidence` it proves)
     is the manifest the SDK validated: same label, same signer certificate, same signed claim
     references and instance id, same data hash."""
@@ -183,7 +185,7 @@ def _name(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> str:
     return str(values[0].value) if values else ""
 
 
-def _references(claim: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+def _references(claim: Mapping[str, Decoded]) -> frozenset[tuple[str, str]]:
     return frozenset(
         (str(ref.get("url")), base64.b64encode(ref.get("hash") or b"").decode())
         for key in _REFERENCE_LISTS
@@ -192,12 +194,12 @@ def _references(claim: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
     )
 
 
-def _failure_codes(results: dict[str, Any]) -> list[str]:
+def _failure_codes(results: dict[str, Decoded]) -> list[str]:
     active = results.get("activeManifest") or {}
     return [str(item.get("code")) for item in active.get("failure") or []]
 
 
-def _explained(results: dict[str, Any]) -> str:
+def _explained(results: dict[str, Decoded]) -> str:
     failures = (results.get("activeManifest") or {}).get("failure") or []
     details = [f"{f.get('code')}: {f.get('explanation')}" for f in failures[:3]]
     return f" ({'; '.join(details)})" if details else ""

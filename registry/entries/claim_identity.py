@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.entries.codec import CAPTURE, canonical
+from registry.entries.formats import C2paEvidence
 
 __all__ = ["c2pa_claim_id", "capture_claim_id", "claim_id"]
 
@@ -29,7 +30,7 @@ def capture_claim_id(claim_jcs: bytes) -> bytes:
     return hashlib.sha256(claim_jcs).digest()
 
 
-def c2pa_claim_id(c2pa: Mapping[str, Any]) -> bytes:
+def c2pa_claim_id(c2pa: C2paEvidence) -> bytes:
     return hashlib.sha256(_C2PA_CONTEXT + base64.b64decode(c2pa["claim"])).digest()
 
 

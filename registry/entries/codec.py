@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import rfc8785
 
@@ -19,11 +19,12 @@ from ledger.errors import MalformedError
 from ledger.tiles import MAX_ENTRY_SIZE
 from registry.imaging.features import FEATURE_NAMES
 
-VENDOR = "vendor/v1"
-DEVICE = "device/v1"
-CAPTURE = "capture/v1"
-REVOCATION = "revocation/v1"
-C2PA_CAPTURE = "c2pa-capture/v1"  # registry.c2pa.evidence: a camera's C2PA claim as evidence
+# Final, so that mypy reads each as its literal: `entry["kind"] == CAPTURE` narrows an `Entry`.
+VENDOR: Final = "vendor/v1"
+DEVICE: Final = "device/v1"
+CAPTURE: Final = "capture/v1"
+REVOCATION: Final = "revocation/v1"
+C2PA_CAPTURE: Final = "c2pa-capture/v1"  # registry.c2pa.evidence: a C2PA claim as evidence
 KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION, C2PA_CAPTURE)
 CAPTURE_KINDS = (CAPTURE, C2PA_CAPTURE)
 ROLES = ("camera", "generator")
@@ -42,27 +43,29 @@ _CLAIM_FIELDS = {
 _OPTIONAL_CLAIM_FIELDS = {"meta", "features"}
 
 
-def canonical(value: Mapping[str, Any]) -> bytes:
+def canonical(value: Mapping[str, object]) -> bytes:
     """RFC 8785 JSON Canonicalization Scheme, UTF-8.
 
     For values made only of ASCII-keyed objects, arrays, strings, integers up to 2**53, booleans
     and null, the standard library's sorted, compact, non-ASCII-preserving encoding is byte for
     byte the JCS output (JCS sorts keys by UTF-16 code units, which for ASCII is the same order,
-    and escapes strings exactly as `json` does). Anything else - floats, non-ASCII keys - goes to
+    and escapes strings exactly as `json` does). Other values - floats, non-ASCII keys - goes to
     the `rfc8785` package. tests/test_entries.py checks the two agree.
     """
     try:
         if _simple(value):
             text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             return text.encode()
-        return rfc8785.dumps(dict(value))
+        # rfc8785 checks the value's types itself (CanonicalizationError), so any JSON value
+        # may be handed over.
+        return rfc8785.dumps(dict(value))  # type: ignore[arg-type]
     except (UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:
         raise MalformedError(
             f"value cannot be canonicalized as JSON: {exc}", code="bad_json"
         ) from None
 
 
-def canonical_claim(claim: Mapping[str, Any]) -> bytes:
+def canonical_claim(claim: Mapping[str, object]) -> bytes:
     """JCS of a capture claim that `check_claim` accepted. Its keys are ASCII, its numbers safe
     integers and its other values strings (or a features object of strings), so the standard
     library's encoder gives the JCS bytes directly, without `canonical`'s walk over the value:
@@ -75,9 +78,9 @@ def canonical_claim(claim: Mapping[str, Any]) -> bytes:
         ) from None
 
 
-def _simple(value: Any) -> bool:
+def _simple(value: object) -> bool:
     """Only ASCII-keyed objects, arrays, strings, safe integers, booleans and null?"""
-    stack = [value]
+    stack: list[Any] = [value]  # JSON values, read by their exact type below
     while stack:
         item = stack.pop()
         kind = type(item)
@@ -98,7 +101,7 @@ def _simple(value: Any) -> bool:
     return True
 
 
-def encode_entry(entry: Mapping[str, Any]) -> bytes:
+def encode_entry(entry: Mapping[str, object]) -> bytes:
     leaf = canonical(entry)
     if len(leaf) > MAX_ENTRY_SIZE:
         raise MalformedError(
@@ -109,7 +112,7 @@ def encode_entry(entry: Mapping[str, Any]) -> bytes:
     return leaf
 
 
-def capture_message(claim: Mapping[str, Any]) -> bytes:
+def capture_message(claim: Mapping[str, object]) -> bytes:
     """What the device signs: "provenance-ledger/capture/v1\\n" || JCS(claim)."""
     return CAPTURE_CONTEXT + canonical(claim)
 
@@ -140,7 +143,7 @@ def capture_record_id(claim_jcs: bytes, sig_b64: str) -> bytes:
     ).digest()
 
 
-def revocation_message(revocation: Mapping[str, Any]) -> bytes:
+def revocation_message(revocation: Mapping[str, object]) -> bytes:
     """What the CA signs: the context || JCS of the revocation without `sig` and `logged_at`
     (the log assigns logged_at after the CA signed)."""
     signed = {k: v for k, v in revocation.items() if k not in ("sig", "logged_at")}
@@ -150,13 +153,15 @@ def revocation_message(revocation: Mapping[str, Any]) -> bytes:
 # --- field checks: each names the field and what it must be ---
 
 
-def field(obj: Mapping[str, Any], name: str, where: str) -> Any:
+def field(obj: Mapping[str, object], name: str, where: str) -> Any:
+    """`obj[name]`, or MalformedError naming the field: unchecked JSON, which
+    the caller checks next (as the *_field functions below do)."""
     if name not in obj:
         raise MalformedError(f"{where} is missing {name!r}", code="missing_field")
     return obj[name]
 
 
-def hex_field(obj: Mapping[str, Any], name: str, where: str, hex_chars: int) -> str:
+def hex_field(obj: Mapping[str, object], name: str, where: str, hex_chars: int) -> str:
     value = field(obj, name, where)
     if not isinstance(value, str) or len(value) != hex_chars or not _HEX.fullmatch(value):
         raise MalformedError(
@@ -167,7 +172,7 @@ def hex_field(obj: Mapping[str, Any], name: str, where: str, hex_chars: int) -> 
 
 
 def int_field(
-    obj: Mapping[str, Any], name: str, where: str, low: int = 0, high: int = _MAX_INT
+    obj: Mapping[str, object], name: str, where: str, low: int = 0, high: int = _MAX_INT
 ) -> int:
     value = field(obj, name, where)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -178,7 +183,7 @@ def int_field(
     return value
 
 
-def str_field(obj: Mapping[str, Any], name: str, where: str, max_length: int = 200) -> str:
+def str_field(obj: Mapping[str, object], name: str, where: str, max_length: int = 200) -> str:
     value = field(obj, name, where)
     if not isinstance(value, str) or not value or len(value) > max_length:
         raise MalformedError(
@@ -188,7 +193,7 @@ def str_field(obj: Mapping[str, Any], name: str, where: str, max_length: int = 2
     return value
 
 
-def b64_field(obj: Mapping[str, Any], name: str, where: str) -> bytes:
+def b64_field(obj: Mapping[str, object], name: str, where: str) -> bytes:
     value = field(obj, name, where)
     if isinstance(value, str):
         try:
@@ -203,10 +208,18 @@ def b64_field(obj: Mapping[str, Any], name: str, where: str) -> bytes:
 
 
 def b64(data: bytes) -> str:
+    """Standard base64 with padding: how every binary value but a hash is logged."""
     return base64.b64encode(data).decode()
 
 
-def check_claim(claim: Any, *, counter: bool = True) -> dict[str, Any]:
+def unb64(text: str) -> bytes:
+    """Standard base64 with its alphabet and padding checked (binascii.Error, a ValueError,
+    otherwise). Not the canonical-form check of `b64_field` (ledger.encoding.decode_base64):
+    for values that check already passed, or that the registry wrote itself."""
+    return base64.b64decode(text, validate=True)
+
+
+def check_claim(claim: object, *, counter: bool = True) -> dict[str, Any]:
     """A capture claim's shape: every field present, typed and in range (no signature check).
     A c2pa-capture/v1 claim (`counter=False`) has every field but the counter."""
     if not isinstance(claim, dict):
@@ -235,10 +248,10 @@ def check_claim(claim: Any, *, counter: bool = True) -> dict[str, Any]:
         hex_field(claim, "meta", where, 64)
     if "features" in claim:
         _check_features(claim["features"])
-    return claim
+    return claim  # a registry.entries.formats.Claim: every field checked above
 
 
-def _check_features(features: Any) -> None:
+def _check_features(features: object) -> None:
     """A map of at most MAX_FEATURES versioned names to lowercase hex; the features the
     registry indexes (registry.imaging.features.FEATURE_NAMES) must be PDQ hashes (64 hex)."""
     if not isinstance(features, dict) or len(features) > MAX_FEATURES:
@@ -265,7 +278,7 @@ def _check_features(features: Any) -> None:
             )
 
 
-def check_capture_record(record: Any) -> tuple[dict[str, Any], bytes]:
+def check_capture_record(record: object) -> tuple[dict[str, Any], bytes]:
     """A submitted capture record {claim, sig} (optionally with kind): the claim and signature."""
     if not isinstance(record, dict):
         raise MalformedError("a capture record must be a JSON object", code="bad_record")
@@ -282,7 +295,10 @@ def check_capture_record(record: Any) -> tuple[dict[str, Any], bytes]:
 
 
 def parse_entry(leaf: bytes) -> dict[str, Any]:
-    """Decode a leaf the log holds; entries are JSON objects with a known kind."""
+    """Decode a leaf the log holds; entries are JSON objects with a known kind. Only that is
+    checked: the entry has the shape of registry.entries.formats.Entry of its kind when the
+    registry admitted it, and a leaf the registry did not admit itself has its fields
+    checked by its verifier (registry.audit.auditor, registry.bundle.bundle)."""
     try:
         entry = json.loads(leaf)
     except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ledger.errors import MalformedError
 from registry.entries.codec import CAPTURE, REVOCATION, b64, capture_message, revocation_message
+from registry.entries.formats import CaptureRecord, Claim, RevocationBody
 from registry.entries.signatures import CURVE_ORDERS, low_s
 from registry.imaging.hashing import ImageHashes, hash_image
 
@@ -52,17 +53,26 @@ def sign_capture(
     name: str = "image",
     meta: str | None = None,
     hashes: ImageHashes | None = None,
-) -> dict[str, Any]:
+) -> CaptureRecord:
     """A signed capture record {kind, claim, sig}, ready to submit. `captured_at` is in ms.
     `hashes`, if the caller already has them, must be hash_image(image_bytes)."""
     if isinstance(device_key, rsa.RSAPrivateKey):
         raise MalformedError("device keys are ECDSA P-256 or Ed25519, not RSA", code="cert_bad_key")
-    claim: dict[str, Any] = {
+    measured = (hashes or hash_image(image_bytes, name)).claim_fields()
+    claim: Claim = {
         "device": device_id(device_cert),
         "counter": counter,
         "captured_at": captured_at,
-        **(hashes or hash_image(image_bytes, name)).claim_fields(),
+        "sha256": measured["sha256"],
+        "width": measured["width"],
+        "height": measured["height"],
+        "media_type": measured["media_type"],
+        "pdq": measured["pdq"],
+        "pdq_quality": measured["pdq_quality"],
+        "phash": measured["phash"],
     }
+    if "features" in measured:
+        claim["features"] = measured["features"]
     if meta is not None:
         claim["meta"] = meta
     return {
@@ -80,7 +90,7 @@ def sign_revocation(
     ca_cert: x509.Certificate,
 ) -> dict[str, Any]:
     """A revocation of `device` signed by its vendor root or issuing CA (`ca_key`/`ca_cert`)."""
-    body = {
+    body: RevocationBody = {
         "kind": REVOCATION,
         "device": device,
         "compromised_since": compromised_since,

@@ -103,7 +103,7 @@ def _uniform_lines(rows: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     pixels = rows.astype(np.int16)
     median = np.median(pixels[:, ::MEDIAN_STRIDE], axis=1, keepdims=True)
     far = (np.abs(pixels - median) > TRIM_TOLERANCE).view(np.uint8)
-    # Any channel off makes the pixel off; OR-ing the three planes beats a max over axis 2.
+    # One channel off makes the pixel off; OR-ing the three planes beats a max over axis 2.
     off = far[..., 0] | far[..., 1] | far[..., 2]
     return np.asarray(off.mean(axis=1) <= 1 - TRIM_UNIFORM_SHARE)
 

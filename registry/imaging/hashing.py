@@ -55,7 +55,7 @@ import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NotRequired, TypedDict
 
 import imagehash
 import numpy as np
@@ -121,6 +121,19 @@ _SWAPPING_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})  # transpose, rotate 90/
 _SIXTEEN_BIT_MODES: Final = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 
+class ClaimFields(TypedDict):
+    """What a capture claim says of its image (registry.entries.formats.Claim adds who and when)."""
+
+    sha256: str
+    width: int
+    height: int
+    media_type: str
+    pdq: str
+    pdq_quality: int
+    phash: str
+    features: NotRequired[dict[str, str]]
+
+
 @dataclass(frozen=True)
 class ImageHashes:
     """The hashes and facts of one image file that a `capture/v1` claim carries."""
@@ -135,9 +148,9 @@ class ImageHashes:
     # registry.imaging.features name -> PDQ hex of that region; regions of PDQ quality < 50 are left out
     features: Mapping[str, str] = field(default_factory=dict)
 
-    def claim_fields(self) -> dict[str, object]:
+    def claim_fields(self) -> ClaimFields:
         """The fields as they appear in a capture claim (DESIGN §3.5)."""
-        fields: dict[str, object] = {
+        fields: ClaimFields = {
             "sha256": self.sha256,
             "width": self.width,
             "height": self.height,
@@ -155,9 +168,7 @@ class ImageHashes:
 class ProbeHash:
     """One hash a lookup searches with: the query as given, turned, trimmed or cut to a region."""
 
-    name: (
-        str  # a DIHEDRAL_NAMES entry, "trimmed", or a registry.imaging.features region's probe name
-    )
+    name: str  # a DIHEDRAL_NAMES entry, "trimmed", or a region probe (registry.imaging.features)
     pdq: str
     quality: int
     phash: str  # pHash of the whole query as this probe sees it (turned, or trimmed)
@@ -374,7 +385,10 @@ DIHEDRAL_NAMES: Final = (
     "transpose",
     "transverse",
 )
-MIN_FEATURE_QUALITY: Final = 50  # DESIGN §3.6: below this a PDQ never decides a match
+# DESIGN §3.6, defined here once for the whole registry: a PDQ match is distance <= PDQ_RADIUS
+# (of 256 bits), and a PDQ of quality below MIN_QUALITY never decides a match alone.
+PDQ_RADIUS: Final = 31
+MIN_QUALITY: Final = 50
 # The eight dihedral transposes, in pdq_dihedral's order, on HxWx3 arrays (rot90 turns
 # counter-clockwise, like Pillow's ROTATE_90).
 _DIHEDRAL: Final[tuple[Callable[[_Array], _Array], ...]] = (
@@ -399,7 +413,7 @@ def _features(rgb: Image.Image) -> dict[str, str]:
     features = {}
     for name, region in regions.items():
         pdq, quality = _pdq(_rgb_array(region))
-        if quality >= MIN_FEATURE_QUALITY:
+        if quality >= MIN_QUALITY:
             features[name] = pdq
     return features
 

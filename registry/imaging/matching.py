@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from registry.imaging.features import FEATURE_NAMES, FEATURE_REGIONS, TRIMMED
-from registry.imaging.hashing import DIHEDRAL_NAMES, ProbeHash, feature_probe_name
+from registry.imaging.hashing import (
+    DIHEDRAL_NAMES,
+    MIN_QUALITY,
+    PDQ_RADIUS,
+    ProbeHash,
+    feature_probe_name,
+)
 from registry.imaging.neardup import NearDuplicateIndex
 
 __all__ = [
@@ -41,9 +47,7 @@ __all__ = [
     "rank",
 ]
 
-PDQ_RADIUS: Final = 31
 PDQ_RADIUS_CONFIRMED: Final = 63  # only with pHash <= PHASH_CONFIRM_FAR, whole picture only
-MIN_QUALITY: Final = 50
 PHASH_CONFIRM: Final = 10  # of 64 bits: confirms a low-quality PDQ match within PDQ_RADIUS
 PHASH_CONFIRM_FAR: Final = 8  # of 64 bits: confirms a PDQ match at 32..PDQ_RADIUS_CONFIRMED
 

@@ -26,7 +26,7 @@ Contract:
   hold every match, which saves the range scan).
 * Bytes: a PDQ hash is the 32 bytes of its conventional hex (bit 255 first, `hashing._pdq_hex`),
   as stored in `reg_captures.pdq`. Hamming distance does not depend on bit order, so the bytes
-  go to FAISS as they are. Any other length raises `MalformedError` (code "bad_pdq_hash").
+  go to FAISS as they are. Other lengths raise `MalformedError` (code "bad_pdq_hash").
 * The index does not judge quality: callers must not treat a match on a hash with quality < 50
   as a near-duplicate verdict on its own (DESIGN §3.6); they filter with `reg_captures`.
 
@@ -92,6 +92,7 @@ from registry.imaging.faiss_shards import (
     Shard,
     knn,
 )
+from registry.imaging.hashing import PDQ_RADIUS
 
 __all__ = ["Candidate", "Kind", "NearDuplicateIndex", "PDQ_BITS", "PDQ_BYTES"]
 
@@ -118,7 +119,7 @@ class NearDuplicateIndex:
     ~1 KB per entry. Thread-safe (one lock).
     """
 
-    RADIUS: ClassVar[int] = 31  # a match is distance <= 31 (DESIGN §3.6)
+    RADIUS: ClassVar[int] = PDQ_RADIUS  # a match is distance <= 31 (DESIGN §3.6)
     # Flat shard size: 2^17 codes = 4 MiB. The 8 query variants rescan a shard from cache, the
     # worker threads share the shards out evenly from 1M entries up (8 shards), and an append
     # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18:

@@ -23,9 +23,9 @@ are searchable without a rebuild.
 import re
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
@@ -68,6 +68,31 @@ class Query:
     probes: tuple[ProbeHash, ...]  # registry.imaging.hashing.query_hashes: dihedral variants first
 
 
+class MatchProof(TypedDict):
+    """A match's inclusion in the checkpoint the lookup answered against."""
+
+    leaf_hash: str  # base64
+    tree_size: int
+    inclusion_proof: list[str]  # base64 hashes, RFC 9162 order
+    bundle: str  # the path of its offline-verifiable bundle
+
+
+class CaptureRow(Protocol):
+    """A row of `_CAPTURES`: a capture (registry.admission.schema.reg_captures) with its vendor."""
+
+    leaf_index: int
+    pdq: bytes
+    pdq_quality: int
+    phash: bytes
+    device_id: str
+    vendor_id: str
+    vendor_name: str
+    role: str
+    captured_at_ms: int
+    logged_at_ms: int
+    counter_status: str
+
+
 @dataclass
 class Match:
     leaf_index: int
@@ -88,7 +113,7 @@ class Match:
     delay_ms: int
     in_compromise_window: bool
     counter_status: str
-    proof: dict[str, Any] = field(default_factory=dict)
+    proof: MatchProof | None = None  # set by Lookup.lookup before it returns the match
     # By the log's order among all accepted matches (registry.lookup.priority): 1 = first logged.
     log_order: int = 0
     first_logged: bool = False
@@ -108,7 +133,7 @@ class LookupResult:
     # then those computed across matches (registry.lookup.priority). Never a clean pass with any.
     cautions: list[Caution] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:  # the JSON of the dataclasses (asdict)
         data = asdict(self)
         data["cautions"] = [c.to_json() for c in self.cautions]
         for match, shown in zip(self.matches, data["matches"], strict=True):
@@ -123,7 +148,7 @@ def query_from_image(
     return Query(sha256, tuple(probes))
 
 
-def query_from_json(body: Any) -> Query:
+def query_from_json(body: object) -> Query:
     """A JSON lookup: `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256"?}` - the
     probes of registry.imaging.hashing.query_hashes, for clients that hash locally - or the short form
     `{"pdq": hex or [up to 8 hex, dihedral order], "pdq_quality": n, "phash"?: hex, "sha256"?}`.
@@ -165,7 +190,7 @@ def query_from_json(body: Any) -> Query:
     )
 
 
-def _probe(item: Any) -> ProbeHash:
+def _probe(item: object) -> ProbeHash:
     if not isinstance(item, dict) or set(item) != {"name", "pdq", "quality", "phash"}:
         raise MalformedError("each probe is {'name', 'pdq', 'quality', 'phash'}", code="bad_probe")
     name, quality = item["name"], item["quality"]
@@ -181,7 +206,7 @@ def _probe(item: Any) -> ProbeHash:
     )
 
 
-def _hex_text(value: Any, length: int, what: str) -> str:
+def _hex_text(value: object, length: int, what: str) -> str:
     """`value` as lowercase hex of exactly `length` bytes."""
     # A pattern, not bytes.fromhex: that skips whitespace, so " 00...00 " would pass as hex.
     if not isinstance(value, str) or not _HEX_TEXT.fullmatch(value) or len(value) != 2 * length:
@@ -296,11 +321,11 @@ _REVOKED = select(reg_revocations.c.device_id, reg_revocations.c.compromised_sin
 
 def _captures(
     connection: Connection, leaves: list[int]
-) -> tuple[list[Row[Any]], dict[int, dict[str, str]]]:
+) -> tuple[list[CaptureRow], dict[int, dict[str, str]]]:
     """The captures at `leaves` with their devices' vendors, and their features by leaf."""
     if not leaves:  # most not-found lookups: no candidate, nothing to read
         return [], {}
-    rows: dict[int, Row[Any]] = {}
+    rows: dict[int, CaptureRow] = {}
     features: dict[int, dict[str, str]] = {}
     for row in connection.execute(_CAPTURES, {"leaves": leaves}):
         rows.setdefault(row.leaf_index, row)
@@ -323,7 +348,7 @@ def _revoked(connection: Connection, devices: set[str]) -> dict[str, int]:
 
 def _ranked(
     query: Query,
-    rows: list[Row[Any]],
+    rows: list[CaptureRow],
     features: dict[int, dict[str, str]],
     exact: set[int],
     revoked: dict[str, int],
@@ -359,18 +384,18 @@ def _ranked(
     return matches, ordered
 
 
-def _logged(row: Any) -> priority.Logged:
+def _logged(row: CaptureRow) -> priority.Logged:
     return priority.Logged(
         row.leaf_index, row.logged_at_ms, row.captured_at_ms, row.device_id, row.role
     )
 
 
-def _registered(row: Any, features: dict[str, str]) -> Registered:
+def _registered(row: CaptureRow, features: dict[str, str]) -> Registered:
     return Registered(bytes(row.pdq).hex(), row.pdq_quality, bytes(row.phash).hex(), features)
 
 
 def _match(
-    row: Any, evidence: Evidence | None, query: Query, since: int | None, *, exact: bool
+    row: CaptureRow, evidence: Evidence | None, query: Query, since: int | None, *, exact: bool
 ) -> Match:
     if evidence is None:  # the same file bytes, though no probe came near (another decoder?)
         as_given = query.probes[0]

@@ -35,7 +35,7 @@ import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from ledger import LogStore
 from ledger.errors import MalformedError, NotFoundError
@@ -135,9 +135,16 @@ def similarity_score(match: Match) -> int:
     return 100 * (PDQ_BITS - match.pdq_distance) // PDQ_BITS
 
 
+class SoftBindingMatch(TypedDict):
+    """One match of a C2PA soft-binding /matches answer (its field names are the API's)."""
+
+    manifestId: str  # noqa: N815
+    similarityScore: int  # noqa: N815
+
+
 def matches(
     result: LookupResult, max_results: int, *, pdq_only: bool = False
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[SoftBindingMatch]]:
     """The body of a /matches answer: the lookup's matches, best first, at most `max_results`
     (and MAX_RESULTS, all a lookup ranks). Without `endpoint`: this same service serves each."""
     kept: Sequence[Match] = result.matches
@@ -160,7 +167,7 @@ def manifest_for(store: LogStore, manifest_id: str) -> tuple[bytes, str]:
             code="manifest_not_found",
         )
     try:
-        # The log says what the entry is; a c2pa-capture/v1 carries its own manifest. Any other
+        # The log says what the entry is; a c2pa-capture/v1 carries its own manifest. Every other
         # index goes to build_bundle, which refuses what is not a capture.
         entry = parse_entry(store.entry(index))
         if entry["kind"] == C2PA_CAPTURE:

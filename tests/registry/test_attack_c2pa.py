@@ -35,6 +35,7 @@ from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_entry, check_evidence, evidence_from_store
 from registry.c2pa.jumbf import Box, manifest_store_from_jpeg, parse_boxes
 from registry.entries.codec import C2PA_CAPTURE, encode_entry, parse_entry
+from registry.entries.formats import C2paEvidence
 from registry.imaging.hashing import hash_image, query_hashes
 from testkit.pki import make_device, make_intermediate, make_root
 from tests.support.c2pa_camera import C2PA_EKUS, Camera
@@ -211,7 +212,7 @@ def test_the_honest_file_still_passes_every_check(
 
 
 def _old_entry(
-    registry: Registry, honest_index: int, c2pa: dict[str, Any], clock: FixedClock, **claim: Any
+    registry: Registry, honest_index: int, c2pa: C2paEvidence, clock: FixedClock, **claim: Any
 ) -> dict[str, Any]:
     honest = parse_entry(registry.store.entry(honest_index))
     return {
@@ -253,7 +254,7 @@ def test_audit_replay_reports_forged_c2pa_evidence(
     }
 
 
-def _evidence_of(signed: bytes) -> dict[str, Any]:
+def _evidence_of(signed: bytes) -> C2paEvidence:
     """The entry's c2pa object for a file's only manifest, read without any of the checks."""
     return evidence_from_store(manifest_store_from_jpeg(signed), only_manifest(signed).label)
 

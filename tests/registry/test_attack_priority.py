@@ -41,7 +41,7 @@ from testkit.pki import DevicePKI, make_device, make_root
 from tests.support.clocks import FixedClock
 from tests.support.in_process import served
 from tests.support.origin_world import T0, World, flags, flipped, pdq
-from tests.support.registry_fixtures import TOKEN, now_of, picture, reencoded
+from tests.support.registry_fixtures import TOKEN, as_json, now_of, picture, reencoded
 
 SIZE = (320, 240)
 MINUTE = 60_000
@@ -59,10 +59,10 @@ class Parties:
     def record(self, who: DevicePKI, image: bytes, captured_at: int) -> dict[str, Any]:
         name = device_id(who.device.certificate)
         self.counters[name] = self.counters.get(name, 0) + 1
-        return sign_capture(
+        return as_json(sign_capture(
             image, who.device.private_key, who.device.certificate,
             self.counters[name], captured_at,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def submit(self, *records: dict[str, Any]) -> list[int]:
         """One batch; the leaf index of each record."""

@@ -13,6 +13,7 @@ from ledger.note import write_private_key_file
 from registry import Registry
 from registry.bundle.build import build_bundle
 from registry.bundle.verify import parse_bundle, verify_bundle
+from registry.entries.formats import CaptureRecord
 from registry.imaging.hashing import ProbeHash, query_hashes
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
@@ -48,7 +49,7 @@ def logged(registry: Registry, enrolled: DevicePKI, clock: FixedClock) -> tuple[
     return receipt.index, image
 
 
-def _signed(pki: DevicePKI, image: bytes, clock: FixedClock) -> dict[str, object]:
+def _signed(pki: DevicePKI, image: bytes, clock: FixedClock) -> CaptureRecord:
     from registry.entries.sdk import sign_capture
 
     device = pki.device

@@ -82,6 +82,7 @@ def test_same_bytes_are_registered_with_a_verifying_proof(
     assert (best.leaf_index, best.exact, best.pdq_distance, best.role) == (index, True, 0, "camera")
     assert best.delay_ms == best.logged_at_ms - best.captured_at_ms > 0
     checkpoint = open_checkpoint(result.checkpoint.encode(), signer.verifier)
+    assert best.proof is not None
     proof = [base64.b64decode(h) for h in best.proof["inclusion_proof"]]
     verify_inclusion(
         base64.b64decode(best.proof["leaf_hash"]),

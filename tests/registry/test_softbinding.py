@@ -23,7 +23,7 @@ from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import hash_image, query_hashes
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
-from tests.support.registry_fixtures import picture, record, reencoded, serving_app
+from tests.support.registry_fixtures import as_json, picture, record, reencoded, serving_app
 
 SIZE = (320, 240)
 PDQ = "org.provenance-ledger.pdq.1"
@@ -51,12 +51,14 @@ def error_of(response: httpx.Response, status: int, kind: str) -> str:
 
 
 def sign(pki: DevicePKI, image: bytes, counter: int, clock: FixedClock) -> dict[str, Any]:
-    return sign_capture(
-        image,
-        pki.device.private_key,
-        pki.device.certificate,
-        counter,
-        clock.now_ms - 60_000,
+    return as_json(
+        sign_capture(
+            image,
+            pki.device.private_key,
+            pki.device.certificate,
+            counter,
+            clock.now_ms - 60_000,
+        )
     )
 
 

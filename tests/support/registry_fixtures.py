@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ from ledger import LogConfig, LogStore, Sequencer, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.entries.codec import encode_entry
+from registry.entries.formats import CaptureRecord
 from registry.entries.sdk import sign_capture
 from testkit.pki import DevicePKI, IssuedCert, make_pki
 from tests.support.clocks import FixedClock
@@ -73,8 +74,15 @@ def enrolled(registry: Registry, pki: DevicePKI) -> DevicePKI:
     return pki
 
 
+def as_json(record: CaptureRecord) -> dict[str, Any]:
+    """A signed record as the JSON a test may tamper with (any field, any value)."""
+    return cast(dict[str, Any], record)
+
+
 def record(device: IssuedCert, seed: int, counter: int, captured_at: int) -> dict[str, Any]:
-    return sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)
+    return as_json(
+        sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)
+    )
 
 
 @pytest.fixture
