@@ -1,4 +1,4 @@
-"""Vendor roots and device certificates (DESIGN.md §3.5).
+"""Vendor roots and device certificates (docs/design.md §4.6).
 
 A camera vendor registers a self-signed root CA; anyone may enroll a device certificate, with its
 intermediates, that chains to it. The device profile is checked here first, one rule at a time,

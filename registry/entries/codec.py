@@ -1,4 +1,4 @@
-"""Log entries of the registry (DESIGN §3.5): parsing, validation and canonical encoding.
+"""Log entries of the registry (docs/design.md §4.6): parsing, validation and canonical encoding.
 
 A leaf is the RFC 8785 (JCS) encoding of one JSON object with a versioned `kind` and the
 `logged_at` the log assigned when it sequenced the entry. Binary values are lowercase hex for

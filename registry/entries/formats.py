@@ -1,4 +1,4 @@
-"""The shapes of the logged entries (DESIGN §3.5), as types.
+"""The shapes of the logged entries (docs/design.md §4.6), as types.
 
 Each entry kind is a `TypedDict`, not a dataclass: every caller - admission, the indexer, the
 bundle, the audit, the API - reads entries as the JSON objects they are (`entry["claim"]

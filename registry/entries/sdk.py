@@ -1,7 +1,7 @@
 """The device side: sign a capture at capture time, and a CA's revocation of a device.
 
 A camera (or a generator release, for disclosures) holds a private key whose certificate is
-enrolled in the log. `sign_capture` hashes the image, builds the claim of DESIGN §3.5 and signs
+enrolled in the log. `sign_capture` hashes the image, builds the claim of docs/design.md §4.6 and signs
 "provenance-ledger/capture/v1\\n" || JCS(claim). The record it returns is what `POST /v1/captures`
 and `prov submit` take.
 """

@@ -1,4 +1,4 @@
-"""Where a capture's extra perceptual hashes are taken (DESIGN §3.5 `features`).
+"""Where a capture's extra perceptual hashes are taken (docs/design.md §4.6 `features`).
 
 One global PDQ misses the edits fact-checkers meet most after re-encoding: a crop of a few
 percent, a banner across the top or bottom, a border or a screenshot's canvas around the picture.

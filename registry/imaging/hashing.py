@@ -1,4 +1,4 @@
-"""Image bytes -> the exact and perceptual hashes a capture claim carries (DESIGN §3.5-3.6).
+"""Image bytes -> the exact and perceptual hashes a capture claim carries (docs/design.md §4.6-4.7).
 
 `hash_image` returns the SHA-256 of the file bytes, the oriented pixel size, the media type, the
 PDQ hash with its quality, and the imagehash pHash. `pdq_dihedral` returns the eight PDQ
@@ -44,7 +44,7 @@ PDQ facts (pdqhash 0.2.8, the Cython binding of Meta's C++ reference):
 * Every PDQ hash has exactly 128 one-bits (a median threshold), so PDQ distances are even.
 * Quality is 0 for flat (single-colour) pictures and anything smaller than 5x5; the bits of a flat
   picture are then floating-point noise (e.g. mid-grey is not all zeros), so such hashes must never
-  decide a near-duplicate alone (DESIGN §3.6: quality < 50).
+  decide a near-duplicate alone (docs/design.md §4.7: quality < 50).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class ImageHashes:
     features: Mapping[str, str] = field(default_factory=dict)
 
     def claim_fields(self) -> ClaimFields:
-        """The fields as they appear in a capture claim (DESIGN §3.5)."""
+        """The fields as they appear in a capture claim (docs/design.md §4.6)."""
         fields: ClaimFields = {
             "sha256": self.sha256,
             "width": self.width,
@@ -385,7 +385,7 @@ DIHEDRAL_NAMES: Final = (
     "transpose",
     "transverse",
 )
-# DESIGN §3.6, defined here once for the whole registry: a PDQ match is distance <= PDQ_RADIUS
+# docs/design.md §4.7, defined here once for the whole registry: a PDQ match is distance <= PDQ_RADIUS
 # (of 256 bits), and a PDQ of quality below MIN_QUALITY never decides a match alone.
 PDQ_RADIUS: Final = 31
 MIN_QUALITY: Final = 50

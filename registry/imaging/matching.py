@@ -5,7 +5,7 @@ picture with its uniform borders trimmed, and three regions. A capture offers it
 ("pdq") and its claim's `features`. `PROBE_TARGETS` says which probe is compared with which of
 those; `judge` returns the best accepted comparison, or None. Evidence, strongest first:
 
-* "pdq": PDQ distance <= 31 (DESIGN §3.6), both hashes of quality >= 50. A feature is taken to
+* "pdq": PDQ distance <= 31 (docs/design.md §4.7), both hashes of quality >= 50. A feature is taken to
   have its capture's quality (the SDK leaves regions of quality < 50 out of the claim).
 * "pdq+phash": the same distance with a low-quality hash on either side, confirmed by a pHash
   distance <= PHASH_CONFIRM (10 of 64); or, for a whole-picture probe against the global PDQ,

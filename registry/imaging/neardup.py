@@ -1,4 +1,4 @@
-"""The in-memory near-duplicate index over PDQ hashes (DESIGN §3.6, §5, §6).
+"""The in-memory near-duplicate index over PDQ hashes (docs/design.md §4.7; figures in docs/benchmarks.md).
 
 `NearDuplicateIndex` holds the 256-bit PDQ hash of every capture, keyed by the capture's leaf
 index, in a FAISS binary index, and answers "which registered hashes are within Hamming distance
@@ -28,7 +28,7 @@ Contract:
   as stored in `reg_captures.pdq`. Hamming distance does not depend on bit order, so the bytes
   go to FAISS as they are. Other lengths raise `MalformedError` (code "bad_pdq_hash").
 * The index does not judge quality: callers must not treat a match on a hash with quality < 50
-  as a near-duplicate verdict on its own (DESIGN §3.6); they filter with `reg_captures`.
+  as a near-duplicate verdict on its own (docs/design.md §4.7); they filter with `reg_captures`.
 
 Layout (kind "flat"): shards of SHARD_SIZE = 2^17 codes (4 MiB), each an IndexBinaryFlat with
 its own int64 array of leaf indexes. Appends fill the last shard; a full shard is copied once into
@@ -48,7 +48,7 @@ keeps every core busy.
 
 Why Flat by default: it is exact and costs 40 bytes per entry, and a search is a linear scan
 (8 variants x n codes, divided evenly over the cores), which meets the 1M-entry latency goal
-(DESIGN §6) but not the 10M one on 2 cores. IndexBinaryMultiHash(d, nhash, b) cuts the code into
+(issue 4) but not the 10M one on 2 cores. IndexBinaryMultiHash(d, nhash, b) cuts the code into
 `nhash` disjoint b-bit substrings, keeps one hash table per substring (key -> ids), probes every
 key within `nflip` bits of each query substring, and verifies the full distance of the
 shortlist. It only finds substrings within `nflip`, so it is exact at radius r iff
@@ -119,7 +119,7 @@ class NearDuplicateIndex:
     ~1 KB per entry. Thread-safe (one lock).
     """
 
-    RADIUS: ClassVar[int] = PDQ_RADIUS  # a match is distance <= 31 (DESIGN §3.6)
+    RADIUS: ClassVar[int] = PDQ_RADIUS  # a match is distance <= 31 (docs/design.md §4.7)
     # Flat shard size: 2^17 codes = 4 MiB. The 8 query variants rescan a shard from cache, the
     # worker threads share the shards out evenly from 1M entries up (8 shards), and an append
     # never reallocates more than one shard (measured against 2^15, 2^16 and 2^18:

@@ -65,7 +65,7 @@ def test_vector(path: Path) -> None:
         check()
 
 
-# --- known answers (RFC 6962 test suite, DESIGN §3.1) ---
+# --- known answers (RFC 6962 test suite, docs/design.md §4.1) ---
 
 
 def test_empty_root_known_answer() -> None:

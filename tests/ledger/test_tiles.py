@@ -1,4 +1,4 @@
-"""C2SP tlog-tiles: paths, the DESIGN §3.3 worked example, appending, entry bundles."""
+"""C2SP tlog-tiles: paths, the worked example of docs/design.md §4.4, appending, entry bundles."""
 
 import pytest
 from hypothesis import given, settings
@@ -62,7 +62,7 @@ def test_malformed_paths_are_rejected(bad: str) -> None:
 
 
 def test_worked_example_70000_leaves() -> None:
-    """DESIGN §3.3: 273 full level-0 tiles + 0/273.p/112, one full level-1 tile +
+    """docs/design.md §4.4 (tlog-tiles): 273 full level-0 tiles + 0/273.p/112, one full level-1 tile +
     1/001.p/17, and 2/000.p/1."""
     tiles = list(tiles_for_size(70_000))
     level0 = [t for t in tiles if t.level == 0]
