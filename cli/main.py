@@ -113,7 +113,7 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
 
     if workers == 1:
         app = create_app(RegistrySettings.from_env(config))
-        app.state.registry.start_verify_workers()
+        app.state.prov.registry.start_verify_workers()
         uvicorn.run(app, host=host, port=port)
         return
     # Each worker builds its own app from the environment (api.app.app_from_env); this
