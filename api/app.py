@@ -1,9 +1,7 @@
 """create_app(settings): the FastAPI application for one log and its registry."""
 
-import asyncio
 import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,10 +21,14 @@ from api.routers import (
     tiles,
     web,
 )
+from api.settings import ApiSettings
+from api.state import AppState
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
 from registry.lookup.query import Lookup
+
+ROUTERS = (tiles, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page)
 
 
 class SkipTilesGZip(GZipMiddleware):
@@ -44,66 +46,58 @@ def app_from_env() -> FastAPI:
     """The app as `prov serve --workers N` builds it in each worker process (uvicorn's factory):
     the settings come from the environment the command set, and the workers leave witness
     pushing to the command's own process (PROV_WITNESS_PUSH=0), so one process pushes."""
-    settings = RegistrySettings.from_env(LogConfig.from_env())
-    app = create_app(settings, push_to_witnesses=os.environ.get("PROV_WITNESS_PUSH") != "0")
-    app.state.registry.start_verify_workers()
+    registry_settings = RegistrySettings.from_env(LogConfig.from_env())
+    push = os.environ.get("PROV_WITNESS_PUSH") != "0"
+    app = create_app(ApiSettings(registry_settings, push_to_witnesses=push))
+    app.state.prov.registry.start_verify_workers()
     return app
 
 
-def create_app(
-    settings: RegistrySettings | LogConfig,
-    *,
-    push_to_witnesses: bool = True,
-    clock: Callable[[], float] = time.monotonic,
-) -> FastAPI:
-    """The app; `clock` (monotonic seconds) drives the per-client rate limit."""
-    if isinstance(settings, LogConfig):
-        settings = RegistrySettings(log=settings)
-    witnesses = parse_witnesses(settings.log.witnesses)
+def _open_state(settings: ApiSettings) -> AppState:
+    registry_ = open_registry(settings.registry, clock=settings.clock_ms)
+    finder = Lookup(registry_.store)
+    finder.refresh()  # load the near-duplicate index from the database
+    return AppState(settings, registry_, finder, settings.registry.log.load_verifier())
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Only the operator's server (the one holding the log key) pushes to witnesses.
-        loop = None
-        if witnesses and push_to_witnesses and app.state.log_key is not None:
-            pusher = WitnessPusher(app.state.store, witnesses)
-            loop = WitnessLoop(pusher, settings.log.witness_interval_s)
-            loop.start()
-        app.state.witness_loop = loop
-        yield
-        if loop is not None:
-            loop.stop()
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: AppState = app.state.prov
+    log_settings = state.settings.registry.log
+    witnesses = parse_witnesses(log_settings.witnesses)
+    # Only the operator's server (the one holding the log key) pushes to witnesses.
+    if witnesses and state.settings.push_to_witnesses and state.log_key is not None:
+        pusher = WitnessPusher(state.store, witnesses)
+        state.witness_loop = WitnessLoop(pusher, log_settings.witness_interval_s)
+        state.witness_loop.start()
+    yield
+    if state.witness_loop is not None:
+        state.witness_loop.stop()
+        state.witness_loop = None
+
+
+def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:
+    """The app on `settings` (a log's or a registry's alone: with the real clocks). Its state
+    is `app.state.prov` (api.state.AppState); `app.state.prov.close()` releases it."""
+    api_settings = ApiSettings.of(settings)
+    # Fail on bad witness settings here, when the app is built, not at its first start.
+    parse_witnesses(api_settings.registry.log.witnesses)
     app = FastAPI(
         title="Provenance Ledger",
         summary="A public, append-only, auditable registry of camera captures.",
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=_lifespan,
     )
-    app.state.registry = open_registry(settings)
-    app.state.store = app.state.registry.store
-    app.state.lookup = Lookup(app.state.store)
-    app.state.lookup.refresh()  # load the near-duplicate index from the database
-    app.state.log_key = settings.log.load_verifier()
-    app.state.settings = settings
-    app.state.origin_reports = {}  # tree size -> registry.origins.report bytes
-    app.state.origin_report_lock = asyncio.Lock()
-    app.state.tile_cache = tiles.TileCache(tiles.CACHE_BYTES)
+    app.state.prov = _open_state(api_settings)
+    limits = api_settings.registry
     # JSON answers over 1 KB; level 1, as for entry bundles (api.routers.tiles).
     app.add_middleware(SkipTilesGZip, minimum_size=1024, compresslevel=1)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     # Added last, so it runs first: a client over its rate is refused before its body is read.
-    if settings.rate_limited:
-        buckets = TokenBuckets(settings.rate_limit, settings.rate_burst, clock)
+    if limits.rate_limited:
+        buckets = TokenBuckets(limits.rate_limit, limits.rate_burst, api_settings.monotonic)
         app.add_middleware(RateLimit, buckets=buckets)
     install_error_handlers(app)
-    app.include_router(tiles.router)
-    app.include_router(log.router)
-    app.include_router(registry.router)
-    app.include_router(c2pa.router)
-    app.include_router(lookup.router)
-    app.include_router(clusters.router)
-    app.include_router(softbinding.router)
-    app.include_router(web.router)
-    app.include_router(origins_page.router)
+    for module in ROUTERS:
+        app.include_router(module.router)
     return app

@@ -1,27 +1,51 @@
-"""Request dependencies: the objects routes need, built once in create_app."""
+"""Request dependencies: the parts of AppState (api.state) a route needs, and the caller's
+bearer token. The one place that reads app.state."""
 
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.caches import OriginReports, TileCache
+from api.state import AppState
 from ledger import LogStore, Verifier
 from registry import Registry, RegistrySettings
 from registry.lookup.query import Lookup
 
 
-def get_store(request: Request) -> LogStore:
-    store: LogStore = request.app.state.store
-    return store
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.prov
+    return state
 
 
-def get_log_key(request: Request) -> Verifier | None:
-    key: Verifier | None = request.app.state.log_key
-    return key
+StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
+def get_store(state: StateDep) -> LogStore:
+    return state.store
+
+
+def get_log_key(state: StateDep) -> Verifier | None:
+    return state.log_key
+
+
+def get_registry(state: StateDep) -> Registry:
+    return state.registry
+
+
+def get_settings(state: StateDep) -> RegistrySettings:
+    return state.settings.registry
+
+
+def get_lookup(state: StateDep) -> Lookup:
+    return state.lookup
+
+
+def get_tile_cache(state: StateDep) -> TileCache:
+    return state.tile_cache
+
+
+def get_origin_reports(state: StateDep) -> OriginReports:
+    return state.origin_reports
 
 
 def get_admin_token(request: Request) -> str | None:
@@ -30,19 +54,11 @@ def get_admin_token(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def get_settings(request: Request) -> RegistrySettings:
-    settings: RegistrySettings = request.app.state.settings
-    return settings
-
-
-def get_lookup(request: Request) -> Lookup:
-    lookup: Lookup = request.app.state.lookup
-    return lookup
-
-
 SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
 LookupDep = Annotated[Lookup, Depends(get_lookup)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 AdminToken = Annotated[str | None, Depends(get_admin_token)]
 Store = Annotated[LogStore, Depends(get_store)]
 LogKey = Annotated[Verifier | None, Depends(get_log_key)]
+TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
+OriginReportsDep = Annotated[OriginReports, Depends(get_origin_reports)]

@@ -73,7 +73,7 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
 
     if workers == 1:
         app = create_app(RegistrySettings.from_env(config))
-        app.state.registry.start_verify_workers()
+        app.state.prov.registry.start_verify_workers()
         uvicorn.run(app, host=host, port=port)
         return
     _serve_workers(config, host, port, workers)

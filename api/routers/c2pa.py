@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import RegistryDep
+from api.schemas import CaptureResultOut
 from ledger.errors import MalformedError
 
 router = APIRouter(prefix="/v1/c2pa", tags=["c2pa"])
@@ -16,7 +17,11 @@ _BODY = {
 }
 
 
-@router.post("/ingest", openapi_extra={"requestBody": _BODY})
+@router.post(
+    "/ingest",
+    openapi_extra={"requestBody": _BODY},
+    responses={200: {"model": CaptureResultOut}},
+)
 async def ingest(request: Request, registry: RegistryDep) -> dict[str, Any]:
     """Send the signed file itself as the body (`Content-Type: image/jpeg`). The manifest is
     validated offline against the registered vendor roots; the signer's certificate is enrolled

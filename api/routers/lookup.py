@@ -8,85 +8,20 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep, SettingsDep
+from api.schemas import LookupOut, lookup_request_body
 from ledger.errors import MalformedError
-from registry.imaging.matching import PROBE_TARGETS
-from registry.lookup.query import MAX_PROBES, query_from_image, query_from_json
+from registry.lookup.query import query_from_image, query_from_json
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 
+
 # The route reads the raw request (an image or JSON hashes), so FastAPI cannot infer its body;
-# stated here so the schema tells clients (and the schema-driven fuzzer) what to send.
-_HEX = {"type": "string", "pattern": "^[0-9a-fA-F]+$"}
-_LOOKUP_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {"image": {"type": "string", "format": "binary"}},
-                "required": ["image"],
-            }
-        },
-        "application/json": {
-            "schema": {
-                "oneOf": [
-                    {
-                        "type": "object",
-                        "properties": {
-                            "probes": {
-                                "type": "array",
-                                "minItems": 1,
-                                "maxItems": MAX_PROBES,
-                                "items": {
-                                    "type": "object",
-                                    "properties": {
-                                        "name": {"type": "string", "enum": list(PROBE_TARGETS)},
-                                        "pdq": _HEX | {"minLength": 64, "maxLength": 64},
-                                        "quality": {
-                                            "type": "integer",
-                                            "minimum": 0,
-                                            "maximum": 100,
-                                        },
-                                        "phash": _HEX | {"minLength": 16, "maxLength": 16},
-                                    },
-                                    "required": ["name", "pdq", "quality", "phash"],
-                                    "additionalProperties": False,
-                                },
-                            },
-                            "sha256": _HEX | {"minLength": 64, "maxLength": 64},
-                        },
-                        "required": ["probes"],
-                        "additionalProperties": False,
-                    },
-                    {
-                        "type": "object",
-                        "properties": {
-                            "pdq": {
-                                "oneOf": [
-                                    _HEX | {"minLength": 64, "maxLength": 64},
-                                    {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "maxItems": 8,
-                                        "items": _HEX | {"minLength": 64, "maxLength": 64},
-                                    },
-                                ]
-                            },
-                            "pdq_quality": {"type": "integer", "minimum": 0, "maximum": 100},
-                            "phash": _HEX | {"minLength": 16, "maxLength": 16},
-                            "sha256": _HEX | {"minLength": 64, "maxLength": 64},
-                        },
-                        "required": ["pdq", "pdq_quality"],
-                        "additionalProperties": False,
-                    },
-                ]
-            }
-        },
-    },
-}
-
-
-@router.post("/lookup", openapi_extra={"requestBody": _LOOKUP_BODY})
+# api.schemas.lookup states it, for clients and for the schema-driven fuzzer.
+@router.post(
+    "/lookup",
+    openapi_extra={"requestBody": lookup_request_body()},
+    responses={200: {"model": LookupOut}},
+)
 async def lookup(request: Request, finder: LookupDep, settings: SettingsDep) -> dict[str, Any]:
     """Send `multipart/form-data` with an `image` file, or JSON hashes computed locally:
     `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256": hex}` (what

@@ -13,9 +13,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Store
-from api.routers.clusters import origin_report
-from api.routers.web import templates
+from api.deps import OriginReportsDep, Store
+from api.pages import templates
 from registry.origins.facts import capture_times
 
 router = APIRouter(include_in_schema=False)
@@ -50,10 +49,11 @@ def _picture(cluster: dict[str, Any], captures: dict[int, dict[str, Any]]) -> di
 async def origins(
     request: Request,
     store: Store,
+    reports: OriginReportsDep,
     at: Annotated[int | None, Query(ge=0)] = None,
     top: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> HTMLResponse:
-    report = json.loads(await origin_report(request, store, at))
+    report = json.loads(await reports.at(store, at))
     captures = await _capture_times(store, report, top)
     clusters = [
         {**c, "picture": _picture(c, captures), "span": f"{c['span_ms'] / 1000:.0f} s"}

@@ -5,7 +5,15 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.deps import AdminToken, RegistryDep
-from api.schemas import CapturesIn, CapturesOut, DeviceIn, ReceiptOut, VendorIn
+from api.schemas import (
+    CapturesIn,
+    CapturesOut,
+    DeviceIn,
+    DeviceOut,
+    ReceiptOut,
+    RevocationIn,
+    VendorIn,
+)
 from registry.bundle.build import build_bundle_with_cautions
 from registry.entries.codec import b64_field
 
@@ -27,7 +35,7 @@ def enroll_device(body: DeviceIn, registry: RegistryDep) -> dict[str, Any]:
     return registry.enroll_device(cert, chain).to_json()
 
 
-@router.get("/devices/{device_id}")
+@router.get("/devices/{device_id}", responses={200: {"model": DeviceOut}})
 def device(device_id: str, registry: RegistryDep) -> dict[str, Any]:
     return registry.device(device_id)
 
@@ -39,7 +47,17 @@ def submit_captures(body: CapturesIn, registry: RegistryDep) -> dict[str, Any]:
     return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
 
 
-@router.post("/revocations", response_model=ReceiptOut)
+# The registry checks the body (registry.admission.rules.parse_revocation), with its own codes;
+# RevocationIn states it in the schema.
+_REVOCATION_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": RevocationIn.model_json_schema()}},
+}
+
+
+@router.post(
+    "/revocations", response_model=ReceiptOut, openapi_extra={"requestBody": _REVOCATION_BODY}
+)
 def revoke(body: dict[str, Any], registry: RegistryDep) -> dict[str, Any]:
     return registry.revoke(body).to_json()
 

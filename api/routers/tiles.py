@@ -1,13 +1,12 @@
 """C2SP tlog-tiles read paths at the root: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/..."""
 
 import gzip
-import threading
-from collections import OrderedDict
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Store
+from api.caches import Body
+from api.deps import Store, TileCacheDep
 from ledger import LogStore
 from ledger.errors import NotFoundError
 from ledger.tiles import parse_tile_path
@@ -25,46 +24,6 @@ BUNDLE_HEADERS = {**IMMUTABLE, "Vary": "Accept-Encoding"}
 GZIP_MINIMUM = 1024
 # Level 1: a 200 KB bundle compresses in 3 ms instead of 10 at level 9, only 7% larger.
 GZIP_LEVEL = 1
-CACHE_BYTES = 128 * 1024 * 1024  # per server process
-
-
-Body = tuple[bytes, str | None]  # a response body and its Content-Encoding
-
-
-class TileCache:
-    """Response bodies of tiles and bundles, least recently used out past `limit` bytes.
-
-    A tile at a given width never changes, so an entry never goes stale; caching the gzipped
-    bundle saves compressing it again (3 ms for 200 KB) on every read."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._size = 0
-        self._items: OrderedDict[tuple[object, ...], Body] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[object, ...]) -> Body | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple[object, ...], value: Body) -> None:
-        if len(value[0]) > self._limit:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            self._size += len(value[0]) - (len(old[0]) if old is not None else 0)
-            self._items[key] = value
-            while self._size > self._limit:
-                _, evicted = self._items.popitem(last=False)
-                self._size -= len(evicted[0])
-
-
-def tile_cache(request: Request) -> TileCache:
-    cache: TileCache = request.app.state.tile_cache
-    return cache
 
 
 @router.get("/checkpoint", response_class=Response)
@@ -89,9 +48,8 @@ def latest_cosigned_checkpoint(store: Store) -> Response:
 # async, so that a cached tile is answered on the event loop without a thread hop; the
 # database is read in the thread pool.
 @router.get("/tile/{path:path}", response_class=Response)
-async def tile(path: str, store: Store, request: Request) -> Response:
+async def tile(path: str, store: Store, cache: TileCacheDep, request: Request) -> Response:
     ref = parse_tile_path("tile/" + path)
-    cache = tile_cache(request)
     if ref.level is not None:
         key: tuple[object, ...] = (ref.level, ref.index, ref.width)
         found = cache.get(key)

@@ -5,23 +5,22 @@ import base64
 import io
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import LookupDep, SettingsDep, Store
 from api.errors import status_for
+from api.pages import templates
+from ledger import LogStore
 from ledger.errors import LedgerError
 from registry.imaging.hashing import DIHEDRAL_NAMES
 from registry.lookup.query import query_from_image
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 HEADLINES = {
     "registered": "Registered: this exact file was registered by a camera when it was captured.",
@@ -61,7 +60,7 @@ def _thumbnail(data: bytes) -> str:
 
 
 def _page(
-    request: Request, store: Any, name: str, status_code: int = 200, **context: Any
+    request: Request, store: LogStore, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     latest = store.latest_checkpoint()
     context |= {"origin": latest.checkpoint.origin, "tree_size": latest.size}

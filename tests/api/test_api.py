@@ -75,7 +75,7 @@ def client(
     app = create_app(config)
     with TestClient(app) as test_client:
         yield test_client
-    app.state.store.engine.dispose()
+    app.state.prov.store.engine.dispose()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from api import create_app
 from api.limits import LIMITED_PATHS, BodySizeLimit, TokenBuckets
+from api.settings import ApiSettings
 from cli.client import HttpClient
 from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
 from cli.main import main
@@ -245,13 +246,13 @@ def server_settings(writable_settings: RegistrySettings) -> RegistrySettings:
 def serve(
     settings: RegistrySettings, clock: Seconds | None = None, address: str = "testclient"
 ) -> Iterator[TestClient]:
-    app = create_app(settings, clock=clock or Seconds())
+    app = create_app(ApiSettings(settings, monotonic=clock or Seconds()))
     try:
         with TestClient(app, client=(address, 50000)) as test_client:
             yield test_client
     finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+        app.state.prov.registry.close()
+        app.state.prov.store.engine.dispose()
 
 
 def limited(settings: RegistrySettings, rate: float, burst: int) -> RegistrySettings:
@@ -314,7 +315,7 @@ def test_each_limited_path_answers_429_with_retry_after(
 def test_clients_are_told_apart_by_address(server_settings: RegistrySettings) -> None:
     clock = Seconds()
     settings = limited(server_settings, rate=1, burst=1)
-    app = create_app(settings, clock=clock)
+    app = create_app(ApiSettings(settings, monotonic=clock))
     one, two = TestClient(app, client=("192.0.2.1", 1)), TestClient(app, client=("192.0.2.2", 1))
     try:
         assert one.post("/v1/devices", json={}).status_code == 400
@@ -324,8 +325,8 @@ def test_clients_are_told_apart_by_address(server_settings: RegistrySettings) ->
         assert one_again.post("/v1/devices", json={}).status_code == 429
         assert two.post("/v1/devices", json={}).status_code == 400
     finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+        app.state.prov.registry.close()
+        app.state.prov.store.engine.dispose()
 
 
 def test_rate_limit_zero_is_off(server_settings: RegistrySettings) -> None:

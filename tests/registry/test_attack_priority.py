@@ -109,8 +109,8 @@ def api(registry: Registry, tmp_path: Path) -> Iterator[TestClient]:
         with TestClient(app) as client:
             yield client
     finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+        app.state.prov.registry.close()
+        app.state.prov.store.engine.dispose()
 
 
 def looked_up(parties: Parties, image: bytes) -> LookupResult:

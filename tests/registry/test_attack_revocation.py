@@ -101,8 +101,8 @@ def api(tmp_path: Path, url: str, signer: Signer) -> Iterator[TestClient]:
         with TestClient(app) as client:
             yield client
     finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+        app.state.prov.registry.close()
+        app.state.prov.store.engine.dispose()
 
 
 def prov(tmp_path: Path, url: str, signer: Signer, *args: str) -> Result:

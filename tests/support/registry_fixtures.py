@@ -107,8 +107,8 @@ def serving_app(settings: RegistrySettings) -> Iterator[TestClient]:
         with TestClient(app) as client:
             yield client
     finally:
-        app.state.registry.close()
-        app.state.store.engine.dispose()
+        app.state.prov.registry.close()
+        app.state.prov.store.engine.dispose()
 
 
 # Edits a fact-checker meets: the lookup must see through them.

@@ -14,7 +14,7 @@ import ledger.monitor
 from ledger.errors import LedgerError, MalformedError
 from registry.errors import ERRORS, RateLimitedError, TooLargeError, UnsupportedMediaError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("ledger", "registry", "api", "cli")
 DOCS = ROOT / "docs" / "errors.md"
 

@@ -8,7 +8,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("ledger", "registry", "api", "cli", "testkit")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from cli.main import main
 
-CLI = Path(__file__).resolve().parent.parent / "cli"
+CLI = Path(__file__).resolve().parents[2] / "cli"
 # What a command module must not reach for: the registry owns queries and transactions.
 # (Opening an engine is allowed: `prov witness status` opens the witness's database.)
 QUERY_BUILDERS = {"select", "insert", "update", "delete", "text", "Session", "sessionmaker"}

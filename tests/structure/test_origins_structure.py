@@ -12,7 +12,7 @@ import registry.origins.signals as signals_module
 from registry.imaging.pairs import pairs_between
 from registry.origins.signals import CHECKS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODULES = [
     *sorted((ROOT / "registry" / "origins").glob("*.py")),
     ROOT / "registry" / "imaging" / "pairs.py",
