@@ -102,7 +102,7 @@ class SignatureVerifier:
 
 
 def submit_captures(
-    writer: Writer, verifier: SignatureVerifier, records: Sequence[Any]
+    writer: Writer, verifier: SignatureVerifier, records: Sequence[object]
 ) -> list[CaptureResult]:
     """Admit a batch of device-signed capture records; one result per record, in order."""
     writer.sequencer_or_refuse()
@@ -117,7 +117,7 @@ def submit_captures(
     return [by_position[position] for position in range(len(records))]
 
 
-def check_batch_size(settings: RegistrySettings, records: Sequence[Any]) -> None:
+def check_batch_size(settings: RegistrySettings, records: Sequence[object]) -> None:
     if not records:
         raise MalformedError("the batch has no records", code="empty_batch")
     if len(records) > settings.max_batch:
@@ -128,7 +128,7 @@ def check_batch_size(settings: RegistrySettings, records: Sequence[Any]) -> None
         )
 
 
-def parse(records: Sequence[Any]) -> tuple[list[Pending], list[CaptureResult]]:
+def parse(records: Sequence[object]) -> tuple[list[Pending], list[CaptureResult]]:
     """Step 1: each record's shape; the well-formed ones, and a refusal for each other."""
     parsed: list[Pending] = []
     refused: list[CaptureResult] = []

@@ -62,7 +62,7 @@ class Registry:
     def device(self, device_id: str) -> dict[str, Any]:
         return devices.device_info(self._writer, device_id)
 
-    def submit_captures(self, records: Sequence[Any]) -> list[CaptureResult]:
+    def submit_captures(self, records: Sequence[object]) -> list[CaptureResult]:
         """Admit a batch of device-signed capture records; one result per record, in order."""
         return captures.submit_captures(self._writer, self._verifier, records)
 
@@ -70,7 +70,7 @@ class Registry:
         """Log a camera's C2PA-signed file as a c2pa-capture/v1 entry."""
         return c2pa_ingest.ingest_c2pa(self._writer, data, name)
 
-    def revoke(self, revocation: Any) -> Receipt:
+    def revoke(self, revocation: object) -> Receipt:
         """Log a CA-signed revocation of a device, dated by its compromise."""
         return revocations.revoke(self._writer, revocation)
 

@@ -1,7 +1,6 @@
 """Revocations: a CA-signed revocation of a device, dated by its compromise, as revocation/v1."""
 
 import base64
-from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -15,7 +14,7 @@ from registry.admission.vendors import vendor_root
 from registry.entries.codec import b64, encode_entry, parse_entry
 
 
-def revoke(writer: Writer, revocation: Any) -> Receipt:
+def revoke(writer: Writer, revocation: object) -> Receipt:
     """Log a CA-signed revocation of a device, dated by its compromise; the same signed body
     logged already is answered with its first receipt."""
     writer.sequencer_or_refuse()
@@ -47,7 +46,7 @@ def revoke(writer: Writer, revocation: Any) -> Receipt:
     return writer.append_one(find, make)
 
 
-def _check_signer(writer: Writer, body: dict[str, Any], signature: bytes) -> None:
+def _check_signer(writer: Writer, body: rules.RevocationBody, signature: bytes) -> None:
     """Raise unless `signature` over `body` is by a CA on the device's verified path.
 
     The signer is judged against the path the verifier builds from the logged entry now, not
