@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import TypeVar
 
 from sqlalchemy import Connection, insert, update
 
@@ -46,6 +47,12 @@ BatchBuilder = Callable[[Connection, int, int], Sequence[bytes]]
 """Called inside the sequencer's locked transaction with (connection, first_index, now_ms);
 returns the leaves to append at first_index. It may read and write its own tables on the
 connection: those writes commit or roll back with the batch."""
+
+T = TypeVar("T")
+
+DecidingBuilder = Callable[[Connection, int, int], tuple[Sequence[bytes], T]]
+"""A BatchBuilder that also returns what it decided (say, the index of an entry it found
+already logged), handed back to the caller of `append_decided` with the AppendResult."""
 
 
 @dataclass(frozen=True)
@@ -96,20 +103,35 @@ class Sequencer:
 
         If `build` returns no leaves, nothing is written and the latest checkpoint is returned.
         """
+        return self.append_decided(lambda c, first, now: (build(c, first, now), None))[0]
+
+    def run_locked(self, work: Callable[[Connection, SignedCheckpoint], T]) -> T:
+        """Run `work` under the log's write lock, in one transaction, with the latest checkpoint:
+        for work on the log's own tables that appends nothing (rebuilding derived rows), so no
+        append can interleave with it."""
         with self._locked() as connection:
-            latest = read_latest_checkpoint(connection)
-            if latest is None:
-                raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
-            self._check_origin(latest)
+            return work(connection, self._latest(connection))
+
+    def _latest(self, connection: Connection) -> SignedCheckpoint:
+        latest = read_latest_checkpoint(connection)
+        if latest is None:
+            raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
+        self._check_origin(latest)
+        return latest
+
+    def append_decided(self, build: DecidingBuilder[T]) -> tuple[AppendResult, T]:
+        """As `append_built`, and also return the outcome `build` decided alongside its leaves."""
+        with self._locked() as connection:
+            latest = self._latest(connection)
             size = latest.size
             # Never before the previous batch: a clock stepped back (NTP) or a replica whose
             # clock runs behind another's on the same database would otherwise log a time
             # earlier than an entry before it, which an honest log never does. Read under the
             # write lock, so no other writer can append in between.
             now = max(self._now(), latest.created_at_ms)
-            leaves = build(connection, size, now)
+            leaves, outcome = build(connection, size, now)
             if not leaves:
-                return AppendResult(size, 0, latest)
+                return AppendResult(size, 0, latest), outcome
             check_entry_sizes(leaves)
 
             old_edges = read_tiles(connection, list(edge_tiles(size).values()))
@@ -128,7 +150,7 @@ class Sequencer:
             signed = self._store_checkpoint(
                 connection, Checkpoint(self._signer.name, new_size, root), now
             )
-        return AppendResult(size, len(leaves), signed)
+        return AppendResult(size, len(leaves), signed), outcome
 
     def _check_origin(self, latest: SignedCheckpoint) -> None:
         if latest.checkpoint.origin != self._signer.name:

@@ -118,7 +118,9 @@ def validate_device(
     """Check a device certificate against the device profile, then its chain to `root` at `at`.
 
     `chain_der` holds the intermediates (any order; the verifier builds the path). Raises
-    MalformedError for DER that does not parse and VerificationError for the first rule broken.
+    MalformedError for DER that does not parse and VerificationError for the first rule broken,
+    checked in this order: 1. end entity, 2. key, 3. key usage, 4. EKU, 5. validity at `at`,
+    6. a path to `root`.
     """
     if at.tzinfo is None:
         raise ValueError("validate_device needs a timezone-aware datetime")
@@ -126,7 +128,23 @@ def validate_device(
     intermediates = [
         _parse(der, f"chain certificate {number}") for number, der in enumerate(chain_der, 1)
     ]
+    algorithm = _check_profile(cert)
+    _check_validity(cert, at)
+    path_der = _verified_path(cert, intermediates, root, at)
+    return DeviceCertificate(
+        device_id=_sha256_hex(cert_der),
+        certificate=cert,
+        der=bytes(cert_der),
+        algorithm=algorithm,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        chain_ids=tuple(_sha256_hex(der) for der in path_der),
+        path_der=path_der,
+    )
 
+
+def _check_profile(cert: x509.Certificate) -> Algorithm:
+    """Checks 1-4, the device profile; returns the key's algorithm."""
     basic = _extension(cert, x509.BasicConstraints)
     if basic is not None and basic.ca:
         raise VerificationError(
@@ -154,7 +172,11 @@ def validate_device(
         raise VerificationError(
             "certificate has no C2PA claim-signing or document-signing EKU", code="cert_no_eku"
         )
+    return algorithm
 
+
+def _check_validity(cert: x509.Certificate, at: dt.datetime) -> None:
+    """Check 5: `at` is within the certificate's validity."""
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if at > not_after:
         raise VerificationError(
@@ -166,6 +188,14 @@ def validate_device(
             code="cert_not_yet_valid",
         )
 
+
+def _verified_path(
+    cert: x509.Certificate,
+    intermediates: list[x509.Certificate],
+    root: VendorRoot,
+    at: dt.datetime,
+) -> tuple[bytes, ...]:
+    """Check 6: the X.509 verifier builds a path to `root`; its CAs below the leaf, as DER."""
     verifier = (
         verification.PolicyBuilder()
         .store(verification.Store([root.certificate]))
@@ -179,18 +209,7 @@ def validate_device(
         raise VerificationError(
             f"chain does not lead to a registered vendor root: {exc}", code="cert_untrusted_chain"
         ) from exc
-
-    path_der = tuple(ca.public_bytes(serialization.Encoding.DER) for ca in verified.chain[1:])
-    return DeviceCertificate(
-        device_id=_sha256_hex(cert_der),
-        certificate=cert,
-        der=bytes(cert_der),
-        algorithm=algorithm,
-        not_before=not_before,
-        not_after=not_after,
-        chain_ids=tuple(_sha256_hex(der) for der in path_der),
-        path_der=path_der,
-    )
+    return tuple(ca.public_bytes(serialization.Encoding.DER) for ca in verified.chain[1:])
 
 
 def verify_signature(

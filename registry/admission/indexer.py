@@ -49,8 +49,11 @@ COUNTER_NONE = "none"  # a c2pa-capture/v1: C2PA claims carry no capture counter
 COUNTER_DUPLICATE = "duplicate"
 DOUBTFUL_CHUNK = 250  # (device, counter) pairs looked up per statement
 
+Entry = Mapping[str, Any]
+"""A parsed log entry (registry.entries.codec.parse_entry) or a claim in one."""
 
-def record_id(entry: Mapping[str, Any]) -> bytes:
+
+def record_id(entry: Entry) -> bytes:
     """Identity of a capture record: SHA-256 of JCS({claim, sig}), where a c2pa-capture/v1's
     sig is its COSE signature. ECDSA signatures are randomized, so re-signing the same claim
     makes a different record (and, for capture/v1, a repeated counter)."""
@@ -58,7 +61,7 @@ def record_id(entry: Mapping[str, Any]) -> bytes:
     return capture_record_id(canonical(entry["claim"]), sig)
 
 
-def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+def apply_vendor(connection: Connection, index: int, entry: Entry) -> None:
     der = base64.b64decode(entry["root"])
     connection.execute(
         insert(reg_vendors).values(
@@ -74,7 +77,7 @@ def apply_vendor(connection: Connection, index: int, entry: Mapping[str, Any]) -
 def apply_device(
     connection: Connection,
     index: int,
-    entry: Mapping[str, Any],
+    entry: Entry,
     verified: DeviceCertificate | None = None,
 ) -> None:
     """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`)."""
@@ -95,7 +98,7 @@ def apply_device(
     )
 
 
-def _verified(connection: Connection, entry: Mapping[str, Any]) -> DeviceCertificate | None:
+def _verified(connection: Connection, entry: Entry) -> DeviceCertificate | None:
     """A logged device's verified path, checked again against its vendor's root at the entry's
     logged_at as admission did; None if it does not verify (only a log that `prov audit replay`
     reports holds such an entry)."""
@@ -113,7 +116,7 @@ def _verified(connection: Connection, entry: Mapping[str, Any]) -> DeviceCertifi
         return None
 
 
-def apply_revocation(connection: Connection, index: int, entry: Mapping[str, Any]) -> None:
+def apply_revocation(connection: Connection, index: int, entry: Entry) -> None:
     # Only the vendor root or the issuer on the device's verified path may revoke it. Admission
     # checks this (and the signature); an older log can hold a revocation signed by a stranger's
     # certificate smuggled into the device's chain, which must not brick the device once the
@@ -148,7 +151,7 @@ class CaptureRow:
 def apply_captures(
     connection: Connection,
     first_index: int,
-    entries: Sequence[Mapping[str, Any]],
+    entries: Sequence[Entry],
     record_ids: Sequence[bytes] | None = None,
     claim_ids: Sequence[bytes] | None = None,
 ) -> list[CaptureRow]:
@@ -170,8 +173,34 @@ def apply_captures(
             )
         ).all()
     )
-    # Only a counter at or below the device's highest can have been seen before: look those
-    # up (one indexed probe each); the usual, increasing counters need no query at all.
+    seen, seen_claims = _counters_seen(connection, claims, highest)
+    results: list[CaptureRow] = []
+    rows: list[tuple[Any, ...]] = []
+    rows_in = zip(entries, claims, record_ids, claim_ids, strict=True)
+    for offset, (entry, claim, rid, cid) in enumerate(rows_in):
+        device, counter = claim["device"], claim.get("counter")
+        status = _counter_status(claim, cid, highest, seen, seen_claims)
+        index = first_index + offset
+        results.append(CaptureRow(index, status))
+        # In reg_captures' column order (see registry/admission/schema.py).
+        rows.append(
+            (
+                index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
+                bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
+                bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
+                cid,
+            )
+        )  # fmt: skip
+    _insert_captures(connection, first_index, claims, rows, {d: highest[d] for d in devices})
+    return results
+
+
+def _counters_seen(
+    connection: Connection, claims: Sequence[Entry], highest: Mapping[str, int | None]
+) -> tuple[set[tuple[str, int]], set[bytes]]:
+    """The (device, counter) pairs of `claims` already logged, and the claim ids logged with
+    them. Only a counter at or below the device's highest can have been seen before: those are
+    looked up (one indexed probe each); the usual, increasing counters need no query at all."""
     doubtful = sorted(
         {
             (claim["device"], claim["counter"])
@@ -201,37 +230,46 @@ def apply_captures(
         ):
             seen.add((d, c))
             seen_claims.add(bytes(known))
-    rows: list[tuple[Any, ...]] = []
-    results: list[CaptureRow] = []
-    rows_in = zip(entries, claims, record_ids, claim_ids, strict=True)
-    for offset, (entry, claim, rid, cid) in enumerate(rows_in):
-        device, counter = claim["device"], claim.get("counter")
-        top = highest.get(device)
-        if counter is None:
-            status = COUNTER_NONE
-        elif cid in seen_claims:
-            status = COUNTER_DUPLICATE
-        elif (device, counter) in seen:
-            status = COUNTER_REPEATED
-        elif top is not None and counter < top:
-            status = COUNTER_BACKWARDS
-        else:
-            status = COUNTER_OK
-        if counter is not None:
-            seen.add((device, counter))
-            seen_claims.add(cid)
-            highest[device] = counter if top is None else max(top, counter)
-        index = first_index + offset
-        results.append(CaptureRow(index, status))
-        # In reg_captures' column order (see registry/admission/schema.py).
-        rows.append(
-            (
-                index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
-                bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
-                bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
-                cid,
-            )
-        )  # fmt: skip
+    return seen, seen_claims
+
+
+def _counter_status(
+    claim: Entry,
+    cid: bytes,
+    highest: dict[str, int | None],
+    seen: set[tuple[str, int]],
+    seen_claims: set[bytes],
+) -> str:
+    """The counter status of the next capture in log order; records its counter as seen (the
+    three collections are updated in place, so a batch is judged as if logged one by one)."""
+    device, counter = claim["device"], claim.get("counter")
+    top = highest.get(device)
+    if counter is None:
+        status = COUNTER_NONE
+    elif cid in seen_claims:
+        status = COUNTER_DUPLICATE
+    elif (device, counter) in seen:
+        status = COUNTER_REPEATED
+    elif top is not None and counter < top:
+        status = COUNTER_BACKWARDS
+    else:
+        status = COUNTER_OK
+    if counter is not None:
+        seen.add((device, counter))
+        seen_claims.add(cid)
+        highest[device] = counter if top is None else max(top, counter)
+    return status
+
+
+def _insert_captures(
+    connection: Connection,
+    first_index: int,
+    claims: Sequence[Entry],
+    rows: list[tuple[Any, ...]],
+    highest: Mapping[str, int | None],
+) -> None:
+    """Write the reg_captures `rows`, their cautions and features, and the highest counter of
+    each device in `highest`."""
     insert_rows(connection, reg_captures, rows)
     capture_cautions.judge_new_captures(
         connection,
@@ -251,9 +289,8 @@ def apply_captures(
         update(reg_devices)
         .where(reg_devices.c.device_id == bindparam("device"))
         .values(max_counter=bindparam("highest")),
-        [{"device": device, "highest": highest[device]} for device in devices],
+        [{"device": device, "highest": highest[device]} for device in highest],
     )
-    return results
 
 
 def set_indexed_size(connection: Connection, size: int) -> None:
@@ -269,7 +306,7 @@ def clear(connection: Connection) -> None:
 
 def replay(connection: Connection, first_index: int, leaves: Iterable[bytes]) -> int:
     """Apply log entries in order (consecutive captures as one batch); returns the count."""
-    pending: list[dict[str, Any]] = []
+    pending: list[Entry] = []
     pending_start = first_index
     count = 0
     for index, leaf in enumerate(leaves, start=first_index):

@@ -1,6 +1,6 @@
 """The admission rules, once: what makes a vendor, device, capture or revocation acceptable.
 
-`registry.admission.registry.Registry` applies them when an entry is submitted, and `registry.audit.auditor`
+`registry.admission` applies them when an entry is submitted, and `registry.audit.auditor`
 applies them again when an auditor replays the log from its tiles - the same functions, so an
 auditor checks exactly what the log promised to check. They take what they need as arguments
 (a root, an enrolled device, the log's time) and touch no database.
@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -39,6 +39,7 @@ from registry.entries.signatures import is_high_s_es256, verify_with_certificate
 __all__ = [
     "EnrolledDevice",
     "Problem",
+    "RevocationBody",
     "SignatureJob",
     "ca_certificate",
     "capture_signature_job",
@@ -56,6 +57,17 @@ __all__ = [
 
 Problem = tuple[str, str]  # (machine-readable code, the reason a person reads)
 SignatureJob = tuple[str, bytes, bytes, bytes]  # registry.entries.signatures.verify_batch job
+Fields = Mapping[str, Any]  # a parsed entry or claim (registry.entries.codec)
+
+
+class RevocationBody(TypedDict):
+    """What a revocation/v1's CA signs (registry.entries.codec.revocation_message)."""
+
+    kind: str
+    device: str
+    compromised_since: int
+    reason: str
+    signer: str
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,7 @@ def off_path_problem(chain_der: Sequence[bytes], device: DeviceCertificate) -> P
     return None
 
 
-def enrolled_device(entry: Mapping[str, Any], verified: DeviceCertificate | None) -> EnrolledDevice:
+def enrolled_device(entry: Fields, verified: DeviceCertificate | None) -> EnrolledDevice:
     """The facts of a device/v1 entry the other rules need. The issuer comes from `verified`,
     `check_device` of the entry (the path the X.509 verifier built), never from the submitted
     chain: a certificate there may carry the issuer's name with a stranger's key. Without a
@@ -137,7 +149,7 @@ def enrolled_device(entry: Mapping[str, Any], verified: DeviceCertificate | None
 
 
 def claim_problem(
-    claim: Mapping[str, Any], device: EnrolledDevice | None, now_ms: int, max_skew_ms: int
+    claim: Fields, device: EnrolledDevice | None, now_ms: int, max_skew_ms: int
 ) -> Problem | None:
     """Why a well-formed capture claim cannot be logged at `now_ms`, before its signature is
     checked: an unknown device, a capture from the future, or one outside the certificate's
@@ -179,7 +191,7 @@ def high_s_problem(device: EnrolledDevice, signature: bytes) -> Problem | None:
     return None
 
 
-def revoked_problem(claim: Mapping[str, Any], compromised_since: int | None) -> Problem | None:
+def revoked_problem(claim: Fields, compromised_since: int | None) -> Problem | None:
     """A capture the device claims at or after its compromise is refused."""
     if compromised_since is not None and claim["captured_at"] >= compromised_since:
         return (
@@ -190,7 +202,7 @@ def revoked_problem(claim: Mapping[str, Any], compromised_since: int | None) -> 
     return None
 
 
-def parse_revocation(revocation: Any) -> tuple[dict[str, Any], bytes]:
+def parse_revocation(revocation: object) -> tuple[RevocationBody, bytes]:
     """A submitted revocation's fields: the signed body (kind, device, compromised_since,
     reason, signer) and the signature."""
     if not isinstance(revocation, dict):
@@ -204,13 +216,13 @@ def parse_revocation(revocation: Any) -> tuple[dict[str, Any], bytes]:
         )
     if revocation.get("kind", REVOCATION) != REVOCATION:
         raise MalformedError(f"revocation kind must be {REVOCATION!r}", code="bad_kind")
-    body = {
-        "kind": REVOCATION,
-        "device": hex_field(revocation, "device", where, 64),
-        "compromised_since": int_field(revocation, "compromised_since", where),
-        "reason": str_field(revocation, "reason", where, 500),
-        "signer": hex_field(revocation, "signer", where, 64),
-    }
+    body = RevocationBody(
+        kind=REVOCATION,
+        device=hex_field(revocation, "device", where, 64),
+        compromised_since=int_field(revocation, "compromised_since", where),
+        reason=str_field(revocation, "reason", where, 500),
+        signer=hex_field(revocation, "signer", where, 64),
+    )
     return body, b64_field(revocation, "sig", where)
 
 
@@ -228,7 +240,7 @@ def ca_certificate(signer: str, device_id: str, path_der: Sequence[bytes]) -> x5
     return x509.load_der_x509_certificate(by_id[signer])
 
 
-def check_revocation(body: Mapping[str, Any], signature: bytes, ca: x509.Certificate) -> None:
+def check_revocation(body: RevocationBody, signature: bytes, ca: x509.Certificate) -> None:
     """The CA signed "provenance-ledger/revocation/v1\\n" || JCS(body)."""
     if not verify_with_certificate(ca, signature, revocation_message(dict(body))):
         raise VerificationError(

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
-import registry.admission.registry as registry_module
+import registry.admission.c2pa_ingest as registry_module
 import registry.c2pa.evidence as c2pa_evidence_module
 from cli.main import main
 from ledger import Sequencer, Signer
