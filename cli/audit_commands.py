@@ -21,10 +21,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.common import json_option, open_client
+from cli.common import json_option, open_client, witness_keys_required
 from cli.errors import EXIT_FAILED
 from ledger import Verifier, open_checkpoint
-from ledger.cosignature import CosignatureVerifier
 from ledger.errors import MalformedError
 from ledger.monitor import ForkAlarm, Seen, describe, watch_once
 from ledger.remote import RemoteLog
@@ -135,8 +134,7 @@ def replay(
 ) -> None:
     """Download every entry of the log at URL through its tiles and re-check all of it."""
     key = Verifier.from_vkey(log_key)
-    witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
-    required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
+    witnesses, required = witness_keys_required(witness_keys, min_witnesses)
     columns = (
         TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         TimeRemainingColumn(),

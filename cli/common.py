@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cli.client import HttpClient, LocalClient, RegistryClient
+from ledger.cosignature import CosignatureVerifier
 from registry import RegistrySettings, open_registry
 
 console = Console(soft_wrap=True)
@@ -78,3 +79,12 @@ def print_cautions(cautions: list[dict[str, Any]]) -> None:
             f"[bold yellow]CAUTION[/] {escape(caution['code'])}: {escape(caution['message'])}{where}",
             highlight=False,
         )
+
+
+def witness_keys_required(
+    witness_keys: tuple[str, ...], min_witnesses: int | None
+) -> tuple[list[CosignatureVerifier], int]:
+    """The witnesses' cosignature keys, and how many must have cosigned: as given, or one when
+    any key is given (`--witness-key`, `--min-witnesses` of prov verify and prov audit replay)."""
+    witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
+    return witnesses, min_witnesses if min_witnesses is not None else min(1, len(witnesses))

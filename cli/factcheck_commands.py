@@ -13,11 +13,10 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import console, json_option, open_client, print_cautions
+from cli.common import console, json_option, open_client, print_cautions, witness_keys_required
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
 from cli.files import bundle_path, read_input_file
 from ledger import Verifier
-from ledger.cosignature import CosignatureVerifier
 from registry.bundle.verify import BundleReport, verify_bundle
 from registry.imaging.hashing import query_hashes
 
@@ -51,8 +50,7 @@ def verify(
 ) -> None:
     """Check a proof bundle offline: checkpoint, witnesses, inclusion, chain, signature, image."""
     key = Verifier.from_vkey(log_key)
-    witnesses = [CosignatureVerifier.from_vkey(k) for k in witness_keys]
-    required = min_witnesses if min_witnesses is not None else min(1, len(witnesses))
+    witnesses, required = witness_keys_required(witness_keys, min_witnesses)
     image_hashes, data = None, None
     if image:
         data = read_input_file(image, "image")
