@@ -18,28 +18,21 @@ binding is signed by it; `sha256`, the perceptual hashes, the media type and the
 registry's measurements of the file it was given at ingest, logged by the operator.
 
 The `c2pa` object holds exactly the bytes C2PA signs and hashes, so an auditor re-verifies from
-the entry alone, with `check_evidence`: the COSE_Sign1 signature (RFC 9052 §4.4, detached
-payload: Sig_structure = ["Signature1", protected, h'', claim]) by the leaf of its x5chain
-header (label 33); each logged assertion against the hash the claim lists for it (C2PA §8.3:
-SHA-256 of the assertion superbox without its 8-byte header); one of them a hard binding
-(`c2pa.hash.*`); `captured_at` equal to the signed creation time. Pure functions: no clock, no
-I/O.
+the entry alone, with `check_evidence`: the COSE_Sign1 signature over the detached claim by the
+leaf of its protected x5chain header (`registry.c2pa.cose`); each logged assertion against the
+hash the claim lists for it (C2PA §8.3: SHA-256 of the assertion superbox without its 8-byte
+header); one of them a hard binding (`c2pa.hash.*`); `captured_at` equal to the signed creation
+time. Pure functions: no clock, no I/O.
 """
 
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
-
-import cbor2
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from typing import cast
 
 from ledger.errors import MalformedError, VerificationError
+from registry.c2pa.cose import Decoded, decode_cbor, verify_detached
 from registry.c2pa.jumbf import (
     ASSERTIONS_UUID,
     CLAIM_UUID,
@@ -64,9 +57,6 @@ from registry.entries.codec import (
 )
 from registry.entries.formats import C2paEvidence
 
-_X5CHAIN = 33  # COSE header label, RFC 9360
-_ALG = 1
-_ES256, _EDDSA = -7, -8  # COSE algorithm ids: the device keys the registry accepts
 _CREATED = "c2pa.created"
 _ACTIONS = ("c2pa.actions.v2", "c2pa.actions")
 _HARD_BINDING_PREFIX = "c2pa.hash."
@@ -74,9 +64,6 @@ HASH_DATA = "c2pa.hash.data"
 _URI_PREFIX = "self#jumbf=c2pa.assertions/"
 _CLAIM_LABELS = ("c2pa.claim.v2", "c2pa.claim")
 MAX_ASSERTION_BYTES = 16 * 1024  # the logged ones are small; a thumbnail never is
-# CBOR the camera wrote, or JSON the C2PA SDK reports: no shape is promised, so every read of
-# one checks the type it needs (or catches the KeyError/TypeError) and names what was missing.
-Decoded = Any
 
 
 @dataclass(frozen=True)
@@ -93,16 +80,9 @@ class Evidence:
         return hashlib.sha256(self.chain[0]).hexdigest()
 
 
-def _cbor(data: bytes, what: str) -> Decoded:
-    try:
-        return cbor2.loads(data)
-    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
-        raise MalformedError(f"{what} is not CBOR ({exc})", code="c2pa_malformed") from None
-
-
 def _assertion_data(box_payload: bytes, label: str) -> Decoded:
     """The CBOR content of an assertion superbox given without its header."""
-    return _cbor(superbox_content(box_payload, label), f"assertion {label}")
+    return decode_cbor(superbox_content(box_payload, label), f"assertion {label}")
 
 
 def evidence_from_store(store: bytes, manifest_label: str) -> C2paEvidence:
@@ -152,8 +132,8 @@ def check_evidence(c2pa: object) -> Evidence:
         str(label): b64_field({"a": value}, "a", f"c2pa assertion {label}")
         for label, value in logged.items()
     }
-    chain = _verify_signature(signature_bytes, claim_bytes)
-    claim = _cbor(claim_bytes, "the C2PA claim")
+    chain = verify_detached(signature_bytes, claim_bytes)
+    claim = decode_cbor(claim_bytes, "the C2PA claim")
     if not isinstance(claim, Mapping):
         raise MalformedError("the C2PA claim is not a CBOR map", code="c2pa_malformed")
     listed = _hashed_assertions(claim)
@@ -264,72 +244,6 @@ def check_exclusions(c2pa: C2paEvidence, bound: HashData) -> None:
         )
 
 
-def _verify_signature(signature: bytes, claim: bytes) -> tuple[bytes, ...]:
-    """Check the COSE_Sign1 signature over the detached claim; returns the x5chain (DER)."""
-    message = _cbor(signature, "the C2PA signature")
-    if isinstance(message, cbor2.CBORTag):
-        if message.tag != 18:
-            raise MalformedError("the C2PA signature is not a COSE_Sign1", code="c2pa_malformed")
-        message = message.value
-    if not (isinstance(message, list | tuple) and len(message) == 4):
-        raise MalformedError("the C2PA signature is not a COSE_Sign1 array", code="c2pa_malformed")
-    protected_bytes, unprotected, payload, signature_value = message
-    if not isinstance(protected_bytes, bytes) or not isinstance(signature_value, bytes):
-        raise MalformedError("malformed COSE_Sign1 fields", code="c2pa_malformed")
-    if payload is not None:
-        raise MalformedError(
-            "C2PA signs a detached claim; this one is attached", code="c2pa_malformed"
-        )
-    protected = _cbor(protected_bytes, "the COSE protected header") if protected_bytes else {}
-    if not isinstance(protected, Mapping) or not isinstance(unprotected, Mapping):
-        raise MalformedError("COSE headers must be maps", code="c2pa_malformed")
-    if _X5CHAIN in unprotected:
-        # The signature covers only the protected header: a chain outside it could be swapped
-        # for any certificate without breaking the signature (C2PA 2.x §14.6: x5chain is
-        # protected). Refused, not ignored, wherever it sits beside a protected one too.
-        raise VerificationError(
-            "the COSE signature carries its x5chain in the unprotected header, which the "
-            "signature does not cover",
-            code="c2pa_x5chain_unprotected",
-        )
-    chain_value = protected.get(_X5CHAIN)
-    if isinstance(chain_value, bytes):
-        chain = [chain_value]
-    else:
-        chain = list(chain_value) if isinstance(chain_value, list | tuple) else []
-    if not chain or not all(isinstance(c, bytes) for c in chain):
-        raise MalformedError("the COSE signature carries no x5chain", code="c2pa_malformed")
-    try:
-        leaf = x509.load_der_x509_certificate(chain[0])
-    except ValueError as exc:
-        raise MalformedError(
-            f"x5chain leaf is not DER X.509: {exc}", code="c2pa_malformed"
-        ) from None
-    to_be_signed = cbor2.dumps(["Signature1", protected_bytes, b"", claim])
-    key = leaf.public_key()
-    algorithm = protected.get(_ALG)
-    try:
-        if algorithm == _ES256 and isinstance(key, ec.EllipticCurvePublicKey):
-            if len(signature_value) != 64 or key.curve.name != "secp256r1":
-                raise InvalidSignature
-            r, s = (int.from_bytes(signature_value[i : i + 32], "big") for i in (0, 32))
-            key.verify(encode_dss_signature(r, s), to_be_signed, ec.ECDSA(hashes.SHA256()))
-        elif algorithm == _EDDSA and isinstance(key, ed25519.Ed25519PublicKey):
-            key.verify(signature_value, to_be_signed)
-        else:
-            raise VerificationError(
-                f"COSE algorithm {algorithm!r} with a {type(key).__name__} is not a device "
-                "signature this registry accepts (ES256 or EdDSA)",
-                code="algorithm.unsupported",
-            )
-    except InvalidSignature:
-        raise VerificationError(
-            "the C2PA claim signature does not verify with its certificate",
-            code="claimSignature.mismatch",
-        ) from None
-    return tuple(chain)
-
-
 def _hashed_assertions(claim: Mapping[Decoded, Decoded]) -> dict[str, bytes]:
     """label -> hash, for every assertion the claim lists (v2 created and gathered, v1)."""
     if claim.get("alg", "sha256") != "sha256":
@@ -406,7 +320,7 @@ def manifest_store(c2pa: C2paEvidence) -> bytes:
     confirms the signature and trust and reports those as `assertion.missing`; without the
     image, it cannot check the hard binding either."""
     assertions = b"".join(box(b"jumb", unb64(value)) for value in c2pa["assertions"].values())
-    claim = _cbor(unb64(c2pa["claim"]), "the C2PA claim")
+    claim = decode_cbor(unb64(c2pa["claim"]), "the C2PA claim")
     claim_label = "c2pa.claim.v2" if "created_assertions" in claim else "c2pa.claim"
     return superbox(
         STORE_UUID,

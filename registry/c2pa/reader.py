@@ -27,7 +27,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ledger.errors import MalformedError, VerificationError
-from registry.c2pa.evidence import Decoded, Evidence, hash_data
+from registry.c2pa.cose import Decoded
+from registry.c2pa.evidence import Evidence, hash_data
 from registry.c2pa.jumbf import manifest_store_from_jpeg
 from registry.entries.formats import C2paEvidence
 
