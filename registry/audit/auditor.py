@@ -34,8 +34,6 @@ Its state (vendors, devices, revocations, counts) is JSON (registry.audit.state)
 stop and resume.
 """
 
-import base64
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,9 +42,21 @@ from typing import cast
 from ledger.errors import LedgerError
 from registry.admission import rules
 from registry.admission.capture_cautions import Revocation, capture_cautions
-from registry.admission.certs import VendorRoot, load_vendor_root
+from registry.audit.form import certificate_der, not_canonical, only_fields, parse_leaf
 from registry.audit.priority import CautionEntry, PriorityAudit
-from registry.audit.state import AuditState, InvalidJson, enrolled_from_state, enrolled_state
+from registry.audit.state import (
+    CLAIM_KEY_BYTES,
+    AuditedDevice,
+    AuditedVendor,
+    AuditState,
+    InvalidJson,
+    claims_from_state,
+    claims_state,
+    devices_from_state,
+    devices_state,
+    vendors_from_state,
+    vendors_state,
+)
 from registry.bundle.witness_time import CosignedBound
 from registry.c2pa.evidence import check_entry
 from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
@@ -56,13 +66,11 @@ from registry.entries.codec import (
     C2PA_CAPTURE,
     CAPTURE,
     DEVICE,
-    KINDS,
     REVOCATION,
     VENDOR,
     canonical_claim,
     capture_leaf,
     check_claim,
-    encode_entry,
     field,
     int_field,
     unb64,
@@ -84,7 +92,6 @@ __all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"
 # logged_late, which an honest backlog can produce by the thousand).
 AUDITED_CAUTIONS = (CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION)
 
-_CLAIM_KEY_BYTES = 16
 DEFAULT_MAX_SKEW_MS = DEFAULT_MAX_FUTURE_SKEW_MS  # what admission allows unless configured
 # Starts checking signature jobs; the returned function waits for and returns the verdicts.
 # The default checks them here and now; registry.audit.replay spreads them over worker processes so
@@ -108,18 +115,6 @@ class InvalidEntry:
         return {"index": self.index, "kind": self.kind, "code": self.code, "reason": self.reason}
 
 
-@dataclass(frozen=True)
-class _Vendor:
-    root: VendorRoot
-    role: str
-
-
-@dataclass(frozen=True)
-class _Device:
-    enrolled: rules.EnrolledDevice
-    path: tuple[bytes, ...]  # the verified path's CA certificates, issuer first, root last
-
-
 class EntryAuditor:
     def __init__(
         self, *, max_skew_ms: int = DEFAULT_MAX_SKEW_MS, verify: VerifyLater = _verify_now
@@ -133,8 +128,8 @@ class EntryAuditor:
         self._revocation_cautions: list[CautionEntry] = []
         self.verify = verify
         self._checking: list[tuple[list[tuple[int, str]], Callable[[], list[bool]]]] = []
-        self._vendors: dict[str, _Vendor] = {}
-        self._devices: dict[str, _Device] = {}
+        self._vendors: dict[str, AuditedVendor] = {}
+        self._devices: dict[str, AuditedDevice] = {}
         self._revoked: dict[str, int] = {}
         # Truncated claim id (registry.entries.claim_identity) -> index of the first capture of it.
         self._claims: dict[bytes, int] = {}
@@ -205,16 +200,7 @@ class EntryAuditor:
     def _entry(self, leaf: bytes) -> Entry:
         """The leaf as an entry of a known kind, canonical (capture/v1: checked in _capture),
         logged no earlier than the one before. Its other fields are checked by kind."""
-        try:
-            entry = json.loads(leaf)
-        except (UnicodeDecodeError, ValueError, RecursionError):  # Recursion: nested too deep
-            raise LedgerError("entry is not JSON (or nests too deep)", code="bad_entry") from None
-        if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
-            raise LedgerError("entry is not an object of a known kind", code="bad_entry")
-        # Captures are checked against capture_leaf(JCS(claim), ...) in _capture: one JCS
-        # encoding instead of two, on the kind that is nearly every entry.
-        if entry["kind"] != CAPTURE and encode_entry(entry) != leaf:
-            raise _not_canonical()
+        entry = parse_leaf(leaf)
         logged_at = int_field(entry, "logged_at", entry["kind"])
         if logged_at < self._last_logged_at:
             raise LedgerError(
@@ -223,34 +209,38 @@ class EntryAuditor:
                 code="logged_at_backwards",
             )
         self._last_logged_at = logged_at
-        return cast(Entry, entry)
+        return entry
 
     def _vendor(self, entry: VendorEntry) -> None:
-        _only(entry, {"kind", "logged_at", "name", "role", "root"})
+        only_fields(entry, {"kind", "logged_at", "name", "role", "root"})
         root = rules.check_vendor(
-            field(entry, "name", VENDOR), field(entry, "role", VENDOR), _der(entry["root"])
+            field(entry, "name", VENDOR),
+            field(entry, "role", VENDOR),
+            certificate_der(entry["root"]),
         )
         if root.vendor_id in self._vendors:
             raise LedgerError(f"vendor {root.vendor_id} is logged twice", code="duplicate_vendor")
-        self._vendors[root.vendor_id] = _Vendor(root, entry["role"])
+        self._vendors[root.vendor_id] = AuditedVendor(root, entry["role"])
 
     def _device(self, entry: DeviceEntry) -> None:
-        _only(entry, {"kind", "logged_at", "cert", "chain", "vendor"})
+        only_fields(entry, {"kind", "logged_at", "cert", "chain", "vendor"})
         vendor = self._vendors.get(field(entry, "vendor", DEVICE))
         if vendor is None:
             raise LedgerError(
                 f"device names vendor {entry['vendor']}, which was not logged before it",
                 code="unknown_vendor",
             )
-        chain = tuple(_der(c) for c in field(entry, "chain", DEVICE))
-        device = rules.check_device(_der(entry["cert"]), chain, vendor.root, entry["logged_at"])
+        chain = tuple(certificate_der(c) for c in field(entry, "chain", DEVICE))
+        device = rules.check_device(
+            certificate_der(entry["cert"]), chain, vendor.root, entry["logged_at"]
+        )
         if device.device_id in self._devices:
             raise LedgerError(
                 f"device {device.device_id} is enrolled twice", code="duplicate_device"
             )
         # Enrolled with what the verified path says (its captures are still checked), then
         # reported if its chain holds certificates off that path.
-        self._devices[device.device_id] = _Device(
+        self._devices[device.device_id] = AuditedDevice(
             rules.enrolled_device(entry, device), device.path_der
         )
         problem = rules.off_path_problem(chain, device)
@@ -258,12 +248,12 @@ class EntryAuditor:
             raise LedgerError(problem[1], code=problem[0])
 
     def _capture(self, entry: CaptureEntry, leaf: bytes, index: int) -> rules.SignatureJob:
-        _only(entry, {"kind", "logged_at", "claim", "sig"})
+        only_fields(entry, {"kind", "logged_at", "claim", "sig"})
         claim = cast(Claim, check_claim(field(entry, "claim", CAPTURE)))
         sig = field(entry, "sig", CAPTURE)
         claim_jcs = canonical_claim(claim)
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
-            raise _not_canonical()
+            raise not_canonical()
         signature = unb64(sig)
         device = self._admissible_device(claim, entry["logged_at"])
         high_s = rules.high_s_problem(device.enrolled, signature)
@@ -281,9 +271,9 @@ class EntryAuditor:
 
     def _claim_logged(self, index: int, kind: str, claim_id: bytes) -> None:
         """Admission answers a claim already logged as a duplicate: a second entry of it (a
-        malleated or re-signed copy) was not admitted as it is. 16 bytes of the id suffice to
-        tell claims apart (a collision needs 2**64 claims) and halve the memory."""
-        key = claim_id[:_CLAIM_KEY_BYTES]
+        malleated or re-signed copy) was not admitted as it is. Claims are told apart by
+        their first `CLAIM_KEY_BYTES` (registry.audit.state)."""
+        key = claim_id[:CLAIM_KEY_BYTES]
         first = self._claims.setdefault(key, index)
         if first != index:
             self._invalid(
@@ -292,7 +282,7 @@ class EntryAuditor:
                 "as a duplicate of the first instead of logging it",
             )  # fmt: skip
 
-    def _admissible_device(self, claim: Claim, logged_at: int) -> "_Device":
+    def _admissible_device(self, claim: Claim, logged_at: int) -> AuditedDevice:
         """The enrolled device of a capture the log could accept at `logged_at`: known, captured
         inside its certificate's validity, not in the future, not after a logged compromise."""
         device = self._devices.get(claim["device"])
@@ -371,21 +361,10 @@ class EntryAuditor:
             "counts": dict(self.counts),
             "invalid": [i.to_json() for i in self.invalid],
             "cautions": [c.to_json() for c in self._revocation_cautions],
-            "vendors": {
-                k: {"root": base64.b64encode(v.root.der).decode(), "role": v.role}
-                for k, v in self._vendors.items()
-            },
-            "devices": {
-                k: {
-                    "enrolled": enrolled_state(v.enrolled),
-                    "path": [base64.b64encode(c).decode() for c in v.path],
-                }
-                for k, v in self._devices.items()
-            },
+            "vendors": vendors_state(self._vendors),
+            "devices": devices_state(self._devices),
             "revoked": self._revoked,
-            "claims": base64.b64encode(
-                b"".join(k + i.to_bytes(8, "big") for k, i in self._claims.items())
-            ).decode(),
+            "claims": claims_state(self._claims),
             "revocations": self._revocations,
             "last_logged_at": self._last_logged_at,
             "priority": self.priority.to_json(),
@@ -404,53 +383,12 @@ class EntryAuditor:
         self._revocations = {
             k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()
         }
-        self._vendors = {
-            k: _Vendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
-            for k, v in data["vendors"].items()
-        }
-        self._devices = {
-            k: _Device(
-                enrolled_from_state(v["enrolled"]),
-                # "path", not the "chain" of older state files: those held the chain as
-                # logged (a KeyError here: the replay starts over, as the message says).
-                tuple(base64.b64decode(c) for c in v["path"]),
-            )
-            for k, v in data["devices"].items()
-        }
+        self._vendors = vendors_from_state(data["vendors"])
+        self._devices = devices_from_state(data["devices"])
         self._revoked = {k: int(v) for k, v in data["revoked"].items()}
-        packed, size = base64.b64decode(data["claims"]), _CLAIM_KEY_BYTES + 8
-        self._claims = {
-            packed[i : i + _CLAIM_KEY_BYTES]: int.from_bytes(
-                packed[i + _CLAIM_KEY_BYTES : i + size]
-            )
-            for i in range(0, len(packed), size)
-        }
+        self._claims = claims_from_state(data["claims"])
         self._last_logged_at = int(data["last_logged_at"])
         if "priority" in data:  # absent in states saved before the priority check
             self.priority.load_json(data["priority"])
         latest = data.get("latest_index")  # absent from states saved before it was kept
         self._latest_index = None if latest is None else int(latest)
-
-
-def _not_canonical() -> LedgerError:
-    return LedgerError(
-        "entry is not in canonical form (RFC 8785 JCS): not the bytes admission logs",
-        code="not_canonical",
-    )
-
-
-def _only(entry: Entry, allowed: set[str]) -> None:
-    unknown = set(entry) - allowed
-    if unknown:
-        raise LedgerError(
-            f"{entry['kind']} entry has unknown fields {sorted(unknown)}", code="unknown_field"
-        )
-
-
-def _der(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise LedgerError("certificates are base64 DER strings", code="bad_certificate")
-    try:
-        return unb64(value)
-    except ValueError:
-        raise LedgerError("a certificate is not valid base64", code="bad_certificate") from None

@@ -4,8 +4,8 @@
 entry (`ledger.replay.TreeReplay`: tiles and root checked), and re-validates every entry with
 the admission rules (`registry.audit.auditor.EntryAuditor`, signatures verified in `workers`
 processes). With witness keys it also checks every entry's `logged_at` against the time k of
-those witnesses cosigned the log (`registry.bundle.witness_time.replay_bound`). With a state file it saves its progress every few seconds (atomically) and
-resumes from it; the saved state also pins the tree it verified, so a log that later rewrites
+those witnesses cosigned the log (`registry.bundle.witness_time.replay_bound`). With a state file it saves
+its progress every few seconds (atomically) and resumes from it; the saved state also pins the tree it verified, so a log that later rewrites
 that history fails the next replay.
 """
 
@@ -125,33 +125,10 @@ def replay_log(
             except LedgerError as exc:
                 witnessed.append(TreeFinding("witness cosignatures", str(exc)))
             auditor.check_resumed()
-        pending: list[tuple[int, list[bytes]]] = []
         started, clock = tree.size, time.monotonic()
-        last_save = clock
-
-        def flush() -> None:
-            for first, leaves in pending:
-                auditor.audit(first, leaves)
-            pending.clear()
-
-        def collect(first: int, leaves: list[bytes]) -> None:
-            pending.append((first, leaves))
-            if sum(len(batch) for _, batch in pending) >= AUDIT_BATCH:
-                flush()
-
-        def progress(size: int) -> None:
-            nonlocal last_save
-            on_progress(size, target.size)
-            if (
-                state_path is not None
-                and not pending
-                and time.monotonic() - last_save > SAVE_EVERY_S
-            ):
-                _save_state(state_path, target, tree, auditor)
-                last_save = time.monotonic()
-
-        tree_findings = replay.run(target, collect, progress)
-        flush()
+        feed = _Feed(auditor, target, tree, state_path, on_progress, clock)
+        tree_findings = replay.run(target, feed.collect, feed.progress)
+        feed.flush()
         auditor.finish()
         seconds = time.monotonic() - clock
     if state_path is not None and not tree_findings:
@@ -166,6 +143,46 @@ def replay_log(
         tree_findings + witnessed,
         auditor.cautions,
     )
+
+
+class _Feed:
+    """Hands the downloaded entries to the auditor in rounds of `AUDIT_BATCH` (one round of
+    signature jobs each), and saves the state every `SAVE_EVERY_S` between rounds: only
+    when no entry is pending, so the saved tree size and audit state agree."""
+
+    def __init__(
+        self,
+        auditor: EntryAuditor,
+        target: Checkpoint,
+        tree: ReplayState,
+        state_path: Path | None,
+        on_progress: Callable[[int, int], None],
+        clock: float,
+    ) -> None:
+        self._auditor, self._target, self._tree = auditor, target, tree
+        self._state_path, self._on_progress = state_path, on_progress
+        self._pending: list[tuple[int, list[bytes]]] = []
+        self._last_save = clock
+
+    def collect(self, first: int, leaves: list[bytes]) -> None:
+        self._pending.append((first, leaves))
+        if sum(len(batch) for _, batch in self._pending) >= AUDIT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        for first, leaves in self._pending:
+            self._auditor.audit(first, leaves)
+        self._pending.clear()
+
+    def progress(self, size: int) -> None:
+        self._on_progress(size, self._target.size)
+        if (
+            self._state_path is not None
+            and not self._pending
+            and time.monotonic() - self._last_save > SAVE_EVERY_S
+        ):
+            _save_state(self._state_path, self._target, self._tree, self._auditor)
+            self._last_save = time.monotonic()
 
 
 class _Verifier:

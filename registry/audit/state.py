@@ -5,20 +5,52 @@ by older versions; `EntryAuditor.load_json` says what it does without them.
 """
 
 import base64
+from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 from registry.admission import rules
+from registry.admission.certs import VendorRoot, load_vendor_root
 from registry.audit.priority import CautionJson, PriorityState
 
 __all__ = [
+    "CLAIM_KEY_BYTES",
     "AuditState",
+    "AuditedDevice",
+    "AuditedVendor",
     "DeviceState",
     "EnrolledState",
     "InvalidJson",
     "VendorState",
+    "claims_from_state",
+    "claims_state",
+    "devices_from_state",
+    "devices_state",
     "enrolled_from_state",
     "enrolled_state",
+    "vendors_from_state",
+    "vendors_state",
 ]
+
+# The auditor keeps 16 bytes of each claim id (registry.entries.claim_identity): enough to
+# tell claims apart (a collision needs 2**64 claims), half the memory of the full id.
+CLAIM_KEY_BYTES = 16
+_INDEX_BYTES = 8
+
+
+@dataclass(frozen=True)
+class AuditedVendor:
+    """A vendor/v1 entry the audit accepted."""
+
+    root: VendorRoot
+    role: str
+
+
+@dataclass(frozen=True)
+class AuditedDevice:
+    """A device/v1 entry the audit accepted."""
+
+    enrolled: rules.EnrolledDevice
+    path: tuple[bytes, ...]  # the verified path's CA certificates, issuer first, root last
 
 
 class InvalidJson(TypedDict):
@@ -71,7 +103,7 @@ def enrolled_state(enrolled: rules.EnrolledDevice) -> EnrolledState:
         "vendor_id": enrolled.vendor_id,
         "issuer_id": enrolled.issuer_id,
         "algorithm": enrolled.algorithm,
-        "public_key": base64.b64encode(enrolled.public_key).decode(),
+        "public_key": _b64(enrolled.public_key),
         "not_before_ms": enrolled.not_before_ms,
         "not_after_ms": enrolled.not_after_ms,
     }
@@ -87,3 +119,50 @@ def enrolled_from_state(state: EnrolledState) -> rules.EnrolledDevice:
         not_before_ms=state["not_before_ms"],
         not_after_ms=state["not_after_ms"],
     )
+
+
+def vendors_state(vendors: dict[str, AuditedVendor]) -> dict[str, VendorState]:
+    return {k: {"root": _b64(v.root.der), "role": v.role} for k, v in vendors.items()}
+
+
+def vendors_from_state(state: dict[str, VendorState]) -> dict[str, AuditedVendor]:
+    return {
+        k: AuditedVendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
+        for k, v in state.items()
+    }
+
+
+def devices_state(devices: dict[str, AuditedDevice]) -> dict[str, DeviceState]:
+    return {
+        k: {"enrolled": enrolled_state(v.enrolled), "path": [_b64(c) for c in v.path]}
+        for k, v in devices.items()
+    }
+
+
+def devices_from_state(state: dict[str, DeviceState]) -> dict[str, AuditedDevice]:
+    return {
+        k: AuditedDevice(
+            enrolled_from_state(v["enrolled"]),
+            # "path", not the "chain" of older state files: those held the chain as
+            # logged (a KeyError here: the replay starts over, as the message says).
+            tuple(base64.b64decode(c) for c in v["path"]),
+        )
+        for k, v in state.items()
+    }
+
+
+def claims_state(claims: dict[bytes, int]) -> str:
+    """Truncated claim id -> index of its first capture, packed as in `AuditState.claims`."""
+    return _b64(b"".join(k + i.to_bytes(_INDEX_BYTES, "big") for k, i in claims.items()))
+
+
+def claims_from_state(state: str) -> dict[bytes, int]:
+    packed, size = base64.b64decode(state), CLAIM_KEY_BYTES + _INDEX_BYTES
+    return {
+        packed[i : i + CLAIM_KEY_BYTES]: int.from_bytes(packed[i + CLAIM_KEY_BYTES : i + size])
+        for i in range(0, len(packed), size)
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
