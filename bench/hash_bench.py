@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from registry.imaging import hashing
+from registry.imaging.decode import MIN_SIDE, decode
 from registry.imaging.hashing import hash_image
 
 WIDTH, HEIGHT = 4000, 3000
@@ -133,7 +134,7 @@ def summary(times: list[float]) -> dict[str, float]:
 
 def hashes_at(data: bytes, min_side: int | None) -> tuple[str, str]:
     """(pdq, phash) of `data` prepared at another reduction target (None: full decode)."""
-    decoded = hashing._decode(data, "bench", min_side=min_side)
+    decoded = decode(data, "bench", min_side=min_side)
     pdq, _ = hashing._pdq(hashing._rgb_array(decoded.rgb))
     return pdq, hashing._phash(decoded.rgb)
 
@@ -156,7 +157,7 @@ def stage_shares(data: bytes, runs: int) -> dict[str, float]:
         t0 = time.perf_counter()
         hashlib.sha256(data).hexdigest()
         t1 = time.perf_counter()
-        decoded = hashing._decode(data, "bench")
+        decoded = decode(data, "bench")
         t2 = time.perf_counter()
         hashing._pdq(hashing._rgb_array(decoded.rgb))
         t3 = time.perf_counter()
@@ -211,7 +212,7 @@ def main() -> None:
     comparison: list[dict[str, Any]] = []
     for seed, (photo, data) in enumerate(zip(photos[: args.compare], files, strict=False)):
         full_pdq, full_phash = hashes_at(data, None)
-        at512 = hashes_at(data, hashing.MIN_SIDE)
+        at512 = hashes_at(data, MIN_SIDE)
         at256 = hashes_at(data, 256)
         edited = photo.resize((WIDTH // 2, HEIGHT // 2), Image.Resampling.LANCZOS)
         edited_hashes = hash_image(jpeg_bytes(edited, quality=70))
@@ -238,7 +239,7 @@ def main() -> None:
         "image": f"{WIDTH}x{HEIGHT} JPEG q90 generated",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "algorithms": dict(hashing.ALGORITHMS),
-        "min_side": hashing.MIN_SIDE,
+        "min_side": MIN_SIDE,
         "hash_image": summary(all_fast),
         "full_decode": summary(all_full),
         "query_hashes": summary(all_lookup),

@@ -1,5 +1,5 @@
 """Hostile image files through the hashing path (`registry.imaging.hashing.hash_image`, `query_hashes`,
-`pdq_dihedral`, all of which decode with `_decode`).
+`pdq_dihedral`, all of which decode with `registry.imaging.decode.decode`).
 
 Every file, however broken, gives either hashes or a MalformedError whose code says why
 ("image_unreadable", "image_too_large"); never another exception, a crash or a hang. The corpus is

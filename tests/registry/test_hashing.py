@@ -19,6 +19,7 @@ from PIL import ExifTags, Image, ImageDraw, ImageFile
 from ledger.errors import ConfigurationError, MalformedError
 from registry.errors import TooLargeError
 from registry.imaging import hashing
+from registry.imaging.decode import decode
 from registry.imaging.features import (
     FEATURE_NAMES,
     FEATURE_REGIONS,
@@ -228,14 +229,14 @@ def test_large_jpeg_uses_draft_and_keeps_full_size() -> None:
     data = encode(img, quality=90)
     hashes = hash_image(data, "big.jpg")
     assert (hashes.width, hashes.height) == (2400, 1800)
-    decoded = hashing._decode(data, "big.jpg")
+    decoded = decode(data, "big.jpg")
     assert decoded.rgb.size == (1200, 900)
-    full = hashing._decode(data, "big.jpg", min_side=None)
+    full = decode(data, "big.jpg", min_side=None)
     assert full.rgb.size == (2400, 1800)
     full_pdq, _ = hashing._pdq(hashing._rgb_array(full.rgb))
     assert distance(full_pdq, hashes.pdq) <= 12  # draft mode moves few bits (docstring)
     # A PNG of the same size is reduced by the same factor, with Image.reduce.
-    png = hashing._decode(encode(img, "PNG"), "big.png")
+    png = decode(encode(img, "PNG"), "big.png")
     assert png.rgb.size == (1200, 900)
     assert distance(hash_image(encode(img, "PNG")).pdq, hashes.pdq) <= 12
 
