@@ -20,52 +20,31 @@ captures sequenced since the last call by tailing reg_captures by leaf index, so
 are searchable without a rebuild.
 """
 
-import re
 import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypedDict
+from typing import TypedDict
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from ledger import LogStore
-from ledger.errors import MalformedError
 from ledger.store import read_receipts
 from registry.admission.capture_cautions import read_cautions
-from registry.admission.schema import (
-    reg_capture_features,
-    reg_captures,
-    reg_devices,
-    reg_revocations,
-    reg_vendors,
-)
 from registry.cautions import Caution
 from registry.entries.codec import b64
-from registry.imaging.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
-from registry.imaging.matching import (
-    GLOBAL,
-    PROBE_TARGETS,
-    CaptureIndex,
-    Evidence,
-    Registered,
-    judge,
-    rank,
-)
-from registry.lookup import priority
+from registry.imaging.matching import GLOBAL, CaptureIndex, Evidence, Registered, judge, rank
+from registry.lookup import priority, rows
+from registry.lookup.parse import MAX_PROBES as MAX_PROBES
+from registry.lookup.parse import Query as Query
+from registry.lookup.parse import query_from_image as query_from_image
+from registry.lookup.parse import query_from_json as query_from_json
+from registry.lookup.rows import CaptureRow
 
 MAX_MATCHES = 20
-MAX_PROBES = 16
-_HEX_TEXT = re.compile(r"[0-9a-fA-F]+")
 
 REGISTERED = "registered"
 NEAR_DUPLICATE = "near-duplicate"
 DISCLOSED_SYNTHETIC = "disclosed-synthetic"
 NOT_FOUND = "not-found"
-
-
-@dataclass(frozen=True)
-class Query:
-    sha256: str | None  # hex, when the file itself was given
-    probes: tuple[ProbeHash, ...]  # registry.imaging.hashing.query_hashes: dihedral variants first
 
 
 class MatchProof(TypedDict):
@@ -75,22 +54,6 @@ class MatchProof(TypedDict):
     tree_size: int
     inclusion_proof: list[str]  # base64 hashes, RFC 9162 order
     bundle: str  # the path of its offline-verifiable bundle
-
-
-class CaptureRow(Protocol):
-    """A row of `_CAPTURES`: a capture (registry.admission.schema.reg_captures) with its vendor."""
-
-    leaf_index: int
-    pdq: bytes
-    pdq_quality: int
-    phash: bytes
-    device_id: str
-    vendor_id: str
-    vendor_name: str
-    role: str
-    captured_at_ms: int
-    logged_at_ms: int
-    counter_status: str
 
 
 @dataclass
@@ -133,85 +96,12 @@ class LookupResult:
     # then those computed across matches (registry.lookup.priority). Never a clean pass with any.
     cautions: list[Caution] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:  # the JSON of the dataclasses (asdict)
+    def to_json(self) -> dict[str, object]:  # the JSON of the dataclasses (asdict)
         data = asdict(self)
         data["cautions"] = [c.to_json() for c in self.cautions]
         for match, shown in zip(self.matches, data["matches"], strict=True):
             shown["cautions"] = [c.to_json() for c in match.cautions]
         return data
-
-
-def query_from_image(
-    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> Query:
-    sha256, probes = query_hashes(data, name, max_pixels=max_pixels)
-    return Query(sha256, tuple(probes))
-
-
-def query_from_json(body: object) -> Query:
-    """A JSON lookup: `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256"?}` - the
-    probes of registry.imaging.hashing.query_hashes, for clients that hash locally - or the short form
-    `{"pdq": hex or [up to 8 hex, dihedral order], "pdq_quality": n, "phash"?: hex, "sha256"?}`.
-    """
-    if not isinstance(body, dict):
-        raise MalformedError("a JSON lookup must be an object", code="bad_query")
-    sha256 = body.get("sha256")
-    if sha256 is not None:
-        _hex_text(sha256, 32, "sha256")
-    if "probes" in body:
-        unknown = set(body) - {"probes", "sha256"}
-        if unknown:
-            raise MalformedError(f"unknown lookup fields {sorted(unknown)}", code="bad_query")
-        probes = body["probes"]
-        if not isinstance(probes, list) or not 1 <= len(probes) <= MAX_PROBES:
-            raise MalformedError(f"'probes' must be a list of 1 to {MAX_PROBES}", code="bad_query")
-        return Query(sha256, tuple(_probe(p) for p in probes))
-    unknown = set(body) - {"pdq", "pdq_quality", "phash", "sha256"}
-    if unknown or "pdq" not in body:
-        raise MalformedError(
-            "a JSON lookup needs 'probes', or 'pdq' and 'pdq_quality' (with optional 'phash', "
-            f"'sha256'){'; unknown fields ' + str(sorted(unknown)) if unknown else ''}",
-            code="bad_query",
-        )
-    pdq = body["pdq"]
-    variants = pdq if isinstance(pdq, list) else [pdq]
-    if not 1 <= len(variants) <= len(DIHEDRAL_NAMES):
-        raise MalformedError("give 1 to 8 PDQ hashes (the dihedral variants)", code="bad_pdq")
-    phash = body.get("phash")
-    if phash is None:
-        phash = "0" * 16  # no pHash: it confirms nothing (distance 32 of 64 on average)
-    quality = body.get("pdq_quality")
-    return Query(
-        sha256,
-        tuple(
-            _probe({"name": name, "pdq": value, "quality": quality, "phash": phash})
-            for name, value in zip(DIHEDRAL_NAMES, variants, strict=False)
-        ),
-    )
-
-
-def _probe(item: object) -> ProbeHash:
-    if not isinstance(item, dict) or set(item) != {"name", "pdq", "quality", "phash"}:
-        raise MalformedError("each probe is {'name', 'pdq', 'quality', 'phash'}", code="bad_probe")
-    name, quality = item["name"], item["quality"]
-    if not isinstance(name, str) or name not in PROBE_TARGETS:
-        raise MalformedError(
-            f"unknown probe name {str(name)[:40]!r} (expected one of {', '.join(PROBE_TARGETS)})",
-            code="bad_probe",
-        )
-    if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
-        raise MalformedError("probe quality must be an integer 0..100", code="bad_pdq_quality")
-    return ProbeHash(
-        name, _hex_text(item["pdq"], 32, "pdq"), quality, _hex_text(item["phash"], 8, "phash")
-    )
-
-
-def _hex_text(value: object, length: int, what: str) -> str:
-    """`value` as lowercase hex of exactly `length` bytes."""
-    # A pattern, not bytes.fromhex: that skips whitespace, so " 00...00 " would pass as hex.
-    if not isinstance(value, str) or not _HEX_TEXT.fullmatch(value) or len(value) != 2 * length:
-        raise MalformedError(f"{what} must be {2 * length} hex characters", code=f"bad_{what}")
-    return value.lower()
 
 
 class Lookup:
@@ -229,26 +119,10 @@ class Lookup:
 
     def _refresh_on(self, connection: Connection) -> int:
         with self._lock:
-            rows = connection.execute(
-                select(reg_captures.c.leaf_index, reg_captures.c.pdq)
-                .where(reg_captures.c.leaf_index >= self._next)
-                .order_by(reg_captures.c.leaf_index)
-            ).all()
-            features: dict[str, tuple[list[int], list[bytes]]] = {}
-            for leaf, name, value in connection.execute(
-                select(reg_capture_features).where(
-                    reg_capture_features.c.leaf_index >= self._next,
-                    reg_capture_features.c.leaf_index <= (rows[-1].leaf_index if rows else -1),
-                )
-            ):
-                leaves, hashes = features.setdefault(name, ([], []))
-                leaves.append(leaf)
-                hashes.append(bytes(value))
-            if rows:
-                self._index.add(
-                    [r.leaf_index for r in rows], [bytes(r.pdq) for r in rows], features
-                )
-                self._next = rows[-1].leaf_index + 1
+            leaves, pdqs, features = rows.new_captures(connection, self._next)
+            if leaves:
+                self._index.add(leaves, pdqs, features)
+                self._next = leaves[-1] + 1
             return len(self._index)
 
     def lookup(self, query: Query) -> LookupResult:
@@ -266,15 +140,17 @@ class Lookup:
             exact: set[int] = set()
             if query.sha256 is not None:
                 sha256 = bytes.fromhex(query.sha256)
-                exact = set(connection.execute(_EXACT, {"sha256": sha256}).scalars())
+                exact = rows.exact_leaves(connection, sha256)
             inexact = [leaf for leaf in near if leaf not in exact]
             nearest = sorted(inexact, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
             # And the earliest logged: priority is decided by them, however many closer
             # copies were logged later.
             earliest = sorted(inexact)[:MAX_MATCHES]
-            rows, features = _captures(connection, sorted(set(nearest) | set(earliest) | exact))
-            revoked = _revoked(connection, {row.device_id for row in rows})
-            matches, ordered = _ranked(query, rows, features, exact, revoked)
+            found, features = rows.captures(
+                connection, sorted(set(nearest) | set(earliest) | exact)
+            )
+            revoked = rows.revoked(connection, {row.device_id for row in found})
+            matches, ordered = _ranked(query, found, features, exact, revoked)
             receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
             cautions = read_cautions(connection, [m.leaf_index for m in matches])
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
@@ -294,56 +170,6 @@ class Lookup:
             checkpoint.note.decode(),
             _verdict_cautions(matches, ordered.summary),
         )
-
-
-# Built once, as ledger.store's proof statements are: building and compiling a select costs
-# more than PostgreSQL takes to answer it. The features ride along on the captures' rows (a
-# row per feature, or one with NULLs), which saves a round trip.
-_EXACT = select(reg_captures.c.leaf_index).where(reg_captures.c.sha256 == bindparam("sha256"))
-_CAPTURES = (
-    select(
-        reg_captures,
-        reg_devices.c.vendor_id,
-        reg_vendors.c.name.label("vendor_name"),
-        reg_vendors.c.role,
-        reg_capture_features.c.name.label("feature_name"),
-        reg_capture_features.c.hash.label("feature_hash"),
-    )
-    .join(reg_devices, reg_devices.c.device_id == reg_captures.c.device_id)
-    .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
-    .outerjoin(reg_capture_features, reg_capture_features.c.leaf_index == reg_captures.c.leaf_index)
-    .where(reg_captures.c.leaf_index.in_(bindparam("leaves", expanding=True)))
-)
-_REVOKED = select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
-    reg_revocations.c.device_id.in_(bindparam("devices", expanding=True))
-)
-
-
-def _captures(
-    connection: Connection, leaves: list[int]
-) -> tuple[list[CaptureRow], dict[int, dict[str, str]]]:
-    """The captures at `leaves` with their devices' vendors, and their features by leaf."""
-    if not leaves:  # most not-found lookups: no candidate, nothing to read
-        return [], {}
-    rows: dict[int, CaptureRow] = {}
-    features: dict[int, dict[str, str]] = {}
-    for row in connection.execute(_CAPTURES, {"leaves": leaves}):
-        rows.setdefault(row.leaf_index, row)
-        if row.feature_name is not None:
-            features.setdefault(row.leaf_index, {})[row.feature_name] = bytes(
-                row.feature_hash
-            ).hex()
-    return list(rows.values()), features
-
-
-def _revoked(connection: Connection, devices: set[str]) -> dict[str, int]:
-    """Each device's earliest compromise date: revoked twice, the earlier date is the one
-    from which its captures are suspect (as admission, registry.Registry._admit, judges)."""
-    earliest: dict[str, int] = {}
-    if devices:
-        for device, since in connection.execute(_REVOKED, {"devices": list(devices)}).tuples():
-            earliest[device] = min(since, earliest.get(device, since))
-    return earliest
 
 
 def _ranked(
