@@ -5,7 +5,7 @@ sequencers (threads, processes or machines sharing one PostgreSQL) can never bot
 same tree size. Commits are durable once they return (SQLite `synchronous=FULL`).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,20 @@ def locked_transaction(
                     f"not {engine.dialect.name}"
                 )
             yield connection
+
+
+def insert_named(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]
+) -> None:
+    """`insert_rows` for rows given by column name: each row must name every column exactly
+    once, so a column added to the table cannot be filled from the wrong position."""
+    names = [column.name for column in table.columns]
+    for row in rows:
+        if set(row) != set(names):
+            raise ValueError(
+                f"a {table.name} row names {sorted(row)}, not the table's columns {sorted(names)}"
+            )
+    insert_rows(connection, table, [tuple(row[name] for name in names) for row in rows])
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:

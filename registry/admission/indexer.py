@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
-from ledger.database import insert_rows
+from ledger.database import insert_named, insert_rows
 from ledger.errors import LedgerError, StorageError
 from ledger.store import read_entries
 from registry.admission import capture_cautions, rules
@@ -148,6 +148,26 @@ class CaptureRow:
     counter_status: str
 
 
+class CaptureColumns(TypedDict):
+    """A reg_captures row by column name (registry/admission/schema.py)."""
+
+    leaf_index: int
+    record_id: bytes
+    device_id: str
+    counter: int | None
+    counter_status: str
+    captured_at_ms: int
+    logged_at_ms: int
+    sha256: bytes
+    pdq: bytes
+    pdq_quality: int
+    phash: bytes
+    media_type: str
+    width: int
+    height: int
+    claim_id: bytes
+
+
 def apply_captures(
     connection: Connection,
     first_index: int,
@@ -175,22 +195,31 @@ def apply_captures(
     )
     seen, seen_claims = _counters_seen(connection, claims, highest)
     results: list[CaptureRow] = []
-    rows: list[tuple[Any, ...]] = []
+    rows: list[CaptureColumns] = []
     rows_in = zip(entries, claims, record_ids, claim_ids, strict=True)
     for offset, (entry, claim, rid, cid) in enumerate(rows_in):
-        device, counter = claim["device"], claim.get("counter")
         status = _counter_status(claim, cid, highest, seen, seen_claims)
         index = first_index + offset
         results.append(CaptureRow(index, status))
-        # In reg_captures' column order (see registry/admission/schema.py).
         rows.append(
-            (
-                index, rid, device, counter, status, claim["captured_at"], entry["logged_at"],
-                bytes.fromhex(claim["sha256"]), bytes.fromhex(claim["pdq"]), claim["pdq_quality"],
-                bytes.fromhex(claim["phash"]), claim["media_type"], claim["width"], claim["height"],
-                cid,
-            )
-        )  # fmt: skip
+            {
+                "leaf_index": index,
+                "record_id": rid,
+                "device_id": claim["device"],
+                "counter": claim.get("counter"),
+                "counter_status": status,
+                "captured_at_ms": claim["captured_at"],
+                "logged_at_ms": entry["logged_at"],
+                "sha256": bytes.fromhex(claim["sha256"]),
+                "pdq": bytes.fromhex(claim["pdq"]),
+                "pdq_quality": claim["pdq_quality"],
+                "phash": bytes.fromhex(claim["phash"]),
+                "media_type": claim["media_type"],
+                "width": claim["width"],
+                "height": claim["height"],
+                "claim_id": cid,
+            }
+        )
     _insert_captures(connection, first_index, claims, rows, {d: highest[d] for d in devices})
     return results
 
@@ -265,15 +294,18 @@ def _insert_captures(
     connection: Connection,
     first_index: int,
     claims: Sequence[Entry],
-    rows: list[tuple[Any, ...]],
+    rows: list[CaptureColumns],
     highest: Mapping[str, int | None],
 ) -> None:
     """Write the reg_captures `rows`, their cautions and features, and the highest counter of
     each device in `highest`."""
-    insert_rows(connection, reg_captures, rows)
+    insert_named(connection, reg_captures, rows)
     capture_cautions.judge_new_captures(
         connection,
-        [(row[0], row[2], row[5], row[6]) for row in rows],  # index, device, captured, logged
+        [
+            (row["leaf_index"], row["device_id"], row["captured_at_ms"], row["logged_at_ms"])
+            for row in rows
+        ],
     )
     insert_rows(
         connection,
