@@ -259,7 +259,7 @@ class EntryAuditor:
 
     def _capture(self, entry: CaptureEntry, leaf: bytes, index: int) -> rules.SignatureJob:
         _only(entry, {"kind", "logged_at", "claim", "sig"})
-        claim = cast(Claim, check_claim(field(entry, "claim", CAPTURE)))
+        claim = check_claim(field(entry, "claim", CAPTURE))
         sig = field(entry, "sig", CAPTURE)
         claim_jcs = canonical_claim(claim)
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:
