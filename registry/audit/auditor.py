@@ -37,7 +37,6 @@ stop and resume.
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from ledger.errors import LedgerError
 from registry.admission import rules
@@ -249,7 +248,7 @@ class EntryAuditor:
 
     def _capture(self, entry: CaptureEntry, leaf: bytes, index: int) -> rules.SignatureJob:
         only_fields(entry, {"kind", "logged_at", "claim", "sig"})
-        claim = cast(Claim, check_claim(field(entry, "claim", CAPTURE)))
+        claim = check_claim(field(entry, "claim", CAPTURE))
         sig = field(entry, "sig", CAPTURE)
         claim_jcs = canonical_claim(claim)
         if not isinstance(sig, str) or capture_leaf(claim_jcs, sig, entry["logged_at"]) != leaf:

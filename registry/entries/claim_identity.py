@@ -16,10 +16,10 @@ duplicate, with the first receipt, by this id; the indexer marks an older log's 
 import base64
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import cast
 
 from registry.entries.codec import CAPTURE, canonical
-from registry.entries.formats import C2paEvidence
+from registry.entries.formats import C2paEvidence, Claim
 
 __all__ = ["c2pa_claim_id", "capture_claim_id", "claim_id"]
 
@@ -34,8 +34,9 @@ def c2pa_claim_id(c2pa: C2paEvidence) -> bytes:
     return hashlib.sha256(_C2PA_CONTEXT + base64.b64decode(c2pa["claim"])).digest()
 
 
-def claim_id(entry: Mapping[str, Any]) -> bytes:
-    """The claim id of a logged capture entry of either kind."""
+def claim_id(entry: Mapping[str, object]) -> bytes:
+    """The claim id of a logged capture entry of either kind, as the registry admitted it
+    (a registry.entries.formats.CaptureEntry or C2paCaptureEntry)."""
     if entry["kind"] == CAPTURE:
-        return capture_claim_id(canonical(entry["claim"]))
-    return c2pa_claim_id(entry["c2pa"])
+        return capture_claim_id(canonical(cast(Claim, entry["claim"])))
+    return c2pa_claim_id(cast(C2paEvidence, entry["c2pa"]))

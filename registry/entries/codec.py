@@ -10,13 +10,14 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import rfc8785
 
 from ledger.encoding import decode_base64
 from ledger.errors import MalformedError
 from ledger.tiles import MAX_ENTRY_SIZE
+from registry.entries.formats import Claim
 from registry.imaging.features import FEATURE_NAMES
 
 # Final, so that mypy reads each as its literal: `entry["kind"] == CAPTURE` narrows an `Entry`.
@@ -80,21 +81,22 @@ def canonical_claim(claim: Mapping[str, object]) -> bytes:
 
 def _simple(value: object) -> bool:
     """Only ASCII-keyed objects, arrays, strings, safe integers, booleans and null?"""
-    stack: list[Any] = [value]  # JSON values, read by their exact type below
+    # By exact type, not isinstance: a subclass (an OrderedDict, an IntEnum) may encode
+    # differently, so it goes to rfc8785.
+    stack: list[object] = [value]
     while stack:
         item = stack.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
+        if item is None or type(item) is str or type(item) is bool:
             continue
-        if kind is int:
+        if type(item) is int:
             if not -_MAX_INT <= item <= _MAX_INT:
                 return False
-        elif kind is dict:
+        elif type(item) is dict:
             for key, child in item.items():
                 if type(key) is not str or not key.isascii():
                     return False
                 stack.append(child)
-        elif kind is list:
+        elif type(item) is list:
             stack.extend(item)
         else:
             return False
@@ -219,7 +221,7 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def check_claim(claim: object, *, counter: bool = True) -> dict[str, Any]:
+def check_claim(claim: object, *, counter: bool = True) -> Claim:
     """A capture claim's shape: every field present, typed and in range (no signature check).
     A c2pa-capture/v1 claim (`counter=False`) has every field but the counter."""
     if not isinstance(claim, dict):
@@ -248,7 +250,7 @@ def check_claim(claim: object, *, counter: bool = True) -> dict[str, Any]:
         hex_field(claim, "meta", where, 64)
     if "features" in claim:
         _check_features(claim["features"])
-    return claim  # a registry.entries.formats.Claim: every field checked above
+    return cast(Claim, claim)  # every field checked above
 
 
 def _check_features(features: object) -> None:
@@ -289,7 +291,10 @@ def check_capture_record(record: object) -> tuple[dict[str, Any], bytes]:
         raise MalformedError(
             f"capture record has unknown fields {sorted(unknown)}", code="unknown_field"
         )
-    claim = check_claim(field(record, "claim", "capture record"))
+    # Returned as the plain dict it is (a registry.entries.formats.Claim once checked): that is
+    # how admission (registry.admission.registry._Pending) holds it.
+    claim = field(record, "claim", "capture record")
+    check_claim(claim)
     signature = b64_field(record, "sig", "capture record")
     return claim, signature
 

@@ -4,10 +4,11 @@ Each entry kind is a `TypedDict`, not a dataclass: every caller - admission, the
 bundle, the audit, the API - reads entries as the JSON objects they are (`entry["claim"]
 ["device"]`), and the leaf is the JCS of exactly that object, so a dict type gives the fields
 their types without a conversion layer or a changed call site. The SDK builds them and the
-audit and C2PA evidence read them; `parse_entry` and `check_claim` (registry.entries.codec)
-still return plain dicts of these shapes, since some callers index an entry whose kind they know
-from an index table, where a union would need narrowing first. Binary values are lowercase hex (hashes, ids) or standard base64 (DER, signatures,
-C2PA boxes); times are milliseconds since the Unix epoch.
+audit and C2PA evidence read them; `check_claim` (registry.entries.codec) returns a `Claim`;
+`parse_entry` and `check_capture_record` still return plain dicts of these shapes, since
+their callers index an entry whose kind they know from an index table, where a union would
+need narrowing first. Binary values are lowercase hex (hashes, ids) or standard base64 (DER,
+signatures, C2PA boxes); times are milliseconds since the Unix epoch.
 
 `parse_entry` checks only that a leaf is a JSON object of a known kind: the field types below
 hold for every entry the registry admitted, and a verifier of a leaf it did not admit (the

@@ -7,7 +7,6 @@ and `prov submit` take.
 """
 
 import hashlib
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -88,8 +87,10 @@ def sign_revocation(
     reason: str,
     ca_key: SigningKey,
     ca_cert: x509.Certificate,
-) -> dict[str, Any]:
-    """A revocation of `device` signed by its vendor root or issuing CA (`ca_key`/`ca_cert`)."""
+) -> dict[str, object]:
+    """A revocation of `device` signed by its vendor root or issuing CA (`ca_key`/`ca_cert`):
+    a registry.entries.formats.SignedRevocation, typed as the plain JSON object that
+    `RegistryClient.revoke` and POST /v1/revocations take."""
     body: RevocationBody = {
         "kind": REVOCATION,
         "device": device,
