@@ -136,13 +136,25 @@ def test_no_product_function_is_over_60_lines() -> None:
     assert set(LONG_FUNCTIONS) <= set(over), "an exception that no longer applies: remove it"
 
 
+def _any_uses(path: Path) -> int:
+    """`Any` (or `typing.Any`) used in code: imports, comments and prose do not count."""
+    uses = 0
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Name) and node.id == "Any":
+            uses += 1
+        elif isinstance(node, ast.Attribute) and node.attr == "Any":
+            uses += 1
+    return uses
+
+
 def test_registry_has_fewer_than_20_any() -> None:
-    uses = {
-        _name(path): count
-        for path in _modules("registry")
-        if (count := len(re.findall(r"\bAny\b", path.read_text())))
-    }
+    uses = {_name(path): count for path in _modules("registry") if (count := _any_uses(path))}
     assert sum(uses.values()) < MAX_ANY_IN_REGISTRY, uses
+
+
+def test_any_uses_count_code_only() -> None:
+    sample = ROOT / "registry" / "c2pa" / "cose.py"
+    assert _any_uses(sample) >= 1  # its Decoded alias is typing.Any
 
 
 def test_nothing_points_outside_the_repository() -> None:
