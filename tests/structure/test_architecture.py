@@ -138,13 +138,11 @@ def test_no_product_function_is_over_60_lines() -> None:
 
 def _any_uses(path: Path) -> int:
     """`Any` (or `typing.Any`) used in code: imports, comments and prose do not count."""
-    uses = 0
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Name) and node.id == "Any":
-            uses += 1
-        elif isinstance(node, ast.Attribute) and node.attr == "Any":
-            uses += 1
-    return uses
+    return sum(
+        (isinstance(node, ast.Name) and node.id == "Any")
+        or (isinstance(node, ast.Attribute) and node.attr == "Any")
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+    )
 
 
 def test_registry_has_fewer_than_20_any() -> None:
