@@ -5,7 +5,6 @@ Where commands act: on the local database (`--data-dir` / `--database`) unless `
 """
 
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,10 +24,6 @@ admin_token_option = click.option(
     "--admin-token", envvar="PROV_ADMIN_TOKEN", help="The operator's token [PROV_ADMIN_TOKEN]."
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @contextmanager

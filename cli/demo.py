@@ -29,7 +29,6 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.client import HttpClient
-from cli.common import now_ms
 from cli.demo_setup import (
     ORIGIN,
     WITNESS,
@@ -49,6 +48,7 @@ from registry.bundle.verify import verify_bundle
 from registry.entries.formats import CaptureRecord
 from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import query_hashes
+from registry.open import now_ms
 from testkit.c2pa import sign_jpeg
 from testkit.pki import C2PA_CLAIM_SIGNING, IssuedCert, make_device
 

@@ -24,11 +24,11 @@ from PIL import Image, ImageDraw
 
 import migrations
 from api import create_app
-from cli.common import now_ms
 from ledger import LogConfig, LogStore, Sequencer, Signer, open_engine
 from ledger.cosignature import CosignatureVerifier
 from ledger.witness import write_new_cosigner
 from registry import RegistrySettings
+from registry.open import now_ms
 from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 
 ORIGIN = "demo.provenance-ledger.example/log"

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cli.client import RegistryClient
-from cli.common import console, emit, json_option, now_ms, open_client, parse_time_ms
+from cli.common import console, emit, json_option, open_client, parse_time_ms
 from cli.errors import EXIT_FAILED
 from cli.files import (
     load_certificate,
@@ -27,6 +27,7 @@ from cli.files import (
 )
 from registry.entries.sdk import sign_capture, sign_revocation
 from registry.imaging.hashing import hash_image
+from registry.open import now_ms
 
 
 @click.group()

@@ -16,12 +16,13 @@ from rich.markup import escape
 
 import migrations
 from cli import common
-from cli.common import admin_token_option, emit, json_option, now_ms, open_client
+from cli.common import admin_token_option, emit, json_option, open_client
 from cli.files import load_certificates
 from ledger import ConfigurationError, LogConfig, LogStore, Sequencer, open_engine
 from ledger.database import describe
 from ledger.witnessing import PushResult, WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
+from registry.open import now_ms
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.

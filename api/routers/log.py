@@ -9,12 +9,9 @@ from fastapi import APIRouter, Query
 from api.deps import LogKey, Store
 from api.schemas import ConsistencyProof, InclusionProof, LogEntry, LogStatus
 from ledger import MalformedError, NotFoundError, hash_leaf
+from registry.entries.codec import b64
 
 router = APIRouter(prefix="/v1/log", tags=["log"])
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def _parse_hash(text: str) -> bytes:
@@ -36,7 +33,7 @@ def status(store: Store, log_key: LogKey) -> LogStatus:
     return LogStatus(
         origin=latest.checkpoint.origin,
         tree_size=latest.size,
-        root_hash=_b64(latest.checkpoint.root_hash),
+        root_hash=b64(latest.checkpoint.root_hash),
         checkpoint=latest.note.decode(),
         vkey=log_key.vkey if log_key else None,
     )
@@ -47,7 +44,7 @@ def entry(index: Annotated[int, "leaf index"], store: Store) -> LogEntry:
     if index < 0:
         raise MalformedError(f"entry index {index} is negative")
     data = store.entry(index)
-    return LogEntry(index=index, leaf_hash=_b64(hash_leaf(data)), data=_b64(data))
+    return LogEntry(index=index, leaf_hash=b64(hash_leaf(data)), data=b64(data))
 
 
 @router.get("/proof/inclusion", response_model=InclusionProof)
@@ -72,8 +69,8 @@ def inclusion(
     return InclusionProof(
         leaf_index=index,
         tree_size=size,
-        leaf_hash=_b64(leaf),
-        inclusion_path=[_b64(h) for h in path],
+        leaf_hash=b64(leaf),
+        inclusion_path=[b64(h) for h in path],
     )
 
 
@@ -87,4 +84,4 @@ def consistency(
 ) -> ConsistencyProof:
     size = second if second is not None else store.latest_checkpoint().size
     path = store.consistency_proof(first, size)
-    return ConsistencyProof(first=first, second=size, consistency_path=[_b64(h) for h in path])
+    return ConsistencyProof(first=first, second=size, consistency_path=[b64(h) for h in path])

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, select
 from ledger import LogStore, SignedCheckpoint
 from ledger.errors import LedgerError, MalformedError
 from registry.admission import indexer, rules
+from registry.admission.caution_rule import earliest_compromise
 from registry.admission.context import Writer
 from registry.admission.devices import device_keys
 from registry.admission.results import CaptureResult, receipts
@@ -251,14 +252,12 @@ def _logged_claims(connection: Connection, claim_ids: Sequence[bytes]) -> dict[b
 
 def _compromised_since(connection: Connection, devices: set[str]) -> dict[str, int]:
     """The earliest compromise logged for each of `devices` that is revoked."""
-    revoked: dict[str, int] = {}
-    for device, since in connection.execute(
+    rows = connection.execute(
         select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
             reg_revocations.c.device_id.in_(devices)
         )
-    ):
-        revoked[device] = min(since, revoked.get(device, since))
-    return revoked
+    )
+    return earliest_compromise((device, since) for device, since in rows)
 
 
 def _new_entry(item: Pending, now: int, claim_id: bytes) -> _NewEntry:

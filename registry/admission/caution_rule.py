@@ -85,3 +85,13 @@ def capture_cautions(
             )
         )
     return cautions
+
+
+def earliest_compromise(revocations: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Each revoked device's earliest compromise date, from (device, compromised_since) pairs.
+    A device revoked twice is suspect from the earlier date, whatever order the revocations
+    come in: admission, lookups, the origin report and the audit all judge by it."""
+    earliest: dict[str, int] = {}
+    for device, since in revocations:
+        earliest[device] = min(since, earliest.get(device, since))
+    return earliest

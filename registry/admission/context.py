@@ -13,13 +13,12 @@ from sqlalchemy import Column, Connection, select
 
 from ledger import LogStore, Sequencer
 from ledger.errors import ConfigurationError
-from ledger.sequencer import AppendResult, DecidingBuilder
+from ledger.sequencer import AppendResult, Clock, DecidingBuilder
 from registry.admission import indexer
 from registry.admission.certs import VendorRoot
 from registry.admission.results import Receipt, receipts
 from registry.config import RegistrySettings
 
-Clock = Callable[[], int]
 T = TypeVar("T")
 
 Find = Callable[[Connection], int | None]

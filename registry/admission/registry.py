@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledger import LogStore, Sequencer
+from ledger.sequencer import Clock
 from registry.admission import c2pa_ingest, captures, devices, reindex, revocations, vendors
-from registry.admission.context import Clock, Writer
+from registry.admission.context import Writer
 from registry.admission.results import CaptureResult, Receipt
 from registry.config import RegistrySettings
 

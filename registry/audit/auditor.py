@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from ledger.errors import LedgerError
 from registry.admission import rules
 from registry.admission.capture_cautions import Revocation, capture_cautions
+from registry.admission.caution_rule import earliest_compromise
 from registry.audit.form import certificate_der, not_canonical, only_fields, parse_leaf
 from registry.audit.priority import CautionEntry, PriorityAudit
 from registry.audit.state import (
@@ -323,7 +324,7 @@ class EntryAuditor:
         ca = rules.ca_certificate(body["signer"], body["device"], device.path)
         rules.check_revocation(body, signature, ca)
         since = body["compromised_since"]
-        self._revoked[body["device"]] = min(since, self._revoked.get(body["device"], since))
+        self._revoked = earliest_compromise([*self._revoked.items(), (body["device"], since)])
         self._revocations.setdefault(body["device"], []).append((index, since))
 
     def _check_cosigned(self, index: int, kind: str, logged_at: int) -> None:

@@ -11,6 +11,7 @@ from typing import NotRequired, TypedDict
 from registry.admission import rules
 from registry.admission.certs import VendorRoot, load_vendor_root
 from registry.audit.priority import CautionJson, PriorityState
+from registry.entries.codec import b64
 
 __all__ = [
     "CLAIM_KEY_BYTES",
@@ -103,7 +104,7 @@ def enrolled_state(enrolled: rules.EnrolledDevice) -> EnrolledState:
         "vendor_id": enrolled.vendor_id,
         "issuer_id": enrolled.issuer_id,
         "algorithm": enrolled.algorithm,
-        "public_key": _b64(enrolled.public_key),
+        "public_key": b64(enrolled.public_key),
         "not_before_ms": enrolled.not_before_ms,
         "not_after_ms": enrolled.not_after_ms,
     }
@@ -122,7 +123,7 @@ def enrolled_from_state(state: EnrolledState) -> rules.EnrolledDevice:
 
 
 def vendors_state(vendors: dict[str, AuditedVendor]) -> dict[str, VendorState]:
-    return {k: {"root": _b64(v.root.der), "role": v.role} for k, v in vendors.items()}
+    return {k: {"root": b64(v.root.der), "role": v.role} for k, v in vendors.items()}
 
 
 def vendors_from_state(state: dict[str, VendorState]) -> dict[str, AuditedVendor]:
@@ -134,7 +135,7 @@ def vendors_from_state(state: dict[str, VendorState]) -> dict[str, AuditedVendor
 
 def devices_state(devices: dict[str, AuditedDevice]) -> dict[str, DeviceState]:
     return {
-        k: {"enrolled": enrolled_state(v.enrolled), "path": [_b64(c) for c in v.path]}
+        k: {"enrolled": enrolled_state(v.enrolled), "path": [b64(c) for c in v.path]}
         for k, v in devices.items()
     }
 
@@ -153,7 +154,7 @@ def devices_from_state(state: dict[str, DeviceState]) -> dict[str, AuditedDevice
 
 def claims_state(claims: dict[bytes, int]) -> str:
     """Truncated claim id -> index of its first capture, packed as in `AuditState.claims`."""
-    return _b64(b"".join(k + i.to_bytes(_INDEX_BYTES, "big") for k, i in claims.items()))
+    return b64(b"".join(k + i.to_bytes(_INDEX_BYTES, "big") for k, i in claims.items()))
 
 
 def claims_from_state(state: str) -> dict[bytes, int]:
@@ -162,7 +163,3 @@ def claims_from_state(state: str) -> dict[bytes, int]:
         packed[i : i + CLAIM_KEY_BYTES]: int.from_bytes(packed[i + CLAIM_KEY_BYTES : i + size])
         for i in range(0, len(packed), size)
     }
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
+from registry.admission.caution_rule import earliest_compromise
 from registry.admission.schema import (
     reg_capture_features,
     reg_captures,
@@ -105,10 +106,8 @@ def captures(
 
 
 def revoked(connection: Connection, devices: set[str]) -> dict[str, int]:
-    """Each device's earliest compromise date: revoked twice, the earlier date is the one
-    from which its captures are suspect (as admission, registry.Registry._admit, judges)."""
-    earliest: dict[str, int] = {}
-    if devices:
-        for device, since in connection.execute(_REVOKED, {"devices": list(devices)}).tuples():
-            earliest[device] = min(since, earliest.get(device, since))
-    return earliest
+    """Each device's earliest compromise date (`caution_rule.earliest_compromise`)."""
+    if not devices:
+        return {}
+    rows = connection.execute(_REVOKED, {"devices": list(devices)})
+    return earliest_compromise((device, since) for device, since in rows)

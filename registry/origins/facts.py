@@ -15,8 +15,10 @@ from sqlalchemy import Connection, select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
+from registry.admission.caution_rule import earliest_compromise
 from registry.admission.indexer import COUNTER_DUPLICATE
 from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
+from registry.imaging.hashing import MIN_QUALITY, PDQ_RADIUS
 
 __all__ = ["CAMERA", "GENERATOR", "Capture", "Facts", "Origin", "Parameters", "capture_times", "load_facts"]  # fmt: skip
 
@@ -29,8 +31,8 @@ class Parameters:
     """Clustering and signal thresholds (their meaning: `clusters`, `signals`). Part of the
     report, so a reader knows what it was computed with."""
 
-    radius: int = 31
-    min_quality: int = 50
+    radius: int = PDQ_RADIUS
+    min_quality: int = MIN_QUALITY
     grace_ms: int = 60_000
     rate_per_s: int = 20
     rate_window_ms: int = 10_000
@@ -116,17 +118,15 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
 def _revocations(connection: Connection, size: int) -> tuple[dict[str, int], dict[str, int]]:
     """Per revoked device: the earliest compromise time reported, and the first revocation's
     leaf index (a device may be revoked more than once)."""
-    compromised: dict[str, int] = {}
-    revoked_at: dict[str, int] = {}
-    for device, since, index in connection.execute(
+    rows = connection.execute(
         select(
             reg_revocations.c.device_id,
             reg_revocations.c.compromised_since_ms,
             reg_revocations.c.leaf_index,
         ).where(reg_revocations.c.leaf_index < size)
-    ):
-        compromised[device] = min(since, compromised.get(device, since))
-        revoked_at[device] = min(index, revoked_at.get(device, index))
+    ).all()
+    compromised = earliest_compromise((device, since) for device, since, _ in rows)
+    revoked_at = earliest_compromise((device, index) for device, _, index in rows)  # first logged
     return compromised, revoked_at
 
 
