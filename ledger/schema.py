@@ -1,5 +1,5 @@
 """The log's tables. Alembic migrations own the schema; these definitions must match them
-(tests/test_migrations.py fails if they drift)."""
+(tests/ledger/test_migrations.py fails if they drift)."""
 
 from sqlalchemy import (
     BigInteger,

@@ -13,7 +13,7 @@ with its inclusion proof: `registry.bundle.verify` checks them and applies them 
 
 The tlog-proofs are against the same signed checkpoint, which is also given on its own. Bundles
 are written as compact JSON (registry.bundle.build), so every byte is meaningful: changing any
-byte of one makes it unparseable or makes a check fail (tests/test_bundle.py flips every byte).
+byte of one makes it unparseable or makes a check fail (tests/registry/test_bundle.py flips every byte).
 """
 
 import json

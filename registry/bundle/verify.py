@@ -1,5 +1,5 @@
 """Verifying proof bundles offline (the format: `registry.bundle.format`). No database: this
-module never imports SQLAlchemy (tests/test_bundle_structure.py), so a verifier can ship alone.
+module never imports SQLAlchemy (tests/structure/test_bundle_structure.py), so a verifier can ship alone.
 
 `verify_bundle` runs the numbered checks of `registry.bundle.checks` in order and records each
 in the report; the first failure is recorded and ends the verification (later checks would be

@@ -51,7 +51,7 @@ def canonical(value: Mapping[str, object]) -> bytes:
     and null, the standard library's sorted, compact, non-ASCII-preserving encoding is byte for
     byte the JCS output (JCS sorts keys by UTF-16 code units, which for ASCII is the same order,
     and escapes strings exactly as `json` does). Other values - floats, non-ASCII keys - goes to
-    the `rfc8785` package. tests/test_entries.py checks the two agree.
+    the `rfc8785` package. tests/registry/test_entries.py checks the two agree.
     """
     try:
         if _simple(value):
@@ -70,7 +70,7 @@ def canonical_claim(claim: Mapping[str, object]) -> bytes:
     """JCS of a capture claim that `check_claim` accepted. Its keys are ASCII, its numbers safe
     integers and its other values strings (or a features object of strings), so the standard
     library's encoder gives the JCS bytes directly, without `canonical`'s walk over the value:
-    the hot path of admission and of a full audit. tests/test_entries.py compares the two."""
+    the hot path of admission and of a full audit. tests/registry/test_entries.py compares the two."""
     try:
         return json.dumps(claim, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     except UnicodeEncodeError as exc:
@@ -121,7 +121,7 @@ def capture_message(claim: Mapping[str, object]) -> bytes:
 
 # A capture entry's keys in JCS order are claim < kind < logged_at < sig, so its leaf and its
 # record id can be assembled around the claim's canonical bytes, which are computed once per
-# record (tests/test_entries.py checks both against canonical() of the whole object).
+# record (tests/registry/test_entries.py checks both against canonical() of the whole object).
 
 
 def capture_leaf(claim_jcs: bytes, sig_b64: str, logged_at: int) -> bytes:

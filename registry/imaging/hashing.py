@@ -54,7 +54,7 @@ __all__ = [
 
 # The name and version of everything that makes a stored hash, so a record says what produced it
 # and a later change of algorithm, library or preprocessing can never silently mix with old ones.
-# tests/test_hashing.py checks that the library versions named here are the ones installed.
+# tests/registry/test_hashing.py checks that the library versions named here are the ones installed.
 ALGORITHMS: Final[Mapping[str, str]] = MappingProxyType(
     {
         "sha256": "sha256",  # FIPS 180-4 over the exact file bytes
