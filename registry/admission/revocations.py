@@ -11,7 +11,7 @@ from registry.admission.devices import device_info
 from registry.admission.results import Receipt
 from registry.admission.schema import reg_revocations
 from registry.admission.vendors import vendor_root
-from registry.entries.codec import b64, encode_entry, parse_entry
+from registry.entries.codec import DEVICE, b64, encode_entry, parse_entry, parse_entry_as
 
 
 def revoke(writer: Writer, revocation: object) -> Receipt:
@@ -52,7 +52,7 @@ def _check_signer(writer: Writer, body: rules.RevocationBody, signature: bytes) 
     The signer is judged against the path the verifier builds from the logged entry now, not
     against its chain or the derived issuer_id (either may predate this rule)."""
     info = device_info(writer, body["device"])  # NotFoundError for a device not enrolled
-    entry = parse_entry(writer.store.entry(info["leaf_index"]))
+    entry = parse_entry_as(writer.store.entry(info["leaf_index"]), DEVICE)
     verified = rules.check_device(
         base64.b64decode(entry["cert"]),
         [base64.b64decode(c) for c in entry["chain"]],

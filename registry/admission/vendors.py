@@ -12,7 +12,7 @@ from registry.admission.context import Writer, logged_index
 from registry.admission.results import Receipt
 from registry.admission.schema import reg_vendors
 from registry.config import RegistrySettings
-from registry.entries.codec import VENDOR, b64, encode_entry, parse_entry
+from registry.entries.codec import VENDOR, b64, encode_entry, parse_entry_as
 from registry.errors import NotAuthorizedError
 
 
@@ -61,7 +61,7 @@ def vendor_root(writer: Writer, vendor_id: str) -> VendorRoot:
             index = logged_index(connection, reg_vendors.c.vendor_id, vendor_id)
         if index is None:
             raise NotFoundError(f"vendor {vendor_id} is not registered", code="unknown_vendor")
-        entry = parse_entry(writer.store.entry(index))
+        entry = parse_entry_as(writer.store.entry(index), VENDOR)
         writer.roots[vendor_id] = load_vendor_root(base64.b64decode(entry["root"]))
     return writer.roots[vendor_id]
 

@@ -17,7 +17,7 @@ from registry.admission.caution_rule import Revocation, capture_cautions
 from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 from registry.bundle.format import FORMAT, PARTS, REVOCATIONS, ProvenPart
 from registry.cautions import Caution
-from registry.entries.codec import parse_entry
+from registry.entries.codec import REVOCATION, parse_capture, parse_entry_as
 
 __all__ = ["build_bundle", "build_bundle_with_cautions"]
 
@@ -54,7 +54,7 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
     }
     if revocations:
         bundle[REVOCATIONS] = proven[len(PARTS) :]
-    capture = parse_entry(store.entry(capture_index))
+    capture = parse_capture(store.entry(capture_index))
     cautions = capture_cautions(
         capture_index,
         capture["claim"]["captured_at"],
@@ -62,7 +62,7 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
         [
             Revocation(r["index"], entry["device"], entry["compromised_since"])
             for r in proven[len(PARTS) :]
-            for entry in [parse_entry(store.entry(r["index"]))]
+            for entry in [parse_entry_as(store.entry(r["index"]), REVOCATION)]
         ],
     )
     return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode(), cautions

@@ -98,7 +98,7 @@ def check_inclusion(
         raise VerificationError(f"the {name} proof is for index {proof.index}, not {part['index']}")
     leaf = decode_base64(str(part["entry"]), f"{name} entry")
     proof.verify(leaf, log_key)
-    entry = parse_entry(leaf)
+    entry: Entry = dict(parse_entry(leaf))  # its fields are checked below (check_fields)
     accepted = CAPTURE_KINDS if kind == CAPTURE else (kind,)
     if entry["kind"] not in accepted:
         raise VerificationError(f"the {name} entry is a {entry['kind']}, not a {kind}")

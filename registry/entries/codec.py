@@ -10,14 +10,22 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast, overload
 
 import rfc8785
 
 from ledger.encoding import decode_base64
 from ledger.errors import MalformedError
 from ledger.tiles import MAX_ENTRY_SIZE
-from registry.entries.formats import Claim
+from registry.entries.formats import (
+    C2paCaptureEntry,
+    CaptureEntry,
+    Claim,
+    DeviceEntry,
+    Entry,
+    RevocationEntry,
+    VendorEntry,
+)
 from registry.imaging.features import FEATURE_NAMES
 
 # Final, so that mypy reads each as its literal: `entry["kind"] == CAPTURE` narrows an `Entry`.
@@ -299,7 +307,7 @@ def check_capture_record(record: object) -> tuple[dict[str, Any], bytes]:
     return claim, signature
 
 
-def parse_entry(leaf: bytes) -> dict[str, Any]:
+def parse_entry(leaf: bytes) -> Entry:
     """Decode a leaf the log holds; entries are JSON objects with a known kind. Only that is
     checked: the entry has the shape of registry.entries.formats.Entry of its kind when the
     registry admitted it, and a leaf the registry did not admit itself has its fields
@@ -310,4 +318,31 @@ def parse_entry(leaf: bytes) -> dict[str, Any]:
         raise MalformedError("log entry is not JSON", code="bad_entry") from None
     if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
         raise MalformedError("log entry has no known kind", code="bad_entry")
+    return cast(Entry, entry)  # the kind is known; the fields are the verifier's to check
+
+
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["vendor/v1"]) -> VendorEntry: ...
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["device/v1"]) -> DeviceEntry: ...
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["capture/v1"]) -> CaptureEntry: ...
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["c2pa-capture/v1"]) -> C2paCaptureEntry: ...
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["revocation/v1"]) -> RevocationEntry: ...
+def parse_entry_as(leaf: bytes, kind: str) -> Entry:
+    """`parse_entry` of a leaf the caller knows the kind of (from a derived table, say),
+    checked: a leaf of another kind is malformed, never read as the wrong shape."""
+    entry = parse_entry(leaf)
+    if entry["kind"] != kind:
+        raise MalformedError(f"log entry is a {entry['kind']}, not a {kind}", code="bad_entry")
     return entry
+
+
+def parse_capture(leaf: bytes) -> CaptureEntry | C2paCaptureEntry:
+    """`parse_entry` of a leaf the caller knows is a capture of either kind, checked."""
+    entry = parse_entry(leaf)
+    if entry["kind"] == CAPTURE or entry["kind"] == C2PA_CAPTURE:
+        return entry
+    raise MalformedError(f"log entry is a {entry['kind']}, not a capture", code="bad_entry")

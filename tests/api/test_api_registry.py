@@ -96,7 +96,7 @@ def assert_receipt(client: TestClient, receipt: dict[str, Any], signer: Signer) 
     served = ok_json(client.get(f"/v1/log/entries/{receipt['index']}"))
     leaf = base64.b64decode(served["data"])
     assert hash_leaf(leaf) == leaf_hash
-    return parse_entry(leaf)
+    return dict(parse_entry(leaf))
 
 
 def tree_size(client: TestClient) -> int:

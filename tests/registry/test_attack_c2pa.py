@@ -34,7 +34,7 @@ from registry.bundle.verify import verify_bundle
 from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_entry, check_evidence, evidence_from_store
 from registry.c2pa.jumbf import Box, manifest_store_from_jpeg, parse_boxes
-from registry.entries.codec import C2PA_CAPTURE, encode_entry, parse_entry
+from registry.entries.codec import C2PA_CAPTURE, encode_entry, parse_entry_as
 from registry.entries.formats import C2paEvidence
 from registry.imaging.hashing import hash_image, query_hashes
 from testkit.pki import make_device, make_intermediate, make_root
@@ -206,7 +206,7 @@ def test_the_honest_file_still_passes_every_check(
     signed = b.shoot(107)
     result = registry.ingest_c2pa(signed, "b.jpg")
     assert result.receipt is not None
-    entry = parse_entry(registry.store.entry(result.receipt.index))
+    entry = parse_entry_as(registry.store.entry(result.receipt.index), C2PA_CAPTURE)
     check_hard_binding(entry["c2pa"], signed)
     assert check_entry(entry).chain[0] == b.device.der
 
@@ -214,7 +214,7 @@ def test_the_honest_file_still_passes_every_check(
 def _old_entry(
     registry: Registry, honest_index: int, c2pa: C2paEvidence, clock: FixedClock, **claim: Any
 ) -> dict[str, Any]:
-    honest = parse_entry(registry.store.entry(honest_index))
+    honest = parse_entry_as(registry.store.entry(honest_index), C2PA_CAPTURE)
     return {
         **honest,
         "logged_at": clock(),
@@ -275,7 +275,7 @@ def test_prov_verify_image_catches_an_old_forged_attribution(
     assert logged_a is not None
     forged, _ = attribution_forgery(a, b)
     measured = hash_image(forged, "x.jpg").claim_fields()
-    genuine_c2pa = parse_entry(registry.store.entry(logged_a.index))["c2pa"]
+    genuine_c2pa = parse_entry_as(registry.store.entry(logged_a.index), C2PA_CAPTURE)["c2pa"]
     old = _old_entry(registry, logged_a.index, genuine_c2pa, clock, **measured)
     index = Sequencer(registry.store, signer, clock).append([encode_entry(old)]).first_index
     registry.reindex()  # as the unfixed registry would have indexed it

@@ -19,7 +19,12 @@ from fastapi.testclient import TestClient
 from ledger import Signer
 from registry import Registry, RegistrySettings
 from registry.audit.replay import replay_log
-from registry.entries.codec import DEVICE, REVOCATION, parse_entry, revocation_message
+from registry.entries.codec import (
+    DEVICE,
+    REVOCATION,
+    parse_entry_as,
+    revocation_message,
+)
 from registry.entries.sdk import sign_message, sign_revocation
 from testkit.pki import DevicePKI, IssuedCert, make_pki, make_root
 from tests.support.clocks import FixedClock
@@ -88,8 +93,9 @@ def test_stranger_cannot_revoke_via_poisoned_chain(client: TestClient, victim: D
     # The stranger may enroll the public certificate, but only what the verifier's path holds is
     # logged: the impostor is dropped, and the device's issuer is the real CA.
     assert enrolled.status_code == 200, enrolled.text
-    entry = parse_entry(
-        base64.b64decode(client.get(f"/v1/log/entries/{enrolled.json()['index']}").json()["data"])
+    entry = parse_entry_as(
+        base64.b64decode(client.get(f"/v1/log/entries/{enrolled.json()['index']}").json()["data"]),
+        DEVICE,
     )
     assert entry["chain"] == [b64(ca.der)]
     info = client.get(f"/v1/devices/{device_id}").json()
@@ -125,7 +131,7 @@ def test_impostor_placed_anywhere_in_the_chain_is_dropped(
     assert enrolled.status_code == 200, enrolled.text
     leaf = client.get(f"/v1/log/entries/{enrolled.json()['index']}").json()["data"]
     # The path's intermediates, issuer first; the root is the vendor entry's, not repeated.
-    assert parse_entry(base64.b64decode(leaf))["chain"] == [b64(ca.der)]
+    assert parse_entry_as(base64.b64decode(leaf), DEVICE)["chain"] == [b64(ca.der)]
     for signer in (impostor, stranger_root):
         response = client.post(
             "/v1/revocations", json=revocation_by(signer, victim.device, 0, "stranger")

@@ -45,7 +45,7 @@ def camera(registry: Registry, clock: FixedClock) -> Camera:
 
 
 def logged(registry: Registry, index: int) -> dict[str, Any]:
-    return parse_entry(registry.store.entry(index))
+    return dict(parse_entry(registry.store.entry(index)))
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

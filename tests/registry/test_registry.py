@@ -46,7 +46,7 @@ def assert_receipt(registry: Registry, receipt: Receipt, signer: Signer) -> dict
         receipt.inclusion_proof,
         checkpoint.root_hash,
     )
-    return parse_entry(leaf)
+    return dict(parse_entry(leaf))
 
 
 # --- vendors ---
