@@ -155,14 +155,43 @@ def test_any_uses_count_code_only() -> None:
     assert _any_uses(sample) >= 1  # its Decoded alias is typing.Any
 
 
-def test_nothing_points_outside_the_repository() -> None:
-    """The repository stands on its own: docs/design.md is the reference design."""
-    outside = re.compile(r"\.\./shared|DESIGN\.md|DESIGN §")
+# A path climbing out of a folder ("../x"), and a section sign after a capitalised document name
+# ("NAME §3"): the two ways a text can lean on a file a clone does not have.
+_PARENT_PATH = re.compile(r"(?<![\w.])((?:\.\./)+[\w./-]+)")
+_NAMED_SECTION = re.compile(r"\b([A-Z][A-Z]{4,})(?:\.md)? §")
+
+
+def _texts() -> list[Path]:
+    folders = (*PRODUCT, "tests", "bench", "docs", "migrations")
     found = [
-        str(path.relative_to(ROOT))
-        for package in (*PRODUCT, "tests", "bench", "docs", "migrations")
-        for path in (ROOT / package).rglob("*")
-        if path.suffix in (".py", ".md", ".html") and path != Path(__file__).resolve()
-        and outside.search(path.read_text())
-    ] + [name for name in ("README.md",) if outside.search((ROOT / name).read_text())]
+        p for f in folders for p in (ROOT / f).rglob("*") if p.suffix in (".py", ".md", ".html")
+    ]
+    return [*found, ROOT / "README.md"]
+
+
+def _outside_references(path: Path) -> list[str]:
+    text = path.read_text()
+    climbing = [
+        ref for ref in _PARENT_PATH.findall(text)
+        if not (path.parent / ref).resolve().is_relative_to(ROOT)
+    ]  # fmt: skip
+    return climbing + [f"{name} §" for name in _NAMED_SECTION.findall(text)]
+
+
+def test_nothing_points_outside_the_repository() -> None:
+    """The repository stands on its own: docs/design.md is the reference design, and a section
+    reference names it ("docs/design.md §4.6")."""
+    found = {
+        str(path.relative_to(ROOT)): refs
+        for path in _texts()
+        if (refs := _outside_references(path))
+    }
     assert not found, found
+
+
+def test_outside_references_are_recognised(tmp_path: Path) -> None:
+    inside = ROOT / "docs" / "design.md"
+    assert _outside_references(inside) == []
+    text = tmp_path / "note.md"
+    text.write_text("see " + "../" * 12 + "elsewhere/FILE.md and " + "REFERENCE" + " §3.5")
+    assert _outside_references(text) == ["../" * 12 + "elsewhere/FILE.md", "REFERENCE" + " §"]
