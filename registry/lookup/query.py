@@ -29,7 +29,7 @@ from sqlalchemy import Connection
 from ledger import LogStore
 from ledger.store import read_receipts
 from registry.admission.capture_cautions import read_cautions
-from registry.cautions import Caution
+from registry.cautions import GENERATOR_DISCLOSED_FIRST, Caution
 from registry.entries.codec import b64
 from registry.imaging.matching import GLOBAL, CaptureIndex, Evidence, Registered, judge, rank
 from registry.lookup import priority, rows
@@ -255,9 +255,14 @@ def _match(
 
 
 def _verdict_cautions(matches: list[Match], across: list[Caution]) -> list[Caution]:
-    """The best match's own cautions, then those across matches, each once."""
+    """The cautions of the match the verdict rests on, and an earlier generator disclosure
+    (which decides the verdict). Other matches' cautions are against those captures, not this
+    one: a later copier must not cloud an original's verdict by registering a near-duplicate of
+    it (its own match carries them, and says so). A disclosure cannot be aimed that way: it
+    only speaks against camera captures logged after it."""
     best = matches[0].cautions if matches else []
-    return list(dict.fromkeys([*best, *across]))
+    decisive = [c for c in across if c.code == GENERATOR_DISCLOSED_FIRST]
+    return list(dict.fromkeys([*best, *decisive]))
 
 
 def _verdict(matches: list[Match], disclosed_first: bool) -> str:

@@ -256,22 +256,32 @@ def register_then_copy(parties: Parties, backdate_ms: int, seed: int) -> tuple[i
     return original, copied, copy
 
 
-def assert_device_1_first(result: LookupResult, original: int, copied: int) -> None:
+def assert_device_1_first(
+    result: LookupResult, original: int, copied: int, *, verdict_on_copy: bool = True
+) -> None:
     first, later = by_index(result.matches, original), by_index(result.matches, copied)
     assert first.first_logged and not later.first_logged
     assert codes(first.cautions) == {}
     found = codes(later.cautions)
     assert found[CLAIMS_TIME_BEFORE_EARLIER_LOG] == [original, copied]
     assert found[REGISTERED_EARLIER_ELSEWHERE] == [original, copied]
-    assert CLAIMS_TIME_BEFORE_EARLIER_LOG in codes(result.cautions)
+    if verdict_on_copy:  # the verdict rests on the copy: its cautions are the verdict's
+        assert result.matches[0].leaf_index == copied
+        assert CLAIMS_TIME_BEFORE_EARLIER_LOG in codes(result.cautions)
+    else:  # the original's verdict stays clean, however the copier backdated
+        assert result.matches[0].leaf_index == original
+        assert result.cautions == []
 
 
 def test_backdated_copy_does_not_win_priority(parties: Parties, tmp_path: Path) -> None:
     original, copied, copy = register_then_copy(parties, 40 * MINUTE, seed=51)
     claimed = by_index(looked_up(parties, copy).matches, copied).captured_at_ms
     assert claimed < by_index(looked_up(parties, copy).matches, original).captured_at_ms
-    for image in (picture(51, SIZE), copy):  # the original file and the copier's
-        assert_device_1_first(looked_up(parties, image), original, copied)
+    # The original file: a later copier cannot cloud its verdict.
+    assert_device_1_first(
+        looked_up(parties, picture(51, SIZE)), original, copied, verdict_on_copy=False
+    )
+    assert_device_1_first(looked_up(parties, copy), original, copied)  # the copier's file
     with api(parties.registry, tmp_path) as client:
         body = posted(client, copy)
     assert body["verdict"] == REGISTERED  # the copier's file is its capture...
