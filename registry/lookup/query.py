@@ -13,7 +13,7 @@ Verdicts:
 
 Which came first is the log's order, never a device's claimed time (`registry.lookup.priority`): each
 match says whether it was the first logged (`first_logged`, `log_order`) and carries the
-cautions against it (`cautions`); the result lists them for the lookup as a whole.
+cautions against it (`cautions`); the result lists the verdict's own (`_verdict_cautions`).
 
 The near-duplicate indexes live in memory (`registry.imaging.matching.CaptureIndex`); `refresh()` adds
 captures sequenced since the last call by tailing reg_captures by leaf index, so new captures
@@ -92,8 +92,8 @@ class LookupResult:
     matches: list[Match]
     tree_size: int
     checkpoint: str
-    # The cautions of the verdict as a whole: those of the match it rests on (matches[0]),
-    # then those computed across matches (registry.lookup.priority). Never a clean pass with any.
+    # The verdict's cautions: those of the match it rests on (matches[0]) and an earlier
+    # generator disclosure (`_verdict_cautions`). Never a clean pass with any.
     cautions: list[Caution] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:  # the JSON of the dataclasses (asdict)
