@@ -150,3 +150,19 @@ def test_the_schema_states_request_and_response_bodies(writable_settings: Regist
         assert answer["schema"], (path, answer)
     revocation = paths["/v1/revocations"]["post"]["requestBody"]["content"]["application/json"]
     assert set(revocation["schema"]["required"]) >= {"device", "sig", "signer"}
+
+
+def test_the_lookup_response_models_name_the_fields_the_registry_answers() -> None:
+    """The response models describe registry.lookup's results field for field: a field added
+    to a match or a result (or dropped) shows here before the documentation can drift."""
+    from dataclasses import fields
+
+    from api.schemas.lookup import CautionOut, LookupOut, MatchOut, ProbeOut, QueryOut
+    from registry.cautions import Caution
+    from registry.imaging.hashing import ProbeHash
+    from registry.lookup.query import LookupResult, Match, Query
+
+    pairs = [(MatchOut, Match), (LookupOut, LookupResult), (CautionOut, Caution)]
+    pairs += [(QueryOut, Query), (ProbeOut, ProbeHash)]
+    for model, answered in pairs:
+        assert list(model.model_fields) == [f.name for f in fields(answered)], model.__name__
