@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api import create_app
 from api.schemas.lookup import ProbesLookupIn, ShortLookupIn
@@ -162,7 +162,9 @@ def test_the_lookup_response_models_name_the_fields_the_registry_answers() -> No
     from registry.imaging.hashing import ProbeHash
     from registry.lookup.query import LookupResult, Match, Query
 
-    pairs = [(MatchOut, Match), (LookupOut, LookupResult), (CautionOut, Caution)]
-    pairs += [(QueryOut, Query), (ProbeOut, ProbeHash)]
+    pairs: list[tuple[type[BaseModel], Any]] = [
+        (MatchOut, Match), (LookupOut, LookupResult), (CautionOut, Caution), (QueryOut, Query),
+        (ProbeOut, ProbeHash),
+    ]  # fmt: skip
     for model, answered in pairs:
         assert list(model.model_fields) == [f.name for f in fields(answered)], model.__name__
