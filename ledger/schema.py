@@ -74,6 +74,36 @@ log_checkpoints = Table(
     Column("created_at_ms", BigInteger, nullable=False),
 )
 
+# The status index (ledger.status, docs/design.md): which leaves speak about which subject.
+# A subject is a 32-byte id the registry's rule reads off a leaf (for a revocation: the id of
+# the device, CA or vendor root it names); a leaf may name none. Derived from the leaves alone
+# by the sequencer, in the batch's transaction, so it never lags the tree.
+log_status_entries = Table(
+    "log_status_entries",
+    metadata,
+    Column("subject", LargeBinary(32), primary_key=True),
+    Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
+)
+
+# How far log_status_entries has been built: leaves [0, indexed_size) are in it. One row.
+# Behind the tree only in a log written before the status index existed, until it catches up.
+log_status_state = Table(
+    "log_status_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("indexed_size", BigInteger, nullable=False),
+)
+
+# The status note the log key signed beside a checkpoint (ledger.status_note): it binds the
+# checkpoint's size and root hash to the status index's root over the leaves below that size.
+log_status_notes = Table(
+    "log_status_notes",
+    metadata,
+    Column("tree_size", _RowKey, primary_key=True, autoincrement=False),
+    Column("status_root", LargeBinary(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+)
+
 # Cosignatures the log's witnesses returned (C2SP tlog-witness, tlog-cosignature), by the
 # checkpoint size they cosigned; `line` is the note signature line, served after the log's own.
 log_cosignatures = Table(

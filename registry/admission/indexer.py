@@ -87,6 +87,7 @@ def apply_device(
             device_id=device.device_id,
             vendor_id=device.vendor_id,
             issuer_id=device.issuer_id,
+            origin_id=device.device_id,
             algorithm=device.algorithm,
             public_key=device.public_key,
             not_before_ms=device.not_before_ms,
@@ -132,6 +133,8 @@ def apply_revocation(connection: Connection, index: int, entry: Entry) -> None:
         insert(reg_revocations).values(
             leaf_index=index,
             device_id=entry["device"],
+            subject_id=entry["device"],
+            scope="device",
             compromised_since_ms=entry["compromised_since"],
             reason=entry["reason"],
             signer_id=entry["signer"],

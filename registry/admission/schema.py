@@ -15,6 +15,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -25,6 +26,9 @@ reg_vendors = Table(
     Column("vendor_id", String(64), primary_key=True),  # hex SHA-256 of the root DER
     Column("name", String(200), nullable=False),
     Column("role", String(16), nullable=False),
+    # "per-capture": the vendor's devices sign each capture with a one-time certificate, so a
+    # capture's origin is its issuing CA; NULL: one certificate per device (vendor/v1 default)
+    Column("certificates", String(16), nullable=True),
     Column("leaf_index", BigInteger, nullable=False, unique=True),
     Column("logged_at_ms", BigInteger, nullable=False),
 )
@@ -35,6 +39,8 @@ reg_devices = Table(
     Column("device_id", String(64), primary_key=True),  # hex SHA-256 of the device cert DER
     Column("vendor_id", String(64), nullable=False, index=True),
     Column("issuer_id", String(64), nullable=False),  # the CA that issued the device cert
+    # The capture origin: the device itself, or its issuing CA for a per-capture vendor
+    Column("origin_id", String(64), nullable=False, index=True),
     Column("algorithm", String(16), nullable=False),  # ES256 or Ed25519
     Column("public_key", LargeBinary, nullable=False),  # DER SubjectPublicKeyInfo
     Column("not_before_ms", BigInteger, nullable=False),
@@ -48,7 +54,13 @@ reg_revocations = Table(
     "reg_revocations",
     metadata,
     Column("leaf_index", BigInteger, primary_key=True, autoincrement=False),
-    Column("device_id", String(64), nullable=False, index=True),
+    # revocation/v1 names a device; revocation/v2 a device, a CA or the vendor root: the
+    # subject. device_id is the subject of a device revocation, else NULL.
+    Column("device_id", String(64), nullable=True, index=True),
+    Column("subject_id", String(64), nullable=False, index=True),
+    Column("scope", String(16), nullable=False),  # device, ca or vendor
+    Column("vendor_id", String(64), nullable=True),  # revocation/v2 only
+    Column("firmware", Text, nullable=True),  # JSON list of releases; NULL: every capture
     Column("compromised_since_ms", BigInteger, nullable=False),
     Column("reason", String(500), nullable=False),
     Column("signer_id", String(64), nullable=False),
