@@ -2,12 +2,15 @@
 capture. No database, so the offline bundle verifier (`registry.bundle.verify`) applies the very
 rule the indexer stores (`registry.admission.capture_cautions`) and the auditor replays.
 
-A revocation applies to a capture when it names the capture's device or - once revocations of
-CAs exist - a CA on the device's chain (`applies`): the callers gather the revocations by
-`subject`, so a CA revocation slots in as one more subject per device.
+A revocation names a subject: a device (revocation/v1, or v2 with scope "device"), a CA on the
+device's verified path (scope "ca") or the vendor root (scope "vendor"). It applies to a capture
+when its subject is the capture's device or on its path (`applies`), and - for one limited to
+firmware releases - when the capture's signed claim names one of them (`covers`). A capture
+whose claim names no firmware is not covered by a firmware-scoped revocation
+(`uncovered_reasons` says so, for the verdict).
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,21 +22,102 @@ from registry.cautions import (
     Caution,
 )
 
-__all__ = ["Revocation", "applies", "capture_cautions"]
+__all__ = [
+    "CA_SCOPE",
+    "DEVICE_SCOPE",
+    "SCOPES",
+    "VENDOR_SCOPE",
+    "Revocation",
+    "applies",
+    "capture_cautions",
+    "covers",
+    "describe",
+    "revocation_from_entry",
+    "uncovered_reasons",
+]
+
+DEVICE_SCOPE = "device"
+CA_SCOPE = "ca"
+VENDOR_SCOPE = "vendor"
+SCOPES = (DEVICE_SCOPE, CA_SCOPE, VENDOR_SCOPE)
 
 
 @dataclass(frozen=True)
 class Revocation:
-    """A logged revocation: its leaf index, whom it names, and the compromise date."""
+    """A logged revocation: its leaf index, whom it names, and the compromise date; `scope` and
+    `firmware` (None: every capture of the subject) as revocation/v2 states them."""
 
     index: int
-    subject: str  # the device id (revocation/v1), or later the id of a CA on the chain
+    subject: str  # hex id of the device, CA or vendor root it names
     compromised_since: int
+    scope: str = DEVICE_SCOPE
+    firmware: tuple[str, ...] | None = None
+
+
+def revocation_from_entry(index: int, entry: Mapping[str, object]) -> Revocation:
+    """The Revocation a logged revocation/v1 or revocation/v2 entry states (fields already
+    checked: admission's rules, or the bundle's check_fields)."""
+    since = entry["compromised_since"]
+    assert isinstance(since, int)
+    if entry["kind"] == "revocation/v1":
+        return Revocation(index, str(entry["device"]), since)
+    firmware = entry.get("firmware")
+    return Revocation(
+        index,
+        str(entry["subject"]),
+        since,
+        str(entry["scope"]),
+        None if firmware is None else tuple(str(f) for f in firmware),  # type: ignore[attr-defined]
+    )
 
 
 def applies(subject: str, device_id: str, chain_ids: Collection[str] = ()) -> bool:
     """Does a revocation naming `subject` revoke this device (or a CA on its chain)?"""
     return subject == device_id or subject in chain_ids
+
+
+def covers(revocation: Revocation, firmware: str | None) -> bool:
+    """Does the revocation cover a capture whose signed claim names `firmware` (None: names
+    none)? One not limited to firmware covers every capture of its subject."""
+    if revocation.firmware is None:
+        return True
+    return firmware is not None and firmware in revocation.firmware
+
+
+def describe(revocation: Revocation, vendor_name: str = "") -> str:
+    """The revocation's scope in words: "firmware 2.00 of Example Camera Co., from
+    2026-08-27", "CA 3f2a9c0d1b4e5f60… of Example Camera Co., from ...", "device ..."."""
+    of = f" of {vendor_name}" if vendor_name else ""
+    since = _iso(revocation.compromised_since)[:10]
+    if revocation.scope == VENDOR_SCOPE:
+        whom = f"every device{of}"
+    elif revocation.scope == CA_SCOPE:
+        whom = f"every device under CA {revocation.subject[:16]}…{of}"
+    else:
+        whom = f"device {revocation.subject[:16]}…{of}"
+    if revocation.firmware is not None:
+        releases = ", ".join(revocation.firmware)
+        whom = (
+            f"firmware {releases} of {whom}"
+            if revocation.scope == DEVICE_SCOPE
+            else (f"firmware {releases} on {whom}")
+        )
+    return f"{whom}, from {since}"
+
+
+def uncovered_reasons(revocations: Iterable[Revocation], firmware: str | None) -> list[str]:
+    """Why each firmware-scoped revocation of the capture's subjects does not cover it."""
+    reasons = []
+    for r in sorted(revocations, key=lambda r: r.index):
+        if covers(r, firmware):
+            continue
+        names = "names no firmware" if firmware is None else f"names firmware {firmware!r}"
+        releases = ", ".join(r.firmware or ())
+        reasons.append(
+            f"the revocation at log entry {r.index} is limited to firmware {releases}; "
+            f"this capture's signed claim {names}, so it is not covered"
+        )
+    return reasons
 
 
 def _iso(ms: int) -> str:
@@ -44,11 +128,16 @@ def _iso(ms: int) -> str:
 
 
 def capture_cautions(
-    index: int, captured_at: int, logged_at: int, revocations: Iterable[Revocation]
+    index: int,
+    captured_at: int,
+    logged_at: int,
+    revocations: Iterable[Revocation],
+    firmware: str | None = None,
 ) -> list[Caution]:
     """The cautions of the capture at `index` against the revocations that apply to its device
-    (all those the log holds at the answer's tree size, before or after the capture)."""
-    revocations = list(revocations)
+    or a CA on its path (all those the log holds at the answer's tree size, before or after the
+    capture); those limited to firmware count only if they cover the claim's `firmware`."""
+    revocations = [r for r in revocations if covers(r, firmware)]
     cautions: list[Caution] = []
     revocations.sort(key=lambda r: r.index)
     window = [r for r in revocations if captured_at >= r.compromised_since]
