@@ -29,6 +29,15 @@ from ledger.merkle import (
     verify_inclusion,
 )
 from ledger.note import Signer, Verifier, open_note, sign_note
+from ledger.status import (
+    EMPTY_STATUS_ROOT,
+    StatusProof,
+    parse_status_proof,
+    prove_status,
+    status_root,
+    verify_status,
+)
+from ledger.status_note import STATUS_NOTE_HEADER, StatusCommitment, open_status, sign_status
 from ledger.tlogproof import TlogProof, parse_tlog_proof
 
 if TYPE_CHECKING:
@@ -60,6 +69,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "EMPTY_ROOT",
+    "EMPTY_STATUS_ROOT",
+    "STATUS_NOTE_HEADER",
     "AppendResult",
     "Checkpoint",
     "ConfigurationError",
@@ -71,6 +82,8 @@ __all__ = [
     "Sequencer",
     "SignedCheckpoint",
     "Signer",
+    "StatusCommitment",
+    "StatusProof",
     "StorageError",
     "TlogProof",
     "VerificationError",
@@ -81,15 +94,21 @@ __all__ = [
     "open_checkpoint",
     "open_engine",
     "open_note",
+    "open_status",
     "parse_checkpoint",
+    "parse_status_proof",
     "parse_tlog_proof",
     "prove_consistency",
     "prove_inclusion",
     "prove_inclusions",
+    "prove_status",
     "root_hash",
     "sign_checkpoint",
     "sign_note",
+    "sign_status",
+    "status_root",
     "tree_hash",
     "verify_consistency",
     "verify_inclusion",
+    "verify_status",
 ]
