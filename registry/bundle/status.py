@@ -80,7 +80,7 @@ class RevocationStatus:
         return f"as of checkpoint {self.size} ({when})"
 
     def summary(self) -> str:
-        """"clean", "not proven", or the revocations listed."""
+        """The status in words: clean, not proven, or the revocations listed."""
         if not self.proven:
             return "not proven (the bundle carries no status proof)"
         if not self.revocations:

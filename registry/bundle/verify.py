@@ -30,7 +30,6 @@ from registry.bundle.checks import (
 )
 from registry.bundle.format import (
     PARTS,
-    REVOCATIONS,
     STATUS,
     Bundle,
     Entry,
@@ -158,9 +157,9 @@ def _revocation_status(
         run.checks.append(Check(STATUS_CHECK, True, detail))
         run.cautions.append(caution)
         return True
-    carried = cast(list[ProvenPart], bundle.get(REVOCATIONS, []))  # proven in step 3
+    carried = cast(list[ProvenPart], bundle.get("revocations", []))  # proven in step 3
     run.status = run.establish(
-        STATUS_CHECK, check_status, bundle[STATUS], checkpoint, log_key, entries, carried,
+        STATUS_CHECK, check_status, bundle["status"], checkpoint, log_key, entries, carried,
         witnessed.cosignatures, witnessed.required,
     )  # fmt: skip
     return run.status is not None
