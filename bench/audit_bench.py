@@ -31,13 +31,14 @@ from typing import Any
 
 import migrations
 from bench.submit_bench import make_records, verify_ceiling
-from ledger import LogConfig, LogStore, Sequencer, Signer, open_checkpoint, open_engine
+from ledger import LogConfig, LogStore, Signer, open_checkpoint, open_engine
 from ledger.note import write_private_key_file
 from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeReplay
 from registry import Registry, RegistrySettings
 from registry.audit.replay import replay_log
 from registry.entries.codec import canonical, capture_leaf
+from registry.open import registry_sequencer
 from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 from tests.support.serving import free_port
 
@@ -58,7 +59,7 @@ def build_log(
     def clock() -> int:
         return time.time_ns() // 1_000_000
 
-    sequencer = Sequencer(store, signer, clock)
+    sequencer = registry_sequencer(store, signer, clock)
     sequencer.initialize()
     now = datetime.now(UTC)
     root = make_root(now)

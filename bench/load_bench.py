@@ -55,11 +55,12 @@ from sqlalchemy.engine import make_url
 import migrations
 from bench.log_bench import fresh_postgres, percentile
 from bench.submit_bench import make_records
-from ledger import LedgerError, LogConfig, LogStore, Sequencer, Signer, open_engine
+from ledger import LedgerError, LogConfig, LogStore, Signer, open_engine
 from ledger.merkle import verify_inclusion
 from ledger.note import write_private_key_file
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle
 from registry import Registry, RegistrySettings
+from registry.open import registry_sequencer
 from testkit.pki import make_device, make_intermediate, make_root
 from tests.support.serving import free_port
 
@@ -98,7 +99,7 @@ def registry_on(directory: Path, url: str, signer: Signer, workers: int) -> Regi
         max_batch=PREFILL_BATCH,
         verify_workers=workers,
     )
-    return Registry(store, Sequencer(store, signer, now_ms), settings, now_ms)
+    return Registry(store, registry_sequencer(store, signer, now_ms), settings, now_ms)
 
 
 def submit_all(
@@ -131,7 +132,7 @@ def build_log(
     signer = Signer.generate("bench.example/load-log")
     # 0600: `prov serve` refuses a log key that others can read.
     write_private_key_file(directory / "log.key", signer.to_string(), "log")
-    Sequencer(LogStore(open_engine(url)), signer, now_ms).initialize()
+    registry_sequencer(LogStore(open_engine(url)), signer, now_ms).initialize()
     now = datetime.now(UTC)
     root = make_root(now)
     ca = make_intermediate(root, now)

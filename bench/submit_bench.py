@@ -25,11 +25,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 import migrations
 from bench.log_bench import DEFAULT_POSTGRES, fresh_postgres
-from ledger import LogConfig, LogStore, Sequencer, Signer, open_engine
+from ledger import LogConfig, LogStore, Signer, open_engine
 from registry import Registry, RegistrySettings
 from registry.entries.codec import b64, capture_message
 from registry.entries.sdk import device_id, sign_message
 from registry.entries.signatures import verify_batch
+from registry.open import registry_sequencer
 from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 
 DEVICES = 100
@@ -99,14 +100,14 @@ def run(
     def clock() -> int:
         return time.time_ns() // 1_000_000
 
-    Sequencer(store, signer, clock).initialize()
+    registry_sequencer(store, signer, clock).initialize()
     settings = RegistrySettings(
         log=LogConfig(tmp, url, tmp / "unused.key"),
         admin_token="t",
         max_batch=batch,
         verify_workers=workers,
     )
-    registry = Registry(store, Sequencer(store, signer, clock), settings, clock)
+    registry = Registry(store, registry_sequencer(store, signer, clock), settings, clock)
     registry.add_vendor("Bench Camera Co.", "camera", root.der, "t")
     for device in devices:
         registry.enroll_device(device.der, [ca.der])

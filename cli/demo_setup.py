@@ -24,11 +24,11 @@ from PIL import Image, ImageDraw
 
 import migrations
 from api import create_app
-from ledger import LogConfig, LogStore, Sequencer, Signer, open_engine
+from ledger import LogConfig, LogStore, Signer, open_engine
 from ledger.cosignature import CosignatureVerifier
 from ledger.witness import write_new_cosigner
 from registry import RegistrySettings
-from registry.open import now_ms
+from registry.open import now_ms, registry_sequencer
 from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 
 ORIGIN = "demo.provenance-ledger.example/log"
@@ -161,5 +161,5 @@ def create_log(directory: Path) -> tuple[LogConfig, Signer]:
     log = LogConfig.from_env(directory, database_url=f"sqlite:///{directory.resolve() / 'log.db'}")
     signer = log.write_new_key(ORIGIN)
     migrations.upgrade(log.database_url)
-    Sequencer(LogStore(open_engine(log.database_url)), signer, now_ms).initialize()
+    registry_sequencer(LogStore(open_engine(log.database_url)), signer, now_ms).initialize()
     return log, signer

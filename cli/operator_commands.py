@@ -18,11 +18,11 @@ import migrations
 from cli import common
 from cli.common import admin_token_option, emit, json_option, open_client
 from cli.files import load_certificates
-from ledger import ConfigurationError, LogConfig, LogStore, Sequencer, open_engine
+from ledger import ConfigurationError, LogConfig, LogStore, open_engine
 from ledger.database import describe
 from ledger.witnessing import PushResult, WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
-from registry.open import now_ms
+from registry.open import now_ms, registry_sequencer
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
@@ -53,7 +53,7 @@ def init(config: LogConfig, origin: str | None) -> None:
     else:
         console.print(f"using the existing log key {config.key_file}")
     store = LogStore(open_engine(config.database_url))
-    latest = Sequencer(store, signer, now_ms).initialize()
+    latest = registry_sequencer(store, signer, now_ms).initialize()
     console.print(f"log {signer.name!r} is ready at tree size {latest.size}")
     click.echo(f"verifier key: {signer.verifier.vkey}")
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ledger import leafindex
     from ledger.database import open_engine
     from ledger.sequencer import AppendResult, Sequencer
+    from ledger.status_index import StatusRule
     from ledger.store import LogStore, SignedCheckpoint
 
 # The storage names load SQLAlchemy, so they are imported on first use (PEP 562): a verifier
@@ -55,6 +56,7 @@ _STORAGE = {
     "Sequencer": "ledger.sequencer",
     "LogStore": "ledger.store",
     "SignedCheckpoint": "ledger.store",
+    "StatusRule": "ledger.status_index",
 }
 
 
@@ -84,6 +86,7 @@ __all__ = [
     "Signer",
     "StatusCommitment",
     "StatusProof",
+    "StatusRule",
     "StorageError",
     "TlogProof",
     "VerificationError",

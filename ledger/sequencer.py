@@ -22,6 +22,7 @@ from ledger.errors import ConfigurationError, MalformedError, StorageError
 from ledger.merkle import EMPTY_ROOT, root_hash
 from ledger.note import Signer
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
+from ledger.status_index import StatusRule, commit_batch, commit_latest
 from ledger.store import (
     LogStore,
     SignedCheckpoint,
@@ -69,27 +70,35 @@ class Sequencer:
         signer: Signer,
         now: Clock,
         *,
+        status_rule: StatusRule | None = None,
         stall_timeout_s: float = STALL_TIMEOUT_S,
     ) -> None:
-        """`stall_timeout_s`: see ledger.database.locked_transaction (PostgreSQL only)."""
+        """`status_rule`: which subjects each leaf names; with one, every checkpoint gets a
+        status note (ledger.status_index), without one the log keeps no status index.
+        `stall_timeout_s`: see ledger.database.locked_transaction (PostgreSQL only)."""
         self._store = store
         self._signer = signer
         self._now = now
+        self._status_rule = status_rule
         self._stall_timeout_s = stall_timeout_s
 
     def _locked(self) -> AbstractContextManager[Connection]:
         return locked_transaction(self._store.engine, stall_timeout_s=self._stall_timeout_s)
 
     def initialize(self) -> SignedCheckpoint:
-        """Sign and store the empty tree's checkpoint, unless the log already has one."""
+        """Sign and store the empty tree's checkpoint, unless the log already has one; with a
+        status rule, bring the status index up to the latest checkpoint and sign its note."""
         with self._locked() as connection:
             latest = read_latest_checkpoint(connection)
             if latest is not None:
                 self._check_origin(latest)
-                return latest
-            return self._store_checkpoint(
-                connection, Checkpoint(self._signer.name, 0, EMPTY_ROOT), self._now()
-            )
+            else:
+                latest = self._store_checkpoint(
+                    connection, Checkpoint(self._signer.name, 0, EMPTY_ROOT), self._now()
+                )
+            if self._status_rule is not None:
+                commit_latest(connection, self._status_rule, self._signer, latest.checkpoint)
+            return latest
 
     def append(self, leaves: Sequence[bytes]) -> AppendResult:
         """Append `leaves` (exact leaf bytes) as one batch under one new checkpoint."""
@@ -150,6 +159,10 @@ class Sequencer:
             signed = self._store_checkpoint(
                 connection, Checkpoint(self._signer.name, new_size, root), now
             )
+            if self._status_rule is not None:
+                commit_batch(
+                    connection, self._status_rule, self._signer, size, leaves, signed.checkpoint
+                )
         return AppendResult(size, len(leaves), signed), outcome
 
     def _check_origin(self, latest: SignedCheckpoint) -> None:

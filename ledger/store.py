@@ -5,7 +5,7 @@ requested tree size against the latest checkpoint first. Tiles only ever grow by
 hashes read for an older size stay valid while a sequencer extends the tree.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
@@ -24,7 +24,15 @@ from ledger.merkle import (
     root_hash,
 )
 from ledger.note import parse_note
-from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
+from ledger.schema import (
+    log_checkpoints,
+    log_entry_bundles,
+    log_status_entries,
+    log_status_notes,
+    log_status_state,
+    log_tiles,
+)
+from ledger.status import StatusProof, prove_status
 from ledger.tiles import TILE_WIDTH, Tile, TileKey, decode_entry_bundle, hashes_from_tiles
 
 
@@ -68,6 +76,32 @@ def read_latest_checkpoint(connection: Connection) -> SignedCheckpoint | None:
         return None
     note = bytes(row.note)
     return SignedCheckpoint(parse_checkpoint(parse_note(note).text), note, row.created_at_ms)
+
+
+_STATUS_ROWS = (
+    select(log_status_entries.c.subject, log_status_entries.c.leaf_index)
+    .where(log_status_entries.c.leaf_index < bindparam("size"))
+    .order_by(log_status_entries.c.subject, log_status_entries.c.leaf_index)
+)
+_STATUS_NOTE = select(log_status_notes.c.note).where(
+    log_status_notes.c.tree_size == bindparam("size")
+)
+_STATUS_INDEXED = select(log_status_state.c.indexed_size)
+
+
+def read_status_items(connection: Connection, size: int) -> dict[bytes, list[int]]:
+    """The status index's map below `size`: subject -> its leaf indexes, ascending. The rows
+    are few (only entries that name a subject, such as revocations), so this reads them all."""
+    items: dict[bytes, list[int]] = {}
+    for subject, leaf_index in connection.execute(_STATUS_ROWS, {"size": size}):
+        items.setdefault(bytes(subject), []).append(leaf_index)
+    return items
+
+
+def read_status_indexed_size(connection: Connection) -> int | None:
+    """How many leaves the status index covers; None if it was never built (no state row)."""
+    indexed: int | None = connection.execute(_STATUS_INDEXED).scalar()
+    return indexed
 
 
 def read_entries(connection: Connection, start: int, end: int) -> list[bytes]:
@@ -223,6 +257,34 @@ class LogStore:
         if not 0 <= index < size:
             raise NotFoundError(f"entry {index} does not exist: the log has {size} entries")
         return self.entries(index, index + 1)[0]
+
+    def status_note(self, size: int) -> bytes | None:
+        """The status note (ledger.status_note) the log signed beside its checkpoint at `size`;
+        None if it signed none there (a checkpoint older than the index, or a log without one)."""
+        with self._read() as connection:
+            note = connection.execute(_STATUS_NOTE, {"size": size}).scalar()
+        return None if note is None else bytes(note)
+
+    def status_items(self, size: int) -> dict[bytes, list[int]]:
+        """The status index over leaves [0, size): subject -> ascending leaf indexes."""
+        with self._read() as connection:
+            return self._status_items_on(connection, size)
+
+    def status_proofs(self, size: int, subjects: Collection[bytes]) -> dict[bytes, StatusProof]:
+        """Each subject's status proof in the index over leaves [0, size), from one read."""
+        items = self.status_items(size)
+        return {subject: prove_status(items, subject) for subject in subjects}
+
+    def _status_items_on(self, connection: Connection, size: int) -> dict[bytes, list[int]]:
+        self._check_size(connection, size, "tree size")
+        indexed = read_status_indexed_size(connection) or 0
+        if indexed < size:
+            # Partial rows would prove a revoked subject clean: refuse rather than answer.
+            raise NotFoundError(
+                f"the status index covers leaves below {indexed} only, not {size}: the log's "
+                "sequencer builds it when it runs with the registry's status rule"
+            )
+        return read_status_items(connection, size)
 
     def find_leaf(self, leaf_hash: bytes) -> list[int]:
         """Indexes of the entries whose leaf hash is `leaf_hash`, in log order.

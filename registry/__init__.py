@@ -8,9 +8,16 @@ from registry.config import RegistrySettings
 
 if TYPE_CHECKING:
     from registry.admission.registry import CaptureResult, Receipt, Registry
-    from registry.open import open_registry
+    from registry.open import open_registry, registry_sequencer
 
-__all__ = ["CaptureResult", "Receipt", "Registry", "RegistrySettings", "open_registry"]
+__all__ = [
+    "CaptureResult",
+    "Receipt",
+    "Registry",
+    "RegistrySettings",
+    "open_registry",
+    "registry_sequencer",
+]
 
 # The façade loads SQLAlchemy, so it is imported on first use (PEP 562): the offline bundle
 # verifier (registry.bundle.verify) imports `registry` without a database driver.
@@ -19,6 +26,7 @@ _STORAGE = {
     "Receipt": "registry.admission.registry",
     "Registry": "registry.admission.registry",
     "open_registry": "registry.open",
+    "registry_sequencer": "registry.open",
 }
 
 

@@ -3,13 +3,29 @@
 import time
 from collections.abc import Callable
 
-from ledger import LogStore, Sequencer, open_engine
+from ledger import LogStore, Sequencer, Signer, open_engine
+from ledger.database import STALL_TIMEOUT_S
 from registry.admission.registry import Registry
 from registry.config import RegistrySettings
+from registry.entries.status_subjects import status_subjects
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def registry_sequencer(
+    store: LogStore,
+    signer: Signer,
+    clock: Callable[[], int],
+    *,
+    stall_timeout_s: float = STALL_TIMEOUT_S,
+) -> Sequencer:
+    """The sequencer of a registry's log: it keeps the status index of the revocations
+    (registry.entries.status_subjects) and signs its note beside every checkpoint."""
+    return Sequencer(
+        store, signer, clock, status_rule=status_subjects, stall_timeout_s=stall_timeout_s
+    )
 
 
 def open_registry(
@@ -20,5 +36,5 @@ def open_registry(
     store = LogStore(open_engine(settings.log.database_url))
     sequencer = None
     if writable and settings.log.key_file.exists():
-        sequencer = Sequencer(store, settings.log.load_signer(), clock)
+        sequencer = registry_sequencer(store, settings.log.load_signer(), clock)
     return Registry(store, sequencer, settings, clock)

@@ -25,6 +25,7 @@ from ledger import LogConfig, LogStore, Sequencer, open_checkpoint, open_engine
 from ledger.checkpoint import Checkpoint
 from ledger.store import SignedCheckpoint
 from registry import Registry, RegistrySettings
+from registry.entries.status_subjects import status_subjects
 from registry.open import now_ms
 from tests.support.crash_harness import (
     LogAuditor,
@@ -68,7 +69,13 @@ def _stall_mid_batch(
     store = LogStore(open_engine(url))
     signer = config.load_signer()
     sequencer = StallingSequencer(
-        store, signer, now_ms, ready=Path(ready), stall_s=stall_s, stall_timeout_s=stall_timeout_s
+        store,
+        signer,
+        now_ms,
+        ready=Path(ready),
+        stall_s=stall_s,
+        status_rule=status_subjects,
+        stall_timeout_s=stall_timeout_s,
     )
     registry = Registry(store, sequencer, RegistrySettings(log=config, verify_workers=0), now_ms)
     registry.submit_captures(records)

@@ -32,10 +32,11 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Ok
 
-from ledger import LogConfig, LogStore, Sequencer, Signer
+from ledger import LogConfig, LogStore, Signer
 from ledger.note import write_private_key_file
 from registry import RegistrySettings
 from registry.entries.sdk import sign_capture
+from registry.open import registry_sequencer
 from testkit.pki import make_pki
 from tests.support.clocks import FixedClock
 from tests.support.prov_cli import Prov
@@ -183,7 +184,7 @@ def client(
     """The app in-process on an initialized, empty log, with an operator token."""
     key_file = tmp_path / "log.key"
     write_private_key_file(key_file, signer.to_string(), "log")
-    Sequencer(store, signer, clock).initialize()
+    registry_sequencer(store, signer, clock).initialize()
     with serving_app(
         RegistrySettings(
             log=LogConfig(tmp_path, migrated_url, key_file), admin_token=TOKEN, verify_workers=0

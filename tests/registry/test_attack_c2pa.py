@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import registry.admission.c2pa_ingest as registry_module
 import registry.c2pa.evidence as c2pa_evidence_module
 from cli.main import main
-from ledger import Sequencer, Signer
+from ledger import Signer
 from ledger.errors import LedgerError, MalformedError, VerificationError
 from registry import Registry
 from registry.audit.replay import replay_log
@@ -37,6 +37,7 @@ from registry.c2pa.jumbf import Box, manifest_store_from_jpeg, parse_boxes
 from registry.entries.codec import C2PA_CAPTURE, encode_entry, parse_entry_as
 from registry.entries.formats import C2paEvidence
 from registry.imaging.hashing import hash_image, query_hashes
+from registry.open import registry_sequencer
 from testkit.pki import make_device, make_intermediate, make_root
 from tests.support.c2pa_camera import C2PA_EKUS, Camera
 from tests.support.c2pa_forgery import forge, only_manifest, raw, store_of
@@ -241,7 +242,7 @@ def test_audit_replay_reports_forged_c2pa_evidence(
         _old_entry(registry, honest.index, _evidence_of(too_short), clock),
     ]
     first = (
-        Sequencer(registry.store, signer, clock)
+        registry_sequencer(registry.store, signer, clock)
         .append([encode_entry(e) for e in entries])
         .first_index
     )
@@ -277,7 +278,9 @@ def test_prov_verify_image_catches_an_old_forged_attribution(
     measured = hash_image(forged, "x.jpg").claim_fields()
     genuine_c2pa = parse_entry_as(registry.store.entry(logged_a.index), C2PA_CAPTURE)["c2pa"]
     old = _old_entry(registry, logged_a.index, genuine_c2pa, clock, **measured)
-    index = Sequencer(registry.store, signer, clock).append([encode_entry(old)]).first_index
+    index = (
+        registry_sequencer(registry.store, signer, clock).append([encode_entry(old)]).first_index
+    )
     registry.reindex()  # as the unfixed registry would have indexed it
     bundle = build_bundle(registry.store, index)
     without_image = verify_bundle(bundle, signer.verifier)

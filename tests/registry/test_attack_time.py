@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from sqlalchemy import insert
 
 from cli.main import main
-from ledger import LogConfig, LogStore, Sequencer, Signer
+from ledger import LogConfig, LogStore, Signer
 from ledger.cosignature import Cosigner
 from ledger.database import open_engine
 from ledger.note import parse_note, write_private_key_file
@@ -33,6 +33,7 @@ from registry.audit.replay import replay_log
 from registry.bundle.build import build_bundle
 from registry.bundle.verify import BundleReport, verify_bundle
 from registry.entries.codec import CAPTURE
+from registry.open import registry_sequencer
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.in_process import served
@@ -272,7 +273,7 @@ def test_skewed_replicas_keep_logged_at_monotonic(
         verify_workers=0,
     )
     replica = Registry(
-        other_store, Sequencer(other_store, signer, slow_clock), settings, slow_clock
+        other_store, registry_sequencer(other_store, signer, slow_clock), settings, slow_clock
     )
     try:
         for seed in range(1, 7):

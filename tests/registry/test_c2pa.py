@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from cli.errors import EXIT_CAUTION
 from cli.main import main
-from ledger import Sequencer, Signer
+from ledger import Signer
 from ledger.errors import MalformedError, VerificationError
 from ledger.note import write_private_key_file
 from registry import Registry
@@ -31,6 +31,7 @@ from registry.cautions import LOGGED_LATE
 from registry.entries.codec import C2PA_CAPTURE, DEVICE, encode_entry, parse_entry
 from registry.imaging.hashing import query_hashes
 from registry.lookup.query import Lookup, query_from_image
+from registry.open import registry_sequencer
 from tests.support.c2pa_camera import Camera, jpeg
 from tests.support.clocks import FixedClock
 from tests.support.in_process import api_client, served
@@ -177,7 +178,7 @@ def test_audit_replay_reverifies_the_c2pa_signature_from_the_entry(
         "c2pa": {**honest["c2pa"], "assertions": other_c2pa["assertions"]},
     }
     first = (
-        Sequencer(registry.store, signer, clock)
+        registry_sequencer(registry.store, signer, clock)
         .append([encode_entry(e) for e in (later, broken, swapped)])
         .first_index
     )

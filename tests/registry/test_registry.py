@@ -16,7 +16,6 @@ from ledger import (
     LogStore,
     MalformedError,
     NotFoundError,
-    Sequencer,
     Signer,
     VerificationError,
     hash_leaf,
@@ -29,6 +28,7 @@ from registry.entries.codec import b64, capture_message, parse_entry
 from registry.entries.sdk import device_id, sign_capture, sign_message, sign_revocation
 from registry.errors import NotAuthorizedError
 from registry.imaging.hashing import hash_image
+from registry.open import registry_sequencer
 from testkit.pki import DevicePKI, IssuedCert, KeyType, make_device, make_pki, make_root
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import TOKEN, now_of, picture, record
@@ -84,7 +84,7 @@ def test_vendors_are_disabled_without_a_configured_token(
     settings = RegistrySettings(
         log=LogConfig(tmp_path, "sqlite://", tmp_path / "k"), admin_token=None
     )
-    registry = Registry(store, Sequencer(store, signer, clock), settings, clock)
+    registry = Registry(store, registry_sequencer(store, signer, clock), settings, clock)
     with pytest.raises(NotAuthorizedError, match="PROV_ADMIN_TOKEN") as info:
         registry.add_vendor("X", "camera", pki.root.der, TOKEN)
     assert info.value.code == "admin_disabled"
@@ -469,8 +469,8 @@ def test_a_batch_of_late_uploads_is_admitted(
         max_batch=1100,
         verify_workers=0,
     )
-    Sequencer(store, signer, clock).initialize()
-    registry = Registry(store, Sequencer(store, signer, clock), settings, clock)
+    registry_sequencer(store, signer, clock).initialize()
+    registry = Registry(store, registry_sequencer(store, signer, clock), settings, clock)
     registry.add_vendor("Example Camera Co.", "camera", pki.root.der, TOKEN)
     registry.enroll_device(pki.device.der, pki.chain_der)
     device = pki.device

@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy import func, select
 
 import migrations
-from ledger import LogConfig, LogStore, Sequencer, Verifier, open_checkpoint, open_engine
+from ledger import LogConfig, LogStore, Verifier, open_checkpoint, open_engine
 from ledger.merkle import hash_leaf, verify_consistency
 from ledger.remote import RemoteLog
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
@@ -41,7 +41,7 @@ from registry.admission.schema import reg_captures, reg_devices, reg_state, reg_
 from registry.audit.replay import replay_log
 from registry.entries.codec import CAPTURE, b64, capture_message, parse_entry
 from registry.entries.sdk import device_id, sign_message
-from registry.open import now_ms
+from registry.open import now_ms, registry_sequencer
 from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 from tests.support.serving import Server
 
@@ -64,9 +64,9 @@ class LogUnderTest:
         config = LogConfig(data_dir, database_url, data_dir / "log.key")
         signer = config.write_new_key(ORIGIN)
         store = LogStore(open_engine(database_url))
-        Sequencer(store, signer, now_ms).initialize()
+        registry_sequencer(store, signer, now_ms).initialize()
         settings = RegistrySettings(log=config, admin_token=ADMIN_TOKEN)
-        registry = Registry(store, Sequencer(store, signer, now_ms), settings, now_ms)
+        registry = Registry(store, registry_sequencer(store, signer, now_ms), settings, now_ms)
         now = dt.datetime.now(dt.UTC)
         root = make_root(now)
         ca = make_intermediate(root, now)

@@ -7,7 +7,8 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from cli.main import main
-from ledger import LogConfig, LogStore, Sequencer, Verifier, open_engine
+from ledger import LogConfig, LogStore, Verifier, open_engine
+from registry.open import registry_sequencer
 from tests.support.clocks import FixedClock
 
 ORIGIN = "example.org/x"
@@ -51,7 +52,9 @@ class Prov:
         """Append through ledger.Sequencer with the key `prov init` wrote."""
         engine = open_engine(self.config.database_url)
         try:
-            Sequencer(LogStore(engine), self.config.load_signer(), FixedClock()).append(leaves)
+            registry_sequencer(LogStore(engine), self.config.load_signer(), FixedClock()).append(
+                leaves
+            )
         finally:
             engine.dispose()
 

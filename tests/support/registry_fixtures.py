@@ -15,12 +15,13 @@ from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
 from api import create_app
-from ledger import LogConfig, LogStore, Sequencer, Signer
+from ledger import LogConfig, LogStore, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
 from registry.entries.codec import encode_entry
 from registry.entries.formats import CaptureRecord
 from registry.entries.sdk import sign_capture
+from registry.open import registry_sequencer
 from testkit.pki import DevicePKI, IssuedCert, make_pki
 from tests.support.clocks import FixedClock
 
@@ -48,14 +49,14 @@ def picture(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
 
 @pytest.fixture
 def registry(store: LogStore, signer: Signer, clock: FixedClock, tmp_path: Path) -> Registry:
-    Sequencer(store, signer, clock).initialize()
+    registry_sequencer(store, signer, clock).initialize()
     settings = RegistrySettings(
         log=LogConfig(tmp_path, str(store.engine.url), tmp_path / "log.key"),
         admin_token=TOKEN,
         max_batch=50,
         verify_workers=0,
     )
-    return Registry(store, Sequencer(store, signer, clock), settings, clock)
+    return Registry(store, registry_sequencer(store, signer, clock), settings, clock)
 
 
 def now_of(clock: FixedClock) -> datetime:
@@ -93,7 +94,7 @@ def writable_settings(
     key file (0600), the operator token TOKEN, signatures checked in this process."""
     key_file = tmp_path / "log.key"
     write_private_key_file(key_file, signer.to_string(), "log")
-    Sequencer(store, signer, clock).initialize()
+    registry_sequencer(store, signer, clock).initialize()
     return RegistrySettings(
         log=LogConfig(tmp_path, migrated_url, key_file), admin_token=TOKEN, verify_workers=0
     )
@@ -162,6 +163,6 @@ def smuggle(
 ) -> int:
     """Append entries straight through the sequencer, past every admission check - what a
     dishonest or buggy operator could do. Returns the first index."""
-    sequencer = Sequencer(registry.store, signer, clock)
+    sequencer = registry_sequencer(registry.store, signer, clock)
     leaves = [e if isinstance(e, bytes) else encode_entry(e) for e in entries]
     return sequencer.append(leaves).first_index
