@@ -146,7 +146,7 @@ def _opened(note: bytes, log_key: Verifier, target: Checkpoint) -> StatusCommitm
             f"it names the tree of {commitment.size} entries with root "
             f"{_b64(commitment.root_hash)}, not the checkpoint's ({target.size}, "
             f"{_b64(target.root_hash)})",
-            code=STATUS_COMMITMENT_MISMATCH,
+            code="status_commitment_mismatch",
         )
     return commitment
 

@@ -180,7 +180,7 @@ def test_a_forked_log_fails_the_refresh(
         theirs = build_bundle(forked.store, index)
         assert verify_bundle(ours, signer.verifier).ok
         assert verify_bundle(theirs, signer.verifier).ok
-        with api_client(forked, signer, fork_dir) as client:
+        with api_client(forked, signer, tmp_path / "fork-api") as client:
             refreshed = refresh_bundle(ours, InProcess(client), signer.verifier)
     finally:
         forked.close()

@@ -105,13 +105,13 @@ def test_a_note_for_another_tree_or_key_is_flagged(
         signer.name, latest.size, latest.checkpoint.root_hash, EMPTY_STATUS_ROOT
     )
     _store_note(registry, sign_status(commitment, stranger))
-    with served(registry, signer, tmp_path) as remote:
+    with served(registry, signer, tmp_path / "first") as remote:
         replayed = replay_log(remote, signer.verifier, workers=1)
     (finding,) = replayed.status_findings
     assert "is not valid" in finding.reason
     other_tree = StatusCommitment(signer.name, latest.size, bytes(32), EMPTY_STATUS_ROOT)
     _store_note(registry, sign_status(other_tree, signer))
-    with served(registry, signer, tmp_path) as remote:
+    with served(registry, signer, tmp_path / "second") as remote:
         replayed = replay_log(remote, signer.verifier, workers=1)
     (finding,) = replayed.status_findings
     assert "not the checkpoint's" in finding.reason
@@ -123,12 +123,12 @@ def test_a_resumed_replay_keeps_its_index(
     state = tmp_path / "replay.json"
     capture(registry, enrolled, SEED, 1, clock.now_ms - 5_000)
     revocation = revoke_device(registry, enrolled, clock.now_ms - 10_000)
-    with served(registry, signer, tmp_path) as remote:
+    with served(registry, signer, tmp_path / "first") as remote:
         first = replay_log(remote, signer.verifier, workers=1, state_path=state)
     assert first.ok and first.status is not None and first.status.checked
-    capture(registry, enrolled, SEED + 1, 2, clock.now_ms - 1_000)
+    capture(registry, enrolled, SEED + 1, 2, clock.now_ms - 20_000)  # before the compromise
     resign_without(registry, signer, bytes.fromhex(hex_id(enrolled.device.der)), revocation)
-    with served(registry, signer, tmp_path) as remote:
+    with served(registry, signer, tmp_path / "second") as remote:
         second = replay_log(remote, signer.verifier, workers=1, state_path=state)
     assert second.started_at == first.checkpoint.size  # resumed, yet the old revocation counts
     (finding,) = second.status_findings
@@ -140,13 +140,13 @@ def test_a_state_saved_before_status_checks_is_not_checked(
 ) -> None:
     state = tmp_path / "replay.json"
     capture(registry, enrolled, SEED, 1, clock.now_ms - 5_000)
-    with served(registry, signer, tmp_path) as remote:
+    with served(registry, signer, tmp_path / "first") as remote:
         replay_log(remote, signer.verifier, workers=1, state_path=state)
     saved = json.loads(state.read_text())
     del saved["status"]  # as an older version wrote it
     state.write_text(json.dumps(saved))
     capture(registry, enrolled, SEED + 1, 2, clock.now_ms - 1_000)
-    with served(registry, signer, tmp_path) as remote:
+    with served(registry, signer, tmp_path / "second") as remote:
         resumed = replay_log(remote, signer.verifier, workers=1, state_path=state)
     assert resumed.ok and resumed.status is not None and not resumed.status.checked
     assert "saved before status checks" in resumed.status.detail
