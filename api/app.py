@@ -18,6 +18,7 @@ from api.routers import (
     origins_page,
     registry,
     softbinding,
+    status,
     tiles,
     web,
 )
@@ -28,7 +29,7 @@ from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
 from registry.lookup.query import Lookup
 
-ROUTERS = (tiles, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page)
+ROUTERS = (tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page)
 
 
 class SkipTilesGZip(GZipMiddleware):

@@ -168,6 +168,7 @@ def _print_report(report: ReplayReport) -> None:
     console.print(f"entries by kind: {kinds or 'none'}")
     for finding in report.findings:
         console.print(f"[red]TREE[/] {escape(finding.where)}: {escape(finding.reason)}")
+    _print_status(report)
     for entry in report.invalid:
         console.print(
             f"[red]INVALID[/] entry {entry.index} ({entry.kind}, {entry.code}): "
@@ -190,6 +191,19 @@ def _print_report(report: ReplayReport) -> None:
         console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
     else:
         console.print("[bold red]the log does NOT verify[/]")
+
+
+def _print_status(report: ReplayReport) -> None:
+    """The status commitment's check; a finding with its evidence and the note as signed."""
+    if report.status is not None and not report.status_findings:
+        console.print(f"status commitment: {escape(report.status.detail)}")
+    for finding in report.status_findings:
+        evidence = ", ".join(map(str, finding.evidence)) or "none named"
+        console.print(
+            f"[red]STATUS[/] checkpoint {finding.tree_size} ({finding.code}): "
+            f"{escape(finding.reason)} (evidence: entries {evidence})"
+        )
+        console.print(f"       the note as signed: {escape(finding.note)!r}")
 
 
 def _fetched(url: str, key: Verifier) -> Seen:

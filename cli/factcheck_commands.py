@@ -1,7 +1,7 @@
-"""The fact-checker's commands: `prov lookup`, `prov bundle`, `prov verify`.
+"""The fact-checker's commands: `prov lookup`, `prov bundle` (`prov verify` is in
+cli/verify_commands.py).
 
-`lookup` and `bundle` act where cli/common.open_client says; `verify` is offline: it needs
-nothing but the bundle and the keys it is given.
+`lookup` and `bundle` act where cli/common.open_client says.
 """
 
 import json
@@ -13,83 +13,9 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import console, json_option, open_client, print_cautions, witness_keys_required
+from cli.common import console, json_option, open_client, print_cautions
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
 from cli.files import bundle_path, read_input_file
-from ledger import Verifier
-from registry.bundle.verify import BundleReport, verify_bundle
-from registry.imaging.hashing import query_hashes
-
-
-@click.command()
-@click.argument("bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False))
-@click.option(
-    "--log-key", required=True, envvar="PROV_LOG_VKEY", help="The log's verifier key (vkey)."
-)
-@click.option(
-    "--image", type=click.Path(dir_okay=False), help="Also check this image against the capture."
-)
-@click.option(
-    "--witness-key", "witness_keys", multiple=True, envvar="PROV_WITNESS_VKEYS",
-    help="A witness's cosignature vkey: its cosignature dates the capture. Repeatable.",
-)  # fmt: skip
-@click.option(
-    "--min-witnesses", type=click.IntRange(0), default=None,
-    help="How many of the given witnesses must have cosigned [1 if any --witness-key].",
-)  # fmt: skip
-@json_option
-@click.pass_context
-def verify(
-    ctx: click.Context,
-    bundle_file: str,
-    log_key: str,
-    image: str | None,
-    witness_keys: tuple[str, ...],
-    min_witnesses: int | None,
-    as_json: bool,
-) -> None:
-    """Check a proof bundle offline: checkpoint, witnesses, inclusion, chain, signature, image."""
-    key = Verifier.from_vkey(log_key)
-    witnesses, required = witness_keys_required(witness_keys, min_witnesses)
-    image_hashes, data = None, None
-    if image:
-        data = read_input_file(image, "image")
-        image_hashes = query_hashes(data, image)
-    report = verify_bundle(
-        read_input_file(bundle_file, "bundle"), key, image_hashes, witnesses, required, data
-    )
-    cautions = [c.to_json() for c in report.cautions]
-    if as_json:
-        click.echo(json.dumps(_report_json(report, cautions), indent=2))
-    else:
-        _print_report(report, cautions)
-    if not report.ok:
-        ctx.exit(EXIT_FAILED)
-    if cautions:
-        ctx.exit(EXIT_CAUTION)
-
-
-def _report_json(report: BundleReport, cautions: list[dict[str, Any]]) -> dict[str, Any]:
-    checks = [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks]
-    times = [{"what": t.what, "at_ms": t.at_ms, "vouched_by": t.vouched_by} for t in report.times]
-    return {"ok": report.ok, "checks": checks, "times": times, "cautions": cautions}
-
-
-def _print_report(report: BundleReport, cautions: list[dict[str, Any]]) -> None:
-    print_cautions(cautions)
-    for check in report.checks:
-        mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
-    for claim in report.times:
-        console.print(f"     {escape(claim.describe())}")
-    if not report.ok:
-        console.print("[bold red]bundle does NOT verify[/]")
-    elif cautions:
-        console.print(
-            f"[bold yellow]bundle verified, with cautions[/]: {len(cautions)} listed above"
-        )
-    else:
-        console.print("[bold green]bundle verified[/]")
 
 
 @click.command()

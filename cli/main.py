@@ -2,7 +2,7 @@
 
 The commands live by audience, one module each: operator_commands (init, serve, log, vendor,
 reindex), device_commands (device, capture, submit, revoke), factcheck_commands (lookup,
-bundle, verify), audit_commands (audit, clusters), witness_commands (witness), c2pa_commands
+bundle), verify_commands (verify), audit_commands (audit, clusters), witness_commands (witness), c2pa_commands
 (c2pa), and demo. This module is only the root group: its options and its error handling.
 """
 
@@ -12,7 +12,13 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from cli import audit_commands, c2pa_commands, device_commands, factcheck_commands
+from cli import (
+    audit_commands,
+    c2pa_commands,
+    device_commands,
+    factcheck_commands,
+    verify_commands,
+)
 from cli import operator_commands as operator
 from cli.demo import demo
 from cli.errors import exit_code_for
@@ -73,7 +79,7 @@ COMMANDS: dict[str, click.Command] = {
     # fact-checkers
     "lookup": factcheck_commands.lookup,
     "bundle": factcheck_commands.bundle,
-    "verify": factcheck_commands.verify,
+    "verify": verify_commands.verify,
     # auditors
     "audit": audit_commands.audit,
     "clusters": audit_commands.clusters,

@@ -2,7 +2,9 @@
 
 Auditors and monitors use this, never the database: the C2SP paths (`/checkpoint`,
 `/tile/<L>/<N>[.p/<W>]`, `/tile/entries/<N>[.p/<W>]`) and, for consistency proofs, the JSON
-`/v1/log/proof/consistency`. Nothing fetched is trusted: callers verify every byte.
+`/v1/log/proof/consistency`; for the status index (ledger.status, ledger.status_note), the JSON
+`/v1/status/<size>` and `/v1/status/<size>/proofs/<subject hex>`. Nothing fetched is trusted:
+callers verify every byte.
 
 Failures carry the URL: NotFoundError when the log answers 404 for something it should
 serve, StorageError when it cannot be reached or answers otherwise.
@@ -81,6 +83,31 @@ class RemoteLog:
         if any(len(h) != HASH_SIZE for h in proof):
             raise StorageError(f"{self.base_url}: a consistency proof hash is not 32 bytes")
         return proof
+
+    def status_note(self, size: int) -> bytes:
+        """The status note the log signed for its checkpoint of `size` (NotFoundError if none)."""
+        body = self._json(f"/v1/status/{size}", "status note")
+        note = body.get("note") if isinstance(body, dict) else None
+        if not isinstance(note, str):
+            raise StorageError(f"{self.base_url}: the status note of {size} is not a string")
+        return note.encode()
+
+    def status_proof(self, size: int, subject: bytes) -> bytes:
+        """The encoded ledger.status proof of `subject` at `size`, unverified."""
+        body = self._json(f"/v1/status/{size}/proofs/{subject.hex()}", "status proof")
+        proof = body.get("proof") if isinstance(body, dict) else None
+        if not isinstance(proof, str):
+            raise StorageError(f"{self.base_url}: the status proof is not a base64 string")
+        try:
+            return decode_base64(proof, "status proof")
+        except MalformedError as exc:
+            raise StorageError(f"{self.base_url}: {exc}") from None
+
+    def _json(self, path: str, what: str) -> object:
+        try:
+            return json.loads(self._get(path))
+        except ValueError:
+            raise StorageError(f"{self.base_url}{path}: the {what} is not JSON") from None
 
     def _get(self, path: str) -> bytes:
         try:

@@ -19,6 +19,7 @@ __all__ = [
     "LOGGED_AFTER_REVOCATION",
     "LOGGED_LATE",
     "REGISTERED_EARLIER_ELSEWHERE",
+    "REVOCATION_STATUS_UNPROVEN",
     "Caution",
 ]
 
@@ -38,6 +39,9 @@ REGISTERED_EARLIER_ELSEWHERE: Final = "registered_earlier_elsewhere"
 # This capture claims a time before an earlier near-duplicate was logged, but was itself
 # logged after it: its claimed priority rests on the device's clock alone.
 CLAIMS_TIME_BEFORE_EARLIER_LOG: Final = "claims_time_before_earlier_log"
+# A proof bundle that carries no status proof (made before them, or stripped): the revocations
+# it lists may be partial, so it can never read as clean (registry.bundle.status).
+REVOCATION_STATUS_UNPROVEN: Final = "revocation_status_unproven"
 
 CODES: Final = (
     CAPTURED_IN_COMPROMISE_WINDOW,
@@ -46,6 +50,7 @@ CODES: Final = (
     GENERATOR_DISCLOSED_FIRST,
     REGISTERED_EARLIER_ELSEWHERE,
     CLAIMS_TIME_BEFORE_EARLIER_LOG,
+    REVOCATION_STATUS_UNPROVEN,
 )
 
 LATE_LOGGING_MS: Final = 24 * 3600 * 1000  # a day: far beyond any honest upload backlog

@@ -26,6 +26,7 @@ from api.schemas.softbinding import (
     SoftBindingQueryIn,
     SupportedAlgorithmsOut,
 )
+from api.schemas.status import StatusNoteOut, StatusProofOut
 
 __all__ = [
     "CaptureResultOut",
@@ -45,6 +46,8 @@ __all__ = [
     "SoftBindingMatchOut",
     "SoftBindingMatchesOut",
     "SoftBindingQueryIn",
+    "StatusNoteOut",
+    "StatusProofOut",
     "SupportedAlgorithmsOut",
     "VendorIn",
     "lookup_request_body",

@@ -4,7 +4,9 @@
 entry (`ledger.replay.TreeReplay`: tiles and root checked), and re-validates every entry with
 the admission rules (`registry.audit.auditor.EntryAuditor`, signatures verified in `workers`
 processes). With witness keys it also checks every entry's `logged_at` against the time k of
-those witnesses cosigned the log (`registry.bundle.witness_time.replay_bound`). With a state file it saves
+those witnesses cosigned the log (`registry.bundle.witness_time.replay_bound`). It recomputes
+the status index from every leaf and compares it with the status note the log signed for the
+checkpoint it verifies (`registry.audit.status_audit`). With a state file it saves
 its progress every few seconds (atomically) and resumes from it; the saved state also pins the tree it verified, so a log that later rewrites
 that history fails the next replay.
 """
@@ -28,6 +30,12 @@ from registry.admission import rules
 from registry.audit.auditor import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
 from registry.audit.priority import CautionJson
 from registry.audit.state import InvalidJson
+from registry.audit.status_audit import (
+    StatusAudit,
+    StatusCheck,
+    StatusFinding,
+    StatusFindingJson,
+)
 from registry.bundle.witness_time import replay_bound
 from registry.entries.signatures import verify_batch
 
@@ -56,6 +64,14 @@ class ReplayReportJson(TypedDict):
     invalid_entries: list[InvalidJson]
     tree_findings: list[TreeFindingJson]
     cautions: list[CautionJson]
+    status: "StatusJson"
+    status_findings: list[StatusFindingJson]
+
+
+class StatusJson(TypedDict):
+    tree_size: int
+    checked: bool
+    detail: str
 
 
 @dataclass
@@ -70,10 +86,16 @@ class ReplayReport:
     # Admissible entries the log knows something against (revocations, priority): they do
     # not make the log fail to verify.
     cautions: list[CautionEntry] = field(default_factory=list)
+    # The status commitment of the checkpoint, against the index recomputed from the entries.
+    status: StatusCheck | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.invalid and not self.findings
+        return not self.invalid and not self.findings and not self.status_findings
+
+    @property
+    def status_findings(self) -> list[StatusFinding]:
+        return list(self.status.findings) if self.status is not None else []
 
     @property
     def entries_per_second(self) -> float:
@@ -92,6 +114,12 @@ class ReplayReport:
             "invalid_entries": [i.to_json() for i in self.invalid],
             "tree_findings": [{"where": f.where, "reason": f.reason} for f in self.findings],
             "cautions": [c.to_json() for c in self.cautions],
+            "status": {
+                "tree_size": self.checkpoint.size,
+                "checked": self.status is not None and self.status.checked,
+                "detail": self.status.detail if self.status is not None else "not checked",
+            },
+            "status_findings": [f.to_json() for f in self.status_findings],
         }
 
 
@@ -109,8 +137,9 @@ def replay_log(
     """`witnesses`, `min_witnesses`: check every logged_at against the time `min_witnesses`
     (at least one) of these witnesses cosigned the log (registry.bundle.witness_time)."""
     tree, auditor = ReplayState(), EntryAuditor(max_skew_ms=max_skew_ms)
+    index = StatusAudit()
     if state_path is not None and state_path.exists():
-        tree = _load_state(state_path, log_key, auditor)
+        tree = _load_state(state_path, log_key, auditor, index)
     with _Verifier(workers) as verify:
         auditor.verify = verify
         note = remote.checkpoint()
@@ -126,13 +155,19 @@ def replay_log(
                 witnessed.append(TreeFinding("witness cosignatures", str(exc)))
             auditor.check_resumed()
         started, clock = tree.size, time.monotonic()
-        feed = _Feed(auditor, target, tree, state_path, on_progress, clock)
+        feed = _Feed(auditor, index, target, tree, state_path, on_progress, clock)
         tree_findings = replay.run(target, feed.collect, feed.progress)
         feed.flush()
         auditor.finish()
+        # A tree that does not verify gave no complete set of leaves to recompute from.
+        status = (
+            index.check(remote, log_key, target)
+            if not tree_findings
+            else StatusCheck(target.size, False, "not checked: the tree does not verify")
+        )
         seconds = time.monotonic() - clock
     if state_path is not None and not tree_findings:
-        _save_state(state_path, target, tree, auditor)
+        _save_state(state_path, target, tree, auditor, index)
     return ReplayReport(
         target,
         started,
@@ -142,6 +177,7 @@ def replay_log(
         auditor.invalid,
         tree_findings + witnessed,
         auditor.cautions,
+        status,
     )
 
 
@@ -153,18 +189,20 @@ class _Feed:
     def __init__(
         self,
         auditor: EntryAuditor,
+        index: StatusAudit,
         target: Checkpoint,
         tree: ReplayState,
         state_path: Path | None,
         on_progress: Callable[[int, int], None],
         clock: float,
     ) -> None:
-        self._auditor, self._target, self._tree = auditor, target, tree
+        self._auditor, self._index, self._target, self._tree = auditor, index, target, tree
         self._state_path, self._on_progress = state_path, on_progress
         self._pending: list[tuple[int, list[bytes]]] = []
         self._last_save = clock
 
     def collect(self, first: int, leaves: list[bytes]) -> None:
+        self._index.add(first, leaves)  # every leaf, valid or not: the sequencer indexes all
         self._pending.append((first, leaves))
         if sum(len(batch) for _, batch in self._pending) >= AUDIT_BATCH:
             self.flush()
@@ -181,7 +219,7 @@ class _Feed:
             and not self._pending
             and time.monotonic() - self._last_save > SAVE_EVERY_S
         ):
-            _save_state(self._state_path, self._target, self._tree, self._auditor)
+            _save_state(self._state_path, self._target, self._tree, self._auditor, self._index)
             self._last_save = time.monotonic()
 
 
@@ -211,16 +249,21 @@ class _Verifier:
         return lambda: [ok for future in futures for ok in future.result()]
 
 
-def _save_state(path: Path, target: Checkpoint, tree: ReplayState, auditor: EntryAuditor) -> None:
+def _save_state(
+    path: Path, target: Checkpoint, tree: ReplayState, auditor: EntryAuditor, index: StatusAudit
+) -> None:
     state = {
         "origin": target.origin,
         "tree": tree.to_json(),
         "entries": auditor.to_json(),
+        "status": index.to_json() if index.known else None,
     }
     write_atomically(path, json.dumps(state) + "\n")
 
 
-def _load_state(path: Path, log_key: Verifier, auditor: EntryAuditor) -> ReplayState:
+def _load_state(
+    path: Path, log_key: Verifier, auditor: EntryAuditor, index: StatusAudit
+) -> ReplayState:
     try:
         state = json.loads(path.read_text())
         if state["origin"] != log_key.name:
@@ -228,6 +271,7 @@ def _load_state(path: Path, log_key: Verifier, auditor: EntryAuditor) -> ReplayS
                 f"replay state {path} is for the log {state['origin']!r}, not {log_key.name!r}"
             )
         auditor.load_json(state["entries"])
+        index.load_json(state.get("status"))  # absent from states saved before status checks
         return ReplayState.from_json(state["tree"])
     except (ValueError, KeyError, TypeError) as exc:
         raise MalformedError(

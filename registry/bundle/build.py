@@ -1,8 +1,13 @@
 """Building proof bundles from the log (server side: reads the reg_* tables).
 
 The format, and what each part proves, is in `registry.bundle.verify`, which checks a bundle
-offline. The three tlog-proofs (and each revocation's) are against the same signed checkpoint:
-the newest one a witness cosigned if one covers the capture, else the latest.
+offline. A bundle is always against the log's latest checkpoint, with the cosignatures its
+witnesses returned for it so far: the revocation status it proves (registry.bundle.status) is
+then the newest the log can give. Its status proofs are for the subjects the verifier will
+require (`required_subjects`, one function for both), and its revocations exactly the entries
+those proofs list, each with its inclusion proof against the same checkpoint. A log that has no
+status note for its latest checkpoint yet (one written before status notes, until its sequencer
+next starts) gets a bundle without `status`, as bundles were before it.
 """
 
 import base64
@@ -10,14 +15,15 @@ import json
 
 from sqlalchemy import select
 
-from ledger import LogStore, TlogProof
+from ledger import LogStore, SignedCheckpoint, TlogProof
 from ledger.errors import NotFoundError
-from ledger.witnessing import cosigned_note, latest_cosigned
-from registry.admission.caution_rule import Revocation, capture_cautions
+from ledger.witnessing import cosigned_note
+from registry.admission.caution_rule import Revocation, capture_cautions, revocation_from_entry
 from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
-from registry.bundle.format import FORMAT, PARTS, REVOCATIONS, ProvenPart
+from registry.bundle.format import FORMAT, PARTS, REVOCATIONS, STATUS, ProvenPart
+from registry.bundle.status import required_subjects, status_part
 from registry.cautions import Caution
-from registry.entries.codec import REVOCATION, parse_capture, parse_entry_as
+from registry.entries.codec import DEVICE, VENDOR, parse_capture, parse_entry_as
 
 __all__ = ["build_bundle", "build_bundle_with_cautions"]
 
@@ -32,11 +38,12 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
     `verify_bundle` will report), for servers that say so beside the bundle."""
     device_index, vendor_index, device_id = _capture_row(store, capture_index)
     indexes = [capture_index, device_index, vendor_index]
-    # The newest checkpoint a witness cosigned, if one covers the capture: its cosignatures are
-    # the third-party evidence of when the capture existed. Otherwise the latest, unwitnessed.
-    checkpoint = latest_cosigned(store, max(indexes) + 1) or store.latest_checkpoint()
+    checkpoint = store.latest_checkpoint()
     note = cosigned_note(store, checkpoint)
-    revocations = _revocation_indexes(store, device_id, checkpoint.size)
+    status = _status(store, checkpoint, device_index, vendor_index)
+    revocations = (
+        status[1] if status is not None else _revocation_indexes(store, device_id, checkpoint.size)
+    )
     receipts = store.receipts(indexes + revocations, checkpoint.size)
     proven: list[ProvenPart] = [
         {
@@ -54,18 +61,52 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
     }
     if revocations:
         bundle[REVOCATIONS] = proven[len(PARTS) :]
+    if status is not None:
+        bundle[STATUS] = status[0]
     capture = parse_capture(store.entry(capture_index))
     cautions = capture_cautions(
         capture_index,
         capture["claim"]["captured_at"],
         capture["logged_at"],
-        [
-            Revocation(r["index"], entry["device"], entry["compromised_since"])
-            for r in proven[len(PARTS) :]
-            for entry in [parse_entry_as(store.entry(r["index"]), REVOCATION)]
-        ],
+        _revocations(store, revocations),
+        capture["claim"].get("firmware"),  # type: ignore[arg-type]
     )
     return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode(), cautions
+
+
+def _status(
+    store: LogStore, checkpoint: SignedCheckpoint, device_index: int, vendor_index: int
+) -> tuple[dict[str, object], list[int]] | None:
+    """The `status` part at the checkpoint and the revocations its proofs list; None if the
+    log has no status note for it."""
+    note = store.status_note(checkpoint.size)
+    if note is None:
+        return None
+    subjects = required_subjects(
+        dict(parse_entry_as(store.entry(device_index), DEVICE)),
+        dict(parse_entry_as(store.entry(vendor_index), VENDOR)),
+    )
+    proofs = store.status_proofs(checkpoint.size, [bytes.fromhex(s) for s in subjects])
+    listed = {
+        index
+        for subject, proof in proofs.items()
+        if proof.terminal_key == subject
+        for index in proof.terminal_indexes
+    }
+    return status_part(note, {s.hex(): p for s, p in proofs.items()}), sorted(listed)
+
+
+def _revocations(store: LogStore, indexes: list[int]) -> list[Revocation]:
+    """The revocations at `indexes` as the caution rule reads them (the verifier checks their
+    signatures; one the log holds malformed is left out of the server's courtesy cautions)."""
+    found = []
+    for index in indexes:
+        entry = json.loads(store.entry(index))
+        try:
+            found.append(revocation_from_entry(index, entry))
+        except (KeyError, TypeError, AssertionError):
+            continue
+    return found
 
 
 def _capture_row(store: LogStore, capture_index: int) -> tuple[int, int, str]:

@@ -4,12 +4,16 @@ of which vendor, checkable offline with nothing but the log's verifier key.
     {"format": "provenance-ledger/bundle/v1", "log": <log key name>, "checkpoint": <signed note>,
      "capture": {"index": N, "entry": <base64 leaf>, "proof": <C2SP tlog-proof>},
      "device": {...}, "vendor": {...},
-     "revocations"?: [{"index": N, "entry": ..., "proof": ...}, ...]}
+     "revocations"?: [{"index": N, "entry": ..., "proof": ...}, ...],
+     "status"?: {"note": <signed status note>, "subjects": [{"subject": <hex>, "proof": ...}]}}
 
 `revocations` (added beside the others; absent when there are none, so older bundles are
-unchanged) holds every revocation of the device the log holds at the bundle's checkpoint, each
-with its inclusion proof: `registry.bundle.verify` checks them and applies them as cautions
-(registry.admission.caution_rule).
+unchanged) holds every revocation the log holds at the bundle's checkpoint against the device,
+each with its inclusion proof: `registry.bundle.verify` checks them and applies them as
+cautions (registry.admission.caution_rule). `status` (added later, beside them; absent from
+older bundles) proves that list complete: the log's signed status note for the bundle's
+checkpoint and a status proof for the device, each CA on its verified path and the vendor
+root (`registry.bundle.status`); `revocations` then holds exactly the entries those list.
 
 The tlog-proofs are against the same signed checkpoint, which is also given on its own. Bundles
 are written as compact JSON (registry.bundle.build), so every byte is meaningful: changing any
@@ -26,6 +30,7 @@ __all__ = [
     "MAX_REVOCATIONS",
     "PARTS",
     "REVOCATIONS",
+    "STATUS",
     "Bundle",
     "Entry",
     "ProvenPart",
@@ -36,6 +41,7 @@ __all__ = [
 FORMAT = "provenance-ledger/bundle/v1"
 PARTS = ("capture", "device", "vendor")
 REVOCATIONS = "revocations"  # the optional part: the device's revocations, each proven
+STATUS = "status"  # the optional part: the status proofs (registry.bundle.status)
 MAX_REVOCATIONS = 1000  # far beyond any device's; a bound on what a verifier parses
 
 Entry = dict[str, Any]  # a log entry as registry.entries.codec.parse_entry returns it
@@ -59,6 +65,7 @@ class Bundle(TypedDict):
     device: object
     vendor: object
     revocations: NotRequired[list[object]]
+    status: NotRequired[object]
 
 
 def parse_bundle(data: bytes) -> Bundle:
@@ -70,9 +77,10 @@ def parse_bundle(data: bytes) -> Bundle:
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise MalformedError(f"bundle is not a {FORMAT} document", code="bad_bundle")
     fields = {"format", "log", "checkpoint", *PARTS}
-    if set(bundle) not in (fields, fields | {REVOCATIONS}):
+    if not fields <= set(bundle) <= fields | {REVOCATIONS, STATUS}:
         raise MalformedError(
-            f"bundle fields must be exactly {sorted(fields)}, optionally with {REVOCATIONS!r}",
+            f"bundle fields must be exactly {sorted(fields)}, optionally with {REVOCATIONS!r} "
+            f"and {STATUS!r}",
             code="bad_bundle",
         )
     if REVOCATIONS in bundle and (

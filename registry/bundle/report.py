@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from registry.bundle.status import RevocationStatus
 from registry.bundle.witness_time import _iso
 from registry.cautions import Caution
 
@@ -34,6 +35,9 @@ class BundleReport:
     # What the bundle's own entries show against the capture: never part of `ok` (the proof
     # holds), but a verdict that carries any is not a clean pass.
     cautions: tuple[Caution, ...] = ()
+    # What the bundle proves about the revocations against its device, and as of when (None:
+    # the verification stopped before that check).
+    status: RevocationStatus | None = None
 
     @property
     def ok(self) -> bool:

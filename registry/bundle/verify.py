@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar, cast
 
+from ledger.checkpoint import Checkpoint
 from ledger.cosignature import Cosignature, CosignatureVerifier
 from ledger.errors import LedgerError
 from ledger.note import Verifier
@@ -29,6 +30,7 @@ from registry.bundle.checks import (
 )
 from registry.bundle.format import (
     PARTS,
+    STATUS,
     Bundle,
     Entry,
     ProvenPart,
@@ -36,6 +38,7 @@ from registry.bundle.format import (
     text_field,
 )
 from registry.bundle.report import BundleReport, Check, TimeClaim
+from registry.bundle.status import RevocationStatus, check_status, unproven_status
 from registry.cautions import Caution
 from registry.entries.codec import CAPTURE, DEVICE, REVOCATION, VENDOR
 
@@ -86,10 +89,10 @@ def verify_bundle(
         if entry is None:
             return run.report()
         entries[key] = entry
-    # 4-9. What the proven entries say, read as the admission rules read them.
+    # 4-10. What the proven entries say, read as the admission rules read them.
     _verify_entries(
-        run, bundle, entries, Witnessed(checkpoint.size, cosignatures, min_witnesses),
-        image_hashes, image,
+        run, bundle, entries, (checkpoint, log_key),
+        Witnessed(checkpoint.size, cosignatures, min_witnesses), image_hashes, image,
     )  # fmt: skip
     return run.report()
 
@@ -98,6 +101,7 @@ def _verify_entries(
     run: "_Run",
     bundle: Bundle,
     entries: dict[str, Entry],
+    signed: tuple[Checkpoint, Verifier],
     witnessed: Witnessed,
     image_hashes: ImageQuery | None,
     image: bytes | None,
@@ -110,14 +114,18 @@ def _verify_entries(
     # 5. The device certificate chains to the vendor root, valid when enrolled.
     if not run.passed("device certificate chain", check_chain, device, vendor):
         return
-    # 6. The device signed the claim, inside its certificate's validity.
+    # 6. The revocations carried are all the log holds against the device, its CAs and its
+    # root as of the checkpoint (registry.bundle.status), or the report says it is unproven.
+    if not _revocation_status(run, bundle, (device, vendor), signed, witnessed):
+        return
+    # 7. The device signed the claim, inside its certificate's validity.
     if not run.passed("device signature on the claim", check_signature, capture, device):
         return
-    # 7. Who vouches for when the capture existed (recorded even when the check fails).
+    # 8. Who vouches for when the capture existed (recorded even when the check fails).
     logged = [(f"the {name} entry", entries[name]["logged_at"]) for name in PARTS]
     if not run.passed("time evidence", check_time, capture, logged, witnessed, run.times):
         return
-    # 8. The device's revocations, each signed by a CA on its chain, applied as cautions.
+    # 9. The revocations, each signed by a CA on the device's path, applied as cautions.
     capture_index = cast(ProvenPart, bundle["capture"])["index"]
     if revocations:
         cautions = run.establish(
@@ -129,12 +137,37 @@ def _verify_entries(
         claim = capture["claim"]
         cautions = capture_cautions(capture_index, claim["captured_at"], capture["logged_at"], ())
     run.cautions.extend(cautions)
-    # 9. The image given is the registered one, or a near-duplicate of it.
+    # 10. The image given is the registered one, or a near-duplicate of it.
     if image_hashes is not None:
         run.passed("image matches the capture", check_image, capture, image_hashes, image)
 
 
+def _revocation_status(
+    run: "_Run",
+    bundle: Bundle,
+    entries: tuple[Entry, Entry],
+    signed: tuple[Checkpoint, Verifier],
+    witnessed: Witnessed,
+) -> bool:
+    """Step 6; False if it failed. A bundle without `status` (older, or stripped) passes it,
+    unproven, with the caution that keeps it from looking clean."""
+    checkpoint, log_key = signed
+    if STATUS not in bundle:
+        detail, run.status, caution = unproven_status(checkpoint.size)
+        run.checks.append(Check(STATUS_CHECK, True, detail))
+        run.cautions.append(caution)
+        return True
+    carried = cast(list[ProvenPart], bundle.get("revocations", []))  # proven in step 3
+    run.status = run.establish(
+        STATUS_CHECK, check_status, bundle["status"], checkpoint, log_key, entries, carried,
+        witnessed.cosignatures, witnessed.required,
+    )  # fmt: skip
+    return run.status is not None
+
+
 # --- running the checks ---
+
+STATUS_CHECK = "revocation status"
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -150,6 +183,7 @@ class _Run:
     checks: list[Check] = field(default_factory=list)
     times: list[TimeClaim] = field(default_factory=list)
     cautions: list[Caution] = field(default_factory=list)
+    status: RevocationStatus | None = None
 
     def passed(
         self, name: str, check: Callable[_P, str], *args: _P.args, **kwargs: _P.kwargs
@@ -180,7 +214,9 @@ class _Run:
         return value
 
     def report(self) -> BundleReport:
-        return BundleReport(tuple(self.checks), tuple(self.times), tuple(self.cautions))
+        return BundleReport(
+            tuple(self.checks), tuple(self.times), tuple(self.cautions), self.status
+        )
 
 
 def _reason(exc: Exception) -> str:

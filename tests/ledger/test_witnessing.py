@@ -125,7 +125,7 @@ def test_a_forked_log_is_refused_by_its_witness(
     assert "HTTP 422" in result.error and "consistency proof does not verify" in result.error
 
 
-def test_bundle_carries_the_cosigned_checkpoint_and_verify_states_witnessed_time(
+def test_bundle_carries_the_latest_checkpoint_cosigned_and_verify_states_witnessed_time(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, cosigner: Cosigner,
     witness_http: TestClient, tmp_path: Path,
 ) -> None:  # fmt: skip
@@ -134,9 +134,18 @@ def test_bundle_carries_the_cosigned_checkpoint_and_verify_states_witnessed_time
     index = result.receipt.index
     pusher(registry.store, cosigner, witness_http).push()
     registry.submit_captures([record(enrolled.device, 4, 2, clock.now_ms)])
-    data = build_bundle(registry.store, index)  # the cosigned checkpoint, not the newer latest
+    # Bundles are at the latest checkpoint (issue 15: the freshest revocation status), with the
+    # cosignatures it has so far: none yet, so the witnesses cannot date it...
+    early = build_bundle(registry.store, index)
+    assert not verify_cosignatures(json.loads(early)["checkpoint"].encode(), [cosigner.verifier])
+    waited = verify_bundle(early, signer.verifier, witnesses=[cosigner.verifier], min_witnesses=1)
+    assert not waited.ok and "0 of the 1 witnesses required" in waited.checks[-1].detail
+    # ... until the witness cosigns it.
+    pusher(registry.store, cosigner, witness_http).push()
+    data = build_bundle(registry.store, index)
     bundle = json.loads(data)
     assert verify_cosignatures(bundle["checkpoint"].encode(), [cosigner.verifier])
+    assert bundle["checkpoint"].startswith(registry.store.latest_checkpoint().note.decode())
 
     report = verify_bundle(data, signer.verifier, witnesses=[cosigner.verifier], min_witnesses=1)
     assert report.ok, report.checks

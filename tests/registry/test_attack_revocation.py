@@ -34,6 +34,7 @@ from registry.cautions import (
     LATE_LOGGING_MS,
     LOGGED_AFTER_REVOCATION,
     LOGGED_LATE,
+    REVOCATION_STATUS_UNPROVEN,
 )
 from registry.entries.codec import REVOCATION, encode_entry
 from registry.entries.sdk import sign_capture, sign_revocation
@@ -334,17 +335,20 @@ def test_old_format_bundle_without_revocations_still_verifies(
 ) -> None:
     index = capture(registry, enrolled, SEED, 1, clock.now_ms - 10_000)
     data = build_bundle(registry.store, index)
-    assert "revocations" not in json.loads(data)  # no revocation: the old format, byte for byte
+    # No revocation: no `revocations` field, and a status proof that there is none.
+    assert "revocations" not in json.loads(data) and "status" in json.loads(data)
     path = tmp_path / "old.json"
     path.write_bytes(data)
     run = verify_cli(path, signer)
     assert run.exit_code == EXIT_OK, run.output
     assert "bundle verified" in run.stdout and "caution" not in run.stdout
-    # A bundle made before this field existed, of a capture since revoked: still a bundle.
+    # A bundle made before either field existed, of a capture since revoked: still a bundle,
+    # but one whose revocation status nothing proves (issue 15: never clean).
     revoke(registry, enrolled, clock.now_ms - 20_000)
     bundle = json.loads(build_bundle(registry.store, index))
-    del bundle["revocations"]
-    assert verify_bundle(_canonical(bundle), signer.verifier).ok
+    del bundle["revocations"], bundle["status"]
+    report = verify_bundle(_canonical(bundle), signer.verifier)
+    assert report.ok and [c.code for c in report.cautions] == [REVOCATION_STATUS_UNPROVEN]
 
 
 # --- the audit ---

@@ -26,6 +26,7 @@ CHECKS = [
     "vendor inclusion",
     "entries refer to each other",
     "device certificate chain",
+    "revocation status",
     "device signature on the claim",
     "time evidence",
 ]
