@@ -4,6 +4,11 @@ Runs our log on SQLite (WAL, synchronous=FULL) and on PostgreSQL, and pymerkle's
 as a peer on the same leaves in the same run. Prints a table and writes JSON.
 
     .venv/bin/python -m bench.log_bench --leaves 1000000 [--batch 10000] [--samples 1000]
+    .venv/bin/python -m bench.log_bench --status [--leaves 1000000] [--revocations 1000]
+
+`--status` measures instead what keeping the status index costs a batch (bench.status_cost):
+median ms per batch of `--status-batch` leaves at 10% of `--leaves` and at `--leaves`, with
+and without a revocation in the batch, against the same batches on a log without the index.
 
 Proof latency is measured from the database through LogStore (a fresh connection checkout and
 a query per proof), with no cache of ours. pymerkle keeps an in-memory subtree cache, so its
@@ -26,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 import migrations
 from bench.pymerkle_peer import run_pymerkle
+from bench.status_cost import measure, with_revocations
 from ledger import LogStore, Sequencer, Signer, hash_leaf, leafindex, open_engine
 
 WINDOW = 100_000
@@ -166,6 +172,41 @@ def fresh_postgres(
     return make_url(base_url).set(database=name).render_as_string(hide_password=False), drop
 
 
+def run_status(args: argparse.Namespace, tmp: str) -> dict[str, dict[str, dict[str, float]]]:
+    leaves = with_revocations(make_leaves(args.leaves, args.seed), args.revocations, 0)
+    sizes = [args.leaves // 10, args.leaves]
+    results = {}
+    for database in ("sqlite", "postgresql"):
+        if database in args.skip:
+            continue
+        print(f"status index cost, {database}: {args.leaves:,} leaves ...", flush=True)
+        drops = []
+        if database == "sqlite":
+            urls = (f"sqlite:///{tmp}/ruled.db", f"sqlite:///{tmp}/plain.db")
+        else:
+            (ruled, drop_ruled), (plain, drop_plain) = (
+                fresh_postgres(args.postgres, f"prov_bench_{os.getpid()}_{name}")
+                for name in ("ruled", "plain")
+            )
+            urls, drops = (ruled, plain), [drop_ruled, drop_plain]
+        try:
+            results[database] = measure(
+                urls,
+                leaves,
+                sizes,
+                lambda start, count: make_leaves(count, args.seed + 1 + start),
+                args.status_batch,
+                args.status_samples,
+            )
+        finally:
+            for drop in drops:
+                drop()
+        for size, row in results[database].items():
+            cells = ", ".join(f"{name} {value:,.2f}" for name, value in row.items())
+            print(f"  at {size} entries: {cells}", flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leaves", type=int, default=1_000_000)
@@ -179,7 +220,23 @@ def main() -> None:
         "--skip", action="append", default=[], choices=["sqlite", "postgresql", "pymerkle"]
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/log_bench.json"))
+    parser.add_argument("--status", action="store_true", help="the status index's batch cost")
+    parser.add_argument("--revocations", type=int, default=1_000)
+    parser.add_argument("--status-batch", type=int, default=1_000)
+    parser.add_argument("--status-samples", type=int, default=25)
     args = parser.parse_args()
+    if args.status:
+        with tempfile.TemporaryDirectory() as tmp:
+            status = run_status(args, tmp)
+        out = args.out.with_name("status_bench.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(
+            json.dumps(
+                {"args": {k: str(v) for k, v in vars(args).items()}, "results": status}, indent=2
+            )
+        )
+        print(f"wrote {out}")
+        return
 
     leaves = make_leaves(args.leaves, args.seed)
     results: dict[str, dict[str, float]] = {}
