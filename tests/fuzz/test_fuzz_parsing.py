@@ -46,6 +46,8 @@ from ledger.cosignature import CosignatureVerifier, Cosigner
 from ledger.encoding import decode_base64, parse_decimal
 from ledger.merkle import Node
 from ledger.note import Verifier, open_note, parse_note
+from ledger.status import EMPTY_STATUS_ROOT, prove_status
+from ledger.status_note import StatusCommitment, sign_status
 from registry.admission.rules import check_vendor, parse_revocation
 from registry.bundle.verify import BundleReport, verify_bundle
 from registry.entries.codec import (
@@ -288,9 +290,24 @@ def signed_bundle(
         "format": "provenance-ledger/bundle/v1",
         "log": ORIGIN,
         "checkpoint": note.decode(),
+        "status": _status(world, checkpoint),
         **parts,
     }
     return canonical_bundle(bundle)
+
+
+def _status(world: World, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The status part of a log that holds no revocation: its note, and an absence proof for
+    the device, its CA and its root (registry.bundle.status)."""
+    commitment = StatusCommitment(ORIGIN, checkpoint.size, checkpoint.root_hash, EMPTY_STATUS_ROOT)
+    ders = (world.pki.device.der, *world.pki.chain_der, world.pki.root.der)
+    subjects = sorted(hashlib.sha256(der).digest() for der in ders)
+    return {
+        "note": sign_status(commitment, world.log).decode(),
+        "subjects": [
+            {"subject": s.hex(), "proof": _b64(prove_status({}, s).encode())} for s in subjects
+        ],
+    }
 
 
 def canonical_bundle(bundle: Any) -> bytes:
