@@ -138,6 +138,10 @@ class MatchOut(BaseModel):
     matched_hash: str
     pdq_quality: int
     device_id: str
+    origin_id: str = Field(
+        description="whose capture it is: the device, or for a vendor that signs each capture "
+        "with a one-time certificate, the CA that issued it"
+    )
     vendor_id: str
     vendor_name: str
     role: str

@@ -18,6 +18,7 @@ from ledger.database import insert_named, insert_rows
 from ledger.errors import LedgerError, StorageError
 from ledger.store import read_entries
 from registry.admission import capture_cautions, rules
+from registry.admission.capture_origin import origin_id
 from registry.admission.certs import DeviceCertificate, load_vendor_root
 from registry.admission.schema import (
     DERIVED_TABLES,
@@ -68,6 +69,7 @@ def apply_vendor(connection: Connection, index: int, entry: Entry) -> None:
             vendor_id=hashlib.sha256(der).hexdigest(),
             name=entry["name"],
             role=entry["role"],
+            certificates=entry.get("certificates"),
             leaf_index=index,
             logged_at_ms=entry["logged_at"],
         )
@@ -80,14 +82,18 @@ def apply_device(
     entry: Entry,
     verified: DeviceCertificate | None = None,
 ) -> None:
-    """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`)."""
+    """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`).
+    Its origin is the device, or for a per-capture vendor the issuer on that verified path."""
     device = rules.enrolled_device(entry, verified or _verified(connection, entry))
+    certificates = connection.execute(
+        select(reg_vendors.c.certificates).where(reg_vendors.c.vendor_id == device.vendor_id)
+    ).scalar()
     connection.execute(
         insert(reg_devices).values(
             device_id=device.device_id,
             vendor_id=device.vendor_id,
             issuer_id=device.issuer_id,
-            origin_id=device.device_id,
+            origin_id=origin_id(device.device_id, device.issuer_id, certificates),
             algorithm=device.algorithm,
             public_key=device.public_key,
             not_before_ms=device.not_before_ms,

@@ -52,9 +52,17 @@ class Registry:
         """Raise unless `admin_token` is the operator's token (compared in constant time)."""
         vendors.check_admin_token(self._writer.settings, admin_token)
 
-    def add_vendor(self, name: str, role: str, root_der: bytes, admin_token: str | None) -> Receipt:
-        """Register a vendor's self-signed root CA (operator only)."""
-        return vendors.add_vendor(self._writer, name, role, root_der, admin_token)
+    def add_vendor(
+        self,
+        name: str,
+        role: str,
+        root_der: bytes,
+        admin_token: str | None,
+        certificates: str | None = None,
+    ) -> Receipt:
+        """Register a vendor's self-signed root CA (operator only); `certificates`
+        "per-capture" for a vendor that signs each capture with a one-time certificate."""
+        return vendors.add_vendor(self._writer, name, role, root_der, admin_token, certificates)
 
     def enroll_device(self, cert_der: bytes, chain_der: Sequence[bytes]) -> Receipt:
         """Enroll a device certificate that chains to a registered vendor root."""

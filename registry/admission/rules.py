@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ledger.errors import MalformedError, VerificationError
+from registry.admission.capture_origin import check_certificates
 from registry.admission.certs import (
     DeviceCertificate,
     VendorRoot,
@@ -85,9 +86,12 @@ class EnrolledDevice:
     not_after_ms: int
 
 
-def check_vendor(name: str, role: str, root_der: bytes) -> VendorRoot:
-    """A vendor/v1 entry's fields: a name, a known role, and a root CA that passes
-    `registry.admission.certs.load_vendor_root`."""
+def check_vendor(name: str, role: str, root_der: bytes, certificates: object = None) -> VendorRoot:
+    """A vendor/v1 entry's fields: a name, a known role, a root CA that passes
+    `registry.admission.certs.load_vendor_root`, and `certificates` if present (None: absent;
+    registry.admission.capture_origin.check_certificates)."""
+    if certificates is not None:
+        check_certificates(certificates)
     if role not in ROLES:
         raise MalformedError(
             f"vendor role must be one of {list(ROLES)}, not {role!r}", code="bad_role"

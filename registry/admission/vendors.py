@@ -5,7 +5,7 @@ import hmac
 
 from sqlalchemy import Connection, select
 
-from ledger.errors import NotFoundError
+from ledger.errors import NotFoundError, VerificationError
 from registry.admission import indexer, rules
 from registry.admission.certs import VendorRoot, load_vendor_root
 from registry.admission.context import Writer, logged_index
@@ -29,16 +29,33 @@ def check_admin_token(settings: RegistrySettings, admin_token: str | None) -> No
 
 
 def add_vendor(
-    writer: Writer, name: str, role: str, root_der: bytes, admin_token: str | None
+    writer: Writer,
+    name: str,
+    role: str,
+    root_der: bytes,
+    admin_token: str | None,
+    certificates: str | None = None,
 ) -> Receipt:
     """Register a vendor's self-signed root CA (operator only); a root logged already is
-    answered with its first receipt."""
+    answered with its first receipt. `certificates`: "per-capture" for a vendor whose devices
+    sign each capture with a one-time certificate (registry.admission.capture_origin), None for
+    one certificate per device."""
     check_admin_token(writer.settings, admin_token)
     writer.sequencer_or_refuse()
-    root = rules.check_vendor(name, role, root_der)
+    root = rules.check_vendor(name, role, root_der, certificates)
 
     def find(connection: Connection) -> int | None:
-        return logged_index(connection, reg_vendors.c.vendor_id, root.vendor_id)
+        logged = connection.execute(
+            select(reg_vendors.c.leaf_index, reg_vendors.c.certificates).where(
+                reg_vendors.c.vendor_id == root.vendor_id
+            )
+        ).first()
+        if logged is None:
+            return None
+        if logged.certificates != certificates:
+            raise _certificates_fixed(root.vendor_id, logged.certificates)
+        index: int = logged.leaf_index
+        return index
 
     def make(connection: Connection, index: int, now: int) -> bytes:
         entry = {
@@ -48,10 +65,23 @@ def add_vendor(
             "role": role,
             "root": b64(root.der),
         }
+        if certificates is not None:  # absent, not null: older entries have no such field
+            entry["certificates"] = certificates
         indexer.apply_vendor(connection, index, entry)
         return encode_entry(entry)
 
     return writer.append_one(find, make)
+
+
+def _certificates_fixed(vendor_id: str, logged: str | None) -> VerificationError:
+    """A vendor registered again with other certificates: its devices' origins were fixed by
+    its first entry when they enrolled, so the log keeps that one."""
+    was = "a one-time certificate per capture" if logged else "one certificate per device"
+    return VerificationError(
+        f"vendor {vendor_id} is registered already with {was}; that cannot change. Register "
+        "it again exactly as it is, or give the other scheme a root of its own",
+        code="vendor_certificates_fixed",
+    )
 
 
 def vendor_root(writer: Writer, vendor_id: str) -> VendorRoot:

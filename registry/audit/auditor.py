@@ -5,7 +5,7 @@ downloads them) and checks, with `registry.admission.rules` - the functions admi
 
 * the leaf is an entry in canonical form (RFC 8785 JCS, the bytes the log hashed), of a known
   kind, with `logged_at` never going backwards;
-* vendor/v1: the name, role and root CA (`rules.check_vendor`), and no vendor twice;
+* vendor/v1: the name, role, root CA and `certificates` (`rules.check_vendor`), no vendor twice;
 * device/v1: a vendor logged before it, the device profile and chain to that vendor's root at
   the entry's `logged_at` (`rules.check_device`), no chain certificate off the path the
   verifier built (`rules.off_path_problem`), and no device twice;
@@ -54,6 +54,7 @@ from registry.audit.state import (
     claims_state,
     devices_from_state,
     devices_state,
+    vendor_certificates,
     vendors_from_state,
     vendors_state,
 )
@@ -163,12 +164,12 @@ class EntryAuditor:
                 elif entry["kind"] == C2PA_CAPTURE:
                     self._c2pa_capture(entry, index)
                     self._cautions(index, entry)
-                    self.priority.add(index, kind, entry, self._role(entry))
+                    self.priority.add(index, kind, entry, *self._claimant(entry))
                 else:
                     jobs.append(self._capture(entry, leaf, index))
                     signed.append((index, entry["claim"]["device"]))
                     self._cautions(index, entry)
-                    self.priority.add(index, kind, entry, self._role(entry))
+                    self.priority.add(index, kind, entry, *self._claimant(entry))
             except LedgerError as exc:
                 self._invalid(index, kind, exc.code, str(exc))
         if jobs:
@@ -191,9 +192,11 @@ class EntryAuditor:
             revoked + self.priority.findings(invalid), key=lambda c: (c.index, c.code)
         )
 
-    def _role(self, entry: CaptureEntry | C2paCaptureEntry) -> str:
-        """The vendor role of an admissible capture's device."""
-        return self._vendors[self._devices[entry["claim"]["device"]].enrolled.vendor_id].role
+    def _claimant(self, entry: CaptureEntry | C2paCaptureEntry) -> tuple[str, str]:
+        """The vendor role and origin of an admissible capture's device (as in reg_devices)."""
+        enrolled = self._devices[entry["claim"]["device"]].enrolled
+        vendor = self._vendors[enrolled.vendor_id]
+        return vendor.role, vendor.origin_of(enrolled)
 
     # --- per kind ---
 
@@ -212,15 +215,17 @@ class EntryAuditor:
         return entry
 
     def _vendor(self, entry: VendorEntry) -> None:
-        only_fields(entry, {"kind", "logged_at", "name", "role", "root"})
+        only_fields(entry, {"kind", "logged_at", "name", "role", "root", "certificates"})
+        certificates = vendor_certificates(entry)
         root = rules.check_vendor(
             field(entry, "name", VENDOR),
             field(entry, "role", VENDOR),
             certificate_der(entry["root"]),
+            certificates,
         )
         if root.vendor_id in self._vendors:
             raise LedgerError(f"vendor {root.vendor_id} is logged twice", code="duplicate_vendor")
-        self._vendors[root.vendor_id] = AuditedVendor(root, entry["role"])
+        self._vendors[root.vendor_id] = AuditedVendor(root, entry["role"], certificates)
 
     def _device(self, entry: DeviceEntry) -> None:
         only_fields(entry, {"kind", "logged_at", "cert", "chain", "vendor"})

@@ -2,7 +2,8 @@
 something they should not have come after.
 
 An admissible capture is still cautioned (registry.cautions, registry.lookup.priority) when, earlier
-in the log (by leaf index) and from another device,
+in the log (by leaf index) and from another origin (another device, or for a vendor that signs
+each capture with a one-time certificate, another issuing CA: registry.admission.capture_origin),
 
 - a generator vendor disclosed the same file (same SHA-256) or a near-duplicate of it
   (`generator_disclosed_first`, on camera captures), or
@@ -34,7 +35,7 @@ from registry.lookup.priority import Logged, cautions_for
 __all__ = ["CautionEntry", "CautionJson", "PriorityAudit", "PriorityState"]
 
 REPORTED: Final = (GENERATOR_DISCLOSED_FIRST, CLAIMS_TIME_BEFORE_EARLIER_LOG)
-# index, logged_at, captured_at, device ordinal, generator?, PDQ quality, SHA-256, PDQ
+# index, logged_at, captured_at, origin ordinal, generator?, PDQ quality, SHA-256, PDQ
 _ROW: Final = struct.Struct(">qqqI?B32s32s")
 
 
@@ -49,7 +50,9 @@ class CautionJson(TypedDict):
 class PriorityState(TypedDict):
     """`PriorityAudit.to_json`, for a resumed replay."""
 
-    devices: list[str]  # device ids, by ordinal
+    # Origin ids by ordinal: the device, or a per-capture vendor's issuing CA (the key keeps
+    # the name it had when every origin was a device).
+    devices: list[str]
     rows: str  # base64 of the packed rows (_ROW)
     kinds: dict[str, str]  # index -> kind, for the rows not of capture/v1
 
@@ -80,7 +83,7 @@ class _Row:
     kind: str
     logged_at: int
     captured_at: int
-    device: int
+    origin: int
     generator: bool
     quality: int
     sha256: bytes
@@ -90,15 +93,23 @@ class _Row:
 class PriorityAudit:
     def __init__(self) -> None:
         self._rows: list[_Row] = []
-        self._devices: dict[str, int] = {}
+        self._origins: dict[str, int] = {}
 
-    def add(self, index: int, kind: str, entry: CaptureEntry | C2paCaptureEntry, role: str) -> None:
-        """A capture that passed admission's rules (its signature may still fail)."""
+    def add(
+        self,
+        index: int,
+        kind: str,
+        entry: CaptureEntry | C2paCaptureEntry,
+        role: str,
+        origin: str,
+    ) -> None:
+        """A capture that passed admission's rules (its signature may still fail), with its
+        vendor's role and its origin (registry.admission.capture_origin.origin_id)."""
         claim = entry["claim"]
-        device = self._devices.setdefault(claim["device"], len(self._devices))
+        ordinal = self._origins.setdefault(origin, len(self._origins))
         self._rows.append(
             _Row(
-                index, kind, entry["logged_at"], claim["captured_at"], device,
+                index, kind, entry["logged_at"], claim["captured_at"], ordinal,
                 role == "generator", claim["pdq_quality"], bytes.fromhex(claim["sha256"]),
                 bytes.fromhex(claim["pdq"]),
             )
@@ -137,24 +148,24 @@ class PriorityAudit:
 
     def to_json(self) -> PriorityState:
         packed = b"".join(
-            _ROW.pack(r.index, r.logged_at, r.captured_at, r.device, r.generator, r.quality,
+            _ROW.pack(r.index, r.logged_at, r.captured_at, r.origin, r.generator, r.quality,
                       r.sha256, r.pdq)
             for r in self._rows
         )  # fmt: skip
         return {
-            "devices": list(self._devices),
+            "devices": list(self._origins),
             "rows": base64.b64encode(packed).decode(),
             "kinds": {str(r.index): r.kind for r in self._rows if r.kind != "capture/v1"},
         }
 
     def load_json(self, data: PriorityState) -> None:
-        self._devices = {device: n for n, device in enumerate(data["devices"])}
+        self._origins = {origin: n for n, origin in enumerate(data["devices"])}
         kinds = {int(k): str(v) for k, v in data["kinds"].items()}
         packed = base64.b64decode(data["rows"])
         self._rows = [
-            _Row(index, kinds.get(index, "capture/v1"), logged, captured, device, generator,
+            _Row(index, kinds.get(index, "capture/v1"), logged, captured, origin, generator,
                  quality, sha, pdq)
-            for index, logged, captured, device, generator, quality, sha, pdq
+            for index, logged, captured, origin, generator, quality, sha, pdq
             in _ROW.iter_unpack(packed)
         ]  # fmt: skip
 
@@ -164,6 +175,6 @@ def _logged(row: _Row) -> Logged:
         row.index,
         row.logged_at,
         row.captured_at,
-        str(row.device),
+        str(row.origin),
         "generator" if row.generator else "camera",
     )

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 from registry.admission import rules
+from registry.admission.capture_origin import check_certificates, origin_id
 from registry.admission.certs import VendorRoot, load_vendor_root
 from registry.audit.priority import CautionJson, PriorityState
 from registry.entries.codec import b64
+from registry.entries.formats import VendorEntry
 
 __all__ = [
     "CLAIM_KEY_BYTES",
@@ -28,6 +30,7 @@ __all__ = [
     "devices_state",
     "enrolled_from_state",
     "enrolled_state",
+    "vendor_certificates",
     "vendors_from_state",
     "vendors_state",
 ]
@@ -44,6 +47,11 @@ class AuditedVendor:
 
     root: VendorRoot
     role: str
+    certificates: str | None = None  # vendor/v1 "certificates" (registry.admission.capture_origin)
+
+    def origin_of(self, device: rules.EnrolledDevice) -> str:
+        """The origin of one of its devices' captures, as reg_devices.origin_id holds it."""
+        return origin_id(device.device_id, device.issuer_id, self.certificates)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class InvalidJson(TypedDict):
 class VendorState(TypedDict):
     root: str  # base64 DER
     role: str
+    certificates: NotRequired[str]  # present for a per-capture vendor only
 
 
 class EnrolledState(TypedDict):  # rules.EnrolledDevice, its key in base64
@@ -122,13 +131,26 @@ def enrolled_from_state(state: EnrolledState) -> rules.EnrolledDevice:
     )
 
 
+def vendor_certificates(entry: VendorEntry) -> str | None:
+    """A vendor/v1's `certificates`: None if absent, else it must be "per-capture" (admission
+    leaves the field out rather than write null, so a null is an entry it did not write)."""
+    return check_certificates(entry["certificates"]) if "certificates" in entry else None
+
+
 def vendors_state(vendors: dict[str, AuditedVendor]) -> dict[str, VendorState]:
-    return {k: {"root": b64(v.root.der), "role": v.role} for k, v in vendors.items()}
+    states: dict[str, VendorState] = {}
+    for k, v in vendors.items():
+        states[k] = {"root": b64(v.root.der), "role": v.role}
+        if v.certificates is not None:
+            states[k]["certificates"] = v.certificates
+    return states
 
 
 def vendors_from_state(state: dict[str, VendorState]) -> dict[str, AuditedVendor]:
     return {
-        k: AuditedVendor(load_vendor_root(base64.b64decode(v["root"])), v["role"])
+        k: AuditedVendor(
+            load_vendor_root(base64.b64decode(v["root"])), v["role"], v.get("certificates")
+        )
         for k, v in state.items()
     }
 

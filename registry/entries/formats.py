@@ -79,6 +79,9 @@ class VendorEntry(TypedDict):
     name: str
     role: str  # registry.entries.codec.ROLES: "camera" or "generator"
     root: str  # base64 DER of the vendor's root CA
+    # "per-capture": its devices sign each capture with a one-time certificate, so a capture's
+    # origin is the CA that issued it (registry.admission.capture_origin); absent: one per device
+    certificates: NotRequired[Literal["per-capture"]]
 
 
 class DeviceEntry(TypedDict):

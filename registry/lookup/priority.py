@@ -7,9 +7,13 @@ one picture, the first *logged* is the first, and a later one is cautioned when
 
 - a generator vendor disclosed a match before it was logged (`generator_disclosed_first`): a
   generated image photographed or re-registered by a camera;
-- another device's camera capture of it was logged before it (`registered_earlier_elsewhere`);
-- it claims a time before another device's match was logged, though it was logged after it
+- another origin's camera capture of it was logged before it (`registered_earlier_elsewhere`);
+- it claims a time before another origin's match was logged, though it was logged after it
   (`claims_time_before_earlier_log`): its claim to be earlier rests on its own clock alone.
+
+The origin is the device, or for a vendor whose phones sign each capture with a one-time
+certificate, the CA that issued it (registry.admission.capture_origin): a burst from one such
+phone is one origin, never "registered earlier elsewhere" against itself.
 
 Pure functions of the captures given: lookups (`registry.lookup.query`) pass their matches, the audit
 (`registry.audit.priority`) the near-duplicates it found earlier in the log.
@@ -38,7 +42,7 @@ class Logged:
     leaf_index: int
     logged_at_ms: int
     captured_at_ms: int
-    device_id: str
+    origin_id: str  # reg_devices.origin_id: the device, or a per-capture vendor's issuing CA
     role: str  # the device's vendor role: "camera" or "generator"
 
 
@@ -61,7 +65,7 @@ def cautions_for(capture: Logged, earlier: Iterable[Logged]) -> list[Caution]:
     before = sorted(
         (e for e in earlier if e.leaf_index < capture.leaf_index), key=lambda e: e.leaf_index
     )
-    others = [e for e in before if e.device_id != capture.device_id]
+    others = [e for e in before if e.origin_id != capture.origin_id]
     found: list[Caution] = []
     if capture.role == CAMERA:
         disclosure = next((e for e in others if e.role == GENERATOR), None)

@@ -68,6 +68,9 @@ class Match:
     matched_hash: str  # the capture's hash it matched: "pdq" or a claim feature name
     pdq_quality: int
     device_id: str
+    # The device, or for a vendor that signs each capture with a one-time certificate, the CA
+    # that issued it (registry.admission.capture_origin): what "another origin" compares.
+    origin_id: str
     vendor_id: str
     vendor_name: str
     role: str
@@ -212,7 +215,7 @@ def _ranked(
 
 def _logged(row: CaptureRow) -> priority.Logged:
     return priority.Logged(
-        row.leaf_index, row.logged_at_ms, row.captured_at_ms, row.device_id, row.role
+        row.leaf_index, row.logged_at_ms, row.captured_at_ms, row.origin_id, row.role
     )
 
 
@@ -243,6 +246,7 @@ def _match(
         matched_hash=evidence.target,
         pdq_quality=row.pdq_quality,
         device_id=row.device_id,
+        origin_id=row.origin_id,
         vendor_id=row.vendor_id,
         vendor_name=row.vendor_name,
         role=row.role,

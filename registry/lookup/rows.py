@@ -27,6 +27,7 @@ class CaptureRow(Protocol):
     pdq_quality: int
     phash: bytes
     device_id: str
+    origin_id: str  # registry.admission.capture_origin
     vendor_id: str
     vendor_name: str
     role: str
@@ -44,6 +45,7 @@ _EXACT = select(reg_captures.c.leaf_index).where(reg_captures.c.sha256 == bindpa
 _CAPTURES = (
     select(
         reg_captures,
+        reg_devices.c.origin_id,
         reg_devices.c.vendor_id,
         reg_vendors.c.name.label("vendor_name"),
         reg_vendors.c.role,

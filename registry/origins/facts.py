@@ -62,6 +62,14 @@ class Origin:
     vendor: str
     vendor_name: str
     role: str
+    # For a vendor whose devices sign each capture with a one-time certificate, the CA that
+    # issued this one (reg_devices.origin_id, registry.admission.capture_origin); else None.
+    per_capture_ca: str | None = None
+
+    @property
+    def origin_id(self) -> str:
+        """Whose captures they are, for signals and clusters: the device, or its CA."""
+        return self.per_capture_ca or self.device
 
 
 @dataclass(frozen=True)
@@ -94,10 +102,17 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
             .order_by(reg_captures.c.leaf_index)
         ).all()
         devices = {
-            r.device_id: Origin(r.device_id, r.vendor_id, r.name, r.role)
+            r.device_id: Origin(
+                r.device_id,
+                r.vendor_id,
+                r.name,
+                r.role,
+                r.origin_id if r.origin_id != r.device_id else None,
+            )  # fmt: skip
             for r in connection.execute(
                 select(
                     reg_devices.c.device_id,
+                    reg_devices.c.origin_id,
                     reg_devices.c.vendor_id,
                     reg_vendors.c.name,
                     reg_vendors.c.role,
@@ -131,13 +146,14 @@ def _revocations(connection: Connection, size: int) -> tuple[dict[str, int], dic
 
 
 def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[str, int]]:
-    """Leaf index -> (device, logged_at) of these captures, for drawing clusters."""
+    """Leaf index -> (origin, logged_at) of these captures, for drawing clusters (whose rows
+    are origins: a device, or a per-capture vendor's issuing CA)."""
     if not indexes:
         return {}
     with store.engine.connect() as connection:
         rows = connection.execute(
-            select(
-                reg_captures.c.leaf_index, reg_captures.c.device_id, reg_captures.c.logged_at_ms
-            ).where(reg_captures.c.leaf_index.in_(list(indexes)))
+            select(reg_captures.c.leaf_index, reg_devices.c.origin_id, reg_captures.c.logged_at_ms)
+            .join(reg_devices, reg_devices.c.device_id == reg_captures.c.device_id)
+            .where(reg_captures.c.leaf_index.in_(list(indexes)))
         )
-        return {r.leaf_index: (r.device_id, r.logged_at_ms) for r in rows}
+        return {r.leaf_index: (r.origin_id, r.logged_at_ms) for r in rows}

@@ -1,4 +1,4 @@
-"""The origin report: clusters, per-device scores and per-vendor sums, as canonical JSON.
+"""The origin report: clusters, per-origin scores and per-vendor sums, as canonical JSON.
 
 A function of `Facts` alone, so anyone who replays the log to the same size gets the same
 report, byte for byte (`report_bytes`: sorted, compact JSON, integers only).
@@ -7,6 +7,11 @@ report, byte for byte (`report_bytes`: sorted, compact JSON, integers only).
 a device is suspicious at >= `SUSPICIOUS`. A signal's count is of the device's own captures in
 its evidence (the evidence also names the other party, such as the earlier registration).
 Vendors sum their devices. Every reason is a sentence.
+
+An origin is a device, or for a vendor that signs each capture with a one-time certificate,
+the CA that issued them (registry.admission.capture_origin): its row (still under "devices",
+keyed "device") then also says `"origin": "ca"`, how many certificates its captures used, and
+that the vendor revokes the CA, since revoking one one-time certificate covers one capture.
 """
 
 import base64
@@ -14,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Final, TypedDict
+from typing import Final, NotRequired, TypedDict
 
 from registry.imaging.pairs import PairSearch
 from registry.origins.clusters import Clustering, clustering
@@ -51,7 +56,7 @@ class SignalRow(TypedDict):
 
 
 class DeviceRow(TypedDict):
-    device: str
+    device: str  # the origin: a device id, or a per-capture vendor's CA id ("origin": "ca")
     vendor: str
     vendor_name: str
     role: str
@@ -60,6 +65,9 @@ class DeviceRow(TypedDict):
     suspicious: bool
     reasons: list[str]  # by weight, heaviest first
     signals: dict[str, SignalRow]
+    origin: NotRequired[str]  # "ca": the row is a per-capture vendor's issuing CA
+    certificates: NotRequired[int]  # the one-time certificates its captures were signed with
+    revocation: NotRequired[str]  # how its vendor revokes it, in words
 
 
 class VendorRow(TypedDict):
@@ -131,22 +139,27 @@ def _origin_of(facts: Facts, device: str) -> Origin:
 
 
 def _device_rows(facts: Facts, found: Mapping[str, Mapping[str, set[int]]]) -> list[DeviceRow]:
-    """A row per device with a signal, highest score first. Reasons of equal weight keep the
+    """A row per origin with a signal, highest score first. Reasons of equal weight keep the
     order of `found` (the sort is stable)."""
     counts: dict[str, int] = defaultdict(int)
-    device_of: dict[int, str] = {}
+    origin_of: dict[int, str] = {}
+    registered: dict[str, Origin] = {}  # origin id -> one of its devices
+    certificates: dict[str, set[str]] = defaultdict(set)
     for capture in facts.captures:
-        counts[capture.device] += 1
-        device_of[capture.index] = capture.device
+        origin = _origin_of(facts, capture.device)
+        counts[origin.origin_id] += 1
+        origin_of[capture.index] = origin.origin_id
+        registered.setdefault(origin.origin_id, origin)
+        certificates[origin.origin_id].add(capture.device)
     rows: list[DeviceRow] = []
     for device, evidence in found.items():
-        own = {name: sum(1 for i in leaves if device_of[i] == device) for name, leaves in evidence.items()}  # fmt: skip
+        own = {name: sum(1 for i in leaves if origin_of[i] == device) for name, leaves in evidence.items()}  # fmt: skip
         score = sum(
             SIGNALS[name].weight * 1000 * min(count, SIGNALS[name].threshold) // SIGNALS[name].threshold
             for name, count in own.items()
         )  # fmt: skip
         by_weight = sorted(own, key=lambda name: -SIGNALS[name].weight)
-        origin = _origin_of(facts, device)
+        origin = registered.get(device) or _origin_of(facts, device)
         rows.append({
             "device": device, "vendor": origin.vendor, "vendor_name": origin.vendor_name,
             "role": origin.role, "captures": counts[device], "score": score,
@@ -155,8 +168,20 @@ def _device_rows(facts: Facts, found: Mapping[str, Mapping[str, set[int]]]) -> l
             "signals": {name: {"count": own[name], "evidence": sorted(leaves)}
                         for name, leaves in evidence.items()},
         })  # fmt: skip
+        if origin.per_capture_ca is not None:
+            _mark_per_capture(rows[-1], len(certificates[device]))
     rows.sort(key=lambda row: (-row["score"], row["device"]))
     return rows
+
+
+def _mark_per_capture(row: DeviceRow, certificates: int) -> None:
+    """What a per-capture CA's row adds (only those rows: the others keep their bytes)."""
+    row["origin"] = "ca"
+    row["certificates"] = certificates
+    row["revocation"] = (
+        "a one-time certificate covers one capture: to revoke this origin, its vendor revokes "
+        f'the issuing CA {row["device"]} (revocation/v2, scope "ca")'
+    )
 
 
 def _vendor_rows(devices: Sequence[DeviceRow]) -> list[VendorRow]:
@@ -190,7 +215,7 @@ def _cluster_row(facts: Facts, members: Sequence[Capture]) -> ClusterRow:
     return {
         "anchor": members[0].index,
         "members": [c.index for c in members],
-        "devices": sorted({c.device for c in members}),
+        "devices": sorted({_origin_of(facts, c.device).origin_id for c in members}),
         "vendors": sorted({_origin_of(facts, c.device).vendor for c in members}),
         "roles": sorted({_origin_of(facts, c.device).role for c in members}),
         "first_logged_at": first,

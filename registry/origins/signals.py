@@ -1,16 +1,19 @@
-"""Per-device evidence of abuse, from the log's facts and its clusters.
+"""Per-origin evidence of abuse, from the log's facts and its clusters.
 
 Each signal is a function (same name) from (`Facts`, `Clustering`, `Parameters`) to
-device -> evidence, the leaf indexes that show it (the device's own captures, and for the
+origin -> evidence, the leaf indexes that show it (the origin's own captures, and for the
 cluster signals the earlier capture they are measured against). A signal counts only the
-device's own captures (`report`).
+origin's own captures (`report`). An origin is a device, or for a vendor that signs each
+capture with a one-time certificate, the CA that issued it (`Origin.origin_id`): a phone is
+one origin however many certificates it used. Counters alone are judged per certificate
+(`cloned_key`), as admission judges them: they belong to the key that signs.
 
 1. `first_registered_elsewhere` - a capture whose cluster anchor (the first *logged*) is
-   another camera device's, and which claims a time outside the anchor's window
+   another camera origin's, and which claims a time outside the anchor's window
    [anchor captured_at - `grace_ms`, anchor logged_at + `grace_ms`]: taken after the anchor
    was logged (a re-photographed screen, a claim on someone else's picture), or claiming to
    predate the anchor's own capture though logged after it (a backdated claim: priority is
-   the log's order, never a device's clock). Burst shots (same device) and several cameras at
+   the log's order, never a device's clock). Burst shots (same origin) and several cameras at
    one event (taken while the anchor was being taken and logged) do not count.
 2. `laundered_synthetic` - a camera capture in a cluster with, or within the radius (or the
    exact file) of, a generator vendor's disclosure logged before it - by log order, so a
@@ -47,7 +50,7 @@ __all__ = [
     "signals",
 ]
 
-Evidence = dict[str, set[int]]  # device -> leaf indexes
+Evidence = dict[str, set[int]]  # origin -> leaf indexes
 Check = Callable[[Facts, Clustering, Parameters], Evidence]
 
 
@@ -67,8 +70,9 @@ def first_registered_elsewhere(facts: Facts, clusters: Clustering, params: Param
                 <= capture.captured_at
                 <= first.logged_at + params.grace_ms
             )
-            if _role(facts, capture) == CAMERA and capture.device != first.device and outside:
-                found[capture.device].update((capture.index, first.index))
+            elsewhere = _origin(facts, capture.device) != _origin(facts, first.device)
+            if _role(facts, capture) == CAMERA and elsewhere and outside:
+                found[_origin(facts, capture.device)].update((capture.index, first.index))
     return found
 
 
@@ -91,24 +95,26 @@ def laundered_synthetic(facts: Facts, clusters: Clustering, params: Parameters) 
                 None,
             )  # fmt: skip
             if source is not None:
-                found[capture.device].update((capture.index, source.index))
+                found[_origin(facts, capture.device)].update((capture.index, source.index))
     return found
 
 
 def cloned_key(facts: Facts, clusters: Clustering, params: Parameters) -> Evidence:
-    """3. Counters that repeat (in log order) or go backwards (in capture-time order)."""
+    """3. Counters that repeat (in log order) or go backwards (in capture-time order), per
+    certificate: one-time certificates of one phone CA may each count from anywhere."""
     found = _evidence()
     for device, own in _by_device(facts.captures).items():
+        origin = _origin(facts, device)
         counted = [(c.counter, c) for c in own if c.counter is not None]
         seen: dict[int, int] = {}  # counter -> the first leaf index with it
         for counter, capture in counted:
             if counter in seen:
-                found[device].update((capture.index, seen[counter]))
+                found[origin].update((capture.index, seen[counter]))
             seen.setdefault(counter, capture.index)
         highest: tuple[int, Capture] | None = None
         for counter, capture in sorted(counted, key=lambda cc: (cc[1].captured_at, cc[1].index)):
             if highest is not None and counter < highest[0]:
-                found[device].update((capture.index, highest[1].index))
+                found[origin].update((capture.index, highest[1].index))
             if highest is None or counter > highest[0]:
                 highest = (counter, capture)
     return found
@@ -118,7 +124,7 @@ def impossible_rate(facts: Facts, clusters: Clustering, params: Parameters) -> E
     """4. Captures in a window of `rate_window_ms` holding more than the rate allows."""
     found = _evidence()
     window_limit = params.rate_per_s * params.rate_window_ms // 1000
-    for device, own in _by_device(facts.captures).items():
+    for origin, own in _by_origin(facts).items():
         in_time = sorted(own, key=lambda c: (c.captured_at, c.index))
         times = [c.captured_at for c in in_time]
         start = 0
@@ -126,7 +132,7 @@ def impossible_rate(facts: Facts, clusters: Clustering, params: Parameters) -> E
             while times[end] - times[start] >= params.rate_window_ms:
                 start += 1
             if end - start + 1 > window_limit:
-                found[device].update(c.index for c in in_time[start : end + 1])
+                found[origin].update(c.index for c in in_time[start : end + 1])
     return found
 
 
@@ -137,14 +143,14 @@ def clock_anomaly(facts: Facts, clusters: Clustering, params: Parameters) -> Evi
         delays[_vendor(facts, capture.device)].append(capture.logged_at - capture.captured_at)
     typical = {vendor: statistics.median(values) for vendor, values in delays.items()}
     found = _evidence()
-    for device, own in _by_device(facts.captures).items():
+    for capture in facts.captures:
         limit = max(
-            params.delay_factor * typical.get(_vendor(facts, device), 0), params.delay_floor_ms
+            params.delay_factor * typical.get(_vendor(facts, capture.device), 0),
+            params.delay_floor_ms,
         )
-        for capture in own:
-            delay = capture.logged_at - capture.captured_at
-            if delay < 0 or delay > limit:
-                found[device].add(capture.index)
+        delay = capture.logged_at - capture.captured_at
+        if delay < 0 or delay > limit:
+            found[_origin(facts, capture.device)].add(capture.index)
     return found
 
 
@@ -154,7 +160,7 @@ def compromise_window(facts: Facts, clusters: Clustering, params: Parameters) ->
     for capture in facts.captures:
         since = facts.compromised_since.get(capture.device)
         if since is not None and capture.captured_at >= since:
-            found[capture.device].add(capture.index)
+            found[_origin(facts, capture.device)].add(capture.index)
     return found
 
 
@@ -164,7 +170,7 @@ def logged_after_revocation(facts: Facts, clusters: Clustering, params: Paramete
     for capture in facts.captures:
         revoked_at = facts.revoked_at.get(capture.device)
         if revoked_at is not None and capture.index > revoked_at:
-            found[capture.device].add(capture.index)
+            found[_origin(facts, capture.device)].add(capture.index)
     return found
 
 
@@ -181,28 +187,28 @@ CHECKS: Final[Mapping[str, Check]] = {
     )
 }
 # Signals found per capture, in this order on one capture: among them the report lists reasons
-# of equal weight in the order the first capture of the device showed them (`signals`).
+# of equal weight in the order the first capture of the origin showed them (`signals`).
 _PER_CAPTURE: Final = ("logged_after_revocation", "clock_anomaly", "compromise_window")
 
 
 def signals(
     facts: Facts, clusters: Clustering, params: Parameters
 ) -> dict[str, dict[str, set[int]]]:
-    """Device -> signal -> evidence, for the devices with any.
+    """Origin -> signal -> evidence, for the origins with any.
 
-    The order of each device's signals is the order of its reasons among equal weights, and so
+    The order of each origin's signals is the order of its reasons among equal weights, and so
     part of the report's bytes: the cluster signals and the counter and rate signals in the
     order of `CHECKS`, then the per-capture ones by the first capture showing them."""
     found = {name: check(facts, clusters, params) for name, check in CHECKS.items()}
-    by_device: dict[str, dict[str, set[int]]] = defaultdict(dict)
+    by_origin: dict[str, dict[str, set[int]]] = defaultdict(dict)
     for name in (name for name in CHECKS if name not in _PER_CAPTURE):
-        for device, evidence in found[name].items():
-            by_device[device][name] = evidence
-    for device in {device for name in _PER_CAPTURE for device in found[name]}:
-        shown = [name for name in _PER_CAPTURE if device in found[name]]
-        for name in sorted(shown, key=lambda n: (min(found[n][device]), _PER_CAPTURE.index(n))):
-            by_device[device][name] = found[name][device]
-    return dict(by_device)
+        for origin, evidence in found[name].items():
+            by_origin[origin][name] = evidence
+    for origin in {origin for name in _PER_CAPTURE for origin in found[name]}:
+        shown = [name for name in _PER_CAPTURE if origin in found[name]]
+        for name in sorted(shown, key=lambda n: (min(found[n][origin]), _PER_CAPTURE.index(n))):
+            by_origin[origin][name] = found[name][origin]
+    return dict(by_origin)
 
 
 def _evidence() -> Evidence:
@@ -217,6 +223,19 @@ def _role(facts: Facts, capture: Capture) -> str:
 def _vendor(facts: Facts, device: str) -> str:
     origin = facts.devices.get(device)
     return origin.vendor if origin else ""
+
+
+def _origin(facts: Facts, device: str) -> str:
+    origin = facts.devices.get(device)
+    return origin.origin_id if origin else device
+
+
+def _by_origin(facts: Facts) -> dict[str, list[Capture]]:
+    """Origin -> its captures in log order."""
+    by_origin: dict[str, list[Capture]] = defaultdict(list)
+    for capture in facts.captures:
+        by_origin[_origin(facts, capture.device)].append(capture)
+    return by_origin
 
 
 def _by_device(captures: Sequence[Capture]) -> dict[str, list[Capture]]:
