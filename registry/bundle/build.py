@@ -21,7 +21,7 @@ from ledger.witnessing import cosigned_note
 from registry.admission.caution_rule import Revocation, capture_cautions, revocation_from_entry
 from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 from registry.bundle.format import FORMAT, PARTS, REVOCATIONS, STATUS, ProvenPart
-from registry.bundle.status import required_subjects, status_part
+from registry.bundle.status import required_subjects, status_part, unproven_status
 from registry.cautions import Caution
 from registry.entries.codec import DEVICE, VENDOR, parse_capture, parse_entry_as
 
@@ -71,6 +71,8 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
         _revocations(store, revocations),
         capture["claim"].get("firmware"),  # type: ignore[arg-type]
     )
+    if status is None:  # as verify_bundle will report it: never clean without a status proof
+        cautions.insert(0, unproven_status(checkpoint.size)[2])
     return json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode(), cautions
 
 

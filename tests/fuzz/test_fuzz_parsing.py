@@ -46,6 +46,8 @@ from ledger.cosignature import CosignatureVerifier, Cosigner
 from ledger.encoding import decode_base64, parse_decimal
 from ledger.merkle import Node
 from ledger.note import Verifier, open_note, parse_note
+from ledger.status import EMPTY_STATUS_ROOT, prove_status
+from ledger.status_note import StatusCommitment, sign_status
 from registry.admission.rules import check_vendor, parse_revocation
 from registry.bundle.verify import BundleReport, verify_bundle
 from registry.entries.codec import (
@@ -288,9 +290,24 @@ def signed_bundle(
         "format": "provenance-ledger/bundle/v1",
         "log": ORIGIN,
         "checkpoint": note.decode(),
+        "status": _status(world, checkpoint),
         **parts,
     }
     return canonical_bundle(bundle)
+
+
+def _status(world: World, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The status part of a log that holds no revocation: its note, and an absence proof for
+    the device, its CA and its root (registry.bundle.status)."""
+    commitment = StatusCommitment(ORIGIN, checkpoint.size, checkpoint.root_hash, EMPTY_STATUS_ROOT)
+    ders = (world.pki.device.der, *world.pki.chain_der, world.pki.root.der)
+    subjects = sorted(hashlib.sha256(der).digest() for der in ders)
+    return {
+        "note": sign_status(commitment, world.log).decode(),
+        "subjects": [
+            {"subject": s.hex(), "proof": _b64(prove_status({}, s).encode())} for s in subjects
+        ],
+    }
 
 
 def canonical_bundle(bundle: Any) -> bytes:
@@ -637,9 +654,7 @@ def test_prov_verify_exits_1_or_2_on_mutated_bundles(tmp_path: Path, name: str) 
 
 def test_prov_verify_accepts_the_unmutated_bundle(tmp_path: Path) -> None:
     result = prov_verify(tmp_path, WITNESSED_BUNDLE, "--witness-key", WORLD.witness.verifier.vkey)
-    # 4: verified, cautioned that these hand-built bundles prove no revocation status
-    assert result.exit_code in (0, 4), result.output
-    assert result.exit_code == 0 or "revocation_status_unproven" in result.output
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("timestamp", [1, 2**40, 2**63 - 1])
@@ -648,7 +663,6 @@ def test_prov_verify_states_any_witness_time(tmp_path: Path, timestamp: int) -> 
     it - however far - a date to print (exit 0); never a crash."""
     data = signed_bundle(WORLD.entries, cosigned_at=timestamp)
     result = prov_verify(tmp_path, data, "--witness-key", WORLD.witness.verifier.vkey)
-    # 4 rather than 0: these hand-built bundles carry no status proof (revocation_status_unproven)
-    assert result.exit_code == (1 if timestamp == 1 else 4), result.output
+    assert result.exit_code == (1 if timestamp == 1 else 0), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "existed no later than" in result.output

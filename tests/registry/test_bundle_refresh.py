@@ -8,52 +8,34 @@ rolled back, or answers with another capture, fails the refresh.
 
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 
-from cli.client import HttpClient
 from cli.errors import EXIT_CAUTION, EXIT_OK
 from cli.main import main
 from ledger import LogConfig, Signer
 from ledger.note import write_private_key_file
-from ledger.remote import RemoteLog
 from registry import Registry, RegistrySettings, open_registry
 from registry.bundle.build import build_bundle
-from registry.bundle.refresh import FreshSource, refresh_bundle
+from registry.bundle.refresh import refresh_bundle
 from registry.bundle.verify import verify_bundle
 from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, REVOCATION_STATUS_UNPROVEN
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.in_process import api_client
 from tests.support.registry_fixtures import TOKEN
-from tests.support.status_fixtures import bundle_of, canonical, capture, revoke_device
+from tests.support.status_fixtures import (
+    InProcess,
+    bundle_of,
+    canonical,
+    capture,
+    revoke_device,
+    source,
+)
 
 SEED = 41
-
-
-class InProcess:
-    """A FreshSource over the API in this process."""
-
-    def __init__(self, client: TestClient) -> None:
-        self._http = HttpClient("http://testserver", http=client)
-        self._log = RemoteLog("http://testserver", http=client)
-
-    def bundle(self, index: int) -> bytes:
-        return self._http.bundle(index)
-
-    def consistency_proof(self, old: int, new: int) -> list[bytes]:
-        return self._log.consistency_proof(old, new)
-
-
-@contextmanager
-def source(registry: Registry, signer: Signer, tmp_path: Path) -> Iterator[FreshSource]:
-    with api_client(registry, signer, tmp_path) as client:
-        yield InProcess(client)
 
 
 def test_revoked_after_the_checkpoint_refresh_shows_the_revocation(

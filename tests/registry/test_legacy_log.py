@@ -14,7 +14,7 @@ from migrations import upgrade
 from registry import RegistrySettings
 from registry.audit.replay import replay_log
 from registry.bundle.verify import verify_bundle
-from registry.cautions import LOGGED_AFTER_REVOCATION
+from registry.cautions import LOGGED_AFTER_REVOCATION, REVOCATION_STATUS_UNPROVEN
 from registry.entries.status_subjects import status_subjects
 from registry.open import registry_sequencer
 from tests.support.clocks import FixedClock
@@ -62,9 +62,9 @@ def test_its_old_bundle_passes_every_check_of_todays_verifier(tmp_path: Path) ->
     report = verify_bundle(bundle, signer.verifier)
     assert report.checks and all(check.ok for check in report.checks), report.checks
     assert report.ok
-    # Captured and logged before the compromise: the one caution is that an old-format bundle
-    # proves no revocation status (it predates status proofs).
-    assert [c.code for c in report.cautions] == ["revocation_status_unproven"]
+    # Captured and logged before the compromise and the revocation: its only caution is that a
+    # bundle made before status proofs cannot prove its revocation status (status-bundles).
+    assert [c.code for c in report.cautions] == [REVOCATION_STATUS_UNPROVEN]
 
 
 def test_initialize_indexes_its_revocation_with_the_recomputed_root(tmp_path: Path) -> None:

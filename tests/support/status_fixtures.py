@@ -5,19 +5,27 @@ vendor root, bundles and their JSON, and a dishonest operator's tampering with t
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
+from cli.client import HttpClient
 from ledger import Signer
+from ledger.remote import RemoteLog
 from ledger.schema import log_status_entries, log_status_notes
 from ledger.status import status_root
 from ledger.status_note import StatusCommitment, sign_status
 from registry import Registry
 from registry.bundle.build import build_bundle
+from registry.bundle.refresh import FreshSource
 from registry.entries.sdk import sign_capture, sign_revocation
 from testkit.pki import DevicePKI, IssuedCert
 from tests.support.clocks import FixedClock
+from tests.support.in_process import api_client
 from tests.support.registry_fixtures import picture, smuggle
 
 
@@ -105,3 +113,25 @@ def resign_without(registry: Registry, signer: Signer, subject: bytes, index: in
             .values(status_root=root, note=note)
         )
     return note
+
+
+class InProcess:
+    """A FreshSource (registry.bundle.refresh) over the API in this process: what
+    `prov verify --refresh URL` fetches, without a server process."""
+
+    def __init__(self, client: TestClient) -> None:
+        self._http = HttpClient("http://testserver", http=client)
+        self._log = RemoteLog("http://testserver", http=client)
+
+    def bundle(self, index: int) -> bytes:
+        return self._http.bundle(index)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        return self._log.consistency_proof(old, new)
+
+
+@contextmanager
+def source(registry: Registry, signer: Signer, tmp_path: Path) -> Iterator[FreshSource]:
+    """The registry's API as a refresh source (e.g. `refresh_bundle(old, fresh, key)` inside)."""
+    with api_client(registry, signer, tmp_path) as client:
+        yield InProcess(client)
