@@ -20,7 +20,7 @@ from typing import Protocol
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier
 from ledger.errors import LedgerError, VerificationError
-from ledger.merkle import verify_consistency
+from ledger.monitor import ForkAlarm, Seen, check_extends
 from ledger.note import Verifier
 from registry.bundle.format import parse_bundle, text_field
 from registry.bundle.report import BundleReport, Check
@@ -103,31 +103,22 @@ def _same_capture(old: object, new: object, _source: FreshSource, _key: Verifier
 
 
 def _consistent(old: object, new: object, source: FreshSource, log_key: Verifier) -> str:
-    """The fresh checkpoint extends the bundle's: same tree at the same size, or a verified
-    consistency proof from the smaller to the larger."""
-    before, after = _checkpoint(old, log_key), _checkpoint(new, log_key)
-    if after.size < before.size:
-        raise VerificationError(
-            f"the log's latest checkpoint ({after.size} entries) is smaller than this bundle's "
-            f"({before.size}): the log was rolled back"
-        )
-    if after.size == before.size:
-        if after.root_hash != before.root_hash:
-            raise VerificationError(
-                f"the log signed two different trees of {after.size} entries: a fork"
-            )
-        return f"the log is still at checkpoint {after.size}, the same tree"
-    proof = source.consistency_proof(before.size, after.size)
+    """The fresh checkpoint extends the bundle's: the monitor's own rule (ledger.monitor:
+    equal sizes need equal roots, a smaller tree is a rollback, a larger one needs a verified
+    consistency proof)."""
+    before = Seen(_note(old), _checkpoint(old, log_key), "this bundle")
+    after = Seen(_note(new), _checkpoint(new, log_key), "the log's fresh bundle")
     try:
-        verify_consistency(before.size, after.size, before.root_hash, after.root_hash, proof)
-    except (VerificationError, ValueError) as exc:
+        proof = check_extends(before, after, source.consistency_proof)
+    except ForkAlarm as alarm:
         raise VerificationError(
-            f"checkpoint {after.size} does not extend this bundle's checkpoint {before.size} "
-            f"({exc}): the log forked, or rewrote its history"
+            f"the log forked or rolled back its history: {alarm}", code=alarm.code
         ) from None
+    if after.checkpoint.size == before.checkpoint.size:
+        return f"the log is still at checkpoint {after.checkpoint.size}, the same tree"
     return (
-        f"checkpoint {after.size} extends this bundle's checkpoint {before.size} "
-        f"({len(proof)}-hash consistency proof)"
+        f"checkpoint {after.checkpoint.size} extends this bundle's checkpoint "
+        f"{before.checkpoint.size} ({len(proof)}-hash consistency proof)"
     )
 
 
@@ -138,6 +129,9 @@ def _capture(bundle: object) -> tuple[object, object]:
     return part.get("index"), part.get("entry")
 
 
+def _note(bundle: object) -> bytes:
+    return text_field(bundle["checkpoint"] if isinstance(bundle, dict) else None, "checkpoint")
+
+
 def _checkpoint(bundle: object, log_key: Verifier) -> Checkpoint:
-    note = bundle["checkpoint"] if isinstance(bundle, dict) else None
-    return open_checkpoint(text_field(note, "checkpoint"), log_key)
+    return open_checkpoint(_note(bundle), log_key)
