@@ -57,18 +57,14 @@ class Revocation:
 def revocation_from_entry(index: int, entry: Mapping[str, object]) -> Revocation:
     """The Revocation a logged revocation/v1 or revocation/v2 entry states (fields already
     checked: admission's rules, or the bundle's check_fields)."""
-    since = entry["compromised_since"]
-    assert isinstance(since, int)
+    since, firmware = entry["compromised_since"], entry.get("firmware")
+    # Checked by the callers; checked again, not asserted, since `python -O` drops asserts.
+    if not isinstance(since, int) or not (firmware is None or isinstance(firmware, list)):
+        raise ValueError("a revocation's compromised_since or firmware has the wrong type")
     if entry["kind"] == "revocation/v1":
         return Revocation(index, str(entry["device"]), since)
-    firmware = entry.get("firmware")
-    return Revocation(
-        index,
-        str(entry["subject"]),
-        since,
-        str(entry["scope"]),
-        None if firmware is None else tuple(str(f) for f in firmware),  # type: ignore[attr-defined]
-    )
+    releases = None if firmware is None else tuple(str(f) for f in firmware)
+    return Revocation(index, str(entry["subject"]), since, str(entry["scope"]), releases)
 
 
 def applies(subject: str, device_id: str, chain_ids: Collection[str] = ()) -> bool:
