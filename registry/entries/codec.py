@@ -24,6 +24,7 @@ from registry.entries.formats import (
     DeviceEntry,
     Entry,
     RevocationEntry,
+    ScopedRevocationEntry,
     VendorEntry,
 )
 from registry.imaging.features import FEATURE_NAMES
@@ -33,13 +34,16 @@ VENDOR: Final = "vendor/v1"
 DEVICE: Final = "device/v1"
 CAPTURE: Final = "capture/v1"
 REVOCATION: Final = "revocation/v1"
+REVOCATION_V2: Final = "revocation/v2"  # scoped: a device, a CA or a vendor root; firmware
 C2PA_CAPTURE: Final = "c2pa-capture/v1"  # registry.c2pa.evidence: a C2PA claim as evidence
-KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION, C2PA_CAPTURE)
+KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION, C2PA_CAPTURE, REVOCATION_V2)
+REVOCATION_KINDS = (REVOCATION, REVOCATION_V2)
 CAPTURE_KINDS = (CAPTURE, C2PA_CAPTURE)
 ROLES = ("camera", "generator")
 
 CAPTURE_CONTEXT = b"provenance-ledger/capture/v1\n"
 REVOCATION_CONTEXT = b"provenance-ledger/revocation/v1\n"
+REVOCATION_V2_CONTEXT = b"provenance-ledger/revocation/v2\n"
 
 _HEX = re.compile(r"[0-9a-f]+")
 _FEATURE_NAME = re.compile(r"[a-z0-9][a-z0-9./-]{0,63}")
@@ -154,10 +158,13 @@ def capture_record_id(claim_jcs: bytes, sig_b64: str) -> bytes:
 
 
 def revocation_message(revocation: Mapping[str, object]) -> bytes:
-    """What the CA signs: the context || JCS of the revocation without `sig` and `logged_at`
-    (the log assigns logged_at after the CA signed)."""
+    """What the CA signs: the context of its kind (revocation/v1 or revocation/v2) || JCS of
+    the revocation without `sig` and `logged_at` (the log assigns logged_at after the CA
+    signed). Each kind has its own context, so a signature over one is never read as the
+    other."""
     signed = {k: v for k, v in revocation.items() if k not in ("sig", "logged_at")}
-    return REVOCATION_CONTEXT + canonical(signed)
+    context = REVOCATION_V2_CONTEXT if revocation.get("kind") == REVOCATION_V2 else REVOCATION_CONTEXT
+    return context + canonical(signed)
 
 
 # --- field checks: each names the field and what it must be ---
@@ -331,6 +338,8 @@ def parse_entry_as(leaf: bytes, kind: Literal["capture/v1"]) -> CaptureEntry: ..
 def parse_entry_as(leaf: bytes, kind: Literal["c2pa-capture/v1"]) -> C2paCaptureEntry: ...
 @overload
 def parse_entry_as(leaf: bytes, kind: Literal["revocation/v1"]) -> RevocationEntry: ...
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["revocation/v2"]) -> ScopedRevocationEntry: ...
 def parse_entry_as(leaf: bytes, kind: str) -> Entry:
     """`parse_entry` of a leaf the caller knows the kind of (from a derived table, say),
     checked: a leaf of another kind is malformed, never read as the wrong shape."""
