@@ -25,6 +25,7 @@ from cli.files import (
     read_input_file,
     read_records,
 )
+from registry.entries.codec import check_firmware
 from registry.entries.sdk import sign_capture, sign_revocation
 from registry.imaging.hashing import hash_image
 from registry.open import now_ms
@@ -91,6 +92,11 @@ def capture() -> None:
 )
 @click.option("--captured-at", help="Capture time: ms since the epoch or ISO 8601 [now].")
 @click.option(
+    "--firmware",
+    metavar="TEXT",
+    help="The firmware release taking the picture (vendor-defined, e.g. 2.00), signed in the claim.",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), help="Write the record here instead of stdout."
 )
 def capture_sign(
@@ -99,6 +105,7 @@ def capture_sign(
     device_cert: str,
     counter: int | None,
     captured_at: str | None,
+    firmware: str | None,
     out: str | None,
 ) -> None:
     """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many)."""
@@ -106,9 +113,13 @@ def capture_sign(
     key = load_key(device_key)
     cert = load_certificate(device_cert, "device certificate")
     when = parse_time_ms(captured_at) if captured_at else now_ms()
+    if firmware is not None:
+        check_firmware(firmware)  # before the counter, as the image: a refusal uses none up
     hashes = hash_image(data, image)  # before the counter: a bad image must not use one up
     number = counter if counter is not None else next_counter(device_key)
-    record = sign_capture(data, key, cert, number, when, name=image, hashes=hashes)
+    record = sign_capture(
+        data, key, cert, number, when, name=image, hashes=hashes, firmware=firmware
+    )
     line = json.dumps(record, separators=(",", ":"))
     if out:
         Path(out).write_text(line + "\n")

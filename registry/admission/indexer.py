@@ -175,6 +175,7 @@ class CaptureColumns(TypedDict):
     width: int
     height: int
     claim_id: bytes
+    firmware: str | None
 
 
 def apply_captures(
@@ -227,6 +228,7 @@ def apply_captures(
                 "width": claim["width"],
                 "height": claim["height"],
                 "claim_id": cid,
+                "firmware": claim.get("firmware"),
             }
         )
     _insert_captures(connection, first_index, claims, rows, {d: highest[d] for d in devices})
@@ -332,6 +334,23 @@ def _insert_captures(
         .values(max_counter=bindparam("highest")),
         [{"device": device, "highest": highest[device]} for device in highest],
     )
+
+
+def capture_firmware_of(connection: Connection, leaves: Iterable[int]) -> dict[int, str | None]:
+    """The firmware each capture at these leaf indexes names (None: none); captures the index
+    does not hold are absent from the answer."""
+    wanted = sorted(set(leaves))
+    found: dict[int, str | None] = {}
+    for start in range(0, len(wanted), DOUBTFUL_CHUNK):  # bounded IN lists, as _counters_seen
+        chunk = wanted[start : start + DOUBTFUL_CHUNK]
+        found.update(
+            connection.execute(
+                select(reg_captures.c.leaf_index, reg_captures.c.firmware).where(
+                    reg_captures.c.leaf_index.in_(chunk)
+                )
+            ).tuples()
+        )
+    return found
 
 
 def set_indexed_size(connection: Connection, size: int) -> None:

@@ -99,6 +99,8 @@ reg_captures = Table(
     # registry.entries.claim_identity: the same claim, whatever its signature (not unique: an older log
     # can hold a claim twice; admission answers the second as a duplicate).
     Column("claim_id", LargeBinary(32), nullable=False),
+    # The firmware release the claim names (registry.entries.codec.check_firmware); NULL: none
+    Column("firmware", String(100), nullable=True),
     Index("ix_reg_captures_device_time", "device_id", "captured_at_ms"),
     Index("ix_reg_captures_claim_id", "claim_id"),
     Index("ix_reg_captures_device_counter", "device_id", "counter"),

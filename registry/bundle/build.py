@@ -69,7 +69,7 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
         capture["claim"]["captured_at"],
         capture["logged_at"],
         _revocations(store, revocations),
-        capture["claim"].get("firmware"),  # type: ignore[arg-type]
+        capture["claim"].get("firmware"),
     )
     if status is None:  # as verify_bundle will report it: never clean without a status proof
         cautions.insert(0, unproven_status(checkpoint.size)[2])

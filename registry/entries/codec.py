@@ -53,7 +53,13 @@ _CLAIM_FIELDS = {
     "device", "counter", "captured_at", "media_type", "width", "height",
     "sha256", "pdq", "pdq_quality", "phash",
 }  # fmt: skip
-_OPTIONAL_CLAIM_FIELDS = {"meta", "features"}
+_OPTIONAL_CLAIM_FIELDS = {"meta", "features", "firmware"}
+MAX_FIRMWARE = 100
+# Printable ASCII only, not str.isprintable(): that depends on the Unicode database of the
+# Python running it, so an auditor on another version could judge the same claim otherwise;
+# and a firmware-scoped revocation matches the string exactly, where look-alike or invisible
+# characters (bidi overrides, zero-width joiners) would let two releases read the same.
+_FIRMWARE = re.compile(rf"[\x20-\x7e]{{1,{MAX_FIRMWARE}}}")
 
 
 def canonical(value: Mapping[str, object]) -> bytes:
@@ -265,7 +271,27 @@ def check_claim(claim: object, *, counter: bool = True) -> Claim:
         hex_field(claim, "meta", where, 64)
     if "features" in claim:
         _check_features(claim["features"])
+    if "firmware" in claim:
+        check_firmware(claim["firmware"])
     return cast(Claim, claim)  # every field checked above
+
+
+def is_firmware(value: object) -> bool:
+    """Would `check_firmware` accept `value`?"""
+    return isinstance(value, str) and _FIRMWARE.fullmatch(value) is not None
+
+
+def check_firmware(value: object) -> str:
+    """A claim's `firmware`: the vendor's name of the release that took the picture (e.g.
+    "2.00"), 1 to MAX_FIRMWARE printable ASCII characters."""
+    if not is_firmware(value):
+        raise MalformedError(
+            f"capture claim 'firmware' must be a string of 1 to {MAX_FIRMWARE} printable ASCII "
+            f"characters (space to '~'; no control characters such as NUL or newline), got "
+            f"{value!r:.80}",
+            code="bad_firmware",
+        )
+    return cast(str, value)
 
 
 def _check_features(features: object) -> None:

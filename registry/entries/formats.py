@@ -47,6 +47,11 @@ class Claim(ClaimFields):
     counter: NotRequired[int]  # capture/v1 only: the device's monotonic capture counter
     captured_at: int  # ms
     meta: NotRequired[str]  # 64 hex: the hash of metadata the device keeps
+    # The vendor's name of the firmware release that took the picture, 1-100 printable ASCII
+    # (registry.entries.codec.check_firmware): signed by the device in a capture/v1 claim; in a
+    # c2pa-capture/v1 claim the registry's reading of the camera-signed claim_generator_info
+    # (registry.c2pa.firmware), which the audit re-derives.
+    firmware: NotRequired[str]
 
 
 class CaptureRecord(TypedDict):

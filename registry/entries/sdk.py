@@ -15,7 +15,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ledger.errors import MalformedError
-from registry.entries.codec import CAPTURE, REVOCATION, b64, capture_message, revocation_message
+from registry.entries.codec import (
+    CAPTURE,
+    REVOCATION,
+    b64,
+    capture_message,
+    check_firmware,
+    revocation_message,
+)
 from registry.entries.formats import CaptureRecord, Claim, RevocationBody
 from registry.entries.signatures import CURVE_ORDERS, low_s
 from registry.imaging.hashing import ImageHashes, hash_image
@@ -52,11 +59,16 @@ def sign_capture(
     name: str = "image",
     meta: str | None = None,
     hashes: ImageHashes | None = None,
+    firmware: str | None = None,
 ) -> CaptureRecord:
     """A signed capture record {kind, claim, sig}, ready to submit. `captured_at` is in ms.
-    `hashes`, if the caller already has them, must be hash_image(image_bytes)."""
+    `hashes`, if the caller already has them, must be hash_image(image_bytes). `firmware`, the
+    vendor's name of the release taking the picture, is signed with the rest of the claim
+    (MalformedError bad_firmware unless 1-100 printable ASCII characters)."""
     if isinstance(device_key, rsa.RSAPrivateKey):
         raise MalformedError("device keys are ECDSA P-256 or Ed25519, not RSA", code="cert_bad_key")
+    if firmware is not None:
+        check_firmware(firmware)  # before hashing: refused here, not after a round trip
     measured = (hashes or hash_image(image_bytes, name)).claim_fields()
     claim: Claim = {
         "device": device_id(device_cert),
@@ -74,6 +86,8 @@ def sign_capture(
         claim["features"] = measured["features"]
     if meta is not None:
         claim["meta"] = meta
+    if firmware is not None:
+        claim["firmware"] = firmware
     return {
         "kind": CAPTURE,
         "claim": claim,
