@@ -20,7 +20,12 @@ from sqlalchemy import Connection, bindparam, delete, select
 
 from ledger.database import insert_rows
 from registry.admission.caution_rule import Revocation, applies, capture_cautions
-from registry.admission.schema import reg_capture_cautions, reg_captures, reg_revocations
+from registry.admission.schema import (
+    reg_capture_cautions,
+    reg_captures,
+    reg_device_path,
+    reg_revocations,
+)
 from registry.cautions import Caution
 
 __all__ = [
@@ -29,31 +34,51 @@ __all__ = [
     "capture_cautions",
     "judge_new_captures",
     "read_cautions",
-    "rejudge_device",
+    "rejudge_devices",
     "revocations_of",
     "write_cautions",
 ]
 
 
+_DEVICE_CHUNK = 500
+
 # --- storage: reg_capture_cautions, derived by registry.admission.indexer ---
 
 
 def revocations_of(connection: Connection, devices: Collection[str]) -> dict[str, list[Revocation]]:
-    """The logged revocations that apply to each device, in log order."""
+    """The logged revocations that apply to each device - naming it, a CA on its path or its
+    vendor root (reg_device_path) - in log order, whatever firmware they are limited to."""
     found: dict[str, list[Revocation]] = defaultdict(list)
     if not devices:
         return found
-    rows = connection.execute(
+    subjects: dict[str, set[str]] = {device: {device} for device in devices}
+    for device, ca in connection.execute(
+        select(reg_device_path.c.device_id, reg_device_path.c.ca_id).where(
+            reg_device_path.c.device_id.in_(sorted(devices))
+        )
+    ):
+        subjects[device].add(ca)
+    named: dict[str, list[Revocation]] = defaultdict(list)
+    every = sorted(set().union(*subjects.values()))
+    for row in connection.execute(
         select(
             reg_revocations.c.leaf_index,
-            reg_revocations.c.device_id,
+            reg_revocations.c.subject_id,
             reg_revocations.c.compromised_since_ms,
+            reg_revocations.c.scope,
+            reg_revocations.c.firmware,
+        ).where(reg_revocations.c.subject_id.in_(every))
+    ):
+        releases = None if row.firmware is None else tuple(json.loads(row.firmware))
+        named[row.subject_id].append(
+            Revocation(
+                row.leaf_index, row.subject_id, row.compromised_since_ms, row.scope, releases
+            )
         )
-        .where(reg_revocations.c.device_id.in_(sorted(devices)))
-        .order_by(reg_revocations.c.leaf_index)
-    )
-    for index, device, since in rows:
-        found[device].append(Revocation(index, device, since))
+    for device, ids in subjects.items():
+        applying = [r for subject in ids for r in named.get(subject, ())]
+        if applying:
+            found[device] = sorted(applying, key=lambda r: r.index)
     return found
 
 
@@ -76,38 +101,48 @@ def write_cautions(connection: Connection, cautions: Mapping[int, Sequence[Cauti
 
 
 def judge_new_captures(
-    connection: Connection, captures: Sequence[tuple[int, str, int, int]]
+    connection: Connection, captures: Sequence[tuple[int, str, int, int, str | None]]
 ) -> None:
     """Store the cautions of newly indexed captures, each (index, device, captured_at,
-    logged_at), against the revocations logged so far (one query for the batch)."""
-    revoked = revocations_of(connection, {device for _, device, _, _ in captures})
+    logged_at, firmware), against the revocations logged so far (one query for the batch)."""
+    revoked = revocations_of(connection, {device for _, device, _, _, _ in captures})
     insert_rows(
         connection,
         reg_capture_cautions,
         [
             (index, c.code, c.message, json.dumps(list(c.evidence)))
-            for index, device, captured_at, logged_at in captures
-            for c in capture_cautions(index, captured_at, logged_at, revoked.get(device, ()))
+            for index, device, captured_at, logged_at, firmware in captures
+            for c in capture_cautions(
+                index, captured_at, logged_at, revoked.get(device, ()), firmware
+            )
         ],
     )
 
 
-def rejudge_device(connection: Connection, device: str, since: int) -> None:
-    """After a revocation of `device` compromised since `since` is logged: the device's captures
-    claimed at or after that date were logged before it and are now in its window."""
-    rows = connection.execute(
-        select(
-            reg_captures.c.leaf_index, reg_captures.c.captured_at_ms, reg_captures.c.logged_at_ms
-        ).where(reg_captures.c.device_id == device, reg_captures.c.captured_at_ms >= since)
-    ).all()
-    if not rows:
-        return
-    revocations = revocations_of(connection, {device})[device]
-    write_cautions(
-        connection,
-        {r.leaf_index: capture_cautions(r.leaf_index, r.captured_at_ms, r.logged_at_ms, revocations)
-         for r in rows},
-    )  # fmt: skip
+def rejudge_devices(connection: Connection, devices: Collection[str], since: int) -> None:
+    """After a revocation compromised since `since` that reaches `devices` is logged: their
+    captures claimed at or after that date were logged before it and may now be in its
+    window (or, for one limited to firmware, not: each is judged with its claim's firmware)."""
+    ordered = sorted(devices)
+    for start in range(0, len(ordered), _DEVICE_CHUNK):  # bounded IN lists for a whole vendor
+        chunk = ordered[start : start + _DEVICE_CHUNK]
+        revocations = revocations_of(connection, chunk)
+        rows = connection.execute(
+            select(
+                reg_captures.c.leaf_index,
+                reg_captures.c.device_id,
+                reg_captures.c.captured_at_ms,
+                reg_captures.c.logged_at_ms,
+                reg_captures.c.firmware,
+            ).where(reg_captures.c.device_id.in_(chunk), reg_captures.c.captured_at_ms >= since)
+        ).all()
+        write_cautions(
+            connection,
+            {r.leaf_index: capture_cautions(
+                r.leaf_index, r.captured_at_ms, r.logged_at_ms,
+                revocations.get(r.device_id, ()), r.firmware,
+            ) for r in rows},
+        )  # fmt: skip
 
 
 _READ = select(reg_capture_cautions).where(

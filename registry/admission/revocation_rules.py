@@ -25,11 +25,18 @@ from cryptography.exceptions import InvalidSignature
 
 from ledger.errors import MalformedError, VerificationError
 from registry.admission import rules
-from registry.admission.caution_rule import SCOPES, Revocation, revocation_from_entry
+from registry.admission.caution_rule import (
+    SCOPES,
+    Revocation,
+    covers,
+    describe,
+    revocation_from_entry,
+)
 from registry.entries.codec import (
     REVOCATION,
     REVOCATION_V2,
     b64_field,
+    check_firmware,
     field,
     hex_field,
     int_field,
@@ -42,8 +49,8 @@ from registry.entries.signatures import verify_with_certificate
 __all__ = [
     "MAX_CERTS",
     "MAX_FIRMWARE_RELEASES",
-    "check_firmware_release",
     "check_revocation_on_path",
+    "capture_refusal",
     "check_scoped_revocation",
     "parse_scoped_revocation",
     "subject_path",
@@ -51,7 +58,6 @@ __all__ = [
 
 MAX_CERTS = 8  # CAs between a revoked CA and its root: deeper paths are not enrolled either
 MAX_FIRMWARE_RELEASES = 32
-MAX_FIRMWARE_LENGTH = 100
 _FIELDS = {
     "kind", "scope", "subject", "vendor", "certs", "firmware", "compromised_since", "reason",
     "signer", "sig",
@@ -60,22 +66,6 @@ _FIELDS = {
 
 def _id(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
-
-
-def check_firmware_release(value: object, where: str) -> str:
-    """A firmware release as a claim or a revocation names it: 1 to 100 printable characters,
-    vendor-defined ("2.00", "FW 2.00 build 7"). Compared byte for byte, never parsed."""
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= MAX_FIRMWARE_LENGTH
-        or not value.isprintable()
-    ):
-        raise MalformedError(
-            f"{where} firmware must be a string of 1 to {MAX_FIRMWARE_LENGTH} printable "
-            f"characters (no control characters), got {value!r:.60}",
-            code="bad_firmware",
-        )
-    return value
 
 
 def parse_scoped_revocation(revocation: object) -> tuple[ScopedRevocationBody, bytes]:
@@ -133,7 +123,7 @@ def _firmware_releases(value: object, where: str) -> list[str]:
             "(leave it out to revoke every capture of the subject)",
             code="bad_firmware",
         )
-    releases = [check_firmware_release(v, where) for v in value]
+    releases = [check_firmware(v) for v in value]
     if len(set(releases)) != len(releases):
         raise MalformedError(f"{where} 'firmware' lists a release twice", code="bad_firmware")
     return releases
@@ -145,8 +135,7 @@ def subject_path(body: ScopedRevocationBody, root_der: bytes) -> tuple[bytes, ..
     alone). The root must be the vendor's the entry names."""
     if body["vendor"] != _id(root_der):
         raise VerificationError(
-            f"the revocation names vendor {body['vendor'][:16]}…, not the one whose root is "
-            "given",
+            f"the revocation names vendor {body['vendor'][:16]}…, not the one whose root is given",
             code="revocation_wrong_vendor",
         )
     if body["scope"] == "vendor":
@@ -195,23 +184,24 @@ def check_scoped_revocation(
     body: ScopedRevocationBody,
     signature: bytes,
     root_der: bytes,
-    device_path: Sequence[bytes] = (),
+    device_ca_path: Sequence[bytes] = (),
 ) -> tuple[bytes, ...]:
-    """Raise unless the revocation is signed by its subject or a CA above it. `device_path`
-    (scope "device" only): the device certificate's DER, then its verified path (issuer
-    first, root last: `DeviceCertificate.path_der`). Returns the subject's path."""
+    """Raise unless the revocation is signed by its subject or a CA above it. For scope
+    "device", `device_ca_path` is the verified CA path of the device it names (issuer first,
+    root last: `DeviceCertificate.path_der`); the caller found it by the subject. Returns the
+    subject's CA path (for a device, the path above it)."""
     if body["scope"] == "device":
-        if not device_path or _id(device_path[0]) != body["subject"]:
+        if not device_ca_path:
             raise VerificationError(
                 "a device-scoped revocation must be judged against the device's verified path",
                 code="revocation_bad_subject",
             )
-        if _id(device_path[-1]) != body["vendor"] or device_path[-1] != root_der:
+        if body["vendor"] != _id(root_der) or device_ca_path[-1] != root_der:
             raise VerificationError(
                 "the revoked device belongs to another vendor", code="revocation_wrong_vendor"
             )
-        path = tuple(device_path)
-        signers = path[1:]  # the device itself cannot revoke itself
+        path = tuple(device_ca_path)
+        signers = path  # any CA on the device's path; the device cannot revoke itself
     else:
         path = subject_path(body, root_der)
         signers = path
@@ -251,12 +241,37 @@ def check_revocation_on_path(
         rules.check_revocation(body, signature, ca)
         return revocation_from_entry(index, {**body, "logged_at": 0})
     scoped, signature = parse_scoped_revocation(fields)
-    if scoped["subject"] not in ids:
+    named = ids[:1] if scoped["scope"] == "device" else ids[1:]
+    if scoped["subject"] not in named:
         raise VerificationError(
             f"the revocation at log entry {index} names {scoped['scope']} "
             f"{scoped['subject'][:16]}…, not this device or a CA on its path",
             code="revocation_not_on_path",
         )
-    device_path = path_der if scoped["scope"] == "device" else ()
-    check_scoped_revocation(scoped, signature, path_der[-1], device_path)
+    device_ca_path = path_der[1:] if scoped["scope"] == "device" else ()
+    check_scoped_revocation(scoped, signature, path_der[-1], device_ca_path)
     return revocation_from_entry(index, dict(scoped))
+
+
+def capture_refusal(
+    claim: Mapping[str, Any], revocations: Sequence[Revocation], vendor_name: str = ""
+) -> tuple[str, str] | None:
+    """A capture claimed at or after the compromise of a revocation that covers it (its
+    device, a CA on its path or its vendor root; for one limited to firmware, only if the
+    claim names one of those releases) is refused, whenever the device was enrolled."""
+    firmware = claim.get("firmware")
+    hit = [
+        r
+        for r in revocations
+        if covers(r, firmware) and claim["captured_at"] >= r.compromised_since
+    ]
+    if not hit:
+        return None
+    first = min(hit, key=lambda r: r.index)
+    code = {"device": "device_revoked", "ca": "ca_revoked", "vendor": "vendor_revoked"}
+    return (
+        code.get(first.scope, "device_revoked"),
+        f"device {claim['device']} is covered by the revocation at log entry {first.index} "
+        f"({describe(first, vendor_name)}), dated at or before this capture "
+        f"({claim['captured_at']} ms)",
+    )

@@ -8,14 +8,22 @@ from collections.abc import Mapping
 from sqlalchemy import Connection, select
 
 from ledger.store import read_entries
-from registry.admission import indexer, rules
+from registry.admission import rules
 from registry.admission.context import Writer
 from registry.admission.devices import device_info
 from registry.admission.results import Receipt
+from registry.admission.revocation_index import apply_revocation
 from registry.admission.revocation_rules import check_scoped_revocation, parse_scoped_revocation
 from registry.admission.schema import reg_revocations
 from registry.admission.vendors import vendor_root
-from registry.entries.codec import DEVICE, REVOCATION_V2, b64, encode_entry, parse_entry, parse_entry_as
+from registry.entries.codec import (
+    DEVICE,
+    REVOCATION_V2,
+    b64,
+    encode_entry,
+    parse_entry,
+    parse_entry_as,
+)
 
 
 def revoke(writer: Writer, revocation: object) -> Receipt:
@@ -50,7 +58,7 @@ def revoke(writer: Writer, revocation: object) -> Receipt:
 
     def make(connection: Connection, index: int, now: int) -> bytes:
         entry = {**body, "logged_at": now, "sig": b64(signature)}
-        indexer.apply_revocation(connection, index, entry)
+        apply_revocation(connection, index, entry)
         return encode_entry(entry)
 
     return writer.append_one(find, make)
@@ -91,5 +99,4 @@ def _check_scoped(writer: Writer, body: dict[str, object], signature: bytes) -> 
     device_path: tuple[bytes, ...] = ()
     if scoped["scope"] == "device":
         _vendor, device_path = _device_path(writer, scoped["subject"])
-    check_scoped_revocation(scoped, signature, root.der, device_path)
-
+    check_scoped_revocation(scoped, signature, root.der, device_path[1:])

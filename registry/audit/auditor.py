@@ -21,7 +21,11 @@ downloads them) and checks, with `registry.admission.rules` - the functions admi
   (`logged_after_cosigned`, registry.bundle.witness_time);
 * revocation/v1: the fields, the device, the signer (its vendor root or issuing CA on the
   verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
-  `rules.check_revocation`).
+  `rules.check_revocation`);
+* revocation/v2: the fields, the vendor, the subject's path (a CA's certificates up to the
+  root, or the device's verified path), the signer on it and the signature
+  (registry.audit.scoped, with registry.admission.revocation_rules); from then on it applies
+  to every capture under its subject that names its firmware, if it is limited to some.
 
 Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on.
 A capture that follows the rules but that the log itself speaks against becomes a
@@ -42,8 +46,10 @@ from ledger.errors import LedgerError
 from registry.admission import rules
 from registry.admission.capture_cautions import Revocation, capture_cautions
 from registry.admission.caution_rule import earliest_compromise
+from registry.admission.revocation_rules import capture_refusal
 from registry.audit.form import certificate_der, not_canonical, only_fields, parse_leaf
 from registry.audit.priority import CautionEntry, PriorityAudit
+from registry.audit.scoped import ScopedRevocations
 from registry.audit.state import (
     CLAIM_KEY_BYTES,
     AuditedDevice,
@@ -68,6 +74,7 @@ from registry.entries.codec import (
     CAPTURE,
     DEVICE,
     REVOCATION,
+    REVOCATION_V2,
     VENDOR,
     canonical_claim,
     capture_leaf,
@@ -135,6 +142,7 @@ class EntryAuditor:
         # Truncated claim id (registry.entries.claim_identity) -> index of the first capture of it.
         self._claims: dict[bytes, int] = {}
         self._revocations: dict[str, list[tuple[int, int]]] = {}  # device -> (index, since)
+        self._scoped = ScopedRevocations()  # revocation/v2
         self._last_logged_at = 0
         self._latest_index: int | None = None  # an entry holding _last_logged_at
         # When k witnesses saw the log (prov audit replay --witness-key): no entry they saw
@@ -161,6 +169,8 @@ class EntryAuditor:
                     self._device(entry)
                 elif entry["kind"] == REVOCATION:
                     self._revocation(entry, index)
+                elif entry["kind"] == REVOCATION_V2:
+                    self._scoped.add(entry, index, self._vendors, self._devices)
                 elif entry["kind"] == C2PA_CAPTURE:
                     self._c2pa_capture(entry, index)
                     self._cautions(index, entry)
@@ -293,7 +303,9 @@ class EntryAuditor:
         device = self._devices.get(claim["device"])
         problem = rules.claim_problem(
             claim, device.enrolled if device else None, logged_at, self.max_skew_ms
-        ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
+        )
+        if problem is None and device is not None:
+            problem = capture_refusal(claim, self._applying(claim["device"], device))
         if problem is not None:
             raise LedgerError(problem[1], code=problem[0])
         assert device is not None
@@ -302,12 +314,9 @@ class EntryAuditor:
     def _cautions(self, index: int, entry: CaptureEntry | C2paCaptureEntry) -> None:
         """What the revocations logged so far say against an admissible capture."""
         claim = entry["claim"]
-        revocations = [
-            Revocation(at, claim["device"], since)
-            for at, since in self._revocations.get(claim["device"], ())
-        ]
+        revocations = self._applying(claim["device"], self._devices[claim["device"]])
         for caution in capture_cautions(
-            index, claim["captured_at"], entry["logged_at"], revocations
+            index, claim["captured_at"], entry["logged_at"], revocations, claim.get("firmware")
         ):
             if caution.code in AUDITED_CAUTIONS:
                 self._revocation_cautions.append(
@@ -315,6 +324,13 @@ class EntryAuditor:
                         index, entry["kind"], caution.code, caution.message, caution.evidence
                     )
                 )
+
+    def _applying(self, device_id: str, device: AuditedDevice) -> list[Revocation]:
+        """The revocations logged so far that name the device, a CA on its path or its root."""
+        named = [
+            Revocation(at, device_id, since) for at, since in self._revocations.get(device_id, ())
+        ]
+        return sorted(named + self._scoped.applying(device_id, device.path), key=lambda r: r.index)
 
     def _revocation(self, entry: RevocationEntry, index: int) -> None:
         body, signature = rules.parse_revocation(
@@ -371,6 +387,7 @@ class EntryAuditor:
             "revoked": self._revoked,
             "claims": claims_state(self._claims),
             "revocations": self._revocations,
+            "scoped": self._scoped.to_json(),
             "last_logged_at": self._last_logged_at,
             "priority": self.priority.to_json(),
             "latest_index": self._latest_index,
@@ -388,6 +405,7 @@ class EntryAuditor:
         self._revocations = {
             k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()
         }
+        self._scoped.load_json(data.get("scoped", {}))  # absent before revocation/v2
         self._vendors = vendors_from_state(data["vendors"])
         self._devices = devices_from_state(data["devices"])
         self._revoked = {k: int(v) for k, v in data["revoked"].items()}

@@ -169,7 +169,9 @@ def revocation_message(revocation: Mapping[str, object]) -> bytes:
     signed). Each kind has its own context, so a signature over one is never read as the
     other."""
     signed = {k: v for k, v in revocation.items() if k not in ("sig", "logged_at")}
-    context = REVOCATION_V2_CONTEXT if revocation.get("kind") == REVOCATION_V2 else REVOCATION_CONTEXT
+    context = (
+        REVOCATION_V2_CONTEXT if revocation.get("kind") == REVOCATION_V2 else REVOCATION_CONTEXT
+    )
     return context + canonical(signed)
 
 
