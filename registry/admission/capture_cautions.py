@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select
 
 from ledger.database import insert_rows
 from registry.admission.caution_rule import Revocation, applies, capture_cautions
@@ -33,6 +33,7 @@ __all__ = [
     "applies",
     "capture_cautions",
     "judge_new_captures",
+    "read_revocations",
     "read_cautions",
     "rejudge_devices",
     "revocations_of",
@@ -43,6 +44,29 @@ __all__ = [
 _DEVICE_CHUNK = 500
 
 # --- storage: reg_capture_cautions, derived by registry.admission.indexer ---
+
+
+def read_revocations(where: ColumnElement[bool], connection: Connection) -> list[Revocation]:
+    """The reg_revocations rows matching `where`, as the caution rule reads them."""
+    found = []
+    for row in connection.execute(
+        select(
+            reg_revocations.c.leaf_index,
+            reg_revocations.c.subject_id,
+            reg_revocations.c.compromised_since_ms,
+            reg_revocations.c.scope,
+            reg_revocations.c.firmware,
+        )
+        .where(where)
+        .order_by(reg_revocations.c.leaf_index)
+    ):
+        releases = None if row.firmware is None else tuple(json.loads(row.firmware))
+        found.append(
+            Revocation(
+                row.leaf_index, row.subject_id, row.compromised_since_ms, row.scope, releases
+            )
+        )
+    return found
 
 
 def revocations_of(connection: Connection, devices: Collection[str]) -> dict[str, list[Revocation]]:
