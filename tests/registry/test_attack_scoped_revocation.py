@@ -241,7 +241,9 @@ def test_a_stranger_ca_posing_as_the_vendors_cannot_revoke(
 ) -> None:
     """A CA with the victim CA's name and the stranger's key, listed as the CA "above"."""
     stranger_root = make_root(now_of(clock), common_name="Example Camera Co. Root")
-    impostor = make_intermediate(stranger_root, now_of(clock), common_name="Example Camera Co. CA A")
+    impostor = make_intermediate(
+        stranger_root, now_of(clock), common_name="Example Camera Co. CA A"
+    )
     forged = sign_scoped_revocation(
         scope="ca", subject=impostor.certificate, vendor_root=vendor.root.certificate,
         compromised_since=0, reason="x", ca_key=impostor.private_key, ca_cert=impostor.certificate,

@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from cli.errors import EXIT_CAUTION, EXIT_FAILED, EXIT_OK
