@@ -172,7 +172,7 @@ def test_revoking_a_phone_ca_covers_every_one_time_certificate(
     log a capture dated after the compromise."""
     since = world.clock.now_ms - 10 * MINUTE
     stolen = world.submit(*(world.shoot(0, frame(83, n), since + n) for n in range(3)))
-    honest = world.submit(world.shoot(1, frame(84, 0), since + 5))
+    world.submit(world.shoot(1, frame(84, 0), since + 5))
     phone = world.phones
     revocation = world.registry.revoke(
         revoke_ca(DevicePKI(phone.root, (phone.phone_cas[0],), world.certificates[stolen[0]].device),
