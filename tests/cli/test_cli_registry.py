@@ -666,6 +666,61 @@ def test_revoke_signed_by_a_stranger_is_refused(cli: Cli, enrolled: Files) -> No
     assert_exit(result, 1, "neither the vendor root nor the CA")
 
 
+def revoke_scoped(cli: Cli, files: Files, since: int, *what: str) -> Result:
+    return cli(
+        "revoke", *what, "--vendor-root", str(files.root_cert), "--compromised-since", str(since),
+        "--reason", "flaw", "--signer-key", str(files.root_key),
+        "--signer-cert", str(files.root_cert),
+    )  # fmt: skip
+
+
+def test_revoke_a_ca_refuses_its_devices_later_captures(cli: Cli, enrolled: Files) -> None:
+    since = now_ms() - 60_000
+    assert_exit(
+        revoke_scoped(cli, enrolled, since, "--ca", str(enrolled.ca_cert)),
+        0, "revocation logged at index 2",
+    )  # fmt: skip
+    after = records_file(cli, enrolled, range(1, 2), "after.jsonl")
+    assert_exit(submit(cli, after), 1, "record 1: ca_revoked")
+    (revocation,) = device_info(cli, enrolled.device_id)["revocations"]
+    assert revocation["scope"] == "ca" and revocation["firmware"] is None
+
+
+def test_revoke_one_firmware_release_of_the_whole_vendor(cli: Cli, enrolled: Files) -> None:
+    since = now_ms() - 60_000
+    result = revoke_scoped(cli, enrolled, since, "--all-devices", "--firmware", "2.00", "--json")
+    assert_exit(result, 0)
+    flawed = collect(
+        enrolled.dir / "flawed.jsonl", sign(cli, enrolled, 1, "--firmware", "2.00").stdout.strip()
+    )
+    fixed = collect(
+        enrolled.dir / "fixed.jsonl", sign(cli, enrolled, 2, "--firmware", "2.01").stdout.strip()
+    )
+    assert_exit(submit(cli, flawed), 1, "record 1: vendor_revoked")
+    assert submitted(cli, fixed)["accepted"] == 1
+    (revocation,) = device_info(cli, enrolled.device_id)["revocations"]
+    assert revocation["scope"] == "vendor" and revocation["firmware"] == ["2.00"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ((), "exactly one of --device, --ca or --all-devices"),
+        (("--all-devices", "--device", "ab" * 32), "exactly one of"),
+        (("--all-devices",), "add --vendor-root"),
+        (("--device", "ab" * 32, "--above", "x.pem"), "use it with --ca"),
+    ],
+)
+def test_revoke_says_what_is_missing(
+    cli: Cli, enrolled: Files, args: tuple[str, ...], said: str
+) -> None:
+    result = cli(
+        "revoke", *args, "--compromised-since", "0", "--reason", "x",
+        "--signer-key", str(enrolled.root_key), "--signer-cert", str(enrolled.root_cert),
+    )  # fmt: skip
+    assert_exit(result, 2, said)
+
+
 # --- reindex (always local) ---
 
 
