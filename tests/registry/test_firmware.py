@@ -19,9 +19,9 @@ from registry.bundle.verify import verify_bundle
 from registry.c2pa.evidence import check_entry, evidence_from_store
 from registry.c2pa.firmware import capture_firmware, claim_firmware
 from registry.c2pa.jumbf import manifest_store_from_jpeg
-from registry.entries.codec import C2PA_CAPTURE, CAPTURE, b64, capture_message, encode_entry
+from registry.entries.codec import C2PA_CAPTURE, encode_entry
 from registry.entries.formats import C2paEvidence
-from registry.entries.sdk import device_id, sign_capture, sign_message
+from registry.entries.sdk import device_id, sign_capture
 from registry.imaging.hashing import hash_image
 from registry.open import registry_sequencer
 from testkit.pki import DevicePKI
@@ -29,7 +29,7 @@ from tests.support.c2pa_camera import Camera
 from tests.support.c2pa_forgery import only_manifest
 from tests.support.clocks import FixedClock
 from tests.support.in_process import served
-from tests.support.registry_fixtures import TOKEN, picture
+from tests.support.registry_fixtures import TOKEN, picture, signed_claim
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -52,16 +52,6 @@ def firmware_column(registry: Registry) -> dict[int, str | None]:
     with registry.store.engine.connect() as connection:
         rows = connection.execute(select(reg_captures.c.leaf_index, reg_captures.c.firmware))
         return {index: firmware for index, firmware in rows}
-
-
-def signed_with(pki: DevicePKI, seed: int, counter: int, at: int, firmware: object) -> Any:
-    """A record whose claim the device really signed with this `firmware` value, whatever it
-    is: what a buggy or hostile device sends, past the SDK's own check."""
-    hashes = hash_image(picture(seed)).claim_fields()
-    claim = {"device": device_id(pki.device.certificate), "counter": counter, "captured_at": at}
-    claim |= {**hashes, "firmware": firmware}
-    signature = sign_message(pki.device.private_key, capture_message(claim))
-    return {"kind": CAPTURE, "claim": claim, "sig": b64(signature)}
 
 
 @BOTH
@@ -113,7 +103,9 @@ def test_firmware_edited_after_signing_is_refused(
 def test_a_signed_claim_with_bad_firmware_is_refused(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, firmware: object
 ) -> None:
-    result = registry.submit_captures([signed_with(enrolled, 1, 1, clock.now_ms, firmware)])[0]
+    result = registry.submit_captures(
+        [signed_claim(enrolled.device, 1, 1, clock.now_ms, firmware=firmware)]
+    )[0]
     assert (result.accepted, result.code) == (False, "bad_firmware")
     assert "'firmware' must be a string of 1 to 100 printable ASCII characters" in (
         result.reason or ""
@@ -125,7 +117,9 @@ def test_a_signed_claim_with_bad_firmware_is_refused(
 def test_firmware_of_printable_ascii_up_to_100_characters_is_taken(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, firmware: str
 ) -> None:
-    result = registry.submit_captures([signed_with(enrolled, 1, 1, clock.now_ms, firmware)])[0]
+    result = registry.submit_captures(
+        [signed_claim(enrolled.device, 1, 1, clock.now_ms, firmware=firmware)]
+    )[0]
     assert result.receipt is not None, result.reason
     assert firmware_column(registry) == {result.receipt.index: firmware}
 
