@@ -307,13 +307,12 @@ def capture_firmware_of(connection: Connection, leaves: Iterable[int]) -> dict[i
     found: dict[int, str | None] = {}
     for start in range(0, len(wanted), DOUBTFUL_CHUNK):  # bounded IN lists, as _counters_seen
         chunk = wanted[start : start + DOUBTFUL_CHUNK]
-        found.update(
-            connection.execute(
-                select(reg_captures.c.leaf_index, reg_captures.c.firmware).where(
-                    reg_captures.c.leaf_index.in_(chunk)
-                )
-            ).tuples()
+        rows = connection.execute(
+            select(reg_captures.c.leaf_index, reg_captures.c.firmware).where(
+                reg_captures.c.leaf_index.in_(chunk)
+            )
         )
+        found.update((index, firmware) for index, firmware in rows)
     return found
 
 

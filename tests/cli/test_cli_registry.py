@@ -23,8 +23,11 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from cli.files import load_key
 from cli.main import main
 from ledger import Verifier, open_checkpoint, verify_inclusion
+from registry.entries.codec import b64, capture_message
+from registry.entries.sdk import sign_message
 from testkit.pki import PrivateKey, make_device, make_pki
 from tests.support.prov_cli import Prov, assert_exit, one_line
 from tests.support.registry_fixtures import picture
@@ -605,6 +608,40 @@ def test_submit_for_an_unenrolled_device_rejects_it(cli: Cli, files: Files) -> N
     path = records_file(cli, files, range(1, 2))
 
     assert_exit(submit(cli, path), 1, "record 1: unknown_device")
+
+
+def test_capture_sign_with_firmware_signs_it_and_submit_takes_it(cli: Cli, enrolled: Files) -> None:
+    record = signed(cli, enrolled, 1, "--firmware", "2.00")
+    assert record["claim"]["firmware"] == "2.00"
+    edited = signed(cli, enrolled, 2, "--firmware", "2.00")
+    edited["claim"]["firmware"] = "2.01"  # after signing
+    path = collect(enrolled.dir / "fw.jsonl", json.dumps(record), json.dumps(edited))
+
+    summary = submitted(cli, path)
+
+    assert [(r["accepted"], r.get("code")) for r in summary["results"]] == [
+        (True, None),
+        (False, "bad_signature"),
+    ]
+
+
+@pytest.mark.parametrize("firmware", ["2.00\x07", "a" * 101, ""], ids=repr)
+def test_capture_sign_refuses_bad_firmware_before_using_a_counter(
+    device_side: Cli, files: Files, firmware: str
+) -> None:
+    assert_exit(sign(device_side, files, 1, "--firmware", firmware), 2, "'firmware' must be")
+    assert signed(device_side, files, 1)["claim"]["counter"] == 1  # none was used up
+
+
+def test_submit_of_a_signed_bad_firmware_names_the_code(local: Cli, files: Files) -> None:
+    register_and_enroll(local, files)
+    record = signed(local, files, 1)
+    record["claim"]["firmware"] = "2.00\x00"  # signed so by a faulty device: not a bad signature
+    message = capture_message(record["claim"])
+    record["sig"] = b64(sign_message(load_key(str(files.device_key)), message))
+    path = collect(files.dir / "bad-fw.jsonl", json.dumps(record))
+
+    assert_exit(submit(local, path), 1, "record 1: bad_firmware")
 
 
 # --- revoke ---
