@@ -220,14 +220,16 @@ def admit(
             outcomes.append(Admitted(earlier, replay=True))
             continue
         applying = revoked.get(item.claim["device"], [])
-        problem = capture_refusal(item.claim, applying)
+        claim = item.claim
+        firmware = claim.get("firmware")
+        problem = capture_refusal(claim["device"], claim["captured_at"], firmware, applying)
         if problem is not None:
             outcomes.append(Refused(*problem))
             continue
         index = first + len(new)
         known[cid] = index  # a second copy later in this batch is a replay of this one
         new.append(_new_entry(item, now, cid))
-        covering = [r for r in applying if covers(r, item.claim.get("firmware"))]
+        covering = [r for r in applying if covers(r, firmware)]
         flags = ("logged_after_revocation",) if covering else ()
         outcomes.append(Admitted(index, replay=False, flags=flags))
     rows = indexer.apply_captures(

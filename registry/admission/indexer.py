@@ -28,6 +28,7 @@ from registry.admission.schema import (
     reg_state,
     reg_vendors,
 )
+from registry.c2pa.firmware import entry_firmware
 from registry.entries.claim_identity import claim_id
 from registry.entries.codec import (
     C2PA_CAPTURE,
@@ -186,7 +187,7 @@ def apply_captures(
                 "width": claim["width"],
                 "height": claim["height"],
                 "claim_id": cid,
-                "firmware": claim.get("firmware"),
+                "firmware": entry_firmware(entry),
             }
         )
     _insert_captures(connection, first_index, claims, rows, {d: highest[d] for d in devices})

@@ -18,7 +18,7 @@ same functions; none touches a database.
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -101,7 +101,7 @@ def parse_scoped_revocation(revocation: object) -> tuple[ScopedRevocationBody, b
             "and be empty for 'device' and 'vendor'",
             code="bad_certs",
         )
-    body: dict[str, Any] = {
+    body: dict[str, object] = {
         "kind": REVOCATION_V2,
         "scope": scope,
         "subject": hex_field(revocation, "subject", where, 64),
@@ -222,7 +222,7 @@ def check_scoped_revocation(
 
 
 def check_revocation_on_path(
-    entry: Mapping[str, Any], path_der: Sequence[bytes], *, index: int = 0
+    entry: Mapping[str, object], path_der: Sequence[bytes], *, index: int = 0
 ) -> Revocation:
     """A logged revocation (v1 or v2, with or without logged_at) judged against one device:
     `path_der` is the device certificate's DER, then its verified path, root last. Raise
@@ -254,24 +254,21 @@ def check_revocation_on_path(
 
 
 def capture_refusal(
-    claim: Mapping[str, Any], revocations: Sequence[Revocation], vendor_name: str = ""
+    device: str, captured_at: int, firmware: str | None, revocations: Sequence[Revocation]
 ) -> tuple[str, str] | None:
     """A capture claimed at or after the compromise of a revocation that covers it (its
     device, a CA on its path or its vendor root; for one limited to firmware, only if the
     claim names one of those releases) is refused, whenever the device was enrolled."""
-    firmware = claim.get("firmware")
-    hit = [
-        r
-        for r in revocations
-        if covers(r, firmware) and claim["captured_at"] >= r.compromised_since
-    ]
+    hit = [r for r in revocations if covers(r, firmware) and captured_at >= r.compromised_since]
     if not hit:
         return None
     first = min(hit, key=lambda r: r.index)
-    code = {"device": "device_revoked", "ca": "ca_revoked", "vendor": "vendor_revoked"}
-    return (
-        code.get(first.scope, "device_revoked"),
-        f"device {claim['device']} is covered by the revocation at log entry {first.index} "
-        f"({describe(first, vendor_name)}), dated at or before this capture "
-        f"({claim['captured_at']} ms)",
+    reason = (
+        f"device {device} is covered by the revocation at log entry {first.index} "
+        f"({describe(first)}), dated at or before this capture ({captured_at} ms)"
     )
+    if first.scope == "ca":
+        return ("ca_revoked", reason)
+    if first.scope == "vendor":
+        return ("vendor_revoked", reason)
+    return ("device_revoked", reason)

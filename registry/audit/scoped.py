@@ -1,19 +1,36 @@
-"""The audit's view of revocation/v2 (registry.admission.revocation_rules): each one checked
+"""The audit's view of revocations: revocation/v1 (`checked_device_revocation`) and revocation/v2 (registry.admission.revocation_rules): each one checked
 as admission checks it, then applied to every later capture whose device, CA path or vendor
 root it names. Its state is JSON, beside the rest of registry.audit.state."""
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ledger.errors import LedgerError
+from registry.admission import rules
 from registry.admission.caution_rule import Revocation, revocation_from_entry
 from registry.admission.revocation_rules import check_scoped_revocation, parse_scoped_revocation
 from registry.audit.state import AuditedDevice, AuditedVendor
 
-__all__ = ["ScopedRevocations"]
+__all__ = ["ScopedRevocations", "checked_device_revocation"]
 
-ScopedState = dict[str, list[list[Any]]]  # subject -> [index, since, scope, firmware | None]*
+ScopedState = dict[str, list[tuple[int, int, str, list[str] | None]]]  # subject -> ...*
+
+
+def checked_device_revocation(
+    entry: Mapping[str, object], devices: Mapping[str, AuditedDevice]
+) -> tuple[str, int]:
+    """A logged revocation/v1 checked as admission checks it (its device enrolled before it,
+    signed by the device's issuer or root on its verified path): (device, compromised_since)."""
+    body, signature = rules.parse_revocation({k: v for k, v in entry.items() if k != "logged_at"})
+    device = devices.get(body["device"])
+    if device is None:
+        raise LedgerError(
+            f"revocation names device {body['device']}, which was not enrolled before it",
+            code="unknown_device",
+        )
+    ca = rules.ca_certificate(body["signer"], body["device"], device.path)
+    rules.check_revocation(body, signature, ca)
+    return body["device"], body["compromised_since"]
 
 
 class ScopedRevocations:
@@ -22,7 +39,7 @@ class ScopedRevocations:
 
     def add(
         self,
-        entry: Mapping[str, Any],
+        entry: Mapping[str, object],
         index: int,
         vendors: Mapping[str, AuditedVendor],
         devices: Mapping[str, AuditedDevice],
@@ -60,7 +77,15 @@ class ScopedRevocations:
 
     def to_json(self) -> ScopedState:
         return {
-            subject: [[r.index, r.compromised_since, r.scope, r.firmware] for r in found]
+            subject: [
+                (
+                    r.index,
+                    r.compromised_since,
+                    r.scope,
+                    None if r.firmware is None else [*r.firmware],
+                )
+                for r in found
+            ]
             for subject, found in self._by_subject.items()
         }
 

@@ -6,7 +6,7 @@ by older versions; `EntryAuditor.load_json` says what it does without them.
 
 import base64
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 from registry.admission import rules
 from registry.admission.capture_origin import check_certificates, origin_id
@@ -103,7 +103,7 @@ class AuditState(TypedDict):
     claims: str  # base64 of (16-byte claim id || 8-byte index)*
     revocations: NotRequired[dict[str, list[tuple[int, int]]]]  # device -> (index, since)*
     # revocation/v2, subject -> [index, since, scope, firmware | None]* (registry.audit.scoped)
-    scoped: NotRequired[dict[str, list[list[Any]]]]
+    scoped: NotRequired[dict[str, list[tuple[int, int, str, list[str] | None]]]]
     last_logged_at: int
     priority: NotRequired[PriorityState]
     latest_index: NotRequired[int | None]

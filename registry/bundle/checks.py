@@ -32,6 +32,7 @@ from registry.bundle.report import TimeClaim
 from registry.bundle.witness_time import _iso, cosigned_bound, witnessed_time
 from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_entry
+from registry.c2pa.firmware import entry_firmware
 from registry.cautions import Caution
 from registry.entries.codec import (
     C2PA_CAPTURE,
@@ -199,7 +200,7 @@ def check_revocations(
     root_der = decode_base64(vendor["root"], "vendor root")
     applied = _revocations(revocations, device, root_der)
     claim = capture["claim"]
-    firmware = claim.get("firmware")
+    firmware = entry_firmware(capture)
     cautions = capture_cautions(
         capture_index, claim["captured_at"], capture["logged_at"], applied, firmware
     )

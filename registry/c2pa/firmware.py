@@ -20,13 +20,14 @@ field, and a picture is not less of a capture for an odd version string. Pure fu
 
 import binascii
 from collections.abc import Mapping
+from typing import cast
 
-from ledger.errors import MalformedError, VerificationError
+from ledger.errors import LedgerError, MalformedError, VerificationError
 from registry.c2pa.cose import Decoded, decode_cbor
-from registry.entries.codec import is_firmware, unb64
+from registry.entries.codec import C2PA_CAPTURE, is_firmware, unb64
 from registry.entries.formats import C2paEvidence, Claim
 
-__all__ = ["capture_firmware", "check_firmware_claim", "claim_firmware"]
+__all__ = ["capture_firmware", "check_firmware_claim", "claim_firmware", "entry_firmware"]
 
 
 def claim_firmware(claim: Mapping[Decoded, Decoded]) -> str | None:
@@ -67,3 +68,18 @@ def check_firmware_claim(claim: Claim, c2pa: C2paEvidence) -> None:
             f"C2PA claim_generator_info {named}; the registry logs that version, or nothing",
             code="c2pa_firmware_mismatch",
         )
+
+
+def entry_firmware(entry: Mapping[str, object]) -> str | None:
+    """The firmware a logged capture names, for revocations: its claim's `firmware`, or for a
+    c2pa-capture/v1 that logged none, the one its camera-signed evidence names. An operator who
+    drops the field from a C2PA capture cannot take it out of a firmware-scoped revocation;
+    evidence that does not decode names none (the audit reports it as malformed)."""
+    claim = entry.get("claim")
+    firmware = claim.get("firmware") if isinstance(claim, Mapping) else None
+    if firmware is not None or entry.get("kind") != C2PA_CAPTURE:
+        return firmware if isinstance(firmware, str) else None
+    try:
+        return capture_firmware(cast(C2paEvidence, entry["c2pa"]))
+    except (LedgerError, KeyError, TypeError):
+        return None
