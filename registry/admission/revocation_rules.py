@@ -265,7 +265,8 @@ def capture_refusal(
     first = min(hit, key=lambda r: r.index)
     reason = (
         f"device {device} is covered by the revocation at log entry {first.index} "
-        f"({describe(first)}), dated at or before this capture ({captured_at} ms)"
+        f"({describe(first)}): compromised since {first.compromised_since}, at or before "
+        f"this capture ({captured_at})"
     )
     if first.scope == "ca":
         return ("ca_revoked", reason)
