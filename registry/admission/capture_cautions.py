@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, select
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, union_all
 
 from ledger.database import insert_rows
 from registry.admission.caution_rule import Revocation, applies, capture_cautions
@@ -48,25 +48,27 @@ _DEVICE_CHUNK = 500
 
 def read_revocations(where: ColumnElement[bool], connection: Connection) -> list[Revocation]:
     """The reg_revocations rows matching `where`, as the caution rule reads them."""
-    found = []
-    for row in connection.execute(
-        select(
-            reg_revocations.c.leaf_index,
-            reg_revocations.c.subject_id,
-            reg_revocations.c.compromised_since_ms,
-            reg_revocations.c.scope,
-            reg_revocations.c.firmware,
-        )
-        .where(where)
-        .order_by(reg_revocations.c.leaf_index)
-    ):
-        releases = None if row.firmware is None else tuple(json.loads(row.firmware))
-        found.append(
-            Revocation(
-                row.leaf_index, row.subject_id, row.compromised_since_ms, row.scope, releases
-            )
-        )
-    return found
+    rows = connection.execute(select(*_COLUMNS).where(where).order_by(reg_revocations.c.leaf_index))
+    return [_revocation(*row) for row in rows]
+
+
+_COLUMNS = (
+    reg_revocations.c.leaf_index,
+    reg_revocations.c.subject_id,
+    reg_revocations.c.compromised_since_ms,
+    reg_revocations.c.scope,
+    reg_revocations.c.firmware,
+)
+# One round trip for a lookup's devices: the revocations naming a device, and those naming a CA
+# or root on its path. Built once (as registry.lookup.rows' statements are).
+_APPLYING = union_all(
+    select(reg_revocations.c.subject_id.label("device"), *_COLUMNS).where(
+        reg_revocations.c.subject_id.in_(bindparam("devices", expanding=True))
+    ),
+    select(reg_device_path.c.device_id.label("device"), *_COLUMNS)
+    .join(reg_device_path, reg_device_path.c.ca_id == reg_revocations.c.subject_id)
+    .where(reg_device_path.c.device_id.in_(bindparam("devices", expanding=True))),
+)
 
 
 def revocations_of(connection: Connection, devices: Collection[str]) -> dict[str, list[Revocation]]:
@@ -75,35 +77,18 @@ def revocations_of(connection: Connection, devices: Collection[str]) -> dict[str
     found: dict[str, list[Revocation]] = defaultdict(list)
     if not devices:
         return found
-    subjects: dict[str, set[str]] = {device: {device} for device in devices}
-    for device, ca in connection.execute(
-        select(reg_device_path.c.device_id, reg_device_path.c.ca_id).where(
-            reg_device_path.c.device_id.in_(sorted(devices))
-        )
-    ):
-        subjects[device].add(ca)
-    named: dict[str, list[Revocation]] = defaultdict(list)
-    every = sorted(set().union(*subjects.values()))
-    for row in connection.execute(
-        select(
-            reg_revocations.c.leaf_index,
-            reg_revocations.c.subject_id,
-            reg_revocations.c.compromised_since_ms,
-            reg_revocations.c.scope,
-            reg_revocations.c.firmware,
-        ).where(reg_revocations.c.subject_id.in_(every))
-    ):
-        releases = None if row.firmware is None else tuple(json.loads(row.firmware))
-        named[row.subject_id].append(
-            Revocation(
-                row.leaf_index, row.subject_id, row.compromised_since_ms, row.scope, releases
-            )
-        )
-    for device, ids in subjects.items():
-        applying = [r for subject in ids for r in named.get(subject, ())]
-        if applying:
-            found[device] = sorted(applying, key=lambda r: r.index)
+    for device, *fields in connection.execute(_APPLYING, {"devices": sorted(devices)}):
+        found[device].append(_revocation(*fields))
+    for applying in found.values():
+        applying.sort(key=lambda r: r.index)
     return found
+
+
+def _revocation(
+    index: int, subject: str, since: int, scope: str, firmware: str | None
+) -> Revocation:
+    releases = None if firmware is None else tuple(json.loads(firmware))
+    return Revocation(index, subject, since, scope, releases)
 
 
 def write_cautions(connection: Connection, cautions: Mapping[int, Sequence[Caution]]) -> None:
