@@ -208,3 +208,19 @@ def _day(ms: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+
+
+def test_the_page_names_the_scope_and_says_why_others_are_clean(
+    registry: Registry, incident: Incident, signer: Signer, tmp_path: Path
+) -> None:
+    from tests.support.in_process import api_client
+
+    affected = next(s for s in incident.shots if s.affected)
+    clean = next(s for s in incident.shots if s.firmware is None)
+    with api_client(registry, signer, tmp_path) as client:
+        flagged = client.post("/", files={"image": ("a.png", picture(affected.seed), "image/png")})
+        other = client.post("/", files={"image": ("b.png", picture(clean.seed), "image/png")})
+    assert 'data-cautions="captured_in_compromise_window"' in flagged.text
+    assert f"(firmware {FLAWED}, from {_day(incident.ship)}" in flagged.text
+    assert "data-cautions" not in other.text
+    assert "names no firmware, so it is not covered" in other.text
