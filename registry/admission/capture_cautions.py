@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, union_all
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, true, union_all
 
 from ledger.database import insert_rows
 from registry.admission.caution_rule import Revocation, applies, capture_cautions
@@ -128,10 +128,16 @@ def judge_new_captures(
     )
 
 
-def rejudge_devices(connection: Connection, devices: Collection[str], since: int) -> None:
+def rejudge_devices(
+    connection: Connection,
+    devices: Collection[str],
+    since: int,
+    firmware: Sequence[str] | None = None,
+) -> None:
     """After a revocation compromised since `since` that reaches `devices` is logged: their
     captures claimed at or after that date were logged before it and may now be in its
-    window (or, for one limited to firmware, not: each is judged with its claim's firmware)."""
+    window. For one limited to `firmware` releases, only captures naming one of them can
+    change, and only they are read (a vendor-wide release revocation touches that release)."""
     ordered = sorted(devices)
     for start in range(0, len(ordered), _DEVICE_CHUNK):  # bounded IN lists for a whole vendor
         chunk = ordered[start : start + _DEVICE_CHUNK]
@@ -143,7 +149,11 @@ def rejudge_devices(connection: Connection, devices: Collection[str], since: int
                 reg_captures.c.captured_at_ms,
                 reg_captures.c.logged_at_ms,
                 reg_captures.c.firmware,
-            ).where(reg_captures.c.device_id.in_(chunk), reg_captures.c.captured_at_ms >= since)
+            ).where(
+                reg_captures.c.device_id.in_(chunk),
+                reg_captures.c.captured_at_ms >= since,
+                true() if firmware is None else reg_captures.c.firmware.in_(list(firmware)),
+            )
         ).all()
         write_cautions(
             connection,

@@ -121,7 +121,7 @@ def apply_revocation(connection: Connection, index: int, entry: Entry) -> None:
         )
     )
     devices = devices_under(connection, subject)
-    capture_cautions.rejudge_devices(connection, devices, entry["compromised_since"])
+    capture_cautions.rejudge_devices(connection, devices, entry["compromised_since"], firmware)
 
 
 def _apply_device_revocation(connection: Connection, index: int, entry: Entry) -> None:
