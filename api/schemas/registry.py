@@ -90,6 +90,11 @@ class CapturesOut(BaseModel):
 class DeviceRevocationOut(BaseModel):
     leaf_index: int
     compromised_since_ms: int
+    scope: str = Field(default="device", description='whom it names: "device", "ca", "vendor"')
+    subject_id: str | None = Field(default=None, description="the device, CA or root it names")
+    firmware: list[str] | None = Field(
+        default=None, description="only captures naming these releases; null: every capture"
+    )
     reason: str
     signer_id: str
     logged_at_ms: int
