@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import migrations
+from bench.bundle_bench import bench_registry
 from bench.log_bench import DEFAULT_POSTGRES, fresh_postgres
-from ledger import LogConfig, LogStore, Signer, open_engine
-from registry import Registry, RegistrySettings
+from ledger import Signer
+from registry import Registry
 from registry.admission import indexer
 from registry.entries.sdk import device_id, sign_revocation
 from registry.lookup import rows
-from registry.open import registry_sequencer
 from testkit.pki import DevicePKI, IssuedCert, make_device, make_intermediate, make_root
 from testkit.revocations import revoke_ca, revoke_vendor
 
@@ -46,15 +46,6 @@ TOKEN = "bench-token"
 FIRST_ROW = 10**9  # leaf indexes of the capture rows: far past the log's own entries
 ROW_BATCH = 5_000
 HOUR_MS = 3_600_000
-
-
-def _registry(url: str, tmp: Path, signer: Signer, clock: Callable[[], int]) -> Registry:
-    store = LogStore(open_engine(url))
-    registry_sequencer(store, signer, clock).initialize()
-    settings = RegistrySettings(
-        log=LogConfig(tmp, url, tmp / "log.key"), admin_token=TOKEN, verify_workers=0
-    )
-    return Registry(store, registry_sequencer(store, signer, clock), settings, clock)
 
 
 def _claim_rows(devices: list[str], captures: int, since: int) -> list[dict[str, Any]]:
@@ -92,7 +83,7 @@ def run(url: str, tmp: Path, cas: int, devices: int, captures: int) -> dict[str,
         return now["ms"]
 
     signer = Signer.generate("bench.example/scoped-log")
-    registry = _registry(url, tmp, signer, clock)
+    registry = bench_registry(url, tmp, signer, clock)
     moment = datetime.fromtimestamp(now["ms"] / 1000, UTC)
     root = make_root(moment, common_name="Bench Camera Co. Root")
     registry.add_vendor("Bench Camera Co.", "camera", root.der, TOKEN)
