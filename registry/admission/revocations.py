@@ -5,7 +5,7 @@ releases; registry.admission.revocation_rules)."""
 import base64
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from ledger.store import read_entries
 from registry.admission import rules
@@ -24,6 +24,12 @@ from registry.entries.codec import (
     parse_entry,
     parse_entry_as,
 )
+from registry.errors import TooLargeError
+
+# A subject's revocations all ride in every bundle under it (registry.bundle.status), and the
+# status index holds at most ledger.status.MAX_INDEXES per subject: beyond that no checkpoint
+# could be signed. A real incident needs a handful; this bound keeps a vendor from either.
+MAX_REVOCATIONS_PER_SUBJECT = 100
 
 
 def revoke(writer: Writer, revocation: object) -> Receipt:
@@ -41,6 +47,16 @@ def revoke(writer: Writer, revocation: object) -> Receipt:
     subject = str(body.get("subject", body.get("device")))
 
     def find(connection: Connection) -> int | None:
+        named = connection.execute(
+            select(func.count()).where(reg_revocations.c.subject_id == subject)
+        ).scalar_one()
+        if named >= MAX_REVOCATIONS_PER_SUBJECT:
+            raise TooLargeError(
+                f"{subject} is named by {named} revocations already, the most one subject "
+                f"may have ({MAX_REVOCATIONS_PER_SUBJECT}): its status proof lists every one, "
+                "in every bundle under it. Revoke the CA above it instead",
+                code="too_many_revocations",
+            )
         for row in connection.execute(
             select(reg_revocations.c.leaf_index).where(
                 reg_revocations.c.subject_id == subject,

@@ -341,3 +341,24 @@ def test_the_origin_report_names_a_ca_revocation(
     assert named.startswith(f"log entry {revocation}: every device under CA ")
     assert "of Example Camera Co." in named
     assert hex_id(vendor.under_b.device.der) not in rows
+
+
+def test_a_vendor_cannot_pile_revocations_on_one_subject(
+    registry: Registry, vendor: Vendor, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every revocation of a subject rides in each bundle under it, and the status index holds
+    at most 65,535 per subject (past that, no checkpoint could be signed): a vendor re-revoking
+    one CA with fresh dates must hit a bound long before, and the log must go on."""
+    from registry.admission import revocations
+    from registry.errors import TooLargeError
+
+    monkeypatch.setattr(revocations, "MAX_REVOCATIONS_PER_SUBJECT", 3)
+    for since in range(3):
+        registry.revoke(revoke_ca(vendor.under_a, 0, since))
+    with pytest.raises(TooLargeError) as caught:
+        registry.revoke(revoke_ca(vendor.under_a, 0, 99))
+    assert caught.value.code == "too_many_revocations" and "Revoke the CA above" in str(
+        caught.value
+    )
+    shoot(registry, vendor.under_b, 1, 1, clock.now_ms - HOUR_MS)  # the log goes on
+    registry.revoke(revoke_ca(vendor.under_b, 0, 0))  # and another subject is still revoked
