@@ -38,7 +38,8 @@ GROW_BATCH = 10_000
 TOKEN = "bench-token"
 
 
-def _registry(url: str, tmp: Path, signer: Signer, clock: Any) -> Registry:
+def bench_registry(url: str, tmp: Path, signer: Signer, clock: Any) -> Registry:
+    """A registry on a migrated database at `url`, keyed by `signer`, timed by `clock`."""
     store = LogStore(open_engine(url))
     registry_sequencer(store, signer, clock).initialize()
     settings = RegistrySettings(
@@ -109,7 +110,7 @@ def run(leaves: int, revocations: int, repeat: int, seed: int) -> dict[str, Any]
             return now["ms"]
 
         signer = Signer.generate("bench.example/bundle-log")
-        registry = _registry(url, tmp, signer, clock)
+        registry = bench_registry(url, tmp, signer, clock)
         start = time.perf_counter()
         _grow(registry, signer, clock, with_revocations(make_leaves(leaves, seed), revocations, 0))
         grown_s = time.perf_counter() - start

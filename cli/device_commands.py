@@ -1,5 +1,5 @@
 """The device side and its vendor: `prov device enroll | show`, `prov capture sign`,
-`prov submit`, `prov revoke`.
+`prov submit` (`prov revoke`: cli/revoke_commands).
 
 `capture sign` is always local: it is the device, and touches no log. The others act where
 cli/common.open_client says (the local database, or `--server URL`).
@@ -25,7 +25,8 @@ from cli.files import (
     read_input_file,
     read_records,
 )
-from registry.entries.sdk import sign_capture, sign_revocation
+from registry.entries.codec import check_firmware
+from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import hash_image
 from registry.open import now_ms
 
@@ -91,6 +92,11 @@ def capture() -> None:
 )
 @click.option("--captured-at", help="Capture time: ms since the epoch or ISO 8601 [now].")
 @click.option(
+    "--firmware",
+    metavar="TEXT",
+    help="The firmware release taking the picture (vendor-defined, e.g. 2.00), signed in the claim.",
+)
+@click.option(
     "--out", type=click.Path(dir_okay=False), help="Write the record here instead of stdout."
 )
 def capture_sign(
@@ -99,6 +105,7 @@ def capture_sign(
     device_cert: str,
     counter: int | None,
     captured_at: str | None,
+    firmware: str | None,
     out: str | None,
 ) -> None:
     """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many)."""
@@ -106,9 +113,13 @@ def capture_sign(
     key = load_key(device_key)
     cert = load_certificate(device_cert, "device certificate")
     when = parse_time_ms(captured_at) if captured_at else now_ms()
+    if firmware is not None:
+        check_firmware(firmware)  # before the counter, as the image: a refusal uses none up
     hashes = hash_image(data, image)  # before the counter: a bad image must not use one up
     number = counter if counter is not None else next_counter(device_key)
-    record = sign_capture(data, key, cert, number, when, name=image, hashes=hashes)
+    record = sign_capture(
+        data, key, cert, number, when, name=image, hashes=hashes, firmware=firmware
+    )
     line = json.dumps(record, separators=(",", ":"))
     if out:
         Path(out).write_text(line + "\n")
@@ -178,42 +189,3 @@ def _print_summary(summary: dict[str, Any]) -> None:
             console.print(
                 f"  record {r['line']}: [red]{r['code']}[/] {escape(r['reason'])}", highlight=False
             )
-
-
-@click.command()
-@click.option(
-    "--device", "device_id", required=True, help="Device id (hex SHA-256 of its certificate)."
-)
-@click.option("--compromised-since", required=True, help="ms since the epoch or ISO 8601.")
-@click.option("--reason", required=True)
-@click.option(
-    "--signer-key",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="PEM key of the vendor root or issuing CA.",
-)
-@click.option(
-    "--signer-cert",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Its certificate (PEM or DER).",
-)
-@json_option
-@click.pass_context
-def revoke(
-    ctx: click.Context,
-    device_id: str,
-    compromised_since: str,
-    reason: str,
-    signer_key: str,
-    signer_cert: str,
-    as_json: bool,
-) -> None:
-    """Sign and log a revocation of a device, dated by its compromise."""
-    cert = load_certificate(signer_cert, "signer certificate")
-    revocation = sign_revocation(
-        device_id, parse_time_ms(compromised_since), reason, load_key(signer_key), cert
-    )
-    with open_client(ctx) as client:
-        receipt = client.revoke(revocation)
-    emit(receipt, as_json, f"revocation logged at index {receipt['index']}")

@@ -81,6 +81,9 @@ def _print_lookup(
     console.print(words)
     if result["matches"]:
         console.print(_matches_table(result["matches"]))
+    for match in result["matches"]:
+        for note in match.get("notes", []):  # absent from servers before scoped revocations
+            console.print(f"note, log entry {match['leaf_index']}: {escape(note)}", highlight=False)
     if bundle_dir:
         console.print(f"proof bundles written to {bundle_dir}")
 

@@ -17,6 +17,7 @@ from cli import (
     c2pa_commands,
     device_commands,
     factcheck_commands,
+    revoke_commands,
     verify_commands,
 )
 from cli import operator_commands as operator
@@ -75,7 +76,7 @@ COMMANDS: dict[str, click.Command] = {
     "device": device_commands.device,
     "capture": device_commands.capture,
     "submit": device_commands.submit,
-    "revoke": device_commands.revoke,
+    "revoke": revoke_commands.revoke,
     # fact-checkers
     "lookup": factcheck_commands.lookup,
     "bundle": factcheck_commands.bundle,

@@ -26,9 +26,12 @@ def sign_jpeg(
     captured_at: dt.datetime,
     *,
     title: str = "capture.jpg",
+    generator_version: str | None = "1",
 ) -> bytes:
     """`jpeg` with a C2PA manifest signed by `device` (its chain: `intermediates`, issuer
-    first), stating it was captured at `captured_at`."""
+    first), stating it was captured at `captured_at`. `generator_version` is the version of
+    its claim_generator_info, which the registry logs as the capture's firmware
+    (registry.c2pa.firmware); None: the claim names no version."""
     chain = b"".join(
         cert.certificate.public_bytes(Encoding.PEM) for cert in (device, *intermediates)
     )
@@ -40,8 +43,11 @@ def sign_jpeg(
     )
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(algorithm, chain, key, None))
     when = captured_at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    generator = {"name": "provenance-ledger test camera"}
+    if generator_version is not None:
+        generator["version"] = generator_version
     manifest = {
-        "claim_generator_info": [{"name": "provenance-ledger test camera", "version": "1"}],
+        "claim_generator_info": [generator],
         "title": title,
         "format": "image/jpeg",
         "assertions": [

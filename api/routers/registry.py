@@ -12,6 +12,7 @@ from api.schemas import (
     DeviceOut,
     ReceiptOut,
     RevocationIn,
+    ScopedRevocationIn,
     VendorIn,
 )
 from registry.bundle.build import build_bundle_with_cautions
@@ -47,11 +48,21 @@ def submit_captures(body: CapturesIn, registry: RegistryDep) -> dict[str, Any]:
     return {"accepted": accepted, "rejected": len(results) - accepted, "results": results}
 
 
-# The registry checks the body (registry.admission.rules.parse_revocation), with its own codes;
-# RevocationIn states it in the schema.
+# The registry checks the body (registry.admission.rules.parse_revocation, or
+# revocation_rules.parse_scoped_revocation for revocation/v2), with its own codes; the schemas
+# state it.
 _REVOCATION_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": RevocationIn.model_json_schema()}},
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    RevocationIn.model_json_schema(),
+                    ScopedRevocationIn.model_json_schema(),
+                ]
+            }
+        }
+    },
 }
 
 

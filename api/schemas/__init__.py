@@ -17,6 +17,7 @@ from api.schemas.registry import (
     DeviceOut,
     ReceiptOut,
     RevocationIn,
+    ScopedRevocationIn,
     VendorIn,
 )
 from api.schemas.softbinding import (
@@ -42,6 +43,7 @@ __all__ = [
     "OriginOut",
     "ReceiptOut",
     "RevocationIn",
+    "ScopedRevocationIn",
     "SoftBindingAlg",
     "SoftBindingMatchOut",
     "SoftBindingMatchesOut",

@@ -154,6 +154,12 @@ class MatchOut(BaseModel):
     log_order: int = Field(description="1: the first logged among the matches")
     first_logged: bool
     cautions: list[CautionOut]
+    firmware: str | None = Field(default=None, description="the release its signed claim names")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="why a revocation of its device, CA or vendor root does not cover it "
+        "(limited to other firmware releases)",
+    )
 
 
 class LookupOut(BaseModel):

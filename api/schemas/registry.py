@@ -35,6 +35,28 @@ class RevocationIn(BaseModel):
     sig: str = Field(description="base64 signature by `signer` over the other fields")
 
 
+class ScopedRevocationIn(BaseModel):
+    """revocation/v2 (registry.admission.revocation_rules checks it, with its own codes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="revocation/v2")
+    scope: str = Field(description='"device", "ca" or "vendor"')
+    subject: str = Field(description="id (64 hex) of the device, CA or vendor root revoked")
+    vendor: str = Field(description="the vendor id (64 hex, its root's)")
+    certs: list[str] = Field(
+        description='scope "ca": base64 DER of the revoked CA, then each CA above it, root '
+        "left out; otherwise empty"
+    )
+    firmware: list[str] | None = Field(
+        default=None, description="only captures whose signed claim names one of these releases"
+    )
+    compromised_since: int = Field(description="ms since the epoch; captures since are suspect")
+    reason: str = Field(max_length=500)
+    signer: str = Field(description="id of the signing CA: the subject, one above it, the root")
+    sig: str = Field(description="base64 signature over the v2 context || JCS(the other fields)")
+
+
 class ReceiptOut(BaseModel):
     index: int
     leaf_hash: str
@@ -68,6 +90,11 @@ class CapturesOut(BaseModel):
 class DeviceRevocationOut(BaseModel):
     leaf_index: int
     compromised_since_ms: int
+    scope: str = Field(default="device", description='whom it names: "device", "ca", "vendor"')
+    subject_id: str | None = Field(default=None, description="the device, CA or root it names")
+    firmware: list[str] | None = Field(
+        default=None, description="only captures naming these releases; null: every capture"
+    )
     reason: str
     signer_id: str
     logged_at_ms: int

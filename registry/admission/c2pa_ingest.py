@@ -12,6 +12,7 @@ from registry.admission.results import CaptureResult, receipts
 from registry.admission.vendors import vendor_ids, vendor_root
 from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_evidence, evidence_from_store
+from registry.c2pa.firmware import capture_firmware
 from registry.c2pa.reader import check_validated, read_signed_file
 from registry.entries.codec import canonical_claim
 from registry.imaging.hashing import hash_image
@@ -45,6 +46,9 @@ def ingest_c2pa(writer: Writer, data: bytes, name: str = "image") -> CaptureResu
         "captured_at": evidence.captured_at,
         **hashes.claim_fields(),
     }
+    firmware = capture_firmware(c2pa)  # the audit re-derives it (evidence.check_entry)
+    if firmware is not None:
+        claim["firmware"] = firmware
     device = device_keys(writer, {evidence.device_id}).get(evidence.device_id)
     problem = rules.claim_problem(claim, device, writer.now(), writer.settings.max_future_skew_ms)
     if problem is not None:

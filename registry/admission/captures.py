@@ -19,11 +19,13 @@ from sqlalchemy import Connection, select
 from ledger import LogStore, SignedCheckpoint
 from ledger.errors import LedgerError, MalformedError
 from registry.admission import indexer, rules
-from registry.admission.caution_rule import earliest_compromise
+from registry.admission.capture_cautions import revocations_of
+from registry.admission.caution_rule import covers
 from registry.admission.context import Writer
 from registry.admission.devices import device_keys
 from registry.admission.results import CaptureResult, receipts
-from registry.admission.schema import reg_captures, reg_revocations
+from registry.admission.revocation_rules import capture_refusal
+from registry.admission.schema import reg_captures
 from registry.config import RegistrySettings
 from registry.entries.claim_identity import c2pa_claim_id, capture_claim_id
 from registry.entries.codec import (
@@ -209,7 +211,7 @@ def admit(
     # (a malleated or re-signed copy) is the same capture, answered with the first receipt.
     claim_ids = [_claim_id(item) for item in items]
     known = _logged_claims(connection, claim_ids)
-    revoked = _compromised_since(connection, {item.claim["device"] for item in items})
+    revoked = revocations_of(connection, {item.claim["device"] for item in items})
     new: list[_NewEntry] = []
     outcomes: list[Outcome] = []
     for item, cid in zip(items, claim_ids, strict=True):
@@ -217,15 +219,18 @@ def admit(
         if earlier is not None:
             outcomes.append(Admitted(earlier, replay=True))
             continue
-        since = revoked.get(item.claim["device"])
-        problem = rules.revoked_problem(item.claim, since)
+        applying = revoked.get(item.claim["device"], [])
+        claim = item.claim
+        firmware = claim.get("firmware")
+        problem = capture_refusal(claim["device"], claim["captured_at"], firmware, applying)
         if problem is not None:
             outcomes.append(Refused(*problem))
             continue
         index = first + len(new)
         known[cid] = index  # a second copy later in this batch is a replay of this one
         new.append(_new_entry(item, now, cid))
-        flags = ("logged_after_revocation",) if since is not None else ()
+        covering = [r for r in applying if covers(r, firmware)]
+        flags = ("logged_after_revocation",) if covering else ()
         outcomes.append(Admitted(index, replay=False, flags=flags))
     rows = indexer.apply_captures(
         connection,
@@ -248,16 +253,6 @@ def _logged_claims(connection: Connection, claim_ids: Sequence[bytes]) -> dict[b
     ):
         known.setdefault(bytes(cid), index)
     return known
-
-
-def _compromised_since(connection: Connection, devices: set[str]) -> dict[str, int]:
-    """The earliest compromise logged for each of `devices` that is revoked."""
-    rows = connection.execute(
-        select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
-            reg_revocations.c.device_id.in_(devices)
-        )
-    )
-    return earliest_compromise((device, since) for device, since in rows)
 
 
 def _new_entry(item: Pending, now: int, claim_id: bytes) -> _NewEntry:

@@ -93,11 +93,12 @@ def describe(revocation: Revocation, vendor_name: str = "") -> str:
         whom = f"device {revocation.subject[:16]}…{of}"
     if revocation.firmware is not None:
         releases = ", ".join(revocation.firmware)
-        whom = (
-            f"firmware {releases} of {whom}"
-            if revocation.scope == DEVICE_SCOPE
-            else (f"firmware {releases} on {whom}")
-        )
+        if revocation.scope == VENDOR_SCOPE:  # the whole vendor's release, as incidents say it
+            whom = f"firmware {releases}{of}" if vendor_name else f"firmware {releases}"
+        elif revocation.scope == DEVICE_SCOPE:
+            whom = f"firmware {releases} of {whom}"
+        else:
+            whom = f"firmware {releases} on {whom}"
     return f"{whom}, from {since}"
 
 
@@ -143,9 +144,9 @@ def capture_cautions(
         cautions.append(
             Caution(
                 CAPTURED_IN_COMPROMISE_WINDOW,
-                f"captured {_iso(captured_at)}, after the device's key was reported compromised "
-                f"(since {_iso(since)}, revocation at log entry {window[0].index}): anyone "
-                "holding the key could have signed it",
+                f"captured {_iso(captured_at)}, after the compromise the log's revocation at "
+                f"entry {window[0].index} reports ({describe(window[0])}; since {_iso(since)}): "
+                "anyone holding the key, or using the flaw, could have signed it",
                 tuple(r.index for r in window),
             )
         )
@@ -153,9 +154,10 @@ def capture_cautions(
         cautions.append(
             Caution(
                 LOGGED_AFTER_REVOCATION,
-                f"logged after the log already held a revocation of its device (log entry "
-                f"{earlier[0].index}): its capture time {_iso(captured_at)} is only the word of a "
-                "key that was reported compromised, and may be backdated",
+                f"logged after the log already held a revocation covering it (log entry "
+                f"{earlier[0].index}: {describe(earlier[0])}): its capture time "
+                f"{_iso(captured_at)} is only the word of a key that was reported compromised, "
+                "and may be backdated",
                 tuple(r.index for r in earlier),
             )
         )

@@ -1,6 +1,7 @@
 """Devices: a device certificate that chains to a registered vendor root, as a device/v1 entry."""
 
 import hashlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from ledger.errors import LedgerError, MalformedError, NotFoundError, VerificationError
 from registry.admission import indexer, rules
+from registry.admission.capture_cautions import revocations_of
 from registry.admission.certs import DeviceCertificate
 from registry.admission.context import Writer, logged_index
 from registry.admission.results import Receipt, receipts
@@ -92,8 +94,11 @@ def device_info(writer: Writer, device_id: str) -> dict[str, Any]:
         ).first()
         if row is None:
             raise NotFoundError(f"device {device_id} is not enrolled", code="unknown_device")
+        applying = revocations_of(connection, {device_id}).get(device_id, [])
         revocations = connection.execute(
-            select(reg_revocations).where(reg_revocations.c.device_id == device_id)
+            select(reg_revocations)
+            .where(reg_revocations.c.leaf_index.in_([r.index for r in applying]))
+            .order_by(reg_revocations.c.leaf_index)
         ).all()
         captures = connection.execute(
             select(reg_captures.c.leaf_index).where(reg_captures.c.device_id == device_id)
@@ -115,6 +120,10 @@ def device_info(writer: Writer, device_id: str) -> dict[str, Any]:
             {
                 "leaf_index": r.leaf_index,
                 "compromised_since_ms": r.compromised_since_ms,
+                # whom it names: this device ("device"), a CA on its path ("ca"), its root
+                "scope": r.scope,
+                "subject_id": r.subject_id,
+                "firmware": None if r.firmware is None else json.loads(r.firmware),
                 "reason": r.reason,
                 "signer_id": r.signer_id,
                 "logged_at_ms": r.logged_at_ms,

@@ -15,26 +15,26 @@ from typing import Any, TypedDict
 from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
 
 from ledger.database import insert_named, insert_rows
-from ledger.errors import LedgerError, StorageError
-from ledger.store import read_entries
+from ledger.errors import StorageError
 from registry.admission import capture_cautions, rules
 from registry.admission.capture_origin import origin_id
-from registry.admission.certs import DeviceCertificate, load_vendor_root
+from registry.admission.certs import DeviceCertificate
+from registry.admission.revocation_index import apply_revocation, record_path, verified_device
 from registry.admission.schema import (
     DERIVED_TABLES,
     reg_capture_features,
     reg_captures,
     reg_devices,
-    reg_revocations,
     reg_state,
     reg_vendors,
 )
+from registry.c2pa.firmware import entry_firmware
 from registry.entries.claim_identity import claim_id
 from registry.entries.codec import (
     C2PA_CAPTURE,
     CAPTURE,
     DEVICE,
-    REVOCATION,
+    REVOCATION_KINDS,
     VENDOR,
     canonical,
     capture_record_id,
@@ -82,9 +82,12 @@ def apply_device(
     entry: Entry,
     verified: DeviceCertificate | None = None,
 ) -> None:
-    """`verified`: admission's check of the entry; a rebuild verifies it again (`_verified`).
-    Its origin is the device, or for a per-capture vendor the issuer on that verified path."""
-    device = rules.enrolled_device(entry, verified or _verified(connection, entry))
+    """`verified`: admission's check of the entry; a rebuild verifies it again
+    (`verified_device`). Its origin is the device, or for a per-capture vendor the issuer on
+    that verified path; its CA path (for revocations of a CA or root) is that verified path,
+    or the vendor root alone if it does not verify."""
+    verified = verified or verified_device(connection, entry)
+    device = rules.enrolled_device(entry, verified)
     certificates = connection.execute(
         select(reg_vendors.c.certificates).where(reg_vendors.c.vendor_id == device.vendor_id)
     ).scalar()
@@ -103,52 +106,8 @@ def apply_device(
             max_counter=None,
         )
     )
-
-
-def _verified(connection: Connection, entry: Entry) -> DeviceCertificate | None:
-    """A logged device's verified path, checked again against its vendor's root at the entry's
-    logged_at as admission did; None if it does not verify (only a log that `prov audit replay`
-    reports holds such an entry)."""
-    vendor_index = connection.execute(
-        select(reg_vendors.c.leaf_index).where(reg_vendors.c.vendor_id == entry["vendor"])
-    ).scalar()
-    if vendor_index is None:
-        return None
-    vendor = json.loads(read_entries(connection, vendor_index, vendor_index + 1)[0])
-    try:
-        root = load_vendor_root(base64.b64decode(vendor["root"]))
-        chain = [base64.b64decode(c) for c in entry["chain"]]
-        return rules.check_device(base64.b64decode(entry["cert"]), chain, root, entry["logged_at"])
-    except LedgerError:
-        return None
-
-
-def apply_revocation(connection: Connection, index: int, entry: Entry) -> None:
-    # Only the vendor root or the issuer on the device's verified path may revoke it. Admission
-    # checks this (and the signature); an older log can hold a revocation signed by a stranger's
-    # certificate smuggled into the device's chain, which must not brick the device once the
-    # tables are rebuilt (`prov audit replay` reports it as revocation_bad_signer).
-    device = connection.execute(
-        select(reg_devices.c.vendor_id, reg_devices.c.issuer_id).where(
-            reg_devices.c.device_id == entry["device"]
-        )
-    ).first()
-    if device is None or entry["signer"] not in (device.vendor_id, device.issuer_id):
-        return
-    connection.execute(
-        insert(reg_revocations).values(
-            leaf_index=index,
-            device_id=entry["device"],
-            subject_id=entry["device"],
-            scope="device",
-            compromised_since_ms=entry["compromised_since"],
-            reason=entry["reason"],
-            signer_id=entry["signer"],
-            logged_at_ms=entry["logged_at"],
-        )
-    )
-    # A revocation logged after a capture can still date the compromise before it.
-    capture_cautions.rejudge_device(connection, entry["device"], entry["compromised_since"])
+    path = verified.chain_ids if verified is not None else (device.vendor_id,)
+    record_path(connection, device.device_id, path)
 
 
 @dataclass(frozen=True)
@@ -175,6 +134,7 @@ class CaptureColumns(TypedDict):
     width: int
     height: int
     claim_id: bytes
+    firmware: str | None
 
 
 def apply_captures(
@@ -227,6 +187,7 @@ def apply_captures(
                 "width": claim["width"],
                 "height": claim["height"],
                 "claim_id": cid,
+                "firmware": entry_firmware(entry),
             }
         )
     _insert_captures(connection, first_index, claims, rows, {d: highest[d] for d in devices})
@@ -312,7 +273,13 @@ def _insert_captures(
     capture_cautions.judge_new_captures(
         connection,
         [
-            (row["leaf_index"], row["device_id"], row["captured_at_ms"], row["logged_at_ms"])
+            (
+                row["leaf_index"],
+                row["device_id"],
+                row["captured_at_ms"],
+                row["logged_at_ms"],
+                row["firmware"],
+            )
             for row in rows
         ],
     )
@@ -332,6 +299,22 @@ def _insert_captures(
         .values(max_counter=bindparam("highest")),
         [{"device": device, "highest": highest[device]} for device in highest],
     )
+
+
+def capture_firmware_of(connection: Connection, leaves: Iterable[int]) -> dict[int, str | None]:
+    """The firmware each capture at these leaf indexes names (None: none); captures the index
+    does not hold are absent from the answer."""
+    wanted = sorted(set(leaves))
+    found: dict[int, str | None] = {}
+    for start in range(0, len(wanted), DOUBTFUL_CHUNK):  # bounded IN lists, as _counters_seen
+        chunk = wanted[start : start + DOUBTFUL_CHUNK]
+        rows = connection.execute(
+            select(reg_captures.c.leaf_index, reg_captures.c.firmware).where(
+                reg_captures.c.leaf_index.in_(chunk)
+            )
+        )
+        found.update((index, firmware) for index, firmware in rows)
+    return found
 
 
 def set_indexed_size(connection: Connection, size: int) -> None:
@@ -368,7 +351,7 @@ def replay(connection: Connection, first_index: int, leaves: Iterable[bytes]) ->
             apply_vendor(connection, index, entry)
         elif kind == DEVICE:
             apply_device(connection, index, entry)
-        elif kind == REVOCATION:
+        elif kind in REVOCATION_KINDS:
             apply_revocation(connection, index, entry)
         else:
             raise StorageError(f"log entry {index} has unknown kind {kind!r}")

@@ -80,7 +80,9 @@ class Registry:
         return c2pa_ingest.ingest_c2pa(self._writer, data, name)
 
     def revoke(self, revocation: object) -> Receipt:
-        """Log a CA-signed revocation of a device, dated by its compromise."""
+        """Log a CA-signed revocation (revocation/v1 of a device, or revocation/v2 of a device,
+        a CA or a vendor root, optionally limited to firmware releases), dated by its
+        compromise."""
         return revocations.revoke(self._writer, revocation)
 
     def reindex(self, chunk: int = 10_000) -> int:

@@ -53,7 +53,6 @@ __all__ = [
     "enrolled_device",
     "high_s_problem",
     "parse_revocation",
-    "revoked_problem",
 ]
 
 Problem = tuple[str, str]  # (machine-readable code, the reason a person reads)
@@ -191,17 +190,6 @@ def high_s_problem(device: EnrolledDevice, signature: bytes) -> Problem | None:
             "high_s_signature",
             f"the ES256 signature of this capture by device {device.device_id} is high-S; "
             "the log takes only low-S signatures (s <= n/2): replace s with n - s and resubmit",
-        )
-    return None
-
-
-def revoked_problem(claim: Fields, compromised_since: int | None) -> Problem | None:
-    """A capture the device claims at or after its compromise is refused."""
-    if compromised_since is not None and claim["captured_at"] >= compromised_since:
-        return (
-            "device_revoked",
-            f"device {claim['device']} was revoked as compromised since {compromised_since}, "
-            f"at or before this capture ({claim['captured_at']})",
         )
     return None
 

@@ -50,6 +50,18 @@ reg_devices = Table(
     Column("max_counter", BigInteger),  # highest capture counter logged so far
 )
 
+# Each device's verified path (registry.admission.rules.check_device): its issuer at position 0,
+# each CA above it, the vendor root last; a device whose path does not verify (only a log the
+# audit reports holds one) has its vendor root alone. A revocation of a CA or root applies to
+# every device with that CA on its path.
+reg_device_path = Table(
+    "reg_device_path",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("position", SmallInteger, primary_key=True, autoincrement=False),
+    Column("ca_id", String(64), nullable=False, index=True),  # hex SHA-256 of the CA's DER
+)
+
 reg_revocations = Table(
     "reg_revocations",
     metadata,
@@ -87,6 +99,8 @@ reg_captures = Table(
     # registry.entries.claim_identity: the same claim, whatever its signature (not unique: an older log
     # can hold a claim twice; admission answers the second as a duplicate).
     Column("claim_id", LargeBinary(32), nullable=False),
+    # The firmware release the claim names (registry.entries.codec.check_firmware); NULL: none
+    Column("firmware", String(100), nullable=True),
     Index("ix_reg_captures_device_time", "device_id", "captured_at_ms"),
     Index("ix_reg_captures_claim_id", "claim_id"),
     Index("ix_reg_captures_device_counter", "device_id", "counter"),
@@ -126,6 +140,7 @@ DERIVED_TABLES = (
     reg_capture_features,
     reg_captures,
     reg_revocations,
+    reg_device_path,
     reg_devices,
     reg_vendors,
     reg_state,

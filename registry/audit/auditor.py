@@ -10,8 +10,8 @@ downloads them) and checks, with `registry.admission.rules` - the functions admi
   the entry's `logged_at` (`rules.check_device`), no chain certificate off the path the
   verifier built (`rules.off_path_problem`), and no device twice;
 * capture/v1: the claim's fields, a device enrolled before it, a capture time the log could
-  accept at `logged_at`, no capture at or after a logged compromise (`rules.claim_problem`,
-  `rules.revoked_problem`), and the device's signature (`rules.capture_signature_job`, verified
+  accept at `logged_at`, no capture at or after a logged compromise that covers it
+  (`rules.claim_problem`, `revocation_rules.capture_refusal`), and the device's signature (`rules.capture_signature_job`, verified
   in batches, in worker processes when given a pool), low-S if ES256 (`rules.high_s_problem`),
   and a claim not logged before (registry.entries.claim_identity; else `duplicate_claim`);
 * c2pa-capture/v1: the camera's C2PA claim signature, the assertions it hashes and the capture
@@ -19,19 +19,16 @@ downloads them) and checks, with `registry.admission.rules` - the functions admi
   device enrolled before it, with the same time and revocation rules as capture/v1;
 * with witness keys (`cosigned`): no entry logged after k witnesses cosigned a tree holding it
   (`logged_after_cosigned`, registry.bundle.witness_time);
-* revocation/v1: the fields, the device, the signer (its vendor root or issuing CA on the
-  verified path) and the signature (`rules.parse_revocation`, `rules.ca_certificate`,
-  `rules.check_revocation`).
+* revocation/v1 and v2: the fields, the subject, the signer on its path and the signature,
+  as admission checks them (registry.audit.scoped); from then on each applies to the captures
+  under its subject (naming its firmware, if it is limited to some).
 
-Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on.
-A capture that follows the rules but that the log itself speaks against becomes a
-`CautionEntry` (registry.audit.priority): reported with its index, code and evidence, while the
-log is still valid. Two sources: the revocations (`registry.admission.capture_cautions`: logged after a
-revocation of its device, so its capture time may be backdated), checked as entries arrive;
-and priority (`registry.audit.priority`: a generator's disclosure of the same picture came
-first, or a near-duplicate was logged before the time it claims), when the audit finishes.
-Its state (vendors, devices, revocations, counts) is JSON (registry.audit.state), so a replay can
-stop and resume.
+Each broken rule becomes an `InvalidEntry` (index, kind, code, reason); the audit goes on. A
+capture that follows the rules but that the log itself speaks against becomes a `CautionEntry`
+(registry.audit.priority), the log still valid: from the revocations as entries arrive
+(registry.admission.capture_cautions), and from priority when the audit finishes (an earlier
+generator disclosure, or a near-duplicate logged before the time it claims). Its state is JSON
+(registry.audit.state), so a replay can stop and resume.
 """
 
 from collections import Counter
@@ -42,8 +39,10 @@ from ledger.errors import LedgerError
 from registry.admission import rules
 from registry.admission.capture_cautions import Revocation, capture_cautions
 from registry.admission.caution_rule import earliest_compromise
+from registry.admission.revocation_rules import capture_refusal
 from registry.audit.form import certificate_der, not_canonical, only_fields, parse_leaf
 from registry.audit.priority import CautionEntry, PriorityAudit
+from registry.audit.scoped import ScopedRevocations, checked_device_revocation
 from registry.audit.state import (
     CLAIM_KEY_BYTES,
     AuditedDevice,
@@ -60,6 +59,7 @@ from registry.audit.state import (
 )
 from registry.bundle.witness_time import CosignedBound
 from registry.c2pa.evidence import check_entry
+from registry.c2pa.firmware import entry_firmware
 from registry.cautions import CAPTURED_IN_COMPROMISE_WINDOW, LOGGED_AFTER_REVOCATION
 from registry.config import DEFAULT_MAX_FUTURE_SKEW_MS
 from registry.entries.claim_identity import c2pa_claim_id, capture_claim_id
@@ -68,6 +68,7 @@ from registry.entries.codec import (
     CAPTURE,
     DEVICE,
     REVOCATION,
+    REVOCATION_V2,
     VENDOR,
     canonical_claim,
     capture_leaf,
@@ -135,6 +136,7 @@ class EntryAuditor:
         # Truncated claim id (registry.entries.claim_identity) -> index of the first capture of it.
         self._claims: dict[bytes, int] = {}
         self._revocations: dict[str, list[tuple[int, int]]] = {}  # device -> (index, since)
+        self._scoped = ScopedRevocations()  # revocation/v2
         self._last_logged_at = 0
         self._latest_index: int | None = None  # an entry holding _last_logged_at
         # When k witnesses saw the log (prov audit replay --witness-key): no entry they saw
@@ -161,6 +163,8 @@ class EntryAuditor:
                     self._device(entry)
                 elif entry["kind"] == REVOCATION:
                     self._revocation(entry, index)
+                elif entry["kind"] == REVOCATION_V2:
+                    self._scoped.add(entry, index, self._vendors, self._devices)
                 elif entry["kind"] == C2PA_CAPTURE:
                     self._c2pa_capture(entry, index)
                     self._cautions(index, entry)
@@ -271,7 +275,7 @@ class EntryAuditor:
         """The camera's C2PA claim signature, re-verified from the entry alone, by the enrolled
         device, at a time the log could accept (registry.c2pa.evidence.check_entry)."""
         check_entry(entry)  # its canonical form was checked in _entry
-        self._admissible_device(entry["claim"], entry["logged_at"])
+        self._admissible_device(entry["claim"], entry["logged_at"], entry_firmware(entry))
         self._claim_logged(index, C2PA_CAPTURE, c2pa_claim_id(entry["c2pa"]))
 
     def _claim_logged(self, index: int, kind: str, claim_id: bytes) -> None:
@@ -287,14 +291,18 @@ class EntryAuditor:
                 "as a duplicate of the first instead of logging it",
             )  # fmt: skip
 
-    def _admissible_device(self, claim: Claim, logged_at: int) -> AuditedDevice:
+    def _admissible_device(
+        self, claim: Claim, logged_at: int, firmware: str | None = None
+    ) -> AuditedDevice:
         """The enrolled device of a capture the log could accept at `logged_at`: known, captured
-        inside its certificate's validity, not in the future, not after a logged compromise."""
+        inside its certificate's validity, not in the future, not after a covering compromise."""
         device = self._devices.get(claim["device"])
         problem = rules.claim_problem(
             claim, device.enrolled if device else None, logged_at, self.max_skew_ms
-        ) or rules.revoked_problem(claim, self._revoked.get(claim["device"]))
-        if problem is not None:
+        ) or (device and capture_refusal(claim["device"], claim["captured_at"],
+                                         firmware or claim.get("firmware"),
+                                         self._applying(claim["device"], device)))  # fmt: skip
+        if problem:
             raise LedgerError(problem[1], code=problem[0])
         assert device is not None
         return device
@@ -302,35 +310,25 @@ class EntryAuditor:
     def _cautions(self, index: int, entry: CaptureEntry | C2paCaptureEntry) -> None:
         """What the revocations logged so far say against an admissible capture."""
         claim = entry["claim"]
-        revocations = [
-            Revocation(at, claim["device"], since)
-            for at, since in self._revocations.get(claim["device"], ())
+        revocations = self._applying(claim["device"], self._devices[claim["device"]])
+        found = capture_cautions(
+            index, claim["captured_at"], entry["logged_at"], revocations, entry_firmware(entry)
+        )
+        self._revocation_cautions += [
+            CautionEntry(index, entry["kind"], c.code, c.message, c.evidence)
+            for c in found
+            if c.code in AUDITED_CAUTIONS
         ]
-        for caution in capture_cautions(
-            index, claim["captured_at"], entry["logged_at"], revocations
-        ):
-            if caution.code in AUDITED_CAUTIONS:
-                self._revocation_cautions.append(
-                    CautionEntry(
-                        index, entry["kind"], caution.code, caution.message, caution.evidence
-                    )
-                )
+
+    def _applying(self, device_id: str, device: AuditedDevice) -> list[Revocation]:
+        """The revocations logged so far that name the device, a CA on its path or its root."""
+        named = [Revocation(i, device_id, s) for i, s in self._revocations.get(device_id, ())]
+        return sorted(named + self._scoped.applying(device_id, device.path), key=lambda r: r.index)
 
     def _revocation(self, entry: RevocationEntry, index: int) -> None:
-        body, signature = rules.parse_revocation(
-            {k: v for k, v in entry.items() if k != "logged_at"}
-        )
-        device = self._devices.get(body["device"])
-        if device is None:
-            raise LedgerError(
-                f"revocation names device {body['device']}, which was not enrolled before it",
-                code="unknown_device",
-            )
-        ca = rules.ca_certificate(body["signer"], body["device"], device.path)
-        rules.check_revocation(body, signature, ca)
-        since = body["compromised_since"]
-        self._revoked = earliest_compromise([*self._revoked.items(), (body["device"], since)])
-        self._revocations.setdefault(body["device"], []).append((index, since))
+        device, since = checked_device_revocation(entry, self._devices)
+        self._revoked = earliest_compromise([*self._revoked.items(), (device, since)])
+        self._revocations.setdefault(device, []).append((index, since))
 
     def _check_cosigned(self, index: int, kind: str, logged_at: int) -> None:
         """An entry logged after k witnesses cosigned a tree holding it (registry.bundle.witness_time);
@@ -371,6 +369,7 @@ class EntryAuditor:
             "revoked": self._revoked,
             "claims": claims_state(self._claims),
             "revocations": self._revocations,
+            "scoped": self._scoped.to_json(),
             "last_logged_at": self._last_logged_at,
             "priority": self.priority.to_json(),
             "latest_index": self._latest_index,
@@ -388,6 +387,7 @@ class EntryAuditor:
         self._revocations = {
             k: [(int(i), int(s)) for i, s in v] for k, v in data.get("revocations", {}).items()
         }
+        self._scoped.load_json(data.get("scoped", {}))  # absent before revocation/v2
         self._vendors = vendors_from_state(data["vendors"])
         self._devices = devices_from_state(data["devices"])
         self._revoked = {k: int(v) for k, v in data["revoked"].items()}

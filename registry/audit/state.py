@@ -102,6 +102,8 @@ class AuditState(TypedDict):
     revoked: dict[str, int]
     claims: str  # base64 of (16-byte claim id || 8-byte index)*
     revocations: NotRequired[dict[str, list[tuple[int, int]]]]  # device -> (index, since)*
+    # revocation/v2, subject -> [index, since, scope, firmware | None]* (registry.audit.scoped)
+    scoped: NotRequired[dict[str, list[tuple[int, int, str, list[str] | None]]]]
     last_logged_at: int
     priority: NotRequired[PriorityState]
     latest_index: NotRequired[int | None]

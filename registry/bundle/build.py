@@ -22,6 +22,7 @@ from registry.admission.caution_rule import Revocation, capture_cautions, revoca
 from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 from registry.bundle.format import FORMAT, PARTS, REVOCATIONS, STATUS, ProvenPart
 from registry.bundle.status import required_subjects, status_part, unproven_status
+from registry.c2pa.firmware import entry_firmware
 from registry.cautions import Caution
 from registry.entries.codec import DEVICE, VENDOR, parse_capture, parse_entry_as
 
@@ -69,7 +70,7 @@ def build_bundle_with_cautions(store: LogStore, capture_index: int) -> tuple[byt
         capture["claim"]["captured_at"],
         capture["logged_at"],
         _revocations(store, revocations),
-        capture["claim"].get("firmware"),  # type: ignore[arg-type]
+        entry_firmware(capture),
     )
     if status is None:  # as verify_bundle will report it: never clean without a status proof
         cautions.insert(0, unproven_status(checkpoint.size)[2])

@@ -19,13 +19,20 @@ from ledger.errors import LedgerError, MalformedError, VerificationError
 from ledger.note import Verifier
 from ledger.tlogproof import parse_tlog_proof
 from registry.admission import rules
-from registry.admission.caution_rule import Revocation, applies, capture_cautions
+from registry.admission.caution_rule import (
+    Revocation,
+    capture_cautions,
+    describe,
+    uncovered_reasons,
+)
 from registry.admission.certs import load_vendor_root, validate_device, verify_signature
+from registry.admission.revocation_rules import check_revocation_on_path, parse_scoped_revocation
 from registry.bundle.format import Entry, text_field
 from registry.bundle.report import TimeClaim
 from registry.bundle.witness_time import _iso, cosigned_bound, witnessed_time
 from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_entry
+from registry.c2pa.firmware import entry_firmware
 from registry.cautions import Caution
 from registry.entries.codec import (
     C2PA_CAPTURE,
@@ -33,6 +40,8 @@ from registry.entries.codec import (
     CAPTURE_KINDS,
     DEVICE,
     REVOCATION,
+    REVOCATION_KINDS,
+    REVOCATION_V2,
     b64_field,
     capture_message,
     check_capture_record,
@@ -88,7 +97,8 @@ def check_cosignatures(
 def check_inclusion(
     part: object, name: str, kind: str, note: bytes, log_key: Verifier
 ) -> tuple[str, Entry]:
-    """The part's entry, proven in the checkpoint's tree; a revocation keeps its index."""
+    """The part's entry, proven in the checkpoint's tree; a revocation (either kind: `kind`
+    REVOCATION stands for both) keeps its index."""
     if not isinstance(part, dict) or set(part) != {"index", "entry", "proof"}:
         raise VerificationError(f"bundle {name} must have exactly index, entry and proof")
     proof = parse_tlog_proof(text_field(part["proof"], f"{name} proof"))
@@ -99,7 +109,7 @@ def check_inclusion(
     leaf = decode_base64(str(part["entry"]), f"{name} entry")
     proof.verify(leaf, log_key)
     entry: Entry = dict(parse_entry(leaf))  # its fields are checked below (check_fields)
-    accepted = CAPTURE_KINDS if kind == CAPTURE else (kind,)
+    accepted = {CAPTURE: CAPTURE_KINDS, REVOCATION: REVOCATION_KINDS}.get(kind, (kind,))
     if entry["kind"] not in accepted:
         raise VerificationError(f"the {name} entry is a {entry['kind']}, not a {kind}")
     check_fields(entry)
@@ -190,14 +200,20 @@ def check_revocations(
     root_der = decode_base64(vendor["root"], "vendor root")
     applied = _revocations(revocations, device, root_der)
     claim = capture["claim"]
-    cautions = capture_cautions(capture_index, claim["captured_at"], capture["logged_at"], applied)
+    firmware = entry_firmware(capture)
+    cautions = capture_cautions(
+        capture_index, claim["captured_at"], capture["logged_at"], applied, firmware
+    )
     if not applied:
         return "the bundle carries no revocation of the device", cautions
     detail = (
-        f"{len(applied)} revocation(s) of the device, each signed by a CA on its chain "
-        f"(log entries {', '.join(str(r.index) for r in applied)}); earliest compromise "
-        f"{_iso(min(r.compromised_since for r in applied))}"
+        f"{len(applied)} revocation(s) of the device, a CA on its path or its vendor root, "
+        f"each signed by a CA at or above what it names: "
+        + "; ".join(f"log entry {r.index}: {describe(r, vendor['name'])}" for r in applied)
     )
+    uncovered = uncovered_reasons(applied, firmware)
+    if uncovered:
+        detail += " (" + "; ".join(uncovered) + ")"
     return detail, cautions
 
 
@@ -300,6 +316,8 @@ def check_fields(entry: Entry) -> None:
             b64_field({"chain": certificate}, "chain", kind)
     elif kind == REVOCATION:
         rules.parse_revocation({k: v for k, v in entry.items() if k != "logged_at"})
+    elif kind == REVOCATION_V2:
+        parse_scoped_revocation({k: v for k, v in entry.items() if k != "logged_at"})
     else:
         str_field(entry, "name", kind)
         str_field(entry, "role", kind)
@@ -307,35 +325,20 @@ def check_fields(entry: Entry) -> None:
 
 
 def _revocations(entries: Sequence[Entry], device: Entry, root_der: bytes) -> list[Revocation]:
-    """Each revocation entry checked as admission checks it: it names the bundle's device (or,
-    once they exist, a CA on its chain), and its signature verifies with the CA certificate
-    from the bundle's own chain (the vendor root or the device's issuing CA)."""
+    """Each revocation entry checked as admission checks it
+    (registry.admission.revocation_rules.check_revocation_on_path): it names the bundle's
+    device, a CA on its verified path or its vendor root, and it is signed by a CA at or above
+    what it names - from the bundle's own certificates, never from a server's word."""
+    cert_der = decode_base64(device["cert"], "device certificate")
     chain = [decode_base64(c, "chain certificate") for c in device["chain"]]
-    # The signer is judged against the path the X.509 verifier builds, never the chain as
-    # logged (a certificate there may carry a CA's name with a stranger's key).
-    path = rules.check_device(
-        decode_base64(device["cert"], "device certificate"),
-        chain,
-        load_vendor_root(root_der),
-        device["logged_at"],
-    )
-    enrolled = rules.enrolled_device(device, path)
+    # The path is the one the X.509 verifier builds, never the chain as logged (a certificate
+    # there may carry a CA's name with a stranger's key).
+    path = rules.check_device(cert_der, chain, load_vendor_root(root_der), device["logged_at"])
     applied = []
     for entry in entries:
         index = entry["_index"]
-        body, signature = rules.parse_revocation(
-            {k: v for k, v in entry.items() if k not in ("logged_at", "_index")}
-        )
-        # A revocation/v1 names a device; a CA revocation kind will pass the chain's CA ids.
-        if not applies(body["device"], enrolled.device_id):
-            raise VerificationError(
-                f"the revocation at log entry {index} names device {body['device'][:16]}…, not "
-                "the bundle's device or a CA on its chain"
-            )
-        ca = rules.ca_certificate(body["signer"], enrolled.device_id, path.path_der)
         try:
-            rules.check_revocation(body, signature, ca)
-        except VerificationError as exc:
+            applied.append(check_revocation_on_path(entry, (cert_der, *path.path_der), index=index))
+        except (MalformedError, VerificationError) as exc:
             raise VerificationError(f"the revocation at log entry {index}: {exc}") from None
-        applied.append(Revocation(index, body["device"], body["compromised_since"]))
     return applied

@@ -6,15 +6,16 @@ assertion, when it was created. Such a capture is logged as
 
     {"kind": "c2pa-capture/v1", "logged_at": ms,
      "claim": {device, captured_at, media_type, width, height, sha256, pdq, pdq_quality, phash,
-               [features]},
+               [features], [firmware]},
      "c2pa": {"manifest": URN, "claim": base64 CBOR, "signature": base64 COSE_Sign1,
               "assertions": {label: base64 assertion box}}}
 
 `claim` has capture/v1's fields without `counter` (C2PA has none), so lookups, bundles and
 origin clusters treat both kinds alike. Who vouches for what differs, and `check_evidence` says
 so: `device` and `captured_at` are proven by the camera's signature (the signer's certificate is
-the enrolled device; the time is the `when` of the signed `c2pa.created` action), and the hard
-binding is signed by it; `sha256`, the perceptual hashes, the media type and the size are the
+the enrolled device; the time is the `when` of the signed `c2pa.created` action; `firmware`, when
+logged, is the `version` of the signed claim_generator_info, registry.c2pa.firmware), and the
+hard binding is signed by it; `sha256`, the perceptual hashes, the media type and the size are the
 registry's measurements of the file it was given at ingest, logged by the operator.
 
 The `c2pa` object holds exactly the bytes C2PA signs and hashes, so an auditor re-verifies from
@@ -22,7 +23,7 @@ the entry alone, with `check_evidence`: the COSE_Sign1 signature over the detach
 leaf of its protected x5chain header (`registry.c2pa.cose`); each logged assertion against the
 hash the claim lists for it (C2PA §8.3: SHA-256 of the assertion superbox without its 8-byte
 header); one of them a hard binding (`c2pa.hash.*`); `captured_at` equal to the signed creation
-time. Pure functions: no clock, no I/O.
+time; a logged `firmware` equal to the signed one. Pure functions: no clock, no I/O.
 """
 
 import datetime as dt
@@ -33,6 +34,7 @@ from typing import cast
 
 from ledger.errors import MalformedError, VerificationError
 from registry.c2pa.cose import Decoded, decode_cbor, verify_detached
+from registry.c2pa.firmware import check_firmware_claim
 from registry.c2pa.jumbf import (
     ASSERTIONS_UUID,
     CLAIM_UUID,
@@ -309,6 +311,7 @@ def check_entry(entry: Mapping[str, object]) -> Evidence:
         raise VerificationError(
             "captured_at differs from the time the C2PA manifest signs", code="c2pa_time_mismatch"
         )
+    check_firmware_claim(claim, cast(C2paEvidence, entry["c2pa"]))  # checked just above
     return evidence
 
 

@@ -24,6 +24,7 @@ from registry.entries.formats import (
     DeviceEntry,
     Entry,
     RevocationEntry,
+    ScopedRevocationEntry,
     VendorEntry,
 )
 from registry.imaging.features import FEATURE_NAMES
@@ -33,13 +34,16 @@ VENDOR: Final = "vendor/v1"
 DEVICE: Final = "device/v1"
 CAPTURE: Final = "capture/v1"
 REVOCATION: Final = "revocation/v1"
+REVOCATION_V2: Final = "revocation/v2"  # scoped: a device, a CA or a vendor root; firmware
 C2PA_CAPTURE: Final = "c2pa-capture/v1"  # registry.c2pa.evidence: a C2PA claim as evidence
-KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION, C2PA_CAPTURE)
+KINDS = (VENDOR, DEVICE, CAPTURE, REVOCATION, C2PA_CAPTURE, REVOCATION_V2)
+REVOCATION_KINDS = (REVOCATION, REVOCATION_V2)
 CAPTURE_KINDS = (CAPTURE, C2PA_CAPTURE)
 ROLES = ("camera", "generator")
 
 CAPTURE_CONTEXT = b"provenance-ledger/capture/v1\n"
 REVOCATION_CONTEXT = b"provenance-ledger/revocation/v1\n"
+REVOCATION_V2_CONTEXT = b"provenance-ledger/revocation/v2\n"
 
 _HEX = re.compile(r"[0-9a-f]+")
 _FEATURE_NAME = re.compile(r"[a-z0-9][a-z0-9./-]{0,63}")
@@ -49,7 +53,13 @@ _CLAIM_FIELDS = {
     "device", "counter", "captured_at", "media_type", "width", "height",
     "sha256", "pdq", "pdq_quality", "phash",
 }  # fmt: skip
-_OPTIONAL_CLAIM_FIELDS = {"meta", "features"}
+_OPTIONAL_CLAIM_FIELDS = {"meta", "features", "firmware"}
+MAX_FIRMWARE = 100
+# Printable ASCII only, not str.isprintable(): that depends on the Unicode database of the
+# Python running it, so an auditor on another version could judge the same claim otherwise;
+# and a firmware-scoped revocation matches the string exactly, where look-alike or invisible
+# characters (bidi overrides, zero-width joiners) would let two releases read the same.
+_FIRMWARE = re.compile(rf"[\x20-\x7e]{{1,{MAX_FIRMWARE}}}")
 
 
 def canonical(value: Mapping[str, object]) -> bytes:
@@ -154,10 +164,15 @@ def capture_record_id(claim_jcs: bytes, sig_b64: str) -> bytes:
 
 
 def revocation_message(revocation: Mapping[str, object]) -> bytes:
-    """What the CA signs: the context || JCS of the revocation without `sig` and `logged_at`
-    (the log assigns logged_at after the CA signed)."""
+    """What the CA signs: the context of its kind (revocation/v1 or revocation/v2) || JCS of
+    the revocation without `sig` and `logged_at` (the log assigns logged_at after the CA
+    signed). Each kind has its own context, so a signature over one is never read as the
+    other."""
     signed = {k: v for k, v in revocation.items() if k not in ("sig", "logged_at")}
-    return REVOCATION_CONTEXT + canonical(signed)
+    context = (
+        REVOCATION_V2_CONTEXT if revocation.get("kind") == REVOCATION_V2 else REVOCATION_CONTEXT
+    )
+    return context + canonical(signed)
 
 
 # --- field checks: each names the field and what it must be ---
@@ -258,7 +273,27 @@ def check_claim(claim: object, *, counter: bool = True) -> Claim:
         hex_field(claim, "meta", where, 64)
     if "features" in claim:
         _check_features(claim["features"])
+    if "firmware" in claim:
+        check_firmware(claim["firmware"])
     return cast(Claim, claim)  # every field checked above
+
+
+def is_firmware(value: object) -> bool:
+    """Would `check_firmware` accept `value`?"""
+    return isinstance(value, str) and _FIRMWARE.fullmatch(value) is not None
+
+
+def check_firmware(value: object) -> str:
+    """A claim's `firmware`: the vendor's name of the release that took the picture (e.g.
+    "2.00"), 1 to MAX_FIRMWARE printable ASCII characters."""
+    if not is_firmware(value):
+        raise MalformedError(
+            f"capture claim 'firmware' must be a string of 1 to {MAX_FIRMWARE} printable ASCII "
+            f"characters (space to '~'; no control characters such as NUL or newline), got "
+            f"{value!r:.80}",
+            code="bad_firmware",
+        )
+    return cast(str, value)
 
 
 def _check_features(features: object) -> None:
@@ -331,6 +366,8 @@ def parse_entry_as(leaf: bytes, kind: Literal["capture/v1"]) -> CaptureEntry: ..
 def parse_entry_as(leaf: bytes, kind: Literal["c2pa-capture/v1"]) -> C2paCaptureEntry: ...
 @overload
 def parse_entry_as(leaf: bytes, kind: Literal["revocation/v1"]) -> RevocationEntry: ...
+@overload
+def parse_entry_as(leaf: bytes, kind: Literal["revocation/v2"]) -> ScopedRevocationEntry: ...
 def parse_entry_as(leaf: bytes, kind: str) -> Entry:
     """`parse_entry` of a leaf the caller knows the kind of (from a derived table, say),
     checked: a leaf of another kind is malformed, never read as the wrong shape."""

@@ -29,7 +29,10 @@ __all__ = [
     "Entry",
     "RevocationBody",
     "RevocationEntry",
+    "ScopedRevocationBody",
+    "ScopedRevocationEntry",
     "SignedRevocation",
+    "SignedScopedRevocation",
     "VendorEntry",
 ]
 
@@ -44,6 +47,11 @@ class Claim(ClaimFields):
     counter: NotRequired[int]  # capture/v1 only: the device's monotonic capture counter
     captured_at: int  # ms
     meta: NotRequired[str]  # 64 hex: the hash of metadata the device keeps
+    # The vendor's name of the firmware release that took the picture, 1-100 printable ASCII
+    # (registry.entries.codec.check_firmware): signed by the device in a capture/v1 claim; in a
+    # c2pa-capture/v1 claim the registry's reading of the camera-signed claim_generator_info
+    # (registry.c2pa.firmware), which the audit re-derives.
+    firmware: NotRequired[str]
 
 
 class CaptureRecord(TypedDict):
@@ -116,4 +124,37 @@ class RevocationEntry(SignedRevocation):
     logged_at: int
 
 
-Entry = VendorEntry | DeviceEntry | CaptureEntry | C2paCaptureEntry | RevocationEntry
+class ScopedRevocationBody(TypedDict):
+    """What a CA signs to revoke a device, a CA or a whole vendor root, optionally only for
+    captures whose signed claim names given firmware releases (revocation/v2: the v2 context ||
+    JCS of this; registry.admission.revocation_rules)."""
+
+    kind: Literal["revocation/v2"]
+    scope: Literal["device", "ca", "vendor"]
+    subject: str  # hex id (SHA-256 of the DER) of the device, CA or vendor root it names
+    vendor: str  # hex vendor id (its root's)
+    # base64 DER: for scope "ca" the subject CA, then each CA above it, up to and without the
+    # root (so the entry proves where the CA sits); empty for "device" and "vendor"
+    certs: list[str]
+    firmware: NotRequired[list[str]]  # absent: every capture of the subject
+    compromised_since: int  # ms
+    reason: str
+    signer: str  # hex id of the signing CA: the subject or a CA above it, or the root
+
+
+class SignedScopedRevocation(ScopedRevocationBody):
+    sig: str
+
+
+class ScopedRevocationEntry(SignedScopedRevocation):
+    logged_at: int
+
+
+Entry = (
+    VendorEntry
+    | DeviceEntry
+    | CaptureEntry
+    | C2paCaptureEntry
+    | RevocationEntry
+    | ScopedRevocationEntry
+)

@@ -7,6 +7,7 @@ and `prov submit` take.
 """
 
 import hashlib
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -15,7 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ledger.errors import MalformedError
-from registry.entries.codec import CAPTURE, REVOCATION, b64, capture_message, revocation_message
+from registry.entries.codec import (
+    CAPTURE,
+    REVOCATION,
+    REVOCATION_V2,
+    b64,
+    capture_message,
+    check_firmware,
+    revocation_message,
+)
 from registry.entries.formats import CaptureRecord, Claim, RevocationBody
 from registry.entries.signatures import CURVE_ORDERS, low_s
 from registry.imaging.hashing import ImageHashes, hash_image
@@ -52,11 +61,16 @@ def sign_capture(
     name: str = "image",
     meta: str | None = None,
     hashes: ImageHashes | None = None,
+    firmware: str | None = None,
 ) -> CaptureRecord:
     """A signed capture record {kind, claim, sig}, ready to submit. `captured_at` is in ms.
-    `hashes`, if the caller already has them, must be hash_image(image_bytes)."""
+    `hashes`, if the caller already has them, must be hash_image(image_bytes). `firmware`, the
+    vendor's name of the release taking the picture, is signed with the rest of the claim
+    (MalformedError bad_firmware unless 1-100 printable ASCII characters)."""
     if isinstance(device_key, rsa.RSAPrivateKey):
         raise MalformedError("device keys are ECDSA P-256 or Ed25519, not RSA", code="cert_bad_key")
+    if firmware is not None:
+        check_firmware(firmware)  # before hashing: refused here, not after a round trip
     measured = (hashes or hash_image(image_bytes, name)).claim_fields()
     claim: Claim = {
         "device": device_id(device_cert),
@@ -74,6 +88,8 @@ def sign_capture(
         claim["features"] = measured["features"]
     if meta is not None:
         claim["meta"] = meta
+    if firmware is not None:
+        claim["firmware"] = firmware
     return {
         "kind": CAPTURE,
         "claim": claim,
@@ -98,4 +114,45 @@ def sign_revocation(
         "reason": reason,
         "signer": hashlib.sha256(ca_cert.public_bytes(Encoding.DER)).hexdigest(),
     }
+    return {**body, "sig": b64(sign_message(ca_key, revocation_message(body)))}
+
+
+def sign_scoped_revocation(
+    *,
+    scope: str,
+    subject: x509.Certificate | str,
+    vendor_root: x509.Certificate,
+    compromised_since: int,
+    reason: str,
+    ca_key: SigningKey,
+    ca_cert: x509.Certificate,
+    above: Sequence[x509.Certificate] = (),
+    firmware: Sequence[str] | None = None,
+) -> dict[str, object]:
+    """A revocation/v2 (registry.admission.revocation_rules), signed by `ca_key`, the key of
+    `ca_cert` (the subject CA itself, one above it, or the vendor root).
+
+    `subject`: the revoked device (its certificate or id) for scope "device", the revoked CA's
+    certificate for "ca" (then `above` lists the CAs between it and the root, nearest first),
+    the root for "vendor". `firmware`: limit it to captures whose claim names these releases.
+    The dict is what `RegistryClient.revoke` and POST /v1/revocations take."""
+    subject_der = None if isinstance(subject, str) else subject.public_bytes(Encoding.DER)
+    subject_id = subject if subject_der is None else hashlib.sha256(subject_der).hexdigest()
+    certs = (
+        [b64(der) for der in [subject_der, *(c.public_bytes(Encoding.DER) for c in above)] if der]
+        if scope == "ca"
+        else []
+    )
+    body: dict[str, object] = {
+        "kind": REVOCATION_V2,
+        "scope": scope,
+        "subject": subject_id,
+        "vendor": hashlib.sha256(vendor_root.public_bytes(Encoding.DER)).hexdigest(),
+        "certs": certs,
+        "compromised_since": compromised_since,
+        "reason": reason,
+        "signer": hashlib.sha256(ca_cert.public_bytes(Encoding.DER)).hexdigest(),
+    }
+    if firmware is not None:
+        body["firmware"] = [check_firmware(f) for f in firmware]
     return {**body, "sig": b64(sign_message(ca_key, revocation_message(body)))}

@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 from ledger import LogStore
 from ledger.store import read_receipts
 from registry.admission.capture_cautions import read_cautions
+from registry.admission.caution_rule import Revocation, covers, uncovered_reasons
 from registry.cautions import GENERATOR_DISCLOSED_FIRST, Caution
 from registry.entries.codec import b64
 from registry.imaging.matching import GLOBAL, CaptureIndex, Evidence, Registered, judge, rank
@@ -86,6 +87,10 @@ class Match:
     # What the log knows against this capture (registry.cautions): a revocation, a late
     # upload, an earlier disclosure or registration by log order.
     cautions: list[Caution] = field(default_factory=list)
+    firmware: str | None = None  # the release its signed claim names, if any
+    # Why a revocation of its device, a CA on its path or its vendor root does not cover it
+    # (one limited to other firmware releases): said, so a clean answer is not a silent one.
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -180,7 +185,7 @@ def _ranked(
     rows: list[CaptureRow],
     features: dict[int, dict[str, str]],
     exact: set[int],
-    revoked: dict[str, int],
+    revoked: dict[str, list[Revocation]],
 ) -> tuple[list[Match], priority.Order]:
     """The accepted matches, exact ones first, then by registry.imaging.matching.rank and leaf index,
     each placed in the log's order among all accepted matches (registry.lookup.priority)."""
@@ -205,7 +210,7 @@ def _ranked(
     matches = []
     for position in kept:
         inexact, _, _, row, evidence = ranked[position]
-        match = _match(row, evidence, query, revoked.get(row.device_id), exact=not inexact)
+        match = _match(row, evidence, query, revoked.get(row.device_id, []), exact=not inexact)
         match.log_order = ordered.log_order[match.leaf_index]
         match.first_logged = match.leaf_index == ordered.first
         match.cautions.extend(ordered.cautions[match.leaf_index])
@@ -224,7 +229,12 @@ def _registered(row: CaptureRow, features: dict[str, str]) -> Registered:
 
 
 def _match(
-    row: CaptureRow, evidence: Evidence | None, query: Query, since: int | None, *, exact: bool
+    row: CaptureRow,
+    evidence: Evidence | None,
+    query: Query,
+    revocations: list[Revocation],
+    *,
+    exact: bool,
 ) -> Match:
     if evidence is None:  # the same file bytes, though no probe came near (another decoder?)
         as_given = query.probes[0]
@@ -253,8 +263,13 @@ def _match(
         captured_at_ms=row.captured_at_ms,
         logged_at_ms=row.logged_at_ms,
         delay_ms=row.logged_at_ms - row.captured_at_ms,
-        in_compromise_window=since is not None and row.captured_at_ms >= since,
+        in_compromise_window=any(
+            covers(r, row.firmware) and row.captured_at_ms >= r.compromised_since
+            for r in revocations
+        ),
         counter_status=row.counter_status,
+        firmware=row.firmware,
+        notes=uncovered_reasons(revocations, row.firmware),
     )
 
 

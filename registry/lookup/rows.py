@@ -9,12 +9,12 @@ from typing import Protocol
 
 from sqlalchemy import Connection, bindparam, select
 
-from registry.admission.caution_rule import earliest_compromise
+from registry.admission.capture_cautions import revocations_of
+from registry.admission.caution_rule import Revocation
 from registry.admission.schema import (
     reg_capture_features,
     reg_captures,
     reg_devices,
-    reg_revocations,
     reg_vendors,
 )
 
@@ -34,6 +34,7 @@ class CaptureRow(Protocol):
     captured_at_ms: int
     logged_at_ms: int
     counter_status: str
+    firmware: str | None  # the release its signed claim names
 
 
 # Features by name: the leaf indexes that have one, and its hash at each (CaptureIndex.add).
@@ -56,9 +57,6 @@ _CAPTURES = (
     .join(reg_vendors, reg_vendors.c.vendor_id == reg_devices.c.vendor_id)
     .outerjoin(reg_capture_features, reg_capture_features.c.leaf_index == reg_captures.c.leaf_index)
     .where(reg_captures.c.leaf_index.in_(bindparam("leaves", expanding=True)))
-)
-_REVOKED = select(reg_revocations.c.device_id, reg_revocations.c.compromised_since_ms).where(
-    reg_revocations.c.device_id.in_(bindparam("devices", expanding=True))
 )
 
 
@@ -107,9 +105,7 @@ def captures(
     return list(rows.values()), features
 
 
-def revoked(connection: Connection, devices: set[str]) -> dict[str, int]:
-    """Each device's earliest compromise date (`caution_rule.earliest_compromise`)."""
-    if not devices:
-        return {}
-    rows = connection.execute(_REVOKED, {"devices": list(devices)})
-    return earliest_compromise((device, since) for device, since in rows)
+def revoked(connection: Connection, devices: set[str]) -> dict[str, list[Revocation]]:
+    """The revocations naming each device, a CA on its path or its vendor root, in log order,
+    whatever firmware they are limited to (`capture_cautions.revocations_of`)."""
+    return revocations_of(connection, devices)

@@ -7,6 +7,7 @@ reads them from the registry's derived tables; `bench.clusters_bench` and the te
 by hand.
 """
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -15,13 +16,21 @@ from sqlalchemy import Connection, select
 
 from ledger import LogStore
 from ledger.errors import MalformedError
-from registry.admission.caution_rule import earliest_compromise
+from registry.admission.capture_cautions import read_revocations
+from registry.admission.caution_rule import Revocation, covers
 from registry.admission.indexer import COUNTER_DUPLICATE
-from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
+from registry.admission.schema import (
+    reg_captures,
+    reg_device_path,
+    reg_devices,
+    reg_revocations,
+    reg_vendors,
+)
 from registry.imaging.hashing import MIN_QUALITY, PDQ_RADIUS
 
 __all__ = ["CAMERA", "GENERATOR", "Capture", "Facts", "Origin", "Parameters", "capture_times", "load_facts"]  # fmt: skip
 
+_NEVER: Final = 2**63  # a leaf index no capture reaches
 CAMERA: Final = "camera"  # vendor roles
 GENERATOR: Final = "generator"
 
@@ -52,6 +61,7 @@ class Capture:
     sha256: bytes
     pdq: bytes
     quality: int
+    firmware: str | None = None  # the release the signed claim names, if any
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,22 @@ class Facts:
     root_hash: bytes
     captures: Sequence[Capture]
     devices: Mapping[str, Origin]
-    compromised_since: Mapping[str, int] = field(default_factory=dict)  # device -> earliest
-    revoked_at: Mapping[str, int] = field(default_factory=dict)  # device -> first revocation
+    # Unscoped device compromises (device -> earliest date, -> first revocation's index), for
+    # facts built by hand; load_facts gives `revocations` instead.
+    compromised_since: Mapping[str, int] = field(default_factory=dict)
+    revoked_at: Mapping[str, int] = field(default_factory=dict)
+    # Device -> every revocation naming it, a CA on its path or its vendor root, in log order,
+    # each with its scope and firmware (registry.admission.caution_rule.Revocation).
+    revocations: Mapping[str, Sequence[Revocation]] = field(default_factory=dict)
+
+    def covering(self, capture: Capture) -> list[Revocation]:
+        """The revocations that cover this capture (by firmware, if limited to some)."""
+        found = [r for r in self.revocations.get(capture.device, ()) if covers(r, capture.firmware)]
+        since = self.compromised_since.get(capture.device)
+        if since is not None:
+            at = self.revoked_at.get(capture.device, _NEVER)  # no index: never logged after
+            found.append(Revocation(at, capture.device, since))
+        return found
 
 
 def load_facts(store: LogStore, size: int | None = None) -> Facts:
@@ -121,28 +145,37 @@ def load_facts(store: LogStore, size: int | None = None) -> Facts:
                 .where(reg_devices.c.leaf_index < size)
             )
         }
-        compromised, revoked_at = _revocations(connection, size)
+        revocations = _revocations(connection, size)
     captures = [
         Capture(r.leaf_index, r.device_id, r.counter, r.captured_at_ms, r.logged_at_ms,
-                bytes(r.sha256), bytes(r.pdq), r.pdq_quality)
+                bytes(r.sha256), bytes(r.pdq), r.pdq_quality, r.firmware)
         for r in rows
     ]  # fmt: skip
-    return Facts(latest.checkpoint.origin, size, root, captures, devices, compromised, revoked_at)
+    return Facts(
+        latest.checkpoint.origin, size, root, captures, devices,
+        revocations=revocations,
+    )  # fmt: skip
 
 
-def _revocations(connection: Connection, size: int) -> tuple[dict[str, int], dict[str, int]]:
-    """Per revoked device: the earliest compromise time reported, and the first revocation's
-    leaf index (a device may be revoked more than once)."""
-    rows = connection.execute(
-        select(
-            reg_revocations.c.device_id,
-            reg_revocations.c.compromised_since_ms,
-            reg_revocations.c.leaf_index,
-        ).where(reg_revocations.c.leaf_index < size)
-    ).all()
-    compromised = earliest_compromise((device, since) for device, since, _ in rows)
-    revoked_at = earliest_compromise((device, index) for device, _, index in rows)  # first logged
-    return compromised, revoked_at
+def _revocations(connection: Connection, size: int) -> dict[str, list[Revocation]]:
+    """Device -> the revocations of entries [0, size) that name it, a CA on its path or its
+    vendor root (reg_device_path), in log order."""
+    logged = read_revocations(reg_revocations.c.leaf_index < size, connection)
+    if not logged:
+        return {}
+    by_subject: dict[str, list[Revocation]] = defaultdict(list)
+    for revocation in logged:
+        by_subject[revocation.subject].append(revocation)
+    found: dict[str, list[Revocation]] = defaultdict(list)
+    for device, ca in connection.execute(
+        select(reg_device_path.c.device_id, reg_device_path.c.ca_id).where(
+            reg_device_path.c.ca_id.in_(sorted(by_subject))
+        )
+    ):
+        found[device].extend(by_subject[ca])
+    for subject, revocations in by_subject.items():  # a device named by a device revocation
+        found[subject].extend(revocations)
+    return {device: sorted(rs, key=lambda r: r.index) for device, rs in found.items()}
 
 
 def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[str, int]]:

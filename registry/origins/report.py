@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Final, NotRequired, TypedDict
 
+from registry.admission.caution_rule import describe
 from registry.imaging.pairs import PairSearch
 from registry.origins.clusters import Clustering, clustering
 from registry.origins.facts import CAMERA, Capture, Facts, Origin, Parameters
@@ -68,6 +69,9 @@ class DeviceRow(TypedDict):
     origin: NotRequired[str]  # "ca": the row is a per-capture vendor's issuing CA
     certificates: NotRequired[int]  # the one-time certificates its captures were signed with
     revocation: NotRequired[str]  # how its vendor revokes it, in words
+    # The revocations behind its compromise_window and logged_after_revocation signals, each
+    # "log entry N: <scope in words>" (only rows with those signals carry it)
+    revoked_by: NotRequired[list[str]]
 
 
 class VendorRow(TypedDict):
@@ -170,8 +174,31 @@ def _device_rows(facts: Facts, found: Mapping[str, Mapping[str, set[int]]]) -> l
         })  # fmt: skip
         if origin.per_capture_ca is not None:
             _mark_per_capture(rows[-1], len(certificates[device]))
+        revoked_by = _revoked_by(facts, evidence, origin_of, device)
+        if revoked_by:
+            rows[-1]["revoked_by"] = revoked_by
     rows.sort(key=lambda row: (-row["score"], row["device"]))
     return rows
+
+
+_REVOCATION_SIGNALS: Final = ("compromise_window", "logged_after_revocation")
+
+
+def _revoked_by(
+    facts: Facts, evidence: Mapping[str, set[int]], origin_of: Mapping[int, str], origin: str
+) -> list[str]:
+    """The scope of each revocation covering the origin's captures in its revocation signals."""
+    leaves = {
+        i for name in _REVOCATION_SIGNALS for i in evidence.get(name, ()) if origin_of[i] == origin
+    }
+    if not leaves:
+        return []
+    named = {}
+    for capture in facts.captures:
+        if capture.index in leaves:
+            for r in facts.covering(capture):
+                named[r.index] = describe(r, _origin_of(facts, capture.device).vendor_name)
+    return [f"log entry {index}: {named[index]}" for index in sorted(named)]
 
 
 def _mark_per_capture(row: DeviceRow, certificates: int) -> None:

@@ -155,21 +155,20 @@ def clock_anomaly(facts: Facts, clusters: Clustering, params: Parameters) -> Evi
 
 
 def compromise_window(facts: Facts, clusters: Clustering, params: Parameters) -> Evidence:
-    """6. Captures taken at or after the device's reported compromise."""
+    """6. Captures taken at or after the compromise of a revocation that covers them (of the
+    device, a CA on its path or its vendor root; by firmware, if limited to some)."""
     found = _evidence()
     for capture in facts.captures:
-        since = facts.compromised_since.get(capture.device)
-        if since is not None and capture.captured_at >= since:
+        if any(capture.captured_at >= r.compromised_since for r in facts.covering(capture)):
             found[_origin(facts, capture.device)].add(capture.index)
     return found
 
 
 def logged_after_revocation(facts: Facts, clusters: Clustering, params: Parameters) -> Evidence:
-    """7. Captures logged after the device's first revocation."""
+    """7. Captures logged after a revocation that covers them."""
     found = _evidence()
     for capture in facts.captures:
-        revoked_at = facts.revoked_at.get(capture.device)
-        if revoked_at is not None and capture.index > revoked_at:
+        if any(capture.index > r.index for r in facts.covering(capture)):
             found[_origin(facts, capture.device)].add(capture.index)
     return found
 

@@ -33,7 +33,7 @@ from registry import RegistrySettings
 from registry.entries.codec import parse_entry
 from registry.entries.sdk import sign_revocation
 from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
-from tests.support.registry_fixtures import record, serving_app
+from tests.support.registry_fixtures import record, serving_app, signed_claim
 
 TOKEN = "op-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -422,6 +422,25 @@ def test_body_that_is_not_json_is_rejected(client: TestClient) -> None:
     )
 
     assert_error(response, 400, "malformed")
+
+
+@pytest.mark.parametrize("firmware", ["2.00\x00", "2.00\x1f", "a" * 101, 200, "", None], ids=repr)
+def test_a_signed_claim_with_bad_firmware_is_refused_naming_the_rule(
+    client: TestClient, enrolled: DevicePKI, firmware: object
+) -> None:
+    t = now_ms() - 1000
+    good = signed_claim(enrolled.device, 1, 1, t, firmware="2.00")
+    bad = signed_claim(enrolled.device, 2, 2, t, firmware=firmware)
+
+    body = submit(client, [good, bad])
+
+    assert [(r["accepted"], r["code"]) for r in body["results"]] == [
+        (True, None),
+        (False, "bad_firmware"),
+    ]
+    assert "1 to 100 printable ASCII characters" in body["results"][1]["reason"]
+    logged = ok_json(client.get(f"/v1/log/entries/{body['results'][0]['index']}"))
+    assert json.loads(base64.b64decode(logged["data"]))["claim"]["firmware"] == "2.00"
 
 
 # --- POST /v1/revocations ---

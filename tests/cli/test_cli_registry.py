@@ -23,8 +23,11 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from cli.files import load_key
 from cli.main import main
 from ledger import Verifier, open_checkpoint, verify_inclusion
+from registry.entries.codec import b64, capture_message
+from registry.entries.sdk import sign_message
 from testkit.pki import PrivateKey, make_device, make_pki
 from tests.support.prov_cli import Prov, assert_exit, one_line
 from tests.support.registry_fixtures import picture
@@ -607,6 +610,40 @@ def test_submit_for_an_unenrolled_device_rejects_it(cli: Cli, files: Files) -> N
     assert_exit(submit(cli, path), 1, "record 1: unknown_device")
 
 
+def test_capture_sign_with_firmware_signs_it_and_submit_takes_it(cli: Cli, enrolled: Files) -> None:
+    record = signed(cli, enrolled, 1, "--firmware", "2.00")
+    assert record["claim"]["firmware"] == "2.00"
+    edited = signed(cli, enrolled, 2, "--firmware", "2.00")
+    edited["claim"]["firmware"] = "2.01"  # after signing
+    path = collect(enrolled.dir / "fw.jsonl", json.dumps(record), json.dumps(edited))
+
+    summary = submitted(cli, path)
+
+    assert [(r["accepted"], r.get("code")) for r in summary["results"]] == [
+        (True, None),
+        (False, "bad_signature"),
+    ]
+
+
+@pytest.mark.parametrize("firmware", ["2.00\x07", "a" * 101, ""], ids=repr)
+def test_capture_sign_refuses_bad_firmware_before_using_a_counter(
+    device_side: Cli, files: Files, firmware: str
+) -> None:
+    assert_exit(sign(device_side, files, 1, "--firmware", firmware), 2, "'firmware' must be")
+    assert signed(device_side, files, 1)["claim"]["counter"] == 1  # none was used up
+
+
+def test_submit_of_a_signed_bad_firmware_names_the_code(local: Cli, files: Files) -> None:
+    register_and_enroll(local, files)
+    record = signed(local, files, 1)
+    record["claim"]["firmware"] = "2.00\x00"  # signed so by a faulty device: not a bad signature
+    message = capture_message(record["claim"])
+    record["sig"] = b64(sign_message(load_key(str(files.device_key)), message))
+    path = collect(files.dir / "bad-fw.jsonl", json.dumps(record))
+
+    assert_exit(submit(local, path), 1, "record 1: bad_firmware")
+
+
 # --- revoke ---
 
 
@@ -664,6 +701,61 @@ def test_revoke_signed_by_a_stranger_is_refused(cli: Cli, enrolled: Files) -> No
     )  # fmt: skip
 
     assert_exit(result, 1, "neither the vendor root nor the CA")
+
+
+def revoke_scoped(cli: Cli, files: Files, since: int, *what: str) -> Result:
+    return cli(
+        "revoke", *what, "--vendor-root", str(files.root_cert), "--compromised-since", str(since),
+        "--reason", "flaw", "--signer-key", str(files.root_key),
+        "--signer-cert", str(files.root_cert),
+    )  # fmt: skip
+
+
+def test_revoke_a_ca_refuses_its_devices_later_captures(cli: Cli, enrolled: Files) -> None:
+    since = now_ms() - 60_000
+    assert_exit(
+        revoke_scoped(cli, enrolled, since, "--ca", str(enrolled.ca_cert)),
+        0, "revocation logged at index 2",
+    )  # fmt: skip
+    after = records_file(cli, enrolled, range(1, 2), "after.jsonl")
+    assert_exit(submit(cli, after), 1, "record 1: ca_revoked")
+    (revocation,) = device_info(cli, enrolled.device_id)["revocations"]
+    assert revocation["scope"] == "ca" and revocation["firmware"] is None
+
+
+def test_revoke_one_firmware_release_of_the_whole_vendor(cli: Cli, enrolled: Files) -> None:
+    since = now_ms() - 60_000
+    result = revoke_scoped(cli, enrolled, since, "--all-devices", "--firmware", "2.00", "--json")
+    assert_exit(result, 0)
+    flawed = collect(
+        enrolled.dir / "flawed.jsonl", sign(cli, enrolled, 1, "--firmware", "2.00").stdout.strip()
+    )
+    fixed = collect(
+        enrolled.dir / "fixed.jsonl", sign(cli, enrolled, 2, "--firmware", "2.01").stdout.strip()
+    )
+    assert_exit(submit(cli, flawed), 1, "record 1: vendor_revoked")
+    assert submitted(cli, fixed)["accepted"] == 1
+    (revocation,) = device_info(cli, enrolled.device_id)["revocations"]
+    assert revocation["scope"] == "vendor" and revocation["firmware"] == ["2.00"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ((), "exactly one of --device, --ca or --all-devices"),
+        (("--all-devices", "--device", "ab" * 32), "exactly one of"),
+        (("--all-devices",), "add --vendor-root"),
+        (("--device", "ab" * 32, "--above", "x.pem"), "use it with --ca"),
+    ],
+)
+def test_revoke_says_what_is_missing(
+    cli: Cli, enrolled: Files, args: tuple[str, ...], said: str
+) -> None:
+    result = cli(
+        "revoke", *args, "--compromised-since", "0", "--reason", "x",
+        "--signer-key", str(enrolled.root_key), "--signer-cert", str(enrolled.root_cert),
+    )  # fmt: skip
+    assert_exit(result, 2, said)
 
 
 # --- reindex (always local) ---

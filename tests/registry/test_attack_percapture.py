@@ -12,11 +12,19 @@ import pytest
 from ledger import Signer
 from registry import Registry
 from registry.audit.replay import replay_log
-from registry.cautions import CLAIMS_TIME_BEFORE_EARLIER_LOG, REGISTERED_EARLIER_ELSEWHERE
+from registry.bundle.build import build_bundle
+from registry.bundle.verify import verify_bundle
+from registry.cautions import (
+    CAPTURED_IN_COMPROMISE_WINDOW,
+    CLAIMS_TIME_BEFORE_EARLIER_LOG,
+    REGISTERED_EARLIER_ELSEWHERE,
+)
 from registry.entries.sdk import device_id
 from registry.lookup.query import REGISTERED, Lookup, LookupResult, query_from_image
 from registry.origins.facts import load_facts
 from registry.origins.report import build_report
+from testkit.pki import DevicePKI
+from testkit.revocations import revoke_ca
 from tests.support.clocks import FixedClock
 from tests.support.in_process import served
 from tests.support.percapture_world import (
@@ -150,3 +158,39 @@ def test_the_origin_report_counts_one_origin_per_ca(world: PhoneWorld) -> None:
     assert cluster["devices"] == sorted([world.origin(0), world.origin(1)])
     (vendor,) = report["vendors"]
     assert vendor["devices_flagged"] == 1
+
+
+# --- revoking a per-capture phone: its CA (revocation/v2, scope "ca") ---
+
+
+def test_revoking_a_phone_ca_covers_every_one_time_certificate(
+    world: PhoneWorld, signer: Signer
+) -> None:
+    """A thief who extracted phone 0's CA key can mint one-time certificates at will: revoking
+    one certificate does nothing, so the vendor revokes the phone's CA - every certificate it
+    issued is covered, phone 1 is not, and a certificate minted after the revocation cannot
+    log a capture dated after the compromise."""
+    since = world.clock.now_ms - 10 * MINUTE
+    stolen = world.submit(*(world.shoot(0, frame(83, n), since + n) for n in range(3)))
+    world.submit(world.shoot(1, frame(84, 0), since + 5))
+    phone = world.phones
+    revocation = world.registry.revoke(
+        revoke_ca(DevicePKI(phone.root, (phone.phone_cas[0],), world.certificates[stolen[0]].device),
+                  0, since, signer=phone.root)
+    ).index  # fmt: skip
+    for n, index in enumerate(stolen):
+        result = looked_up(world, frame(83, n))
+        assert result.matches[0].leaf_index == index
+        assert {c.code for c in result.cautions} == {CAPTURED_IN_COMPROMISE_WINDOW}
+    assert looked_up(world, frame(84, 0)).cautions == []
+
+    minted = world.shoot(0, frame(85, 0), since + 60_000)
+    (refused,) = world.registry.submit_captures([{k: v for k, v in minted.items() if k != "_pki"}])
+    assert refused.receipt is None and refused.code == "ca_revoked"
+    # Offline, from the bundle alone; and the origin report names the CA's revocation.
+    report = verify_bundle(build_bundle(world.registry.store, stolen[1]), signer.verifier)
+    assert report.ok and {c.code for c in report.cautions} == {CAPTURED_IN_COMPROMISE_WINDOW}
+    row = device_rows(world)[world.origin(0)]
+    assert row["signals"]["compromise_window"]["count"] == 3
+    (named,) = row["revoked_by"]
+    assert named.startswith(f"log entry {revocation}: every device under CA {world.origin(0)[:16]}")

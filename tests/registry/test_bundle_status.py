@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from cli.errors import EXIT_CAUTION, EXIT_FAILED, EXIT_OK
@@ -34,6 +33,7 @@ from registry.cautions import (
     REVOCATION_STATUS_UNPROVEN,
 )
 from testkit.pki import DevicePKI, make_device
+from testkit.revocations import revoke_ca, revoke_vendor
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import now_of
 from tests.support.status_fixtures import (
@@ -148,18 +148,41 @@ def test_a_revoked_vendor_root_is_listed_under_the_root(
     assert f"log entry {revocation} of the vendor root" in detail
 
 
-@pytest.mark.xfail(
-    reason="the verdict on a revocation/v2 needs its signature check (scoped-revocations: "
-    "rules.check_revocation_on_path); the bundle already proves and lists it",
-    strict=True,
-)
 def test_a_revoked_ca_cautions_the_verdict(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer
 ) -> None:
     index = capture(registry, enrolled, SEED, 1, clock.now_ms - 5_000)
-    smuggle_scoped(registry, signer, clock, enrolled, enrolled.intermediates[0].der, "ca", 0)
+    revocation = registry.revoke(revoke_ca(enrolled, 0, 0)).index
+    bundle = bundle_of(registry, index)
+    assert listed(bundle) == [revocation]
+    report = verify_bundle(canonical(bundle), signer.verifier)
+    assert report.ok and CAPTURED_IN_COMPROMISE_WINDOW in codes(report)
+    (check,) = [c for c in report.checks if c.name == "revocations"]
+    assert f"log entry {revocation}: every device under CA" in check.detail
+
+
+def test_a_revoked_vendor_root_cautions_the_verdict(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer
+) -> None:
+    index = capture(registry, enrolled, SEED, 1, clock.now_ms - 5_000)
+    revocation = registry.revoke(revoke_vendor(enrolled, 0)).index
     report = verify_bundle(build_bundle(registry.store, index), signer.verifier)
     assert report.ok and CAPTURED_IN_COMPROMISE_WINDOW in codes(report)
+    assert report.status is not None and [r.index for r in report.status.revocations] == [
+        revocation
+    ]
+
+
+def test_a_forged_ca_revocation_in_the_log_fails_the_bundle(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer
+) -> None:
+    """An operator who slips an unsigned CA revocation past admission cannot make the bundle
+    verify with it: the verifier checks its signature from the bundle's own certificates."""
+    index = capture(registry, enrolled, SEED, 1, clock.now_ms - 5_000)
+    smuggle_scoped(registry, signer, clock, enrolled, enrolled.intermediates[0].der, "ca", 0)
+    report = verify_bundle(build_bundle(registry.store, index), signer.verifier)
+    name, detail = failed(report)
+    assert name == "revocations" and "revocation signature does not verify" in detail
 
 
 def test_a_deeper_path_has_a_proof_for_every_ca(

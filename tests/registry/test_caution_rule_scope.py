@@ -34,7 +34,7 @@ def test_only_covered_captures_get_the_window_caution() -> None:
 
 def test_the_words_name_the_scope_and_why_a_capture_is_not_covered() -> None:
     assert describe(FLAWED, "Example Camera Co.") == (
-        "firmware 2.00 on every device of Example Camera Co., from 2026-08-27"
+        "firmware 2.00 of Example Camera Co., from 2026-08-27"
     )
     ca = Revocation(3, "cd" * 32, SINCE, CA_SCOPE)
     assert describe(ca) == f"every device under CA {'cd' * 8}…, from 2026-08-27"

@@ -29,6 +29,7 @@ def test_entry_types_name_their_kinds() -> None:
             formats.CaptureEntry,
             formats.C2paCaptureEntry,
             formats.RevocationEntry,
+            formats.ScopedRevocationEntry,
         )
     }
     assert kinds == set(codec.KINDS)

@@ -29,5 +29,8 @@ class Camera:
         self.device = make_device(self.ca, now, eku=C2PA_EKUS)
         self.captured_at = now - dt.timedelta(minutes=1)
 
-    def shoot(self, seed: int) -> bytes:
-        return sign_jpeg(jpeg(seed), self.device, [self.ca], self.captured_at)
+    def shoot(self, seed: int, *, firmware: str | None = "1") -> bytes:
+        """A signed JPEG whose claim_generator_info version (its firmware) is `firmware`."""
+        return sign_jpeg(
+            jpeg(seed), self.device, [self.ca], self.captured_at, generator_version=firmware
+        )

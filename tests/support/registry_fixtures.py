@@ -18,9 +18,10 @@ from api import create_app
 from ledger import LogConfig, LogStore, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.entries.codec import encode_entry
+from registry.entries.codec import CAPTURE, b64, capture_message, encode_entry
 from registry.entries.formats import CaptureRecord
-from registry.entries.sdk import sign_capture
+from registry.entries.sdk import device_id, sign_capture, sign_message
+from registry.imaging.hashing import hash_image
 from registry.open import registry_sequencer
 from testkit.pki import DevicePKI, IssuedCert, make_pki
 from tests.support.clocks import FixedClock
@@ -84,6 +85,22 @@ def record(device: IssuedCert, seed: int, counter: int, captured_at: int) -> dic
     return as_json(
         sign_capture(picture(seed), device.private_key, device.certificate, counter, captured_at)
     )
+
+
+def signed_claim(
+    device: IssuedCert, seed: int, counter: int, captured_at: int, **extra: object
+) -> dict[str, Any]:
+    """A record whose claim, with the `extra` fields as given (any value), the device really
+    signed: what a buggy or hostile device sends, past the SDK's own checks."""
+    claim: dict[str, object] = {
+        "device": device_id(device.certificate),
+        "counter": counter,
+        "captured_at": captured_at,
+        **hash_image(picture(seed)).claim_fields(),
+        **extra,
+    }
+    signature = sign_message(device.private_key, capture_message(claim))
+    return {"kind": CAPTURE, "claim": claim, "sig": b64(signature)}
 
 
 @pytest.fixture

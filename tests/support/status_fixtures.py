@@ -58,11 +58,15 @@ def smuggle_scoped(
     registry: Registry, signer: Signer, clock: FixedClock, pki: DevicePKI, subject: bytes,
     scope: str, since: int,
 ) -> int:  # fmt: skip
-    """A revocation/v2 naming `subject` (a CA's or the root's DER), put in the log past
-    admission: what the status index keys by its subject whatever its signature."""
+    """A revocation/v2 naming `subject` (a CA's or the root's DER), well formed but signed by
+    no one, put in the log past admission: what the status index keys by its subject whatever
+    its signature, and what every verifier must refuse."""
+    ders = [c.der for c in pki.intermediates]
+    above = ders[ders.index(subject) :] if scope == "ca" and subject in ders else []
     entry = {
         "kind": "revocation/v2", "vendor": hex_id(pki.root.der), "scope": scope,
-        "subject": hex_id(subject), "certs": [], "compromised_since": since,
+        "subject": hex_id(subject), "certs": [base64.b64encode(d).decode() for d in above],
+        "compromised_since": since,
         "reason": "CA key extracted", "signer": hex_id(pki.root.der),
         "sig": base64.b64encode(b"\x00" * 64).decode(), "logged_at": clock.now_ms,
     }  # fmt: skip
