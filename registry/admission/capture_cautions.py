@@ -7,9 +7,8 @@ by `registry.bundle.verify.verify_bundle` to the revocations a bundle carries, a
 auditor (`registry.audit.auditor`) as it replays. Cautions computed across matches (who registered
 first) live elsewhere; these depend on the capture, its device and the revocations alone.
 
-A revocation applies to a capture when it names the capture's device or - once revocations of
-CAs exist - a CA on the device's chain (`applies`): the callers gather the revocations by
-`subject`, so a CA revocation slots in as one more subject per device.
+A revocation applies to a capture when it names the capture's device, a CA on its verified
+path or its vendor root (reg_device_path; `revocations_of` gathers them in one statement).
 """
 
 import json
@@ -19,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, true, union_all
 
 from ledger.database import insert_rows
-from registry.admission.caution_rule import Revocation, applies, capture_cautions
+from registry.admission.caution_rule import Revocation, capture_cautions
 from registry.admission.schema import (
     reg_capture_cautions,
     reg_captures,
@@ -30,7 +29,6 @@ from registry.cautions import Caution
 
 __all__ = [
     "Revocation",
-    "applies",
     "capture_cautions",
     "judge_new_captures",
     "read_revocations",
@@ -42,6 +40,7 @@ __all__ = [
 
 
 _DEVICE_CHUNK = 500
+_LEAF_CHUNK = 5_000
 
 # --- storage: reg_capture_cautions, derived by registry.admission.indexer ---
 
@@ -93,11 +92,14 @@ def _revocation(
 
 def write_cautions(connection: Connection, cautions: Mapping[int, Sequence[Caution]]) -> None:
     """Replace the stored cautions of these captures by `cautions` (leaf index -> cautions)."""
-    if not cautions:
-        return
-    connection.execute(
-        delete(reg_capture_cautions).where(reg_capture_cautions.c.leaf_index.in_(sorted(cautions)))
-    )
+    leaves = sorted(cautions)
+    # Bounded IN lists: a CA's revocation re-judges tens of thousands of captures, past the
+    # bind parameters one statement may carry (PostgreSQL 65,535; SQLite builds vary).
+    for start in range(0, len(leaves), _LEAF_CHUNK):
+        chunk = leaves[start : start + _LEAF_CHUNK]
+        connection.execute(
+            delete(reg_capture_cautions).where(reg_capture_cautions.c.leaf_index.in_(chunk))
+        )
     insert_rows(
         connection,
         reg_capture_cautions,

@@ -4,13 +4,13 @@ rule the indexer stores (`registry.admission.capture_cautions`) and the auditor 
 
 A revocation names a subject: a device (revocation/v1, or v2 with scope "device"), a CA on the
 device's verified path (scope "ca") or the vendor root (scope "vendor"). It applies to a capture
-when its subject is the capture's device or on its path (`applies`), and - for one limited to
+when its subject is the capture's device or on its path, and - for one limited to
 firmware releases - when the capture's signed claim names one of them (`covers`). A capture
 whose claim names no firmware is not covered by a firmware-scoped revocation
 (`uncovered_reasons` says so, for the verdict).
 """
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,7 +28,6 @@ __all__ = [
     "SCOPES",
     "VENDOR_SCOPE",
     "Revocation",
-    "applies",
     "capture_cautions",
     "covers",
     "describe",
@@ -65,11 +64,6 @@ def revocation_from_entry(index: int, entry: Mapping[str, object]) -> Revocation
         return Revocation(index, str(entry["device"]), since)
     releases = None if firmware is None else tuple(str(f) for f in firmware)
     return Revocation(index, str(entry["subject"]), since, str(entry["scope"]), releases)
-
-
-def applies(subject: str, device_id: str, chain_ids: Collection[str] = ()) -> bool:
-    """Does a revocation naming `subject` revoke this device (or a CA on its chain)?"""
-    return subject == device_id or subject in chain_ids
 
 
 def covers(revocation: Revocation, firmware: str | None) -> bool:

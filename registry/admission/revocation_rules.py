@@ -239,7 +239,7 @@ def check_revocation_on_path(
             )
         ca = rules.ca_certificate(body["signer"], ids[0], path_der[1:])
         rules.check_revocation(body, signature, ca)
-        return revocation_from_entry(index, {**body, "logged_at": 0})
+        return Revocation(index, body["device"], body["compromised_since"])
     scoped, signature = parse_scoped_revocation(fields)
     named = ids[:1] if scoped["scope"] == "device" else ids[1:]
     if scoped["subject"] not in named:

@@ -47,16 +47,6 @@ def revoke(writer: Writer, revocation: object) -> Receipt:
     subject = str(body.get("subject", body.get("device")))
 
     def find(connection: Connection) -> int | None:
-        named = connection.execute(
-            select(func.count()).where(reg_revocations.c.subject_id == subject)
-        ).scalar_one()
-        if named >= MAX_REVOCATIONS_PER_SUBJECT:
-            raise TooLargeError(
-                f"{subject} is named by {named} revocations already, the most one subject "
-                f"may have ({MAX_REVOCATIONS_PER_SUBJECT}): its status proof lists every one, "
-                "in every bundle under it. Revoke the CA above it instead",
-                code="too_many_revocations",
-            )
         for row in connection.execute(
             select(reg_revocations.c.leaf_index).where(
                 reg_revocations.c.subject_id == subject,
@@ -70,6 +60,17 @@ def revoke(writer: Writer, revocation: object) -> Receipt:
             if _signed_part(logged) == body:
                 found: int = row.leaf_index
                 return found
+        # Only a new revocation counts against the bound: one logged already keeps its receipt.
+        named = connection.execute(
+            select(func.count()).where(reg_revocations.c.subject_id == subject)
+        ).scalar_one()
+        if named >= MAX_REVOCATIONS_PER_SUBJECT:
+            raise TooLargeError(
+                f"{subject} is named by {named} revocations already, the most one subject "
+                f"may have ({MAX_REVOCATIONS_PER_SUBJECT}): its status proof lists every one, "
+                "in every bundle under it. Revoke the CA above it instead",
+                code="too_many_revocations",
+            )
         return None
 
     def make(connection: Connection, index: int, now: int) -> bytes:

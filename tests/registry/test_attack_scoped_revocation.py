@@ -353,8 +353,10 @@ def test_a_vendor_cannot_pile_revocations_on_one_subject(
     from registry.errors import TooLargeError
 
     monkeypatch.setattr(revocations, "MAX_REVOCATIONS_PER_SUBJECT", 3)
-    for since in range(3):
-        registry.revoke(revoke_ca(vendor.under_a, 0, since))
+    first = [registry.revoke(revoke_ca(vendor.under_a, 0, since)) for since in range(3)]
+    # At the bound, one already logged (re-signed: other bytes) is still its first receipt.
+    again = registry.revoke(revoke_ca(vendor.under_a, 0, 1))
+    assert again.duplicate and again.index == first[1].index
     with pytest.raises(TooLargeError) as caught:
         registry.revoke(revoke_ca(vendor.under_a, 0, 99))
     assert caught.value.code == "too_many_revocations" and "Revoke the CA above" in str(
@@ -362,3 +364,20 @@ def test_a_vendor_cannot_pile_revocations_on_one_subject(
     )
     shoot(registry, vendor.under_b, 1, 1, clock.now_ms - HOUR_MS)  # the log goes on
     registry.revoke(revoke_ca(vendor.under_b, 0, 0))  # and another subject is still revoked
+
+
+def test_re_judging_tens_of_thousands_of_captures_fits_in_statements(registry: Registry) -> None:
+    """A CA revocation re-judges every capture under it: 70,000 cautions are more bind
+    parameters than one PostgreSQL statement may carry (65,535), and the revocation must not
+    fail for it."""
+    from registry.admission.capture_cautions import read_cautions, write_cautions
+    from registry.cautions import Caution
+
+    leaves = range(10**9, 10**9 + 70_000)
+    flagged = [Caution(CAPTURED_IN_COMPROMISE_WINDOW, "in the window", (3,))]
+    with registry.store.engine.begin() as connection:
+        write_cautions(connection, {leaf: flagged for leaf in leaves})
+        write_cautions(connection, {leaf: [] for leaf in leaves[:40_000]})  # re-judged clean
+        stored = read_cautions(connection, [leaves[0], leaves[39_999], leaves[40_000]])
+    assert [leaves[40_000]] == sorted(stored)
+    assert stored[leaves[40_000]][0].code == CAPTURED_IN_COMPROMISE_WINDOW
