@@ -8,6 +8,7 @@ except `vendor add`, which acts where cli/common.open_client says.
 import base64
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -149,18 +150,26 @@ def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
     finally:
         pusher.close()
     _print_push_results(results)
-    if any(r.error not in (None, "already cosigned") for r in results):
+    if any(r.error is not None for r in results):
         raise SystemExit(1)
 
 
 def _print_push_results(results: list[PushResult]) -> None:
+    """What each witness answered, or that it was not asked: never a time it did not give."""
     for result in results:
-        if result.error is None:
+        name = escape(result.witness)
+        if result.error is not None:
+            console.print(f"[yellow]{name}[/]: not cosigned: {escape(result.error)}")
+        elif result.already_cosigned:
             console.print(
-                f"[green]cosigned[/] {result.witness}: size {result.tree_size} at {result.timestamp}"
+                f"{name}: already cosigned size {result.tree_size} (its cosignature is stored; "
+                "the witness was not contacted)"
             )
         else:
-            console.print(f"[yellow]{escape(result.witness)}[/]: {escape(result.error)}")
+            when = datetime.fromtimestamp(result.timestamp or 0, UTC).isoformat()
+            console.print(
+                f"[green]cosigned[/] {name}: size {result.tree_size}, its cosignature dated {when}"
+            )
 
 
 @click.group()
