@@ -140,8 +140,9 @@ def parse(records: Sequence[object]) -> tuple[list[Pending], list[CaptureResult]
     refused: list[CaptureResult] = []
     for position, record in enumerate(records):
         try:
-            check_no_nul(record, "record")
             claim, signature = check_capture_record(record)
+            # After the fields' own checks, which name a bad firmware (bad_firmware) first.
+            check_no_nul(record, "record")
             parsed.append(Pending(position, claim, b64(signature), canonical_claim(claim)))
         except LedgerError as exc:
             refused.append(CaptureResult(position, code=exc.code, reason=str(exc)))
