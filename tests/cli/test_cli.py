@@ -306,3 +306,22 @@ def test_init_that_fails_after_the_migrations_drops_the_tables_it_made(
     assert not (tmp_path / "new").exists()
     if not database_url.startswith("sqlite"):
         assert _tables(database_url) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://prov:hunter2@127.0.0.1:1/log",
+        "postgresql+nosuchdriver://prov:hunter2@127.0.0.1:1/log",
+        "postgresql+psycopg://prov:hunter2@127.0.0.1:1/log?sslmode=nonsense",
+    ],
+    ids=["closed-port", "no-driver", "bad-option"],
+)
+@pytest.mark.parametrize("command", [["log", "status"], ["init"]])
+def test_database_errors_never_print_the_password(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    result = Prov(tmp_path, url)(*command)
+
+    assert_exit(result, 2)
+    assert "hunter2" not in result.output
