@@ -3,10 +3,13 @@ strings and in paths, integers past PostgreSQL's BIGINT, and a database that goe
 URL the answer must not show). Also: a revocation or a vendor root sent twice."""
 
 import dataclasses
+import hashlib
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,19 +21,14 @@ from sqlalchemy.engine import make_url
 from api import create_app
 from ledger.tiles import format_tile_index
 from registry import RegistrySettings
-from testkit.pki import DevicePKI, make_pki
-from tests.api.test_api_registry import (
-    ADMIN,
-    TOKEN,
-    device_body,
-    now_ms,
-    revocation_by,
-    tree_size,
-    vendor_body,
-)
+from registry.entries.codec import b64
+from registry.entries.sdk import sign_revocation
+from testkit.pki import DevicePKI, IssuedCert, make_pki
 from tests.support.databases import POSTGRES_URL
 from tests.support.registry_fixtures import record
 
+TOKEN = "op-token"
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 BIG = [2**63, 2**63 + 1, 2**64, 10**30]
 
 
@@ -56,6 +54,28 @@ def enrolled(app_client: TestClient, pki: DevicePKI) -> DevicePKI:
     ok(app_client.post("/v1/vendors", json=vendor_body(pki.root), headers=ADMIN))
     ok(app_client.post("/v1/devices", json=device_body(pki.device, pki.chain_der)))
     return pki
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def vendor_body(root: IssuedCert, role: str = "camera") -> dict[str, Any]:
+    return {"name": "Example Camera Co.", "role": role, "root": b64(root.der)}
+
+
+def device_body(device: IssuedCert, chain: Sequence[bytes] = ()) -> dict[str, Any]:
+    return {"cert": b64(device.der), "chain": [b64(c) for c in chain]}
+
+
+def revocation_by(ca: IssuedCert, device: IssuedCert, since: int, reason: str) -> dict[str, Any]:
+    device_id = hashlib.sha256(device.der).hexdigest()
+    return sign_revocation(device_id, since, reason, ca.private_key, ca.certificate)
+
+
+def tree_size(client: TestClient) -> int:
+    size: int = ok(client.get("/v1/log"))["tree_size"]
+    return size
 
 
 def ok(response: httpx.Response) -> Any:
@@ -136,7 +156,11 @@ def test_a_nul_in_a_path_or_query_is_not_a_server_error(app_client: TestClient, 
 @pytest.mark.parametrize("index", BIG)
 def test_a_tile_index_past_bigint_is_not_found(app_client: TestClient, index: int) -> None:
     tile_index = format_tile_index(index)
-    for path in (f"/tile/0/{tile_index}", f"/tile/entries/{tile_index}.p/3", f"/tile/5/{tile_index}"):
+    for path in (
+        f"/tile/0/{tile_index}",
+        f"/tile/entries/{tile_index}.p/3",
+        f"/tile/5/{tile_index}",
+    ):
         response = app_client.get(path)
         assert response.status_code == 404, (path, response.text)
 
@@ -153,7 +177,7 @@ def _int_routes(app_client: TestClient) -> list[tuple[str, list[str], list[str]]
     found = []
     for path, operations in ok(app_client.get("/openapi.json"))["paths"].items():
         parameters = operations.get("get", {}).get("parameters", [])
-        ints = {"path": [], "query": []}
+        ints: dict[str, list[str]] = {"path": [], "query": []}
         for parameter in parameters:
             schema = parameter.get("schema", {})
             types = [schema.get("type"), *(s.get("type") for s in schema.get("anyOf", []))]
@@ -173,13 +197,14 @@ def test_every_int_parameter_of_every_route_refuses_values_past_bigint(
     for path, path_ints, query_ints in routes:
         for value in [*BIG, -1, -(2**63) - 1]:
             for name in [*path_ints, *query_ints]:
-                url = re.sub(r"\{(\w+)(:\w+)?\}", lambda m: _fill(m[1], name, value), path)
+                url = re.sub(r"\{(\w+)(:\w+)?\}", partial(_fill, fuzzed=name, value=value), path)
                 extra = {q: (value if q == name else 1) for q in query_ints}
                 response = app_client.get(url, params=extra)
                 assert 400 <= response.status_code < 500, (url, extra, response.text)
 
 
-def _fill(param: str, fuzzed: str, value: int) -> str:
+def _fill(match: re.Match[str], fuzzed: str, value: int) -> str:
+    param = match[1]
     if param == fuzzed:
         return str(value)
     return {"subject": "00" * 32}.get(param, "1")
