@@ -3,13 +3,24 @@
 The status is the error class's own `http_status` (ledger/errors.py, registry/errors.py); the
 table below is derived from them for reading, never edited."""
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger.database import STORAGE_UNAVAILABLE
 from ledger.errors import LedgerError
 from registry.errors import ERRORS, RateLimitedError
+
+# uvicorn's error logger: `prov serve` has it configured, so the detail reaches the server log.
+log = logging.getLogger("uvicorn.error")
+# A client learns that the database failed, never which database or why: the URL, host and
+# driver message are the operator's (they go to the server log).
+UNAVAILABLE_MESSAGE = "the log's database is unavailable; try again later"
+STORAGE_ERROR_MESSAGE = "the log's database failed to answer this request"
 
 STATUS_BY_ERROR: dict[type[LedgerError], int] = {error: error.http_status for error in ERRORS}
 
@@ -27,6 +38,9 @@ def status_for(exc: LedgerError) -> int:
 
 def ledger_error_response(exc: LedgerError) -> JSONResponse:
     """The response for one error, by its class; also for middleware, outside routing."""
+    if exc.code == STORAGE_UNAVAILABLE:
+        log.error("database unavailable: %s", exc)
+        return error_response(503, "storage_unavailable", UNAVAILABLE_MESSAGE)
     status = status_for(exc)
     headers = None
     if isinstance(exc, RateLimitedError):
@@ -54,7 +68,18 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, kind, str(exc.detail))
 
 
+def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database error no code path turned into a LedgerError: generic to the client, the
+    whole of it (statement, driver message, stack) in the server log."""
+    assert isinstance(exc, SQLAlchemyError)
+    log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+    if isinstance(exc, OperationalError):
+        return error_response(503, "storage_unavailable", UNAVAILABLE_MESSAGE)
+    return error_response(500, "storage_error", STORAGE_ERROR_MESSAGE)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

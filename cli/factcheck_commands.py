@@ -15,7 +15,11 @@ from rich.table import Table
 
 from cli.common import console, json_option, open_client, print_cautions
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
-from cli.files import bundle_path, read_input_file
+from cli.files import read_input_file, write_bundle_file
+from ledger import StorageError, parse_checkpoint
+from ledger.note import parse_note
+from ledger.store import MAX_STORED_INT
+from registry.bundle.format import parse_bundle, text_field
 
 
 @click.command()
@@ -56,9 +60,10 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
             directory = Path(bundle_dir)
             directory.mkdir(parents=True, exist_ok=True)
             for match in result["matches"]:
-                path = bundle_path(directory, match["leaf_index"])
-                path.write_bytes(client.bundle(match["leaf_index"]))
-                match["bundle_file"] = str(path)
+                index = _match_index(match.get("leaf_index"))
+                data = client.bundle(index)
+                _check_bundle_index(data, index)
+                match["bundle_file"] = str(write_bundle_file(directory, index, data))
     cautions = result.get("cautions", [])
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -68,6 +73,30 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
         ctx.exit(EXIT_FAILED)
     if cautions:
         ctx.exit(EXIT_CAUTION)
+
+
+def _match_index(value: object) -> int:
+    """A match's leaf index as the server sent it, which names a file: an int in the log's
+    range, or the answer is refused."""
+    if type(value) is not int or not 0 <= value <= MAX_STORED_INT:
+        raise StorageError(
+            f"the server named a match by leaf index {str(value)[:40]!r}, not a log index: "
+            "no bundle was written for it"
+        )
+    return value
+
+
+def _check_bundle_index(data: bytes, index: int) -> None:
+    """The bundle proves the capture at `index`, inside the tree of its checkpoint."""
+    bundle = parse_bundle(data)
+    checkpoint = parse_checkpoint(parse_note(text_field(bundle["checkpoint"], "checkpoint")).text)
+    capture: object = bundle["capture"]
+    proven = capture.get("index") if isinstance(capture, dict) else None
+    if type(proven) is not int or proven != index or index >= checkpoint.size:
+        raise StorageError(
+            f"the server's bundle for leaf index {index} does not prove that index in its tree "
+            f"of {checkpoint.size}: no bundle was written for it"
+        )
 
 
 def _print_lookup(

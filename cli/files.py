@@ -7,6 +7,7 @@ Every failure is a MalformedError naming the file, so `prov` prints one line and
 import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,6 +115,33 @@ def read_records(path: str) -> list[tuple[int, Any]]:
 def bundle_path(directory: Path, index: int) -> Path:
     """Where a capture's proof bundle goes: `capture-INDEX.bundle.json`."""
     return directory / f"capture-{index}.bundle.json"
+
+
+def write_bundle_file(directory: Path, index: int, data: bytes) -> Path:
+    """Write a bundle as `capture-INDEX.bundle.json` inside `directory`, whatever is planted
+    there: the name is built from a checked int only, a symlink in its place is refused, and
+    the bytes go to a new temporary file in the directory, renamed over the name (a rename
+    replaces a name, never writes through it)."""
+    if type(index) is not int or index < 0:
+        raise ValueError(f"bundle index {index!r} is not a non-negative int")
+    path = bundle_path(directory, index)
+    if path.is_symlink():
+        raise MalformedError(
+            f"{path} is a symbolic link; remove it or choose another --bundle-dir",
+            code="unwritable",
+        )
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=".capture-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise MalformedError(f"cannot write {path}: {exc.strerror}", code="unwritable") from None
+    return path
 
 
 def refuse_existing(path: Path) -> None:

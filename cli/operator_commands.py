@@ -6,8 +6,14 @@ except `vendor add`, which acts where cli/common.open_client says.
 """
 
 import base64
+import contextlib
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,7 +24,7 @@ import migrations
 from cli import common
 from cli.common import admin_token_option, emit, json_option, open_client
 from cli.files import load_certificates
-from ledger import ConfigurationError, LogConfig, LogStore, open_engine
+from ledger import ConfigurationError, LogConfig, LogStore, Signer, open_engine
 from ledger.database import describe
 from ledger.witnessing import PushResult, WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
@@ -45,17 +51,59 @@ def init(config: LogConfig, origin: str | None) -> None:
             f"{config.key_file} is the key of the log {signer.name!r}, not {origin!r}; "
             "use another --data-dir for a new log"
         )
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    migrations.upgrade(config.database_url)  # before writing a key, so a bad URL leaves none
-    if signer is None:
-        signer = config.write_new_key(origin or DEFAULT_ORIGIN)
-        console.print(f"wrote a new log key to {config.key_file} (mode 0600)")
-    else:
-        console.print(f"using the existing log key {config.key_file}")
-    store = LogStore(open_engine(config.database_url))
-    latest = registry_sequencer(store, signer, now_ms).initialize()
+    # Made (and the origin checked as a key name) before anything is written; kept in memory
+    # until the database is ready, so a bad URL leaves no key.
+    new_signer = Signer.generate(origin or DEFAULT_ORIGIN) if signer is None else None
+    with _undone_on_failure(config):
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        migrations.upgrade(config.database_url)
+        if new_signer is not None:
+            signer = config.write_key(new_signer)
+            console.print(f"wrote a new log key to {config.key_file} (mode 0600)")
+        else:
+            console.print(f"using the existing log key {config.key_file}")
+        assert signer is not None
+        engine = open_engine(config.database_url)
+        try:
+            latest = registry_sequencer(LogStore(engine), signer, now_ms).initialize()
+        finally:
+            engine.dispose()
     console.print(f"log {signer.name!r} is ready at tree size {latest.size}")
     click.echo(f"verifier key: {signer.verifier.vkey}")
+
+
+@contextmanager
+def _undone_on_failure(config: LogConfig) -> Iterator[None]:
+    """If the body fails, remove what it created: the key file, the SQLite file, the data
+    directory, and on another database the tables, if it held none before. What existed
+    before is left exactly as it was."""
+    existed = {path: path.exists() for path in (config.data_dir, config.key_file)}
+    created_dir = None  # the outermost directory mkdir(parents=True) will create
+    if not config.data_dir.exists():
+        created_dir = config.data_dir.absolute()
+        while not created_dir.parent.exists():
+            created_dir = created_dir.parent
+    sqlite_file = migrations.sqlite_file(config.database_url)
+    had_sqlite = sqlite_file is not None and sqlite_file.exists()
+    had_tables = sqlite_file is not None or migrations.holds_tables(config.database_url)
+    try:
+        yield
+    except BaseException:
+        if not existed[config.key_file]:
+            _remove(config.key_file)
+        if sqlite_file is not None and not had_sqlite:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                _remove(Path(f"{sqlite_file}{suffix}"))
+        if not had_tables:
+            migrations.drop_all_tables(config.database_url)
+        if created_dir is not None and created_dir.is_dir():
+            shutil.rmtree(created_dir, ignore_errors=True)
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):  # best effort: the failure itself is what to report
+        path.unlink(missing_ok=True)
 
 
 @click.command()
@@ -149,18 +197,26 @@ def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
     finally:
         pusher.close()
     _print_push_results(results)
-    if any(r.error not in (None, "already cosigned") for r in results):
+    if any(r.error is not None for r in results):
         raise SystemExit(1)
 
 
 def _print_push_results(results: list[PushResult]) -> None:
+    """What each witness answered, or that it was not asked: never a time it did not give."""
     for result in results:
-        if result.error is None:
+        name = escape(result.witness)
+        if result.error is not None:
+            console.print(f"[yellow]{name}[/]: not cosigned: {escape(result.error)}")
+        elif result.already_cosigned:
             console.print(
-                f"[green]cosigned[/] {result.witness}: size {result.tree_size} at {result.timestamp}"
+                f"{name}: already cosigned size {result.tree_size} (its cosignature is stored; "
+                "the witness was not contacted)"
             )
         else:
-            console.print(f"[yellow]{escape(result.witness)}[/]: {escape(result.error)}")
+            when = datetime.fromtimestamp(result.timestamp or 0, UTC).isoformat()
+            console.print(
+                f"[green]cosigned[/] {name}: size {result.tree_size}, its cosignature dated {when}"
+            )
 
 
 @click.group()

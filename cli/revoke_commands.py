@@ -92,7 +92,9 @@ def revoke(
         )  # fmt: skip
     with open_client(ctx) as client:
         receipt = client.revoke(revocation)
-    emit(receipt, as_json, f"revocation logged at index {receipt['index']}")
+    # The same signed revocation sent again is not logged again: its first receipt comes back.
+    state = "already in the log at" if receipt["duplicate"] else "logged at"
+    emit(receipt, as_json, f"revocation {state} index {receipt['index']}")
 
 
 def _above(path: str | None, root: x509.Certificate) -> list[x509.Certificate]:

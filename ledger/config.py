@@ -56,6 +56,9 @@ class LogConfig:
 
     def write_new_key(self, origin: str) -> Signer:
         """Generate the log's Ed25519 key and write it readable by its owner only (0600)."""
-        signer = Signer.generate(origin)
+        return self.write_key(Signer.generate(origin))
+
+    def write_key(self, signer: Signer) -> Signer:
+        """Write `signer` as the log's key file, readable by its owner only (0600)."""
         write_private_key_file(self.key_file, signer.to_string(), "log")
         return signer

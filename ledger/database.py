@@ -5,6 +5,7 @@ sequencers (threads, processes or machines sharing one PostgreSQL) can never bot
 same tree size. Commits are durable once they return (SQLite `synchronous=FULL`).
 """
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from ledger.errors import ConfigurationError
 
 # pg_advisory_xact_lock keys: ASCII names read as signed 64-bit integers.
 SEQUENCER_LOCK = int.from_bytes(b"provlog\x00", "big", signed=True)
+STORAGE_UNAVAILABLE = "storage_unavailable"  # the code of a database that cannot be used
 POOL_SIZE = 20  # PostgreSQL connections a process keeps, opened as needed
 
 # How long a lock holder may sit idle inside its transaction before PostgreSQL ends its session.
@@ -75,9 +77,14 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
     except (NoSuchModuleError, ImportError) as exc:
         problem = f"names a database driver that is not installed ({exc})"
     raise ConfigurationError(
-        f"database URL {url!r} {problem}; use e.g. sqlite:///prov.db or "
+        f"database URL {_without_password(url)!r} {problem}; use e.g. sqlite:///prov.db or "
         "postgresql+psycopg://user@host/dbname"
     )
+
+
+def _without_password(url: str) -> str:
+    """`url` with any password masked, even when it does not parse as a URL."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
 def describe(engine: Engine) -> str:
@@ -87,13 +94,17 @@ def describe(engine: Engine) -> str:
 
 @contextmanager
 def translate_database_errors(engine: Engine) -> Iterator[None]:
-    """Turn "cannot connect" and "no such table" into a message that says what to do."""
+    """Turn "cannot connect" and "no such table" into a message that says what to do.
+
+    The message names the database (without its password) for the operator; the API answers
+    code `storage_unavailable` with a generic message instead (api.errors), and logs this one."""
     try:
         yield
     except (OperationalError, ProgrammingError) as exc:
         raise ConfigurationError(
             f"cannot use the log database {describe(engine)}: {str(exc.orig).strip()}. Check "
-            "--database (PROV_DATABASE_URL), or create the log with `prov init`"
+            "--database (PROV_DATABASE_URL), or create the log with `prov init`",
+            code=STORAGE_UNAVAILABLE,
         ) from exc
 
 

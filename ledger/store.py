@@ -52,6 +52,10 @@ class SignedCheckpoint:
 _TILES_BY_KEY = select(
     log_tiles.c.level, log_tiles.c.tile_index, log_tiles.c.hashes, log_tiles.c.interior
 ).where(tuple_(log_tiles.c.level, log_tiles.c.tile_index).in_(bindparam("keys", expanding=True)))
+# Tree sizes, leaf and tile indexes are BIGINT columns: a number past them exists in no log,
+# and PostgreSQL refuses to compare a column with it (a 500 instead of a 404).
+MAX_STORED_INT = 2**63 - 1
+
 _LATEST_SIZE = select(func.max(log_checkpoints.c.tree_size))
 _LATEST_CHECKPOINT = (
     select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms)
@@ -174,6 +178,8 @@ class LogStore:
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint:
         """The checkpoint the log signed at exactly `size`, if it signed one."""
+        if not 0 <= size <= MAX_STORED_INT:
+            raise NotFoundError(f"the log signed no checkpoint at tree size {size}")
         with self._read() as connection:
             row = connection.execute(
                 select(log_checkpoints.c.note, log_checkpoints.c.created_at_ms).where(
@@ -223,6 +229,8 @@ class LogStore:
 
     def tile(self, level: int, index: int, width: int) -> bytes:
         """The hashes of tile (level, index) at `width`, if the log has that many yet."""
+        if not 0 <= index <= MAX_STORED_INT:
+            raise NotFoundError(f"tile {level}/{index} does not exist: no log is that large")
         with self._read() as connection:
             tile = read_tiles(connection, [TileKey(level, index)]).get(TileKey(level, index))
         if tile is None or tile.width < width:
@@ -231,6 +239,8 @@ class LogStore:
 
     def entry_bundle(self, index: int, width: int) -> bytes:
         """The first `width` entries of bundle `index`, length-prefixed as tlog-tiles serves them."""
+        if not 0 <= index <= MAX_STORED_INT:
+            raise NotFoundError(f"entry bundle {index} does not exist: no log is that large")
         with self._read() as connection:
             data = connection.execute(
                 select(log_entry_bundles.c.entries).where(log_entry_bundles.c.bundle_index == index)
@@ -261,6 +271,8 @@ class LogStore:
     def status_note(self, size: int) -> bytes | None:
         """The status note (ledger.status_note) the log signed beside its checkpoint at `size`;
         None if it signed none there (a checkpoint older than the index, or a log without one)."""
+        if not 0 <= size <= MAX_STORED_INT:
+            return None
         with self._read() as connection:
             note = connection.execute(_STATUS_NOTE, {"size": size}).scalar()
         return None if note is None else bytes(note)

@@ -51,6 +51,13 @@ class PushResult:
     tree_size: int
     timestamp: int | None  # of the new cosignature; None if it failed or had one already
     error: str | None = None
+    # False when the log holds this witness's cosignature of this size already, so the
+    # witness was not asked again (and `timestamp` is None).
+    contacted: bool = True
+
+    @property
+    def already_cosigned(self) -> bool:
+        return self.error is None and not self.contacted
 
 
 def parse_witnesses(text: str) -> tuple[WitnessEndpoint, ...]:
@@ -102,7 +109,7 @@ class WitnessPusher:
     def _push_one(self, witness: WitnessEndpoint, latest: SignedCheckpoint) -> PushResult:
         old = self._known_size(witness)
         if old == latest.size and self._has_cosignature(witness, latest.size):
-            return PushResult(witness.key.name, latest.size, None)  # nothing new to cosign
+            return PushResult(witness.key.name, latest.size, None, contacted=False)
         response = self._add_checkpoint(witness, old, latest)
         if response.status_code == 409 and response.headers.get("content-type", "").startswith(
             SIZE_CONTENT_TYPE

@@ -43,6 +43,15 @@ class NotAuthorizedError(LedgerError):
     exit_code = EXIT_BAD_INPUT
 
 
+class ConflictError(LedgerError):
+    """The request contradicts what the log holds already (a vendor root logged under another
+    name or role): the log keeps its first entry, so the caller must ask for that one."""
+
+    default_code = "conflict"
+    http_status = 409
+    exit_code = EXIT_BAD_INPUT
+
+
 class RateLimitedError(LedgerError):
     """The caller sent more requests than its rate limit allows; `retry_after_s` says when the
     next one will be accepted. Raised by the API's limiter and, on a 429, by the HTTP client,
@@ -64,6 +73,7 @@ ERRORS: tuple[type[LedgerError], ...] = (
     MalformedError,
     NotAuthorizedError,
     NotFoundError,
+    ConflictError,
     TooLargeError,
     UnsupportedMediaError,
     VerificationError,

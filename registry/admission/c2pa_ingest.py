@@ -15,6 +15,7 @@ from registry.c2pa.evidence import check_evidence, evidence_from_store
 from registry.c2pa.firmware import capture_firmware
 from registry.c2pa.reader import check_validated, read_signed_file
 from registry.entries.codec import canonical_claim
+from registry.entries.strings import check_no_nul
 from registry.imaging.hashing import hash_image
 
 
@@ -53,6 +54,7 @@ def ingest_c2pa(writer: Writer, data: bytes, name: str = "image") -> CaptureResu
     problem = rules.claim_problem(claim, device, writer.now(), writer.settings.max_future_skew_ms)
     if problem is not None:
         raise VerificationError(problem[1], code=problem[0])
+    check_no_nul({"claim": claim, "c2pa": c2pa}, "c2pa-capture")
     item = Pending(0, claim, c2pa["signature"], canonical_claim(claim), c2pa=c2pa)
     result, (outcome,) = writer.append(lambda c, first, now: admit(c, first, now, [item]))
     if isinstance(outcome, Refused):

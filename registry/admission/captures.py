@@ -40,6 +40,7 @@ from registry.entries.codec import (
 )
 from registry.entries.formats import C2paEvidence
 from registry.entries.signatures import verify_batch
+from registry.entries.strings import check_no_nul
 from registry.errors import TooLargeError
 
 JSON = dict[str, Any]  # a claim or C2PA evidence as parsed by registry.entries.codec
@@ -140,6 +141,8 @@ def parse(records: Sequence[object]) -> tuple[list[Pending], list[CaptureResult]
     for position, record in enumerate(records):
         try:
             claim, signature = check_capture_record(record)
+            # After the fields' own checks, which name a bad firmware (bad_firmware) first.
+            check_no_nul(record, "record")
             parsed.append(Pending(position, claim, b64(signature), canonical_claim(claim)))
         except LedgerError as exc:
             refused.append(CaptureResult(position, code=exc.code, reason=str(exc)))

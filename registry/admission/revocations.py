@@ -24,6 +24,7 @@ from registry.entries.codec import (
     parse_entry,
     parse_entry_as,
 )
+from registry.entries.strings import check_no_nul
 from registry.errors import TooLargeError
 
 # A subject's revocations all ride in every bundle under it (registry.bundle.status), and the
@@ -36,6 +37,7 @@ def revoke(writer: Writer, revocation: object) -> Receipt:
     """Log a CA-signed revocation, dated by its compromise; the same signed body logged
     already is answered with its first receipt."""
     writer.sequencer_or_refuse()
+    check_no_nul(revocation, "revocation")
     if isinstance(revocation, dict) and revocation.get("kind") == REVOCATION_V2:
         scoped, signature = parse_scoped_revocation(revocation)
         _check_scoped(writer, dict(scoped), signature)

@@ -13,7 +13,8 @@ from registry.admission.results import Receipt
 from registry.admission.schema import reg_vendors
 from registry.config import RegistrySettings
 from registry.entries.codec import VENDOR, b64, encode_entry, parse_entry_as
-from registry.errors import NotAuthorizedError
+from registry.entries.strings import check_no_nul
+from registry.errors import ConflictError, NotAuthorizedError
 
 
 def check_admin_token(settings: RegistrySettings, admin_token: str | None) -> None:
@@ -42,16 +43,22 @@ def add_vendor(
     one certificate per device."""
     check_admin_token(writer.settings, admin_token)
     writer.sequencer_or_refuse()
+    check_no_nul({"name": name, "role": role, "certificates": certificates}, "vendor")
     root = rules.check_vendor(name, role, root_der, certificates)
 
     def find(connection: Connection) -> int | None:
         logged = connection.execute(
-            select(reg_vendors.c.leaf_index, reg_vendors.c.certificates).where(
-                reg_vendors.c.vendor_id == root.vendor_id
-            )
+            select(
+                reg_vendors.c.leaf_index,
+                reg_vendors.c.certificates,
+                reg_vendors.c.name,
+                reg_vendors.c.role,
+            ).where(reg_vendors.c.vendor_id == root.vendor_id)
         ).first()
         if logged is None:
             return None
+        if (logged.name, logged.role) != (name, role):
+            raise _registered_otherwise(root.vendor_id, logged.name, logged.role, logged.leaf_index)
         if logged.certificates != certificates:
             raise _certificates_fixed(root.vendor_id, logged.certificates)
         index: int = logged.leaf_index
@@ -71,6 +78,17 @@ def add_vendor(
         return encode_entry(entry)
 
     return writer.append_one(find, make)
+
+
+def _registered_otherwise(vendor_id: str, name: str, role: str, index: int) -> ConflictError:
+    """The root is logged already under another name or role: the first entry stands (every
+    device enrolled under it names that vendor), so a second name is refused, not reported as
+    if it were logged."""
+    return ConflictError(
+        f"vendor root {vendor_id} is logged already, as {name!r} ({role}) at index {index}; "
+        "a root is registered once: add it again with that name and role, or use another root",
+        code="vendor_conflict",
+    )
 
 
 def _certificates_fixed(vendor_id: str, logged: str | None) -> VerificationError:

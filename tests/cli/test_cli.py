@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, inspect
 
 from ledger import (
     LogConfig,
@@ -241,3 +242,86 @@ def test_serve_publishes_the_checkpoint_signed_by_the_log_key(server: Server) ->
     assert response.status_code == 200, response.text
     checkpoint = open_checkpoint(response.content, server.vkey)
     assert (checkpoint.origin, checkpoint.size) == (ORIGIN, 0)
+
+
+# prov init leaves nothing behind when it fails
+
+
+def _tables(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def _fresh(tmp_path: Path, database_url: str) -> Prov:
+    """`prov` with a data directory that does not exist yet, on the empty test database."""
+    data_dir = tmp_path / "new" / "data"
+    if database_url.startswith("sqlite"):
+        return Prov(data_dir, f"sqlite:///{data_dir / 'log.db'}")
+    return Prov(data_dir, database_url)
+
+
+@pytest.mark.parametrize("origin", ["bad origin", "x+y", "tab\there"])
+def test_init_with_a_bad_origin_leaves_nothing(
+    tmp_path: Path, database_url: str, origin: str
+) -> None:
+    prov = _fresh(tmp_path, database_url)
+
+    assert_exit(prov("init", "--origin", origin), 2, "key name")
+
+    assert not (tmp_path / "new").exists()
+    if not database_url.startswith("sqlite"):
+        assert _tables(database_url) == []
+
+
+def test_init_refused_by_the_database_leaves_no_key_and_keeps_the_log(
+    prov: Prov, tmp_path: Path, database_url: str
+) -> None:
+    prov.init()
+    prov.append([b"a"])
+    tables = _tables(prov.config.database_url)
+    other = Prov(tmp_path / "other", prov.config.database_url)
+
+    assert_exit(other("init", "--origin", "example.org/other"), 2, "example.org/x")
+
+    assert not (tmp_path / "other").exists()
+    assert _tables(prov.config.database_url) == tables
+    assert prov.status()["tree_size"] == 1
+
+
+def test_init_that_fails_after_the_migrations_drops_the_tables_it_made(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prov = _fresh(tmp_path, database_url)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("PROV_LOG_KEY_FILE", str(blocker / "log.key"))  # cannot be written
+
+    result = prov("init", "--origin", ORIGIN)
+
+    assert result.exit_code != 0
+    assert not (tmp_path / "new").exists()
+    if not database_url.startswith("sqlite"):
+        assert _tables(database_url) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://prov:hunter2@127.0.0.1:1/log",
+        "postgresql+nosuchdriver://prov:hunter2@127.0.0.1:1/log",
+        "postgresql+psycopg://prov:hunter2@127.0.0.1:1/log?sslmode=nonsense",
+    ],
+    ids=["closed-port", "no-driver", "bad-option"],
+)
+@pytest.mark.parametrize("command", [["log", "status"], ["init"]])
+def test_database_errors_never_print_the_password(
+    tmp_path: Path, url: str, command: list[str]
+) -> None:
+    result = Prov(tmp_path, url)(*command)
+
+    assert_exit(result, 2)
+    assert "hunter2" not in result.output

@@ -828,3 +828,29 @@ def test_an_unreachable_server_is_bad_input(files: Files, command: str) -> None:
         result = remote("device", "show", files.device_id)
 
     assert_exit(result, 2, "cannot reach the server")
+
+
+def test_revoke_twice_is_answered_with_the_first_receipt(cli: Cli, enrolled: Files) -> None:
+    since = now_ms() - 1000
+    assert_exit(revoke(cli, enrolled, since), 0, "revocation logged at index 2")
+
+    again = revoke(cli, enrolled, since)  # signed anew: another ECDSA signature, the same body
+
+    assert_exit(again, 0, "revocation already in the log at index 2")
+    assert "logged at index 3" not in again.output
+    assert len(device_info(cli, enrolled.device_id)["revocations"]) == 1
+    assert_exit(revoke(cli, enrolled, since - 1000), 0, "revocation logged at index 3")
+
+
+def test_vendor_add_of_a_logged_root_under_another_name_names_the_logged_one(
+    cli: Cli, files: Files
+) -> None:
+    assert_exit(add_vendor(cli, files), 0)
+
+    result = cli(
+        "vendor", "add", "--name", "Other Co.", "--role", "generator",
+        "--root-cert", str(files.root_cert), "--admin-token", TOKEN,
+    )  # fmt: skip
+
+    assert_exit(result, 2, "logged already, as 'Example Camera Co.' (camera) at index 0")
+    assert_exit(add_vendor(cli, files), 0, "already in the log at index 0")

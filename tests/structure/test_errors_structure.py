@@ -71,6 +71,7 @@ def test_the_mapping_is_unchanged() -> None:
         "MalformedError": (400, 2),
         "NotAuthorizedError": (401, 2),
         "NotFoundError": (404, 1),
+        "ConflictError": (409, 2),
         "TooLargeError": (413, 2),
         "UnsupportedMediaError": (415, 2),
         "VerificationError": (422, 1),
