@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check ledger registry api cli testkit migrations tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 # Issue 7's fault tests at full strength: 30 SIGKILLs of the log server (SQLite, PostgreSQL) and
 # of a witness, two servers on one PostgreSQL for 30 s, sequencer failover. Figures (JSON lines)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from api import create_app
+from cli import common
 from cli.errors import EXIT_CAUTION
 from cli.main import main
 from ledger import LogConfig, Signer
@@ -360,7 +361,9 @@ def test_audit_replay_reports_laundered_and_backdated_captures(
 # --- which came first, as people read it ---
 
 
-def test_web_page_and_prov_lookup_say_which_came_first(parties: Parties, tmp_path: Path) -> None:
+def test_web_page_and_prov_lookup_say_which_came_first(
+    parties: Parties, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     original, copied, copy = register_then_copy(parties, 40 * MINUTE, seed=67)
     with api(parties.registry, tmp_path) as client:
         page = client.post("/", files={"image": ("copy.jpg", copy, "image/jpeg")})
@@ -373,10 +376,12 @@ def test_web_page_and_prov_lookup_say_which_came_first(parties: Parties, tmp_pat
     image = tmp_path / "copy.jpg"
     image.write_bytes(copy)
     url = parties.registry.store.engine.url.render_as_string(hide_password=False)
+    # The console is built once per process, reading COLUMNS then: widen it for this test
+    # alone, whichever test imported the CLI first.
+    monkeypatch.setattr(common.console, "_width", 300)
     result = CliRunner().invoke(
-        main, ["--data-dir", str(tmp_path), "--database", url, "lookup", str(image)],
-        env={"COLUMNS": "300"},
-    )  # fmt: skip
+        main, ["--data-dir", str(tmp_path), "--database", url, "lookup", str(image)]
+    )
     assert result.exit_code == EXIT_CAUTION, result.output  # the copy's cautions
     lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line[:3]}
     assert "first logged" in lines[str(original)]
