@@ -156,8 +156,8 @@ def plant_cluster(base: str, log: Log, forwarded: bool) -> tuple[str, Tally]:
     tally = Tally()
     with httpx.Client(base_url=base, timeout=300, headers=headers) as client:
         b64 = base64.b64encode
-        enrolled = client.post("/v1/devices", json={"cert": b64(device.der).decode(),
-                                                   "chain": [b64(log.ca.der).decode()]})  # fmt: skip
+        enrollment = {"cert": b64(device.der).decode(), "chain": [b64(log.ca.der).decode()]}
+        enrolled = client.post("/v1/devices", json=enrollment)
         tally.statuses[str(enrolled.status_code)] += 1
         for body in encode_batches(records, 1000):
             answer = client.post("/v1/captures", content=body,
@@ -232,8 +232,9 @@ def goals(
         goal(f"honest {kind} throughput / calm", share, ">= 0.5", share >= 0.5)
     rss = extra["max_rss_bytes"]
     goal("server RSS max, MiB", rss >> 20, "< 2048", rss < 2 * GIB)
-    goal("5xx other than 503 (honest + adversarial)", f"{extra['honest_5xx']} + "
-         f"{extra['adversarial_5xx']}", "0", extra["honest_5xx"] + extra["adversarial_5xx"] == 0)  # fmt: skip
+    honest_5xx, adversarial_5xx = extra["honest_5xx"], extra["adversarial_5xx"]
+    goal("5xx other than 503 (honest + adversarial)", f"{honest_5xx} + {adversarial_5xx}", "0",
+         honest_5xx + adversarial_5xx == 0)  # fmt: skip
     goal("acknowledged records found", f"{extra['found']} of {extra['found'] + extra['missing']}",
          "all", extra["missing"] == 0 and extra["found"] > 0)  # fmt: skip
     return rows_
@@ -272,6 +273,10 @@ def run_database(database: str | None, args: argparse.Namespace, emit: Any) -> N
                 found, missing = find_acked(server.base, acks + cluster.acks)
         finally:
             server.stop()
+            # The server's own account (tracebacks, worker restarts), kept past the temp dir.
+            (args.out.parent / f"hostile_server_{label}.log").write_bytes(
+                (Path(tmp) / "server.log").read_bytes()
+            )
             for drop in log.drop:
                 drop()
     report(label, args, forwarded, calm, hostile, cluster, rss.peaks, found, missing, emit)
@@ -309,13 +314,11 @@ def report(label: str, args: argparse.Namespace, forwarded: bool, calm: dict[str
              "adversarial_503": adversarial_503, "found": found, "missing": missing}  # fmt: skip
     table = goals(figures["calm"], figures["hostile"], extra)
     emit({**base, "summary": extra, "goals": table})
-    print(
-        f"\n{label}: {args.seconds:g} s a phase, {args.entries:,} captures, rate limit "
-        f"{'on, X-Forwarded-For identities' if forwarded else base['rate_limit'] and 'on, shared 127.0.0.1' or 'off'}"
-    )
-    print(
-        f"  {'kind':<8} {'calm/s':>9} {'p50':>8} {'p99':>8} | {'hostile/s':>9} {'p50':>8} {'p99':>8}"
-    )
+    limit = "on, shared 127.0.0.1" if base["rate_limit"] else "off"
+    limit = "on, X-Forwarded-For identities" if forwarded else limit
+    print(f"\n{label}: {args.seconds:g} s a phase, {args.entries:,} captures, rate limit {limit}")
+    print(f"  {'kind':<8} {'calm/s':>9} {'p50':>8} {'p99':>8} | {'hostile/s':>9} {'p50':>8} "
+          f"{'p99':>8}")  # fmt: skip
     for kind in ("lookup", "proof", "submit"):
         c, h = figures["calm"][kind], figures["hostile"][kind]
         print(
@@ -324,6 +327,8 @@ def report(label: str, args: argparse.Namespace, forwarded: bool, calm: dict[str
         )
     for kind, statuses in rows(hostile["adversarial"]).items():
         print(f"  attack {kind:<12} {dict(sorted(statuses.items()))}")
+    failed = {k: t.failures for k, t in hostile["honest"].items()}
+    print(f"  honest requests unanswered or failing their check, hostile phase: {failed}")
     print(
         f"  503 overloaded (reported apart from the 5xx goal): honest {honest_503}, "
         f"adversarial {adversarial_503}; RSS peaks MiB {extra['rss_peaks_mib']}"
@@ -337,8 +342,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=60.0, help="per phase")
     parser.add_argument("--entries", type=int, default=50_000, help="captures in the log first")
-    parser.add_argument("--database", action="append",
-                        help="'sqlite' or a PostgreSQL URL (repeatable) [sqlite, then local PG]")  # fmt: skip
+    databases = "'sqlite' or a PostgreSQL URL (repeatable) [sqlite, then the local PostgreSQL]"
+    parser.add_argument("--database", action="append", help=databases)
     parser.add_argument("--quick", action="store_true", help="10 s phases, 10,000 captures")
     parser.add_argument("--rate-limit", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -38,7 +38,10 @@ class Tally:
     acks: list[tuple[int, str]] = field(default_factory=list)  # (leaf index, base64 leaf hash)
 
     def failed(self, exc: BaseException) -> None:
+        """A request with no answer or a failed check; no answer is also tallied as a status."""
         self.failures += 1
+        if not isinstance(exc, CheckFailed):
+            self.statuses["timeout" if isinstance(exc, TimeoutError) else "no-answer"] += 1
         self.first_failure = self.first_failure or f"{type(exc).__name__}: {exc}"[:300]
 
 
@@ -238,7 +241,6 @@ async def oversized(side: Side, tally: Tally, attacker: int) -> None:
             tally.statuses[line.split(b" ")[1].decode() if line else "closed"] += 1
             writer.close()
         except ERRORS as exc:
-            tally.statuses["conn-error"] += 1
             tally.failed(exc)
 
 
@@ -267,7 +269,6 @@ async def slow_connection(side: Side, tally: Tally, attacker: int, number: int) 
                 break
             writer.close()
         except ERRORS as exc:
-            tally.statuses["conn-error"] += 1
             tally.failed(exc)
             await asyncio.sleep(1.0)
 
