@@ -63,6 +63,11 @@ ATTACKS = {"decode-png": 2, "decode-jpeg": 1, "at-scan": 2, "cluster": 2, "overs
            "malformed": 1, "slowloris": 200}  # fmt: skip
 SUBMIT_BATCH, SUBMIT_INTERVAL_S = 50, 0.5  # per submitter: 100 records/s
 GIB = 1 << 30
+STARTS = 3
+
+
+class ServerDidNotStart(Exception):
+    pass
 
 
 def trusted_proxies_supported() -> bool:
@@ -143,7 +148,15 @@ def serve(log: Log, args: argparse.Namespace, forwarded: bool) -> Server:
         env["PROV_RATE_LIMIT"] = "0"
     arguments = ["--data-dir", str(log.directory), "--database", log.url, "serve",
                  "--workers", "2"]  # fmt: skip
-    return Server(arguments, "/checkpoint", log.directory / "server.log", env).start(60)
+    # On a loaded machine uvicorn's supervisor can kill a worker that is not up within its 5 s
+    # health check, again and again: the bench tries three times, then reports it.
+    for attempt in range(1, STARTS + 1):
+        try:
+            return Server(arguments, "/checkpoint", log.directory / "server.log", env).start(90)
+        except AssertionError as exc:
+            print(f"prov serve --workers 2 did not come up (attempt {attempt})", flush=True)
+            failure = str(exc)[-400:]
+    raise ServerDidNotStart(failure)
 
 
 def plant_cluster(base: str, log: Log, forwarded: bool) -> tuple[str, Tally]:
@@ -360,7 +373,10 @@ def main() -> None:
             sink.flush()
 
         for database in args.database or ["sqlite", POSTGRES]:
-            run_database(None if database == "sqlite" else database, args, emit)
+            try:
+                run_database(None if database == "sqlite" else database, args, emit)
+            except ServerDidNotStart as exc:
+                emit({"bench": "hostile", "database": database, "error": f"no server: {exc}"})
 
 
 if __name__ == "__main__":
