@@ -61,7 +61,7 @@ from ledger.note import write_private_key_file
 from ledger.tiles import TILE_WIDTH, decode_entry_bundle
 from registry import Registry, RegistrySettings
 from registry.open import registry_sequencer
-from testkit.pki import make_device, make_intermediate, make_root
+from testkit.pki import IssuedCert, make_device, make_intermediate, make_root
 from tests.support.serving import free_port
 
 DEVICES = 20
@@ -89,6 +89,7 @@ class Log:
     lookups: list[dict[str, Any]]  # JSON lookup bodies of registered captures
     pool: list[dict[str, Any]]  # signed records not yet submitted, for the submit scenario
     drop: list[Callable[[], None]] = field(default_factory=list)
+    ca: IssuedCert | None = None  # issues the devices: bench.hostile_bench enrolls one more
 
 
 def registry_on(directory: Path, url: str, signer: Signer, workers: int) -> Registry:
@@ -166,6 +167,7 @@ def build_log(
         lookups,
         records[entries:],
         drops,
+        ca,
     )
 
 
@@ -313,6 +315,7 @@ class Http:
         self.host, self.port = url.host, url.port or 80
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.extra_headers = b""  # whole header lines, e.g. an X-Forwarded-For identity
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -322,8 +325,10 @@ class Http:
     async def get(self, target: str) -> tuple[int, bytes]:
         return await self._request(f"GET {target} HTTP/1.1\r\n".encode(), b"")
 
-    async def post(self, target: str, body: bytes) -> tuple[int, bytes]:
-        head = f"POST {target} HTTP/1.1\r\ncontent-type: application/json\r\n"
+    async def post(
+        self, target: str, body: bytes, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
+        head = f"POST {target} HTTP/1.1\r\ncontent-type: {content_type}\r\n"
         return await self._request(head.encode(), body)
 
     async def _request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
@@ -332,6 +337,7 @@ class Http:
         assert self._reader is not None
         self._writer.write(
             head
+            + self.extra_headers
             + b"host: %s\r\naccept-encoding: gzip\r\ncontent-length: %d\r\n\r\n"
             % (self.host.encode(), len(body))
             + body

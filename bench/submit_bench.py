@@ -49,8 +49,10 @@ def _sign_chunk(args: tuple[list[bytes], list[dict[str, Any]]]) -> list[dict[str
 
 
 def make_records(
-    devices: list[IssuedCert], count: int, now_ms: int, seed: int
+    devices: list[IssuedCert], count: int, now_ms: int, seed: int, pdq: str | None = None
 ) -> list[dict[str, Any]]:
+    """`count` signed capture records, round-robin over `devices`, random hashes (every one
+    sharing `pdq` if given: a cluster of identical pictures)."""
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
     rnd = random.Random(seed)
@@ -72,7 +74,7 @@ def make_records(
                 "width": 4000,
                 "height": 3000,
                 "sha256": rnd.randbytes(32).hex(),
-                "pdq": rnd.randbytes(32).hex(),
+                "pdq": pdq or rnd.randbytes(32).hex(),
                 "pdq_quality": 100,
                 "phash": rnd.randbytes(8).hex(),
             }
