@@ -4,7 +4,6 @@ tile at a width). Origin reports are kept by api.origin_reports."""
 import threading
 from collections import OrderedDict
 
-
 Body = tuple[bytes, str | None]  # a response body and its Content-Encoding
 
 

@@ -68,7 +68,8 @@ def all_pairs_laundered(facts: Facts, clusters: AllPairs, params: Parameters) ->
         found = facts.devices.get(capture.device)
         return found.origin_id if found else capture.device
 
-    captures, found = facts.captures, defaultdict(set)
+    captures = facts.captures
+    found: Evidence = defaultdict(set)
     if not any(role(c) == GENERATOR for c in captures):
         return found
     for group in clusters.groups().values():
