@@ -126,12 +126,13 @@ def impossible_rate(facts: Facts, clusters: Clustering, params: Parameters) -> E
     for origin, own in _by_origin(facts).items():
         in_time = sorted(own, key=lambda c: (c.captured_at, c.index))
         times = [c.captured_at for c in in_time]
-        start = 0
+        start, added = 0, 0  # in_time[:added] already found (windows only move forward)
         for end in range(len(in_time)):
             while times[end] - times[start] >= params.rate_window_ms:
                 start += 1
             if end - start + 1 > window_limit:
-                found[origin].update(c.index for c in in_time[start : end + 1])
+                found[origin].update(c.index for c in in_time[max(start, added) : end + 1])
+                added = end + 1
     return found
 
 
