@@ -23,13 +23,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 import numpy as np
 
 from registry.imaging.pairs import PairSearch, near_pairs
 from registry.origins import report as report_module
 from registry.origins import signals as signals_module
+from registry.origins.clusters import clustering
 from registry.origins.facts import CAMERA, Capture, Facts, Origin, Parameters
 from registry.origins.report import build_report, report_bytes
 
@@ -78,14 +79,15 @@ def no_generators(facts: Facts, clusters: object, params: Parameters) -> signals
 
 @contextmanager
 def old_algorithm() -> Iterator[None]:
-    saved = report_module.clustering, signals_module.CHECKS["laundered_synthetic"]
-    report_module.clustering = old_clustering  # type: ignore[assignment]
-    signals_module.CHECKS["laundered_synthetic"] = no_generators  # type: ignore[index]
+    saved = clustering, signals_module.CHECKS["laundered_synthetic"]
+    checks = cast(dict[str, object], signals_module.CHECKS)
+    setattr(report_module, "clustering", old_clustering)  # noqa: B010 - a private import
+    checks["laundered_synthetic"] = no_generators
     try:
         yield
     finally:
-        report_module.clustering = saved[0]
-        signals_module.CHECKS["laundered_synthetic"] = saved[1]  # type: ignore[index]
+        setattr(report_module, "clustering", saved[0])  # noqa: B010
+        checks["laundered_synthetic"] = saved[1]
 
 
 def copies(k: int) -> Facts:
