@@ -1,14 +1,8 @@
-"""What the app keeps between requests: tile bodies, and origin reports by tree size. Both hold
-only values that never change once computed (a tile at a width, a report at a size)."""
+"""What the app keeps between requests: tile bodies, values that never change once computed (a
+tile at a width). Origin reports are kept by api.origin_reports."""
 
 import threading
 from collections import OrderedDict
-
-from starlette.concurrency import run_in_threadpool
-
-from ledger import LogStore
-from registry.origins.facts import load_facts
-from registry.origins.report import build_report, report_bytes
 
 Body = tuple[bytes, str | None]  # a response body and its Content-Encoding
 
@@ -42,24 +36,3 @@ class TileCache:
             while self._size > self._limit:
                 _, evicted = self._items.popitem(last=False)
                 self._size -= len(evicted[0])
-
-
-class OriginReports:
-    """The origin report (registry.origins.report) as bytes, by tree size: the last `kept`.
-    Read by GET /v1/clusters, GET /v1/origins/{id} and the /origins page alike."""
-
-    def __init__(self, kept: int = 4) -> None:
-        self._kept = kept
-        self._reports: dict[int, bytes] = {}
-
-    async def at(self, store: LogStore, at: int | None) -> bytes:
-        """The report at tree size `at`, or at the latest checkpoint's."""
-        size = store.latest_checkpoint().size if at is None else at
-        if size not in self._reports:
-            report = await run_in_threadpool(
-                lambda: report_bytes(build_report(load_facts(store, size)))
-            )
-            while len(self._reports) >= self._kept:
-                self._reports.pop(next(iter(self._reports)))
-            self._reports[size] = report
-        return self._reports[size]

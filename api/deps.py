@@ -5,7 +5,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.caches import OriginReports, TileCache
+from api.caches import TileCache
+from api.origin_reports import OriginReports
 from api.state import AppState
 from ledger import LogStore, Verifier
 from registry import Registry, RegistrySettings

@@ -3,7 +3,8 @@
 
 from dataclasses import dataclass, field
 
-from api.caches import OriginReports, TileCache
+from api.caches import TileCache
+from api.origin_reports import OriginReports
 from api.settings import ApiSettings
 from ledger import LogStore, Verifier
 from ledger.witnessing import WitnessLoop
@@ -28,6 +29,7 @@ class AppState:
         return self.registry.store
 
     def close(self) -> None:
-        """Stop the verify workers and release the database connections."""
+        """Stop the verify workers and the report worker; release the database connections."""
+        self.origin_reports.close()
         self.registry.close()
         self.store.engine.dispose()

@@ -12,7 +12,12 @@ from ledger.errors import NotFoundError
 router = APIRouter(prefix="/v1", tags=["origins"])
 
 AtQuery = Annotated[
-    int | None, Query(ge=0, description="tree size to compute at; default: the latest")
+    int | None,
+    Query(
+        ge=0,
+        description="a tree size the log signed a checkpoint at (default: the latest); any "
+        "other size is 404 report_not_computed: run `prov clusters --at N` on your own copy",
+    ),
 ]
 _REPORT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}}, "description": "the origin report"}
@@ -22,7 +27,10 @@ _REPORT: dict[int | str, dict[str, Any]] = {
 @router.get("/clusters", response_class=Response, responses=_REPORT)
 async def clusters(store: Store, reports: OriginReportsDep, at: AtQuery = None) -> Response:
     """The whole report - clusters, suspicious devices and vendors with their evidence - as
-    sorted compact JSON: the same bytes anyone recomputes from the log at that size."""
+    sorted compact JSON: the same bytes anyone recomputes from the log at that size. Served
+    at the latest checkpoint (while the tree grows, the previous report until the new one is
+    computed: its `checkpoint` says which) or at a signed checkpoint's size, computed in the
+    background one at a time (api.origin_reports); 429 `reports_busy` when too many wait."""
     return Response(await reports.at(store, at), media_type="application/json")
 
 

@@ -50,7 +50,7 @@ async def origins(
     request: Request,
     store: Store,
     reports: OriginReportsDep,
-    at: Annotated[int | None, Query(ge=0)] = None,
+    at: Annotated[int | None, Query(ge=0)] = None,  # a signed checkpoint's size, as /v1/clusters
     top: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> HTMLResponse:
     report = json.loads(await reports.at(store, at))

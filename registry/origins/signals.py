@@ -81,6 +81,9 @@ def laundered_synthetic(facts: Facts, clusters: Clustering, params: Parameters) 
     captures, found = facts.captures, _evidence()
     if not any(_role(facts, c) == GENERATOR for c in captures):
         return found  # most logs: skips the scan of every capture's near pairs
+    # Outside the cluster too: per PDQ value, the first disclosure within the radius.
+    generators = (p for p, c in enumerate(captures) if _role(facts, c) == GENERATOR)
+    first_disclosed = clusters.earliest_near(generators)
     for group in clusters.groups().values():
         disclosed: Capture | None = None  # the cluster's first disclosure logged so far
         for position in group:  # in log order: a disclosure earlier in a batch is earlier
@@ -88,12 +91,8 @@ def laundered_synthetic(facts: Facts, clusters: Clustering, params: Parameters) 
             if _role(facts, capture) != CAMERA:
                 disclosed = disclosed or capture
                 continue
-            # Outside the cluster too: the first disclosure logged before it within the radius.
-            source = disclosed or next(
-                (captures[q] for q in sorted(clusters.earlier.get(position, ()))
-                 if _role(facts, captures[q]) == GENERATOR),
-                None,
-            )  # fmt: skip
+            near = first_disclosed.get(clusters.value_of[position], position)
+            source = disclosed or (captures[near] if near < position else None)
             if source is not None:
                 found[_origin(facts, capture.device)].update((capture.index, source.index))
     return found
@@ -127,12 +126,13 @@ def impossible_rate(facts: Facts, clusters: Clustering, params: Parameters) -> E
     for origin, own in _by_origin(facts).items():
         in_time = sorted(own, key=lambda c: (c.captured_at, c.index))
         times = [c.captured_at for c in in_time]
-        start = 0
+        start, added = 0, 0  # in_time[:added] already found (windows only move forward)
         for end in range(len(in_time)):
             while times[end] - times[start] >= params.rate_window_ms:
                 start += 1
             if end - start + 1 > window_limit:
-                found[origin].update(c.index for c in in_time[start : end + 1])
+                found[origin].update(c.index for c in in_time[max(start, added) : end + 1])
+                added = end + 1
     return found
 
 

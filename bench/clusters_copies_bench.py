@@ -1,0 +1,143 @@
+"""Origin report on k captures sharing one PDQ hash (issue 16): the report over distinct PDQ
+values (now) against the all-pairs clustering it replaced, wall time (median of `--runs`) and
+the peak of traced memory (tracemalloc, one more run; NumPy's buffers are traced too).
+
+    .venv/bin/python -m bench.clusters_copies_bench [--copies 1000 4000 20000]
+        [--old-max 4000] [--runs 3]
+
+The old algorithm (kept here, as it was: every earlier position within the radius, from
+`near_pairs` over all hashes of enough quality) runs only up to `--old-max` copies: at 20,000
+it needs ~2*10^8 pairs. Each capture is another file (its own SHA-256) from one device.
+Prints a table and writes bench/results/clusters_copies_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, cast
+
+import numpy as np
+
+from registry.imaging.pairs import PairSearch, near_pairs
+from registry.origins import report as report_module
+from registry.origins import signals as signals_module
+from registry.origins.clusters import clustering
+from registry.origins.facts import CAMERA, Capture, Facts, Origin, Parameters
+from registry.origins.report import build_report, report_bytes
+
+RESULTS: Final = Path(__file__).parent / "results" / "clusters_copies_bench.json"
+
+
+@dataclass(frozen=True)
+class AllPairs:
+    """The old Clustering (before issue 16)."""
+
+    anchor_of: Sequence[int]
+    earlier: dict[int, list[int]]
+
+    def groups(self) -> dict[int, list[int]]:
+        groups: dict[int, list[int]] = defaultdict(list)
+        for position, anchor in enumerate(self.anchor_of):
+            groups[anchor].append(position)
+        return groups
+
+
+def old_clustering(
+    captures: Sequence[Capture], params: Parameters, pair_search: PairSearch | None = None
+) -> AllPairs:
+    good = [p for p, c in enumerate(captures) if c.quality >= params.min_quality]
+    earlier: dict[int, list[int]] = defaultdict(list)
+    if good:
+        first, second = near_pairs([captures[p].pdq for p in good], params.radius, pair_search)
+        positions = np.asarray(good, dtype=np.int64)
+        for query, leaf in zip(positions[second].tolist(), positions[first].tolist(), strict=True):
+            earlier[query].append(leaf)
+    anchor_of: list[int] = []
+    first_with_sha: dict[bytes, int] = {}
+    for position, capture in enumerate(captures):
+        same = first_with_sha.setdefault(capture.sha256, position)
+        if same != position:
+            anchor_of.append(anchor_of[same])
+            continue
+        anchors = [q for q in earlier.get(position, ()) if anchor_of[q] == q]
+        anchor_of.append(min(anchors) if anchors else position)
+    return AllPairs(anchor_of, earlier)
+
+
+def no_generators(facts: Facts, clusters: object, params: Parameters) -> signals_module.Evidence:
+    return defaultdict(set)  # the world has none: the old signal returned before its scan
+
+
+@contextmanager
+def old_algorithm() -> Iterator[None]:
+    saved = clustering, signals_module.CHECKS["laundered_synthetic"]
+    checks = cast(dict[str, object], signals_module.CHECKS)
+    setattr(report_module, "clustering", old_clustering)  # noqa: B010 - a private import
+    checks["laundered_synthetic"] = no_generators
+    try:
+        yield
+    finally:
+        setattr(report_module, "clustering", saved[0])  # noqa: B010
+        checks["laundered_synthetic"] = saved[1]
+
+
+def copies(k: int) -> Facts:
+    code = bytes(range(32))
+    captures = [
+        Capture(i, "cam", i + 1, 1_790_000_000_000 + i, 1_790_000_001_000 + i,
+                i.to_bytes(32, "big"), code, 90)
+        for i in range(k)
+    ]  # fmt: skip
+    devices = {"cam": Origin("cam", "vendor", "Camera Co.", CAMERA)}
+    return Facts("bench/log", k, b"\0" * 32, captures, devices)
+
+
+def measure(facts: Facts, runs: int) -> dict[str, float]:
+    def run() -> bytes:
+        return report_bytes(build_report(facts))
+
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    tracemalloc.start()
+    run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"median_s": round(statistics.median(seconds), 3), "peak_mib": round(peak / 2**20, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, nargs="+", default=[1000, 4000, 20000])
+    parser.add_argument("--old-max", type=int, default=4000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    results = []
+    for k in args.copies:
+        facts = copies(k)
+        new = measure(facts, args.runs)
+        row: dict[str, object] = {"copies": k, "new": new}
+        if k <= args.old_max:
+            with old_algorithm():
+                old_bytes = report_bytes(build_report(facts))
+                row["old"] = measure(facts, args.runs)
+            row["same_bytes"] = old_bytes == report_bytes(build_report(facts))
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

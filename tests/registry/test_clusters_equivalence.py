@@ -1,0 +1,167 @@
+"""The origin report over distinct PDQ values (issue 16) is the same bytes as the all-pairs
+algorithm it replaced, kept here as a small reference: on random small logs full of exact
+copies, shared hashes, near-duplicates, low-quality hashes and generator disclosures, and on
+the synthetic world of the benchmark.
+
+The reference is the old `clustering` (every earlier position within the radius, by brute
+force) and the old `laundered_synthetic` (the first disclosure among those positions); the
+rest of the report is the code under test, so the bytes differ only if those two do."""
+
+import argparse
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from registry.origins import report as report_module
+from registry.origins import signals as signals_module
+from registry.origins.facts import CAMERA, GENERATOR, Capture, Facts, Origin, Parameters
+from registry.origins.report import build_report, report_bytes
+from registry.origins.signals import Evidence
+from tests.support.synthetic_origins import Builder
+
+
+@dataclass(frozen=True)
+class AllPairs:
+    """The old Clustering: anchors, and position -> every earlier position within the radius."""
+
+    anchor_of: Sequence[int]
+    earlier: dict[int, list[int]]
+
+    def groups(self) -> dict[int, list[int]]:
+        groups: dict[int, list[int]] = defaultdict(list)
+        for position, anchor in enumerate(self.anchor_of):
+            groups[anchor].append(position)
+        return groups
+
+
+def all_pairs_clustering(captures: Sequence[Capture], params: Parameters, _: object) -> AllPairs:
+    earlier: dict[int, list[int]] = defaultdict(list)
+    good = [p for p, c in enumerate(captures) if c.quality >= params.min_quality]
+    for j, p in enumerate(good):
+        for q in good[:j]:
+            distance = (
+                int.from_bytes(captures[p].pdq) ^ int.from_bytes(captures[q].pdq)
+            ).bit_count()
+            if distance <= params.radius:
+                earlier[p].append(q)
+    anchor_of: list[int] = []
+    first_with_sha: dict[bytes, int] = {}
+    for position, capture in enumerate(captures):
+        same = first_with_sha.setdefault(capture.sha256, position)
+        if same != position:
+            anchor_of.append(anchor_of[same])
+            continue
+        anchors = [q for q in earlier.get(position, ()) if anchor_of[q] == q]
+        anchor_of.append(min(anchors) if anchors else position)
+    return AllPairs(anchor_of, earlier)
+
+
+def all_pairs_laundered(facts: Facts, clusters: AllPairs, params: Parameters) -> Evidence:
+    def role(capture: Capture) -> str:
+        origin = facts.devices.get(capture.device)
+        return origin.role if origin else CAMERA
+
+    def origin(capture: Capture) -> str:
+        found = facts.devices.get(capture.device)
+        return found.origin_id if found else capture.device
+
+    captures = facts.captures
+    found: Evidence = defaultdict(set)
+    if not any(role(c) == GENERATOR for c in captures):
+        return found
+    for group in clusters.groups().values():
+        disclosed: Capture | None = None
+        for position in group:
+            capture = captures[position]
+            if role(capture) != CAMERA:
+                disclosed = disclosed or capture
+                continue
+            source = disclosed or next(
+                (captures[q] for q in sorted(clusters.earlier.get(position, ()))
+                 if role(captures[q]) == GENERATOR),
+                None,
+            )  # fmt: skip
+            if source is not None:
+                found[origin(capture)].update((capture.index, source.index))
+    return found
+
+
+def all_pairs_report(facts: Facts, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    with monkeypatch.context() as patched:
+        patched.setattr(report_module, "clustering", all_pairs_clustering)
+        patched.setitem(signals_module.CHECKS, "laundered_synthetic", all_pairs_laundered)
+        return report_bytes(build_report(facts))
+
+
+DEVICES = {
+    "cam-a": Origin("cam-a", "v-cam", "Camera Co.", CAMERA),
+    "cam-b": Origin("cam-b", "v-cam", "Camera Co.", CAMERA),
+    "cam-c": Origin("cam-c", "v-cam2", "Other Camera Co.", CAMERA),
+    "gen": Origin("gen", "v-gen", "Diffusion Labs", GENERATOR),
+    "gen-2": Origin("gen-2", "v-gen", "Diffusion Labs", GENERATOR),
+}
+
+
+def random_log(seed: int) -> Facts:
+    """A small log drawn to hit every branch: a few base hashes, each capture an exact copy of
+    an earlier file, the same PDQ as an earlier one, a few bits from one (inside or outside
+    the radius), or new; some hashes below the quality floor; generators among the devices."""
+    rng = random.Random(seed)
+    bases = [rng.randbytes(32) for _ in range(rng.randint(1, 4))]
+    captures: list[Capture] = []
+    t = 1_790_000_000_000
+    for index in range(rng.randint(1, 60)):
+        device = rng.choice(list(DEVICES) + ["unregistered"])
+        t += rng.choice((10, 500, 30_000, 3_600_000, 86_400_000))
+        kind = rng.random()
+        if captures and kind < 0.2:  # an exact copy of an earlier file (its PDQ may differ)
+            model = rng.choice(captures)
+            sha, code = model.sha256, model.pdq if rng.random() < 0.8 else rng.choice(bases)
+        elif captures and kind < 0.45:  # the same PDQ, another file
+            sha, code = rng.randbytes(32), rng.choice(captures).pdq
+        elif kind < 0.85:  # near a base: 0..45 bits, around the radius of 31
+            flips = rng.sample(range(256), rng.randint(0, 45))
+            value = int.from_bytes(rng.choice(bases)) ^ sum(1 << bit for bit in flips)
+            sha, code = rng.randbytes(32), value.to_bytes(32)
+        else:
+            sha, code = rng.randbytes(32), rng.randbytes(32)
+        quality = rng.choice((90, 90, 90, 49, 10))
+        counter = rng.choice((index, index, 1))
+        captures.append(Capture(index, device, counter, t - 1000, t, sha, code, quality))
+    return Facts("test/log", len(captures), b"\1" * 32, captures, DEVICES)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_report_is_the_same_bytes_as_all_pairs(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = random_log(seed)
+    assert report_bytes(build_report(facts)) == all_pairs_report(facts, monkeypatch)
+
+
+def test_many_copies_of_one_hash_and_of_one_disclosure(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, near = bytes(range(32)), bytes([1, *range(1, 32)])
+    rows = [("gen", code), ("cam-a", near), *[("cam-b", code)] * 40, *[("cam-c", near)] * 40]
+    captures = [
+        Capture(i, device, i, 1_000 + i, 2_000 + i, i.to_bytes(32), pdq, 90)
+        for i, (device, pdq) in enumerate(rows)
+    ]
+    facts = Facts("t", len(captures), b"\0" * 32, captures, DEVICES)
+    served = report_bytes(build_report(facts))
+    assert served == all_pairs_report(facts, monkeypatch)
+    assert b'"laundered_synthetic"' in served
+
+
+def test_the_synthetic_world_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = Builder(
+        argparse.Namespace(
+            seed=4, captures=3_000, devices=40, adversaries=1, generator_vendors=3, days=5,
+            offline_share=0.0, event_window_s=55.0,
+        )
+    ).build()  # fmt: skip
+    served = report_bytes(build_report(world.facts))
+    assert served == all_pairs_report(world.facts, monkeypatch)
+    assert b'"laundered_synthetic"' in served
