@@ -3,6 +3,7 @@ only values that never change once computed (a tile at a width, a report at a si
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
@@ -48,9 +49,10 @@ class OriginReports:
     """The origin report (registry.origins.report) as bytes, by tree size: the last `kept`.
     Read by GET /v1/clusters, GET /v1/origins/{id} and the /origins page alike."""
 
-    def __init__(self, kept: int = 4) -> None:
+    def __init__(self, kept: int = 4, on_computed: Callable[[], None] = lambda: None) -> None:
         self._kept = kept
         self._reports: dict[int, bytes] = {}
+        self._on_computed = on_computed  # api.metrics counts the computations
 
     async def at(self, store: LogStore, at: int | None) -> bytes:
         """The report at tree size `at`, or at the latest checkpoint's."""
@@ -59,6 +61,7 @@ class OriginReports:
             report = await run_in_threadpool(
                 lambda: report_bytes(build_report(load_facts(store, size)))
             )
+            self._on_computed()
             while len(self._reports) >= self._kept:
                 self._reports.pop(next(iter(self._reports)))
             self._reports[size] = report
