@@ -101,7 +101,7 @@ def _observe(app: FastAPI, settings: ApiSettings) -> None:
     app.add_middleware(
         Observe,
         metrics=state.metrics,
-        routes=app.router.routes,
+        routes=[route for module in ROUTERS for route in module.router.routes],
         clock=settings.monotonic,
         after=lambda: state.metrics.sample_index(state.lookup.stats),
         log_requests=settings.log_requests,

@@ -25,14 +25,19 @@ MAX_LOGGED_PATH = 256
 
 
 def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
-    """The template of the route that answered, or would have (a refusal before routing)."""
+    """The template of the route that answered, or would have (a refusal before routing):
+    one matching path and method, else one matching the path alone (a 405)."""
     route = scope.get("route")
     if route is None:
+        partial = None
         for candidate in routes:
             match, _child = candidate.matches(scope)
-            if match != Match.NONE:
+            if match == Match.FULL:
                 route = candidate
                 break
+            if match == Match.PARTIAL and partial is None:
+                partial = candidate
+        route = route or partial
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED
 
@@ -100,7 +105,8 @@ class Observe:
         after: Callable[[], None],
         log_requests: bool,
     ) -> None:
-        """`routes`: the app's (a live list: routers included later count); `after`: run after
+        """`routes`: the app's, each with its full path (the routers' own, not the app's: FastAPI
+        may hold included routers as one opaque route each); `after`: run after
         every request (it samples the index gauges); `log_requests`: one JSON line each."""
         self.app = app
         self.metrics = metrics
