@@ -25,6 +25,7 @@ from registry import RegistrySettings, open_registry
 from registry.open import now_ms, registry_sequencer
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
+WORKER_HEALTHCHECK_S = 30  # how long a `--workers N` worker may not answer uvicorn's ping
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
 console = Console()
 
@@ -127,6 +128,9 @@ def _supervise_workers(
     try:
         uvicorn.run(
             "api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+            # uvicorn's default of 5 s kills a worker still importing on a loaded machine (load
+            # 12 on 2 cores: every worker was killed and restarted, none ever served).
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             **_log_options(log_format),  # type: ignore[arg-type]
         )  # fmt: skip
     finally:
