@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -27,18 +26,10 @@ from registry.open import registry_sequencer
 from testkit.pki import make_pki
 from tests.support.clocks import FixedClock
 from tests.support.databases import POSTGRES_URL
+from tests.support.prometheus import sample
 from tests.support.registry_fixtures import TOKEN, now_of
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The value of the sample `name` with exactly `labels` in /metrics' text (0 if absent)."""
-    for family in text_string_to_metric_families(metrics_text):
-        for found in family.samples:
-            if found.name == name and found.labels == labels:
-                return float(found.value)
-    return 0.0
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from testkit.pki import make_pki
-from tests.api.test_observe import sample
 from tests.support.clocks import FixedClock
 from tests.support.databases import POSTGRES_URL
+from tests.support.prometheus import sample
 from tests.support.prov_cli import Prov
 from tests.support.registry_fixtures import now_of
 from tests.support.serving import Server
