@@ -10,9 +10,14 @@ from starlette.types import Receive, Scope, Send
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimit, TokenBuckets
+from api.logs import log_format_from_env
+from api.metrics import Metrics, count_pushes
+from api.observe import Observe
+from api.origin_reports import OriginReports
 from api.routers import (
     c2pa,
     clusters,
+    health,
     log,
     lookup,
     origins_page,
@@ -29,7 +34,9 @@ from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
 from registry.lookup.query import Lookup
 
-ROUTERS = (tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page)
+ROUTERS = (
+    health, tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page
+)  # fmt: skip
 
 
 class SkipTilesGZip(GZipMiddleware):
@@ -49,16 +56,25 @@ def app_from_env() -> FastAPI:
     pushing to the command's own process (PROV_WITNESS_PUSH=0), so one process pushes."""
     registry_settings = RegistrySettings.from_env(LogConfig.from_env())
     push = os.environ.get("PROV_WITNESS_PUSH") != "0"
-    app = create_app(ApiSettings(registry_settings, push_to_witnesses=push))
+    log_requests = log_format_from_env() == "json"
+    app = create_app(
+        ApiSettings(registry_settings, push_to_witnesses=push, log_requests=log_requests)
+    )
     app.state.prov.registry.start_verify_workers()
     return app
 
 
 def _open_state(settings: ApiSettings) -> AppState:
-    registry_ = open_registry(settings.registry, clock=settings.clock_ms)
+    metrics = Metrics(settings.monotonic)
+    registry_ = open_registry(
+        settings.registry, clock=settings.clock_ms, observer=metrics.sequencer
+    )
     finder = Lookup(registry_.store)
     finder.refresh()  # load the near-duplicate index from the database
-    return AppState(settings, registry_, finder, settings.registry.log.load_verifier())
+    metrics.sample_index(finder.stats, force=True)
+    verifier = settings.registry.log.load_verifier()
+    reports = OriginReports(on_computed=metrics.report_computations.inc)
+    return AppState(settings, registry_, finder, verifier, metrics, origin_reports=reports)
 
 
 @asynccontextmanager
@@ -69,12 +85,27 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Only the operator's server (the one holding the log key) pushes to witnesses.
     if witnesses and state.settings.push_to_witnesses and state.log_key is not None:
         pusher = WitnessPusher(state.store, witnesses)
-        state.witness_loop = WitnessLoop(pusher, log_settings.witness_interval_s)
+        counted = count_pushes(state.metrics.witness_pushes)
+        state.witness_loop = WitnessLoop(pusher, log_settings.witness_interval_s, counted)
         state.witness_loop.start()
     yield
     if state.witness_loop is not None:
         state.witness_loop.stop()
         state.witness_loop = None
+    state.metrics.process_exited()
+
+
+def _observe(app: FastAPI, settings: ApiSettings) -> None:
+    """Added after every other middleware, so it runs first and sees their refusals too."""
+    state: AppState = app.state.prov
+    app.add_middleware(
+        Observe,
+        metrics=state.metrics,
+        routes=[route for module in ROUTERS for route in module.router.routes],
+        clock=settings.monotonic,
+        after=lambda: state.metrics.sample_index(state.lookup.stats),
+        log_requests=settings.log_requests,
+    )
 
 
 def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:
@@ -98,6 +129,7 @@ def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:
     if limits.rate_limited:
         buckets = TokenBuckets(limits.rate_limit, limits.rate_burst, api_settings.monotonic)
         app.add_middleware(RateLimit, buckets=buckets)
+    _observe(app, api_settings)
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)

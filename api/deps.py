@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.caches import TileCache
+from api.metrics import Metrics
 from api.origin_reports import OriginReports
 from api.state import AppState
 from ledger import LogStore, Verifier
@@ -49,6 +50,10 @@ def get_origin_reports(state: StateDep) -> OriginReports:
     return state.origin_reports
 
 
+def get_metrics(state: StateDep) -> Metrics:
+    return state.metrics
+
+
 def get_admin_token(request: Request) -> str | None:
     """The bearer token of `Authorization: Bearer <token>`, if any."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -63,3 +68,4 @@ Store = Annotated[LogStore, Depends(get_store)]
 LogKey = Annotated[Verifier | None, Depends(get_log_key)]
 TileCacheDep = Annotated[TileCache, Depends(get_tile_cache)]
 OriginReportsDep = Annotated[OriginReports, Depends(get_origin_reports)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

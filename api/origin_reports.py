@@ -49,8 +49,15 @@ def compute_report(store: LogStore, size: int) -> bytes:
 class OriginReports:
     """Reports by tree size, computed in the background (module docstring)."""
 
-    def __init__(self, kept: int = 4, queued: int = 4, compute: Compute = compute_report) -> None:
+    def __init__(
+        self,
+        kept: int = 4,
+        queued: int = 4,
+        compute: Compute = compute_report,
+        on_computed: Callable[[], None] = lambda: None,
+    ) -> None:
         self.computations = 0  # reports computed by this process
+        self._on_computed = on_computed  # api.metrics counts the computations
         self._kept, self._queued, self._compute = kept, queued, compute
         self._reports: OrderedDict[int, bytes] = OrderedDict()
         self._newest: int | None = None  # the largest size with a report
@@ -141,6 +148,7 @@ class OriginReports:
                 continue
             with self._changed:
                 self.computations += 1
+                self._on_computed()
                 self._remember(size, body)
                 del self._running[size]
             future.set_result(body)

@@ -19,6 +19,8 @@ class ApiSettings:
     """Monotonic seconds: the per-client rate limit's refills."""
     clock_ms: Callable[[], int] = field(default=now_ms)
     """POSIX milliseconds: the registry's clock, which dates what it logs."""
+    log_requests: bool = False
+    """One JSON line per request on the `prov.access` logger (PROV_LOG_FORMAT=json)."""
 
     @classmethod
     def of(cls, settings: "ApiSettings | RegistrySettings | LogConfig") -> "ApiSettings":

@@ -4,6 +4,7 @@
 from dataclasses import dataclass, field
 
 from api.caches import TileCache
+from api.metrics import Metrics
 from api.origin_reports import OriginReports
 from api.settings import ApiSettings
 from ledger import LogStore, Verifier
@@ -20,6 +21,7 @@ class AppState:
     registry: Registry
     lookup: Lookup
     log_key: Verifier | None  # None where this server does not know the log's key
+    metrics: Metrics = field(default_factory=Metrics)
     tile_cache: TileCache = field(default_factory=lambda: TileCache(TILE_CACHE_BYTES))
     origin_reports: OriginReports = field(default_factory=OriginReports)
     witness_loop: WitnessLoop | None = None  # set while the app runs, if it pushes

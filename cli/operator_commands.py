@@ -31,6 +31,7 @@ from registry import RegistrySettings, open_registry
 from registry.open import now_ms, registry_sequencer
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
+WORKER_HEALTHCHECK_S = 30  # how long a `--workers N` worker may not answer uvicorn's ping
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
 console = Console()
 
@@ -119,19 +120,45 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from api import create_app
+    from api.logs import log_format_from_env
+    from api.settings import ApiSettings
 
+    log_format = log_format_from_env()
     if workers == 1:
-        app = create_app(RegistrySettings.from_env(config))
+        settings = RegistrySettings.from_env(config)
+        app = create_app(ApiSettings(settings, log_requests=log_format == "json"))
         app.state.prov.registry.start_verify_workers()
-        uvicorn.run(app, host=host, port=port)
+        run_options = _log_options(log_format)
+        uvicorn.run(app, host=host, port=port, **run_options)  # type: ignore[arg-type]
         return
-    _serve_workers(config, host, port, workers)
+    _serve_workers(config, host, port, workers, log_format)
 
 
-def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> None:
+def _log_options(log_format: str) -> dict[str, object]:
+    """uvicorn.run's logging options: with JSON logs, ours (api.logs), its access log off
+    (api.observe writes one line per request instead, without the query string)."""
+    from api.logs import uvicorn_log_config
+
+    config = uvicorn_log_config(log_format)
+    return {} if config is None else {"log_config": config, "access_log": False}
+
+
+def _serve_workers(config: LogConfig, host: str, port: int, workers: int, log_format: str) -> None:
     """Each worker builds its own app from the environment (api.app.app_from_env); this
-    process only supervises them and is the one that pushes checkpoints to the witnesses."""
+    process only supervises them and is the one that pushes checkpoints to the witnesses.
+    Their metrics meet in a private directory made for this run (api.metrics)."""
+    from api.metrics import multiprocess_directory
+
+    with multiprocess_directory():
+        _supervise_workers(config, host, port, workers, log_format)
+
+
+def _supervise_workers(
+    config: LogConfig, host: str, port: int, workers: int, log_format: str
+) -> None:
     import uvicorn
+
+    from api.metrics import count_pushes, witness_pushes
 
     os.environ.update(
         PROV_DATA_DIR=str(config.data_dir),
@@ -143,10 +170,17 @@ def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> Non
     endpoints = parse_witnesses(config.witnesses)
     if endpoints and config.load_verifier() is not None:
         pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
-        loop = WitnessLoop(pusher, config.witness_interval_s)
+        # Counted in the metrics directory, so /metrics in any worker shows this process's.
+        loop = WitnessLoop(pusher, config.witness_interval_s, count_pushes(witness_pushes(None)))
         loop.start()
     try:
-        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, host=host, port=port)
+        uvicorn.run(
+            "api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+            # uvicorn's default of 5 s kills a worker still importing on a loaded machine (load
+            # 12 on 2 cores: every worker was killed and restarted, none ever served).
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            **_log_options(log_format),  # type: ignore[arg-type]
+        )  # fmt: skip
     finally:
         if loop is not None:
             loop.stop()

@@ -8,11 +8,11 @@ on the batch, never on the size of the log. Once `append` returns, the batch is 
 checkpoint is the log's latest.
 """
 
-from collections.abc import Callable, Collection, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, insert, update
 
@@ -56,6 +56,31 @@ DecidingBuilder = Callable[[Connection, int, int], tuple[Sequence[bytes], T]]
 already logged), handed back to the caller of `append_decided` with the AppendResult."""
 
 
+class SequencerObserver(Protocol):
+    """What the sequencer reports as it works, for the server's metrics (api.metrics): the log
+    itself keeps no clock for latency, nor knows how it is monitored. Must not raise."""
+
+    def lock_taken(self) -> None:
+        """This process now holds the log's write lock."""
+
+    def lock_released(self) -> None:
+        """The write lock's transaction ended (committed or rolled back)."""
+
+    def batch_committed(self, entries: int, tree_size: int) -> None:
+        """A batch of `entries` leaves is durable; the tree now holds `tree_size`."""
+
+
+class _Unobserved:
+    def lock_taken(self) -> None:
+        pass
+
+    def lock_released(self) -> None:
+        pass
+
+    def batch_committed(self, entries: int, tree_size: int) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class AppendResult:
     first_index: int
@@ -72,18 +97,33 @@ class Sequencer:
         *,
         status_rule: StatusRule | None = None,
         stall_timeout_s: float = STALL_TIMEOUT_S,
+        observer: SequencerObserver | None = None,
     ) -> None:
         """`status_rule`: which subjects each leaf names; with one, every checkpoint gets a
         status note (ledger.status_index), without one the log keeps no status index.
-        `stall_timeout_s`: see ledger.database.locked_transaction (PostgreSQL only)."""
+        `stall_timeout_s`: see ledger.database.locked_transaction (PostgreSQL only).
+        `observer`: told when the lock is taken and released and when a batch commits."""
         self._store = store
         self._signer = signer
         self._now = now
         self._status_rule = status_rule
         self._stall_timeout_s = stall_timeout_s
+        self._observer: SequencerObserver = observer or _Unobserved()
 
-    def _locked(self) -> AbstractContextManager[Connection]:
-        return locked_transaction(self._store.engine, stall_timeout_s=self._stall_timeout_s)
+    @contextmanager
+    def _locked(self) -> Iterator[Connection]:
+        taken = False
+        try:
+            with locked_transaction(
+                self._store.engine, stall_timeout_s=self._stall_timeout_s
+            ) as connection:
+                taken = True
+                self._observer.lock_taken()
+                yield connection
+        finally:
+            # After the transaction ends: the lock is held until its commit or rollback.
+            if taken:
+                self._observer.lock_released()
 
     def initialize(self) -> SignedCheckpoint:
         """Sign and store the empty tree's checkpoint, unless the log already has one; with a
@@ -163,6 +203,7 @@ class Sequencer:
                 commit_batch(
                     connection, self._status_rule, self._signer, size, leaves, signed.checkpoint
                 )
+        self._observer.batch_committed(len(leaves), new_size)
         return AppendResult(size, len(leaves), signed), outcome
 
     def _check_origin(self, latest: SignedCheckpoint) -> None:

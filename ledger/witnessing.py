@@ -14,7 +14,7 @@ and the witness's cosignature vkey separated by whitespace.
 import base64
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -237,11 +237,18 @@ def _parse_size(text: str, witness: WitnessEndpoint) -> int:
 
 class WitnessLoop:
     """Pushes the latest checkpoint to the witnesses every `interval` seconds, in a thread,
-    until `stop()`. Failures are kept in `last_results` and retried on the next round."""
+    until `stop()`. Failures are kept in `last_results` and retried on the next round;
+    `on_results`, if given, sees every round's results (the server's metrics count them)."""
 
-    def __init__(self, pusher: WitnessPusher, interval: float) -> None:
+    def __init__(
+        self,
+        pusher: WitnessPusher,
+        interval: float,
+        on_results: Callable[[list[PushResult]], None] | None = None,
+    ) -> None:
         self._pusher = pusher
         self._interval = interval
+        self._on_results = on_results
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="witness-push", daemon=True)
         self.last_results: list[PushResult] = []
@@ -260,4 +267,6 @@ class WitnessLoop:
                 self.last_results = self._pusher.push()
             except LedgerError as exc:  # e.g. the database is briefly unavailable
                 self.last_results = [PushResult("*", 0, None, str(exc))]
+            if self._on_results is not None:
+                self._on_results(self.last_results)
             self._stop.wait(self._interval)

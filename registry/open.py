@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from ledger import LogStore, Sequencer, Signer, open_engine
 from ledger.database import STALL_TIMEOUT_S
+from ledger.sequencer import SequencerObserver
 from registry.admission.registry import Registry
 from registry.config import RegistrySettings
 from registry.entries.status_subjects import status_subjects
@@ -20,21 +21,32 @@ def registry_sequencer(
     clock: Callable[[], int],
     *,
     stall_timeout_s: float = STALL_TIMEOUT_S,
+    observer: SequencerObserver | None = None,
 ) -> Sequencer:
     """The sequencer of a registry's log: it keeps the status index of the revocations
     (registry.entries.status_subjects) and signs its note beside every checkpoint."""
     return Sequencer(
-        store, signer, clock, status_rule=status_subjects, stall_timeout_s=stall_timeout_s
+        store,
+        signer,
+        clock,
+        status_rule=status_subjects,
+        stall_timeout_s=stall_timeout_s,
+        observer=observer,
     )
 
 
 def open_registry(
-    settings: RegistrySettings, *, writable: bool = True, clock: Callable[[], int] = now_ms
+    settings: RegistrySettings,
+    *,
+    writable: bool = True,
+    clock: Callable[[], int] = now_ms,
+    observer: SequencerObserver | None = None,
 ) -> Registry:
     """A Registry on the configured database. It can append only where the log key is.
-    `clock` (POSIX milliseconds) dates what it logs."""
+    `clock` (POSIX milliseconds) dates what it logs; `observer` watches its sequencer."""
     store = LogStore(open_engine(settings.log.database_url))
     sequencer = None
     if writable and settings.log.key_file.exists():
-        sequencer = registry_sequencer(store, settings.log.load_signer(), clock)
+        signer = settings.log.load_signer()
+        sequencer = registry_sequencer(store, signer, clock, observer=observer)
     return Registry(store, sequencer, settings, clock)

@@ -112,13 +112,34 @@ class LookupResult:
         return data
 
 
+@dataclass(frozen=True)
+class IndexStats:
+    """The near-duplicate index as a readiness check and the metrics see it."""
+
+    loaded: bool  # refreshed from the database at least once
+    captures: int  # captures in the index
+    entries: int  # hashes over all its indexes (a capture counts once per feature it has)
+    memory_bytes: int  # the indexes' own memory (an estimate: CaptureIndex.memory_bytes)
+    next_leaf: int  # captures below this leaf index are in it
+
+
 class Lookup:
     def __init__(self, store: LogStore, index: CaptureIndex | None = None) -> None:
         self._store = store
         self._index = index or CaptureIndex()
         self._next = 0  # captures below this leaf index are in the index
         self._refreshed_at = -1  # the tree size of the last refresh by a lookup
+        self._loaded = False
         self._lock = threading.Lock()
+
+    def stats(self) -> IndexStats:
+        return IndexStats(
+            loaded=self._loaded,
+            captures=len(self._index),
+            entries=self._index.entries(),
+            memory_bytes=self._index.memory_bytes(),
+            next_leaf=self._next,
+        )
 
     def refresh(self) -> int:
         """Index the captures sequenced since the last refresh; returns the index size."""
@@ -131,6 +152,7 @@ class Lookup:
             if leaves:
                 self._index.add(leaves, pdqs, features)
                 self._next = leaves[-1] + 1
+            self._loaded = True
             return len(self._index)
 
     def lookup(self, query: Query) -> LookupResult:
