@@ -9,7 +9,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import Receive, Scope, Send
 
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit, RateLimit, TokenBuckets
+from api.limits import BodySizeLimit, LimitedRoutes, RateLimit, TokenBuckets
 from api.routers import (
     c2pa,
     clusters,
@@ -27,6 +27,7 @@ from api.state import AppState
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
+from registry.imaging.gate import DecodeGate
 from registry.lookup.query import Lookup
 
 ROUTERS = (tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page)
@@ -58,7 +59,9 @@ def _open_state(settings: ApiSettings) -> AppState:
     registry_ = open_registry(settings.registry, clock=settings.clock_ms)
     finder = Lookup(registry_.store)
     finder.refresh()  # load the near-duplicate index from the database
-    return AppState(settings, registry_, finder, settings.registry.log.load_verifier())
+    limits = settings.registry
+    gate = DecodeGate(limits.decode_concurrency, limits.decode_queue_size)
+    return AppState(settings, registry_, finder, settings.registry.log.load_verifier(), gate)
 
 
 @asynccontextmanager
@@ -91,14 +94,17 @@ def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:
     )
     app.state.prov = _open_state(api_settings)
     limits = api_settings.registry
+    install_error_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
     # JSON answers over 1 KB; level 1, as for entry bundles (api.routers.tiles).
     app.add_middleware(SkipTilesGZip, minimum_size=1024, compresslevel=1)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     # Added last, so it runs first: a client over its rate is refused before its body is read.
     if limits.rate_limited:
         buckets = TokenBuckets(limits.rate_limit, limits.rate_burst, api_settings.monotonic)
-        app.add_middleware(RateLimit, buckets=buckets)
-    install_error_handlers(app)
-    for module in ROUTERS:
-        app.include_router(module.router)
+        routes = LimitedRoutes.of(app.routes)
+        app.add_middleware(
+            RateLimit, buckets=buckets, routes=routes, trusted_proxies=limits.trusted_proxies
+        )
     return app

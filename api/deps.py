@@ -9,6 +9,7 @@ from api.caches import OriginReports, TileCache
 from api.state import AppState
 from ledger import LogStore, Verifier
 from registry import Registry, RegistrySettings
+from registry.imaging.gate import DecodeGate
 from registry.lookup.query import Lookup
 
 
@@ -40,6 +41,10 @@ def get_lookup(state: StateDep) -> Lookup:
     return state.lookup
 
 
+def get_decode_gate(state: StateDep) -> DecodeGate:
+    return state.decode_gate
+
+
 def get_tile_cache(state: StateDep) -> TileCache:
     return state.tile_cache
 
@@ -55,7 +60,11 @@ def get_admin_token(request: Request) -> str | None:
 
 
 SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
+# A route that takes either of these does a lookup's work (searches the near-duplicate index, or
+# decodes an image): api.limits rate-limits it, whatever its method.
 LookupDep = Annotated[Lookup, Depends(get_lookup)]
+DecodeGateDep = Annotated[DecodeGate, Depends(get_decode_gate)]
+LOOKUP_WORK = frozenset({get_lookup, get_decode_gate})
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 AdminToken = Annotated[str | None, Depends(get_admin_token)]
 Store = Annotated[LogStore, Depends(get_store)]

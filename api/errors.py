@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import LedgerError
-from registry.errors import ERRORS, RateLimitedError
+from registry.errors import ERRORS, OverloadedError, RateLimitedError
 
 STATUS_BY_ERROR: dict[type[LedgerError], int] = {error: error.http_status for error in ERRORS}
 
@@ -29,7 +29,7 @@ def ledger_error_response(exc: LedgerError) -> JSONResponse:
     """The response for one error, by its class; also for middleware, outside routing."""
     status = status_for(exc)
     headers = None
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RateLimitedError | OverloadedError):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(status, exc.code, str(exc), headers)
 

@@ -75,7 +75,9 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     if workers == 1:
         app = create_app(RegistrySettings.from_env(config))
         app.state.prov.registry.start_verify_workers()
-        uvicorn.run(app, host=host, port=port)
+        # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client;
+        # api.forwarded believes it from PROV_TRUSTED_PROXIES only.
+        uvicorn.run(app, host=host, port=port, proxy_headers=False)
         return
     _serve_workers(config, host, port, workers)
 
@@ -98,7 +100,14 @@ def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> Non
         loop = WitnessLoop(pusher, config.witness_interval_s)
         loop.start()
     try:
-        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, host=host, port=port)
+        uvicorn.run(
+            "api.app:app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            proxy_headers=False,  # as in serve: api.forwarded decides whom to believe
+        )
     finally:
         if loop is not None:
             loop.stop()

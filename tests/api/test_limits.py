@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import ImageFile
+from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from api import create_app
-from api.limits import LIMITED_PATHS, BodySizeLimit, TokenBuckets
+from api.app import ROUTERS
+from api.limits import BodySizeLimit, LimitedRoutes, TokenBuckets
 from api.settings import ApiSettings
 from cli.client import HttpClient
 from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
@@ -292,16 +295,47 @@ def test_an_image_over_the_pixel_limit_is_413_on_both_lookup_paths(
         assert client.post("/v1/lookup", files=upload).json()["verdict"] == "not-found"
 
 
-@pytest.mark.parametrize("path", sorted(LIMITED_PATHS))
-def test_each_limited_path_answers_429_with_retry_after(
-    server_settings: RegistrySettings, path: str
+def _routes() -> list[BaseRoute]:
+    app = FastAPI()
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app.routes
+
+
+LIMITED = LimitedRoutes.of(_routes())
+
+
+def test_the_limited_routes_are_the_writes_and_every_lookup() -> None:
+    assert LIMITED.listing() == [
+        ("GET", "/v1/c2pa/matches/byBinding"),  # the GET twin of POST byBinding
+        ("POST", "/"),
+        ("POST", "/v1/c2pa/ingest"),
+        ("POST", "/v1/c2pa/matches/byBinding"),
+        ("POST", "/v1/c2pa/matches/byContent"),
+        ("POST", "/v1/captures"),
+        ("POST", "/v1/devices"),
+        ("POST", "/v1/lookup"),
+        ("POST", "/v1/revocations"),
+        ("POST", "/v1/vendors"),
+    ]
+    assert ("GET", "/v1/c2pa/matches/byBinding") in LIMITED
+    assert ("GET", "/") not in LIMITED and ("GET", "/checkpoint") not in LIMITED
+
+
+@pytest.mark.parametrize(("method", "path"), LIMITED.listing())
+def test_each_limited_route_answers_429_with_retry_after(
+    server_settings: RegistrySettings, method: str, path: str
 ) -> None:
     clock = Seconds()
+
+    def call() -> httpx.Response:
+        return client.request(method, path, json={} if method == "POST" else None)
+
     with serve(limited(server_settings, rate=0.4, burst=2), clock) as client:
         # Refused requests spend tokens too: bad input costs the server as much to refuse.
         for _ in range(2):
-            assert client.post(path, json={}).status_code not in (413, 429)
-        over = client.post(path, json={})
+            assert call().status_code not in (413, 429)
+        over = call()
         message = error_of(over, 429, "rate_limited")
         assert over.headers["retry-after"] == "3"  # 1 token at 0.4/s: 2.5 s, rounded up
         assert "PROV_RATE_LIMIT" in message and "retry in 3 s" in message
@@ -309,7 +343,7 @@ def test_each_limited_path_answers_429_with_retry_after(
         assert client.get("/checkpoint").status_code == 200
         assert client.get("/v1/log").status_code == 200
         clock.now += int(over.headers["retry-after"])
-        assert client.post(path, json={}).status_code != 429
+        assert call().status_code != 429
 
 
 def test_clients_are_told_apart_by_address(server_settings: RegistrySettings) -> None:
