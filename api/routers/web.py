@@ -122,8 +122,8 @@ async def check(
     data = await upload.read()
     name = upload.filename or "image"
     try:
-        hashed = partial(_hashed_upload, settings, data, name)
-        query, thumbnail = await run_in_threadpool(gate.run, hashed)
+        hashed = await run_in_threadpool(gate.run, partial(_hashed_upload, settings, data, name))
+        query, thumbnail = hashed
         result = await run_in_threadpool(finder.lookup, query)
     except LedgerError as exc:
         return _error_page(request, store, exc)

@@ -195,6 +195,18 @@ def test_limit_settings_come_from_the_environment(
     )
     monkeypatch.setenv("PROV_RATE_LIMIT", "0")
     assert not RegistrySettings.from_env(log).rate_limited
+    for name in ("PROV_LOOKUP_MAX_PIXELS", "PROV_DECODE_CONCURRENCY", "PROV_DECODE_QUEUE"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = RegistrySettings.from_env(log)
+    assert defaults.lookup_max_pixels == 40_000_000
+    cpus = os.cpu_count() or 1
+    assert (defaults.decode_concurrency, defaults.decode_queue_size) == (cpus, 2 * cpus)
+    monkeypatch.setenv("PROV_LOOKUP_MAX_PIXELS", "1000")
+    monkeypatch.setenv("PROV_DECODE_CONCURRENCY", "3")
+    decoding = RegistrySettings.from_env(log)
+    assert (decoding.lookup_max_pixels, decoding.decode_queue_size) == (1000, 6)
+    monkeypatch.setenv("PROV_DECODE_QUEUE", "0")
+    assert RegistrySettings.from_env(log).decode_queue_size == 0
     monkeypatch.setenv("PROV_RATE_LIMIT", "20")
     monkeypatch.setenv("PROV_RATE_BURST", "0")
     assert not RegistrySettings.from_env(log).rate_limited
@@ -210,6 +222,11 @@ def test_limit_settings_come_from_the_environment(
         ("PROV_RATE_BURST", "1.5", "not an integer"),
         ("PROV_MAX_IMAGE_PIXELS", "0", "outside 1 to"),
         ("PROV_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS_CEILING + 1), "outside 1 to"),
+        ("PROV_LOOKUP_MAX_PIXELS", "0", "outside 1 to"),
+        ("PROV_LOOKUP_MAX_PIXELS", "40MP", "not an integer"),
+        ("PROV_DECODE_CONCURRENCY", "0", "must be at least 1"),
+        ("PROV_DECODE_QUEUE", "-1", "is negative; use 0 (refuse when every decode slot"),
+        ("PROV_DECODE_QUEUE", "many", "not an integer"),
     ],
 )
 def test_bad_limit_settings_are_refused_by_name(
