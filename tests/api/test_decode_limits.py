@@ -25,10 +25,10 @@ from registry.config import DEFAULT_LOOKUP_MAX_PIXELS
 from registry.entries.sdk import sign_capture
 from registry.imaging.gate import DecodeGate
 from testkit.pki import make_pki
+from tests.registry.test_lookup_pixels import jpeg
 from tests.support.prov_cli import Prov
 from tests.support.registry_fixtures import TOKEN, as_json
 from tests.support.serving import Server
-from tests.registry.test_lookup_pixels import jpeg
 
 MiB = 1024 * 1024
 
@@ -139,21 +139,29 @@ class HeldGate:
 
 
 def _lookup(client: TestClient, data: bytes) -> httpx.Response:
-    return client.post("/v1/lookup", files={"image": ("found.jpg", data, "image/jpeg")})
+    response: httpx.Response = client.post(
+        "/v1/lookup", files={"image": ("found.jpg", data, "image/jpeg")}
+    )
+    return response
 
 
 def _page(client: TestClient, data: bytes) -> httpx.Response:
-    return client.post("/", files={"image": ("found.jpg", data, "image/jpeg")})
+    response: httpx.Response = client.post("/", files={"image": ("found.jpg", data, "image/jpeg")})
+    return response
 
 
 def _by_content(client: TestClient, data: bytes) -> httpx.Response:
-    return client.post(
+    response: httpx.Response = client.post(
         "/v1/c2pa/matches/byContent", content=data, headers={"Content-Type": "image/jpeg"}
     )
+    return response
 
 
 def _ingest(client: TestClient, data: bytes) -> httpx.Response:
-    return client.post("/v1/c2pa/ingest", content=data, headers={"Content-Type": "image/jpeg"})
+    response: httpx.Response = client.post(
+        "/v1/c2pa/ingest", content=data, headers={"Content-Type": "image/jpeg"}
+    )
+    return response
 
 
 DECODING_ROUTES: dict[str, Callable[[TestClient, bytes], httpx.Response]] = {

@@ -100,7 +100,8 @@ def app_behind(settings: RegistrySettings, trusted: tuple[IPNetwork, ...]) -> It
 def post_from(app: object, peer: str, forwarded: str | None = None) -> int:
     headers = {} if forwarded is None else {"X-Forwarded-For": forwarded}
     client = TestClient(app, client=(peer, 1))  # type: ignore[arg-type]
-    return client.post("/v1/devices", json={}, headers=headers).status_code
+    status: int = client.post("/v1/devices", json={}, headers=headers).status_code
+    return status
 
 
 def test_a_spoofed_header_from_an_untrusted_peer_gets_no_fresh_bucket(

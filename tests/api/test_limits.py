@@ -346,7 +346,10 @@ def test_each_limited_route_answers_429_with_retry_after(
     clock = Seconds()
 
     def call() -> httpx.Response:
-        return client.request(method, path, json={} if method == "POST" else None)
+        response: httpx.Response = client.request(
+            method, path, json={} if method == "POST" else None
+        )
+        return response
 
     with serve(limited(server_settings, rate=0.4, burst=2), clock) as client:
         # Refused requests spend tokens too: bad input costs the server as much to refuse.

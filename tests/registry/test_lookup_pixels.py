@@ -25,9 +25,7 @@ def jpeg(size: tuple[int, int], seed: int = 3) -> bytes:
 
 def png(size: tuple[int, int]) -> bytes:
     out = io.BytesIO()
-    Image.open(io.BytesIO(picture(5, (size[0] // 10, size[1] // 10)))).resize(size).save(
-        out, "PNG"
-    )
+    Image.open(io.BytesIO(picture(5, (size[0] // 10, size[1] // 10)))).resize(size).save(out, "PNG")
     return out.getvalue()
 
 
