@@ -25,9 +25,9 @@ from registry.config import DEFAULT_LOOKUP_MAX_PIXELS
 from registry.entries.sdk import sign_capture
 from registry.imaging.gate import DecodeGate
 from testkit.pki import make_pki
-from tests.registry.test_lookup_pixels import jpeg
 from tests.support.prov_cli import Prov
 from tests.support.registry_fixtures import TOKEN, as_json
+from tests.support.registry_fixtures import large_jpeg as jpeg
 from tests.support.serving import Server
 
 MiB = 1024 * 1024

@@ -21,7 +21,7 @@ from ledger import LogConfig
 from ledger.errors import ConfigurationError
 from registry import RegistrySettings
 from registry.config import IPNetwork
-from tests.api.test_limits import Seconds
+from tests.support.clocks import Seconds
 from tests.support.prov_cli import Prov
 from tests.support.serving import prov_serve
 

@@ -36,27 +36,13 @@ from registry.config import MAX_IMAGE_PIXELS_CEILING
 from registry.errors import RateLimitedError, TooLargeError
 from registry.imaging.hashing import DEFAULT_MAX_PIXELS, query_hashes
 from testkit.pki import DevicePKI, make_pki
+from tests.support.clocks import Seconds
 from tests.support.prov_cli import Prov
 from tests.support.registry_fixtures import TOKEN, picture, record
 from tests.support.serving import prov_serve
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 SMALL = picture(1)  # 160 x 120 = 19,200 pixels
-
-
-class Seconds:
-    """A monotonic clock in seconds that only tests move; `sleep` moves it too."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def now_ms() -> int:

@@ -12,15 +12,8 @@ from registry.errors import OverloadedError, TooLargeError
 from registry.imaging.decode import decode
 from registry.imaging.gate import Admission, DecodeGate, Slots
 from registry.imaging.hashing import hash_image, query_hashes
+from tests.support.registry_fixtures import large_jpeg as jpeg
 from tests.support.registry_fixtures import picture
-
-
-def jpeg(size: tuple[int, int], seed: int = 3) -> bytes:
-    """A textured JPEG of `size`: a small picture scaled up, as a camera's file stands in."""
-    small = Image.open(io.BytesIO(picture(seed, (size[0] // 10, size[1] // 10))))
-    out = io.BytesIO()
-    small.resize(size, Image.Resampling.BILINEAR).save(out, "JPEG", quality=85)
-    return out.getvalue()
 
 
 def png(size: tuple[int, int]) -> bytes:
