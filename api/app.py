@@ -9,7 +9,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from starlette.types import Receive, Scope, Send
 
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit, RateLimit, TokenBuckets
+from api.limits import BodySizeLimit, LimitedRoutes, RateLimit, TokenBuckets
 from api.logs import log_format_from_env
 from api.metrics import Metrics, count_pushes
 from api.observe import Observe
@@ -32,6 +32,7 @@ from api.state import AppState
 from ledger import LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
+from registry.imaging.gate import DecodeGate
 from registry.lookup.query import Lookup
 
 ROUTERS = (
@@ -73,8 +74,10 @@ def _open_state(settings: ApiSettings) -> AppState:
     finder.refresh()  # load the near-duplicate index from the database
     metrics.sample_index(finder.stats, force=True)
     verifier = settings.registry.log.load_verifier()
+    limits = settings.registry
+    gate = DecodeGate(limits.decode_concurrency, limits.decode_queue_size)
     reports = OriginReports(on_computed=metrics.report_computations.inc)
-    return AppState(settings, registry_, finder, verifier, metrics, origin_reports=reports)
+    return AppState(settings, registry_, finder, verifier, gate, metrics, origin_reports=reports)
 
 
 @asynccontextmanager
@@ -122,15 +125,18 @@ def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:
     )
     app.state.prov = _open_state(api_settings)
     limits = api_settings.registry
+    install_error_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
     # JSON answers over 1 KB; level 1, as for entry bundles (api.routers.tiles).
     app.add_middleware(SkipTilesGZip, minimum_size=1024, compresslevel=1)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     # Added last, so it runs first: a client over its rate is refused before its body is read.
     if limits.rate_limited:
         buckets = TokenBuckets(limits.rate_limit, limits.rate_burst, api_settings.monotonic)
-        app.add_middleware(RateLimit, buckets=buckets)
+        routes = LimitedRoutes.of(app.routes)
+        app.add_middleware(
+            RateLimit, buckets=buckets, routes=routes, trusted_proxies=limits.trusted_proxies
+        )
     _observe(app, api_settings)
-    install_error_handlers(app)
-    for module in ROUTERS:
-        app.include_router(module.router)
     return app

@@ -1,6 +1,7 @@
 """Request dependencies: the parts of AppState (api.state) a route needs, and the caller's
 bearer token. The one place that reads app.state."""
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,7 +12,8 @@ from api.origin_reports import OriginReports
 from api.state import AppState
 from ledger import LogStore, Verifier
 from registry import Registry, RegistrySettings
-from registry.lookup.query import Lookup
+from registry.imaging.gate import DecodeGate
+from registry.lookup.query import IndexStats, Lookup
 
 
 def get_state(request: Request) -> AppState:
@@ -42,6 +44,10 @@ def get_lookup(state: StateDep) -> Lookup:
     return state.lookup
 
 
+def get_decode_gate(state: StateDep) -> DecodeGate:
+    return state.decode_gate
+
+
 def get_tile_cache(state: StateDep) -> TileCache:
     return state.tile_cache
 
@@ -61,7 +67,20 @@ def get_admin_token(request: Request) -> str | None:
 
 
 SettingsDep = Annotated[RegistrySettings, Depends(get_settings)]
+# A route that takes either of these does a lookup's work (searches the near-duplicate index, or
+# decodes an image): api.limits rate-limits it, whatever its method.
 LookupDep = Annotated[Lookup, Depends(get_lookup)]
+DecodeGateDep = Annotated[DecodeGate, Depends(get_decode_gate)]
+LOOKUP_WORK = frozenset({get_lookup, get_decode_gate})
+
+
+def get_index_stats(state: StateDep) -> Callable[[], IndexStats]:
+    """How to read the near-duplicate index's size, without its lookups (the health routes
+    take this, so they are not counted as lookup work and stay unlimited)."""
+    return state.lookup.stats
+
+
+IndexStatsDep = Annotated[Callable[[], IndexStats], Depends(get_index_stats)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 AdminToken = Annotated[str | None, Depends(get_admin_token)]
 Store = Annotated[LogStore, Depends(get_store)]

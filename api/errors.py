@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.database import STORAGE_UNAVAILABLE
 from ledger.errors import LedgerError
-from registry.errors import ERRORS, RateLimitedError
+from registry.errors import ERRORS, OverloadedError, RateLimitedError
 
 # uvicorn's error logger: `prov serve` has it configured, so the detail reaches the server log.
 log = logging.getLogger("uvicorn.error")
@@ -43,7 +43,7 @@ def ledger_error_response(exc: LedgerError) -> JSONResponse:
         return error_response(503, "storage_unavailable", UNAVAILABLE_MESSAGE)
     status = status_for(exc)
     headers = None
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RateLimitedError | OverloadedError):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(status, exc.code, str(exc), headers)
 

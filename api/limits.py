@@ -3,41 +3,90 @@
 `BodySizeLimit`: the request body size, enforced while reading: a client may send no
 Content-Length, or lie in it. The body is read (up to the limit) before the app sees it.
 
-`RateLimit` and `TokenBuckets`: per-client token buckets on the endpoints that write to the
-log or hash an image (`LIMITED_PATHS`), answered with 429 and Retry-After. The key is the
-address of the TCP peer: behind a reverse proxy every client shares the proxy's address, so
-there the proxy should limit instead (PROV_RATE_LIMIT=0 here). Forwarded-for headers are not
-trusted: any client could set them to get a fresh bucket per request. Each API replica counts
-on its own, so N replicas admit N times the rate.
+`RateLimit` and `TokenBuckets`: per-client token buckets on the routes that write to the log
+or do a lookup's work (`LimitedRoutes`: every POST, and every route that takes the lookup or
+the decode gate, api.deps.LOOKUP_WORK, whatever its method), answered with 429 and Retry-After.
+The set is derived from the app's routes, so a new lookup route cannot be left open
+(tests/structure/test_limits_structure.py). The key is the client's address
+(api.forwarded.client_address): the TCP peer, or, when the peer is one of PROV_TRUSTED_PROXIES,
+the address that proxy reports in X-Forwarded-For (walked from the right). X-Forwarded-For from
+any other peer is ignored: a client could set it to get a fresh bucket per request. Each API
+replica counts on its own, so N replicas admit N times the rate.
+
+The image decodes themselves are bounded per process by the decode gate
+(registry.imaging.gate, 503 with Retry-After when full) and the lookup pixel cap
+(PROV_LOOKUP_MAX_PIXELS, registry.imaging.decode).
 """
 
 import math
+import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import LOOKUP_WORK
 from api.errors import ledger_error_response
+from api.forwarded import client_address
 from ledger.errors import LedgerError
+from registry.config import IPNetwork
 from registry.errors import RateLimitedError, TooLargeError
 
-# POST paths a client pays for: the writes (each is a locked transaction and signature checks)
-# and the image lookups (decoding and 8+ PDQ hashes of an upload), with their C2PA soft-binding
-# twins (byContent hashes an upload; POST byBinding is the JSON lookup). Reads are not limited:
-# tiles and checkpoints are cheap and meant to be served by caches anyway.
-LIMITED_PATHS = frozenset(
-    {
-        "/v1/vendors",
-        "/v1/devices",
-        "/v1/captures",
-        "/v1/revocations",
-        "/v1/lookup",
-        "/v1/c2pa/ingest",
-        "/v1/c2pa/matches/byContent",
-        "/v1/c2pa/matches/byBinding",
-        "/",
-    }
-)
+# Reads are not limited unless they do a lookup's work: tiles and checkpoints are cheap and
+# meant to be served by caches anyway.
+LIMITED_METHODS = frozenset({"POST"})  # the writes, and lookups with a body
+
+
+@dataclass(frozen=True)
+class LimitedRoutes:
+    """The routes a client pays for: (method, path template, path pattern) each."""
+
+    routes: tuple[tuple[str, str, re.Pattern[str]], ...]
+
+    @classmethod
+    def of(cls, routes: Sequence[BaseRoute]) -> "LimitedRoutes":
+        """From an app's routes (`app.routes`; included routers are walked, with their prefixes)."""
+        limited = []
+        for context in iter_route_contexts(routes):
+            route, path = context.original_route, context.path
+            if not isinstance(route, APIRoute) or path is None:
+                continue
+            heavy = does_lookup_work(route)
+            regex = compile_path(path)[0]
+            limited += [
+                (method, path, regex)
+                for method in sorted(context.methods or ())
+                if heavy or method in LIMITED_METHODS
+            ]
+        return cls(tuple(limited))
+
+    def listing(self) -> list[tuple[str, str]]:
+        """(method, path template), sorted: for tests and docs."""
+        return sorted((method, path) for method, path, _regex in self.routes)
+
+    def __contains__(self, method_path: object) -> bool:
+        if not isinstance(method_path, tuple) or len(method_path) != 2:
+            return False
+        method, path = method_path
+        return any(m == method and regex.match(path) for m, _path, regex in self.routes)
+
+
+def does_lookup_work(route: APIRoute) -> bool:
+    """Whether the route takes the lookup or the decode gate (api.deps.LOOKUP_WORK), directly
+    or through another dependency."""
+    pending, seen = [route.dependant], set()
+    while pending:
+        dependant = pending.pop()
+        if dependant.call in LOOKUP_WORK:
+            return True
+        seen.add(id(dependant))
+        pending += [d for d in dependant.dependencies if id(d) not in seen]
+    return False
+
+
 # Idle clients are forgotten (see TokenBuckets); this caps the rest: ~250 bytes each, 25 MB.
 MAX_TRACKED_CLIENTS = 100_000
 
@@ -149,17 +198,34 @@ class TokenBuckets:
 
 
 class RateLimit:
-    """429 with Retry-After for a client over its bucket on a `LIMITED_PATHS` POST, before
-    its body is read."""
+    """429 with Retry-After for a client over its bucket on one of `routes`, before its body
+    is read."""
 
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        buckets: TokenBuckets,
+        routes: LimitedRoutes,
+        trusted_proxies: Sequence[IPNetwork] = (),
+    ) -> None:
         self.app = app
         self.buckets = buckets
+        self.routes = routes
+        self.trusted_proxies = tuple(trusted_proxies)
+
+    def client_key(self, scope: Scope) -> str:
+        client = scope.get("client")
+        peer = str(client[0]) if client else ""
+        forwarded = [
+            value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+            if name == b"x-forwarded-for"
+        ]
+        return client_address(peer, forwarded, self.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in LIMITED_PATHS:
-            client = scope.get("client")
-            wait = self.buckets.take(client[0] if client else "")
+        if scope["type"] == "http" and (scope["method"], scope["path"]) in self.routes:
+            wait = self.buckets.take(self.client_key(scope))
             if wait > 0:
                 retry_after = max(1, math.ceil(wait))
                 error = RateLimitedError(

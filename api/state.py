@@ -10,6 +10,7 @@ from api.settings import ApiSettings
 from ledger import LogStore, Verifier
 from ledger.witnessing import WitnessLoop
 from registry import Registry
+from registry.imaging.gate import DecodeGate
 from registry.lookup.query import Lookup
 
 TILE_CACHE_BYTES = 128 * 1024 * 1024  # per server process
@@ -21,6 +22,7 @@ class AppState:
     registry: Registry
     lookup: Lookup
     log_key: Verifier | None  # None where this server does not know the log's key
+    decode_gate: DecodeGate  # every image decode a request causes goes through it
     metrics: Metrics = field(default_factory=Metrics)
     tile_cache: TileCache = field(default_factory=lambda: TileCache(TILE_CACHE_BYTES))
     origin_reports: OriginReports = field(default_factory=OriginReports)

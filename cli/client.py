@@ -16,8 +16,8 @@ from ledger.errors import ConfigurationError, LedgerError, StorageError
 from registry.admission.registry import Registry
 from registry.bundle.build import build_bundle
 from registry.entries.codec import b64
-from registry.errors import ERRORS, RateLimitedError
-from registry.lookup.query import Lookup, query_from_image
+from registry.errors import ERRORS, SHARED_STATUS, OverloadedError, RateLimitedError
+from registry.lookup.query import Lookup, query_from_upload
 from registry.origins.facts import load_facts
 from registry.origins.report import build_report, report_bytes
 
@@ -62,7 +62,7 @@ class LocalClient:
         return build_bundle(self._registry.store, index)
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
-        query = query_from_image(data, name, max_pixels=self._registry.settings.max_image_pixels)
+        query = query_from_upload(self._registry.settings, data, name)
         return Lookup(self._registry.store).lookup(query).to_json()
 
     def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
@@ -75,8 +75,19 @@ class LocalClient:
         self._registry.close()
 
 
-# A server's error status back to the error class it came from (each class has one status).
-_ERROR_BY_STATUS: dict[int, type[LedgerError]] = {error.http_status: error for error in ERRORS}
+# A server's error status back to the error class it came from; where two classes share a
+# status (503: ConfigurationError, OverloadedError), the SHARED_STATUS one is known by its code.
+_ERROR_BY_STATUS: dict[int, type[LedgerError]] = {
+    error.http_status: error for error in ERRORS if error not in SHARED_STATUS
+}
+_ERROR_BY_CODE: dict[tuple[int, str], type[LedgerError]] = {
+    (error.http_status, error.default_code): error for error in SHARED_STATUS
+}
+
+
+def error_class_for(status: int, code: str) -> type[LedgerError]:
+    """The class a server's error answer came from (StorageError for a status none has)."""
+    return _ERROR_BY_CODE.get((status, code)) or _ERROR_BY_STATUS.get(status, StorageError)
 
 
 # A rate-limited server says when to come back (Retry-After); `prov submit` waits that long
@@ -135,9 +146,11 @@ class HttpClient:
         except (ValueError, KeyError, TypeError):
             code, message = "http_error", f"{response.status_code} {response.text[:200]}"
         message = f"{message} (server {self._base})"
-        error = _ERROR_BY_STATUS.get(response.status_code, StorageError)
+        error = error_class_for(response.status_code, code)
         if error is RateLimitedError:
             raise RateLimitedError(message, _retry_after_s(response), code=code)
+        if error is OverloadedError:
+            raise OverloadedError(message, _retry_after_s(response), code=code)
         raise error(message, code=code)
 
     def add_vendor(

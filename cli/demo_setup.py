@@ -59,7 +59,9 @@ def _free_port() -> int:
 def registry_server(settings: RegistrySettings) -> Iterator[str]:
     """The registry's HTTP API in a thread of this process, at the base URL yielded."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), port=port, log_level="warning", proxy_headers=False)
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)

@@ -129,7 +129,9 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
         app = create_app(ApiSettings(settings, log_requests=log_format == "json"))
         app.state.prov.registry.start_verify_workers()
         run_options = _log_options(log_format)
-        uvicorn.run(app, host=host, port=port, **run_options)  # type: ignore[arg-type]
+        # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client;
+        # api.forwarded believes it from PROV_TRUSTED_PROXIES only.
+        uvicorn.run(app, host=host, port=port, proxy_headers=False, **run_options)  # type: ignore[arg-type]
         return
     _serve_workers(config, host, port, workers, log_format)
 
@@ -179,6 +181,7 @@ def _supervise_workers(
             # uvicorn's default of 5 s kills a worker still importing on a loaded machine (load
             # 12 on 2 cores: every worker was killed and restarted, none ever served).
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            proxy_headers=False,  # as in serve: api.forwarded decides whom to believe
             **_log_options(log_format),  # type: ignore[arg-type]
         )  # fmt: skip
     finally:

@@ -67,8 +67,25 @@ class RateLimitedError(LedgerError):
         self.retry_after_s = retry_after_s
 
 
-# Every error class a caller can meet, one per HTTP status (the HTTP client maps a status back
-# to its class). The API's and the CLI's tables are derived from this.
+class OverloadedError(LedgerError):
+    """The server is at its limit of image decodes in flight and waiting (PROV_DECODE_CONCURRENCY,
+    PROV_DECODE_QUEUE), so it refused at once rather than queue without bound; `retry_after_s`
+    says when to try again. Raised by the decode gate (registry.imaging.gate) and, on a 503 with
+    this code, by the HTTP client."""
+
+    default_code = "overloaded"
+    http_status = 503
+    # The request was fine; it just was not served now.
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after_s = retry_after_s
+
+
+# Every error class a caller can meet. The API's and the CLI's tables are derived from this.
+# Each has its own HTTP status but those in SHARED_STATUS: the HTTP client maps a status back
+# to its class, and a SHARED_STATUS class's code back to it.
 ERRORS: tuple[type[LedgerError], ...] = (
     MalformedError,
     NotAuthorizedError,
@@ -80,4 +97,9 @@ ERRORS: tuple[type[LedgerError], ...] = (
     RateLimitedError,
     StorageError,
     ConfigurationError,
+    OverloadedError,
 )
+
+# The classes that share their HTTP status with another in ERRORS: the HTTP client knows them by
+# their `default_code`, and gives every other code of that status to the other class.
+SHARED_STATUS: tuple[type[LedgerError], ...] = (OverloadedError,)

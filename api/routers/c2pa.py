@@ -1,11 +1,12 @@
 """POST /v1/c2pa/ingest: a camera's C2PA-signed JPEG, logged as a c2pa-capture/v1 entry."""
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RegistryDep
+from api.deps import DecodeGateDep, RegistryDep
 from api.schemas import CaptureResultOut
 from ledger.errors import MalformedError
 
@@ -22,7 +23,7 @@ _BODY = {
     openapi_extra={"requestBody": _BODY},
     responses={200: {"model": CaptureResultOut}},
 )
-async def ingest(request: Request, registry: RegistryDep) -> dict[str, Any]:
+async def ingest(request: Request, registry: RegistryDep, gate: DecodeGateDep) -> dict[str, Any]:
     """Send the signed file itself as the body (`Content-Type: image/jpeg`). The manifest is
     validated offline against the registered vendor roots; the signer's certificate is enrolled
     if it is not yet. Refusals carry c2pa's own validation code, e.g.
@@ -31,5 +32,6 @@ async def ingest(request: Request, registry: RegistryDep) -> dict[str, Any]:
     if not data:
         raise MalformedError("send the signed JPEG as the request body", code="no_image")
     name = request.headers.get("x-filename", "upload.jpg")[:200]
-    result = await run_in_threadpool(registry.ingest_c2pa, data, name)
+    # The ingest reads the C2PA manifest and decodes the image to hash it: one decode.
+    result = await run_in_threadpool(gate.run, partial(registry.ingest_c2pa, data, name))
     return result.to_json()

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import LogKey, LookupDep, MetricsDep, Store
+from api.deps import IndexStatsDep, LogKey, MetricsDep, Store
 from api.metrics import CONTENT_TYPE
 from ledger.errors import LedgerError
 
@@ -38,11 +38,13 @@ def _database(store: Store, metrics: MetricsDep) -> dict[str, Any]:
 
 
 @router.get("/readyz")
-def readyz(store: Store, lookup: LookupDep, metrics: MetricsDep, log_key: LogKey) -> JSONResponse:
+def readyz(
+    store: Store, index_stats: IndexStatsDep, metrics: MetricsDep, log_key: LogKey
+) -> JSONResponse:
     """200 when the database answers and the near-duplicate index is loaded, else 503; the
     body says which, and whether this process holds the sequencer lock at this moment."""
     database = _database(store, metrics)
-    stats = lookup.stats()
+    stats = index_stats()
     ready = bool(database["ok"]) and stats.loaded
     body = {
         "status": "ready" if ready else "not ready",
@@ -60,7 +62,7 @@ def readyz(store: Store, lookup: LookupDep, metrics: MetricsDep, log_key: LogKey
 
 
 @router.get("/metrics")
-def metrics_text(metrics: MetricsDep, lookup: LookupDep) -> Response:
+def metrics_text(metrics: MetricsDep, index_stats: IndexStatsDep) -> Response:
     """Every metric in Prometheus's text format; with --workers N, summed over the workers."""
-    metrics.sample_index(lookup.stats, force=True)
+    metrics.sample_index(index_stats, force=True)
     return Response(metrics.exposition(), media_type=CONTENT_TYPE, headers=NO_STORE)

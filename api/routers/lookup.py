@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LookupDep, SettingsDep
+from api.deps import DecodeGateDep, LookupDep, SettingsDep
 from api.schemas import LookupOut, lookup_request_body
 from ledger.errors import MalformedError
-from registry.lookup.query import query_from_image, query_from_json
+from registry.lookup.query import query_from_json, query_from_upload
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
 
@@ -22,7 +22,9 @@ router = APIRouter(prefix="/v1", tags=["lookup"])
     openapi_extra={"requestBody": lookup_request_body()},
     responses={200: {"model": LookupOut}},
 )
-async def lookup(request: Request, finder: LookupDep, settings: SettingsDep) -> dict[str, Any]:
+async def lookup(
+    request: Request, finder: LookupDep, gate: DecodeGateDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Send `multipart/form-data` with an `image` file, or JSON hashes computed locally:
     `{"probes": [{"name", "pdq", "quality", "phash"}, ...], "sha256": hex}` (what
     `registry.imaging.hashing.query_hashes` returns), or the short form
@@ -37,9 +39,7 @@ async def lookup(request: Request, finder: LookupDep, settings: SettingsDep) -> 
             )
         data = await upload.read()
         name = upload.filename or "image"
-        query = await run_in_threadpool(
-            partial(query_from_image, max_pixels=settings.max_image_pixels), data, name
-        )
+        query = await run_in_threadpool(gate.run, partial(query_from_upload, settings, data, name))
     else:
         try:
             body = json.loads(await request.body())

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LookupDep, SettingsDep, Store
+from api.deps import DecodeGateDep, LookupDep, SettingsDep, Store
 from api.schemas import SoftBindingMatchesOut, SoftBindingQueryIn, SupportedAlgorithmsOut
 from registry.errors import UnsupportedMediaError
-from registry.lookup.query import Lookup, query_from_image
+from registry.lookup.query import Lookup, query_from_upload
 from registry.lookup.softbinding import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS,
@@ -80,6 +80,7 @@ async def by_binding_post(
 async def by_content(
     request: Request,
     finder: LookupDep,
+    gate: DecodeGateDep,
     settings: SettingsDep,
     alg: Annotated[str | None, Query(description="if given, one of ours")] = None,
     max_results: MaxResults = DEFAULT_MAX_RESULTS,
@@ -94,9 +95,7 @@ async def by_content(
             f"{content_type[:80] or 'none'!r}",
         )
     data = await request.body()
-    query = await run_in_threadpool(
-        partial(query_from_image, max_pixels=settings.max_image_pixels), data, "image"
-    )
+    query = await run_in_threadpool(gate.run, partial(query_from_upload, settings, data))
     result = await run_in_threadpool(finder.lookup, query)
     return matches(result, max_results)
 

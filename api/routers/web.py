@@ -12,13 +12,15 @@ from fastapi.responses import HTMLResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LookupDep, SettingsDep, Store
+from api.deps import DecodeGateDep, LookupDep, SettingsDep, Store
 from api.errors import status_for
 from api.pages import templates
 from ledger import LogStore
 from ledger.errors import LedgerError
+from registry.config import RegistrySettings
+from registry.errors import OverloadedError
 from registry.imaging.hashing import DIHEDRAL_NAMES
-from registry.lookup.query import query_from_image
+from registry.lookup.query import Query, query_from_upload
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,12 +61,31 @@ def _thumbnail(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
+def _hashed_upload(settings: RegistrySettings, data: bytes, name: str) -> tuple[Query, str]:
+    """The lookup's hashes and the page's thumbnail: both decode the upload, so both run in one
+    turn of the decode gate (and the thumbnail only for an image the caps let through)."""
+    return query_from_upload(settings, data, name), _thumbnail(data)
+
+
 def _page(
-    request: Request, store: LogStore, name: str, status_code: int = 200, **context: Any
+    request: Request,
+    store: LogStore,
+    name: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
 ) -> HTMLResponse:
     latest = store.latest_checkpoint()
     context |= {"origin": latest.checkpoint.origin, "tree_size": latest.size}
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=headers
+    )
+
+
+def _error_page(request: Request, store: LogStore, error: LedgerError) -> HTMLResponse:
+    retry = error.retry_after_s if isinstance(error, OverloadedError) else None
+    headers = None if retry is None else {"Retry-After": str(retry)}
+    return _page(request, store, "index.html", status_for(error), headers, error=str(error))
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -92,7 +113,7 @@ def _how(probe: str, matched_hash: str, evidence: str) -> str:
 
 @router.post("/", response_class=HTMLResponse)
 async def check(
-    request: Request, store: Store, finder: LookupDep, settings: SettingsDep
+    request: Request, store: Store, finder: LookupDep, gate: DecodeGateDep, settings: SettingsDep
 ) -> HTMLResponse:
     form = await request.form()
     upload = form.get("image")
@@ -101,12 +122,11 @@ async def check(
     data = await upload.read()
     name = upload.filename or "image"
     try:
-        hash_query = partial(query_from_image, max_pixels=settings.max_image_pixels)
-        query = await run_in_threadpool(hash_query, data, name)
+        hashed = await run_in_threadpool(gate.run, partial(_hashed_upload, settings, data, name))
+        query, thumbnail = hashed
         result = await run_in_threadpool(finder.lookup, query)
-        thumbnail = await run_in_threadpool(_thumbnail, data)
     except LedgerError as exc:
-        return _page(request, store, "index.html", status_for(exc), error=str(exc))
+        return _error_page(request, store, exc)
     first = next((m.leaf_index for m in result.matches if m.first_logged), None)
     matches = [
         {

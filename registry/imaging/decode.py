@@ -8,6 +8,12 @@ Decoding is defensive:
   decoded: a file with more pixels raises `TooLargeError(code="image_too_large")`, and so does
   one Pillow itself refuses to open (`DecompressionBombError`, over twice its
   `Image.MAX_IMAGE_PIXELS`).
+* A second, optional limit, `max_decoded_pixels` (lookups: PROV_LOOKUP_MAX_PIXELS), is on the
+  pixels actually decoded: for JPEG and MPO those of the draft-reduced picture libjpeg decodes
+  (a 48 MP camera JPEG decodes 1/8 scale, 0.75 MP), for every other format the full image,
+  since Pillow has no reduced decode for them that gives prep-v1's pixels (`Image.draft` is a
+  no-op for PNG, WebP, AVIF, TIFF, GIF and BMP; `reduce()` needs the full decode first). It is
+  checked after draft mode has set the decode size, before any pixel data is decoded.
 * Every image is fully decoded (`load()`), with `ImageFile.LOAD_TRUNCATED_IMAGES` False (we
   refuse to run if some other code switched it on), so a truncated file raises
   `MalformedError(code="image_unreadable")` instead of hashing a half-grey picture.
@@ -34,7 +40,8 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -88,9 +95,11 @@ def decode(
     *,
     min_side: int | None = MIN_SIDE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_pixels: int | None = None,
 ) -> Decoded:
     """Open, check, fully decode, orient and reduce to a short side >= `min_side`. `name` (a file
-    name or label) appears in every error message.
+    name or label) appears in every error message. `max_decoded_pixels`, if given, bounds the
+    pixels the decode itself produces (see the module docstring).
 
     Other `min_side` values are for the benchmark and its measurements only: None decodes at
     full size (no draft mode, no reduction). Stored hashes always use MIN_SIDE ("prep-v1").
@@ -105,12 +114,12 @@ def decode(
         full_width, full_height = img.size
         _check_size(full_width, full_height, name, max_pixels)
         fmt = img.format or ""
-        try:
-            rgb, swapped = _prepare(img, min_side)
-        except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, EOFError...
-            raise MalformedError(
-                f"{name}: unreadable, truncated or corrupt image ({exc})", code="image_unreadable"
-            ) from exc
+        with _unreadable(name):
+            scale = _draft(img, min_side)
+        if max_decoded_pixels is not None:
+            _check_decoded_size(img, name, max_decoded_pixels)
+        with _unreadable(name):
+            rgb, swapped = _prepare(img, scale, (full_width, full_height))
     if swapped:
         full_width, full_height = full_height, full_width
     return Decoded(rgb=rgb, width=full_width, height=full_height, media_type=FORMATS[fmt])
@@ -146,13 +155,41 @@ def _check_size(width: int, height: int, name: str, max_pixels: int) -> None:
         raise MalformedError(f"{name}: image has no pixels", code="image_unreadable")
 
 
-def _prepare(img: Image.Image, min_side: int | None) -> tuple[Image.Image, bool]:
-    """Decode an opened image fully to prep-v1 RGB; and whether its EXIF orientation swaps the
-    sides. Any exception here means the file is unreadable, truncated or corrupt."""
-    full_size = img.size
-    scale = 1 if min_side is None else _reduction(*full_size, min_side)
+def _check_decoded_size(img: Image.Image, name: str, max_decoded_pixels: int) -> None:
+    """Refuse from the size the decode will produce (img.size, after any draft), before load()."""
+    width, height = img.size
+    if width * height > max_decoded_pixels:
+        raise TooLargeError(
+            f"{name}: image too large to look up ({width}x{height} = {width * height} pixels "
+            f"decoded, limit {max_decoded_pixels}, PROV_LOOKUP_MAX_PIXELS); send a smaller "
+            "image, or a JPEG, which decodes at up to 1/8 scale",
+            code="image_too_large",
+        )
+
+
+@contextmanager
+def _unreadable(name: str) -> Iterator[None]:
+    """Any exception from a decoder means the file is unreadable, truncated or corrupt."""
+    try:
+        yield
+    except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, EOFError...
+        raise MalformedError(
+            f"{name}: unreadable, truncated or corrupt image ({exc})", code="image_unreadable"
+        ) from exc
+
+
+def _draft(img: Image.Image, min_side: int | None) -> int:
+    """The prep-v1 reduction factor; for JPEG, switch on draft mode for it, which sets img.size
+    to what libjpeg will decode (nothing is decoded yet)."""
+    scale = 1 if min_side is None else _reduction(*img.size, min_side)
     if min_side is not None and scale > 1 and img.format in _JPEG_LIKE:
         img.draft("RGB", (min_side, min_side))  # same scale rule as _reduction
+    return scale
+
+
+def _prepare(img: Image.Image, scale: int, full_size: tuple[int, int]) -> tuple[Image.Image, bool]:
+    """Decode an opened (and drafted) image fully to prep-v1 RGB; and whether its EXIF
+    orientation swaps the sides."""
     img.load()  # the full decode: a truncated or corrupt file fails here
     # Not drafted (a format without draft mode, or a draft Pillow refused): reduce below.
     needs_reduce = scale > 1 and img.size == full_size

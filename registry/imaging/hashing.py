@@ -149,15 +149,20 @@ def hash_image(
 
 
 def query_hashes(
-    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes,
+    name: str = "image",
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_pixels: int | None = None,
 ) -> tuple[str, list[ProbeHash]]:
     """What a lookup of this file searches with: its SHA-256, and probes - the eight dihedral
     variants first (in `pdq_dihedral`'s order, named by DIHEDRAL_NAMES), then the picture with
     its uniform borders trimmed ("trimmed", only when it has such borders) and the regions of
     registry.imaging.features (probe names "center95", "top80", "bottom80"). An image of more than
-    `max_pixels` pixels raises TooLargeError before it is decoded."""
+    `max_pixels` pixels, or one whose decode would produce more than `max_decoded_pixels`
+    (`registry.imaging.decode`), raises TooLargeError before it is decoded."""
     sha256 = hashlib.sha256(data).hexdigest()
-    rgb = decode(data, name, max_pixels=max_pixels).rgb
+    rgb = decode(data, name, max_pixels=max_pixels, max_decoded_pixels=max_decoded_pixels).rgb
     pixels = _rgb_array(rgb)
     probes = []
     for probe_name, transpose in zip(DIHEDRAL_NAMES, _DIHEDRAL, strict=True):

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from ledger.errors import MalformedError
+from registry.config import RegistrySettings
 from registry.imaging.hashing import DEFAULT_MAX_PIXELS, DIHEDRAL_NAMES, ProbeHash, query_hashes
 from registry.imaging.matching import PROBE_TARGETS
 
@@ -24,10 +25,27 @@ class Query:
 
 
 def query_from_image(
-    data: bytes, name: str = "image", *, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes,
+    name: str = "image",
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_decoded_pixels: int | None = None,
 ) -> Query:
-    sha256, probes = query_hashes(data, name, max_pixels=max_pixels)
+    sha256, probes = query_hashes(
+        data, name, max_pixels=max_pixels, max_decoded_pixels=max_decoded_pixels
+    )
     return Query(sha256, tuple(probes))
+
+
+def query_from_upload(settings: RegistrySettings, data: bytes, name: str = "image") -> Query:
+    """A lookup of an image someone sent, under the settings' caps: PROV_MAX_IMAGE_PIXELS on
+    the file's size, PROV_LOOKUP_MAX_PIXELS on the pixels its decode produces."""
+    return query_from_image(
+        data,
+        name,
+        max_pixels=settings.max_image_pixels,
+        max_decoded_pixels=settings.lookup_max_pixels,
+    )
 
 
 def query_from_json(body: object) -> Query:

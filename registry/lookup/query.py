@@ -38,6 +38,7 @@ from registry.lookup.parse import MAX_PROBES as MAX_PROBES
 from registry.lookup.parse import Query as Query
 from registry.lookup.parse import query_from_image as query_from_image
 from registry.lookup.parse import query_from_json as query_from_json
+from registry.lookup.parse import query_from_upload as query_from_upload
 from registry.lookup.rows import CaptureRow
 
 MAX_MATCHES = 20

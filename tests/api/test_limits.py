@@ -16,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import ImageFile
+from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from api import create_app
-from api.limits import LIMITED_PATHS, BodySizeLimit, TokenBuckets
+from api.app import ROUTERS
+from api.limits import BodySizeLimit, LimitedRoutes, TokenBuckets
 from api.settings import ApiSettings
 from cli.client import HttpClient
 from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
@@ -33,27 +36,13 @@ from registry.config import MAX_IMAGE_PIXELS_CEILING
 from registry.errors import RateLimitedError, TooLargeError
 from registry.imaging.hashing import DEFAULT_MAX_PIXELS, query_hashes
 from testkit.pki import DevicePKI, make_pki
+from tests.support.clocks import Seconds
 from tests.support.prov_cli import Prov
 from tests.support.registry_fixtures import TOKEN, picture, record
 from tests.support.serving import prov_serve
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 SMALL = picture(1)  # 160 x 120 = 19,200 pixels
-
-
-class Seconds:
-    """A monotonic clock in seconds that only tests move; `sleep` moves it too."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 def now_ms() -> int:
@@ -192,6 +181,18 @@ def test_limit_settings_come_from_the_environment(
     )
     monkeypatch.setenv("PROV_RATE_LIMIT", "0")
     assert not RegistrySettings.from_env(log).rate_limited
+    for name in ("PROV_LOOKUP_MAX_PIXELS", "PROV_DECODE_CONCURRENCY", "PROV_DECODE_QUEUE"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = RegistrySettings.from_env(log)
+    assert defaults.lookup_max_pixels == 40_000_000
+    cpus = os.cpu_count() or 1
+    assert (defaults.decode_concurrency, defaults.decode_queue_size) == (cpus, 2 * cpus)
+    monkeypatch.setenv("PROV_LOOKUP_MAX_PIXELS", "1000")
+    monkeypatch.setenv("PROV_DECODE_CONCURRENCY", "3")
+    decoding = RegistrySettings.from_env(log)
+    assert (decoding.lookup_max_pixels, decoding.decode_queue_size) == (1000, 6)
+    monkeypatch.setenv("PROV_DECODE_QUEUE", "0")
+    assert RegistrySettings.from_env(log).decode_queue_size == 0
     monkeypatch.setenv("PROV_RATE_LIMIT", "20")
     monkeypatch.setenv("PROV_RATE_BURST", "0")
     assert not RegistrySettings.from_env(log).rate_limited
@@ -207,6 +208,11 @@ def test_limit_settings_come_from_the_environment(
         ("PROV_RATE_BURST", "1.5", "not an integer"),
         ("PROV_MAX_IMAGE_PIXELS", "0", "outside 1 to"),
         ("PROV_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS_CEILING + 1), "outside 1 to"),
+        ("PROV_LOOKUP_MAX_PIXELS", "0", "outside 1 to"),
+        ("PROV_LOOKUP_MAX_PIXELS", "40MP", "not an integer"),
+        ("PROV_DECODE_CONCURRENCY", "0", "must be at least 1"),
+        ("PROV_DECODE_QUEUE", "-1", "is negative; use 0 (refuse when every decode slot"),
+        ("PROV_DECODE_QUEUE", "many", "not an integer"),
     ],
 )
 def test_bad_limit_settings_are_refused_by_name(
@@ -292,16 +298,50 @@ def test_an_image_over_the_pixel_limit_is_413_on_both_lookup_paths(
         assert client.post("/v1/lookup", files=upload).json()["verdict"] == "not-found"
 
 
-@pytest.mark.parametrize("path", sorted(LIMITED_PATHS))
-def test_each_limited_path_answers_429_with_retry_after(
-    server_settings: RegistrySettings, path: str
+def _routes() -> list[BaseRoute]:
+    app = FastAPI()
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app.routes
+
+
+LIMITED = LimitedRoutes.of(_routes())
+
+
+def test_the_limited_routes_are_the_writes_and_every_lookup() -> None:
+    assert LIMITED.listing() == [
+        ("GET", "/v1/c2pa/matches/byBinding"),  # the GET twin of POST byBinding
+        ("POST", "/"),
+        ("POST", "/v1/c2pa/ingest"),
+        ("POST", "/v1/c2pa/matches/byBinding"),
+        ("POST", "/v1/c2pa/matches/byContent"),
+        ("POST", "/v1/captures"),
+        ("POST", "/v1/devices"),
+        ("POST", "/v1/lookup"),
+        ("POST", "/v1/revocations"),
+        ("POST", "/v1/vendors"),
+    ]
+    assert ("GET", "/v1/c2pa/matches/byBinding") in LIMITED
+    assert ("GET", "/") not in LIMITED and ("GET", "/checkpoint") not in LIMITED
+
+
+@pytest.mark.parametrize(("method", "path"), LIMITED.listing())
+def test_each_limited_route_answers_429_with_retry_after(
+    server_settings: RegistrySettings, method: str, path: str
 ) -> None:
     clock = Seconds()
+
+    def call() -> httpx.Response:
+        response: httpx.Response = client.request(
+            method, path, json={} if method == "POST" else None
+        )
+        return response
+
     with serve(limited(server_settings, rate=0.4, burst=2), clock) as client:
         # Refused requests spend tokens too: bad input costs the server as much to refuse.
         for _ in range(2):
-            assert client.post(path, json={}).status_code not in (413, 429)
-        over = client.post(path, json={})
+            assert call().status_code not in (413, 429)
+        over = call()
         message = error_of(over, 429, "rate_limited")
         assert over.headers["retry-after"] == "3"  # 1 token at 0.4/s: 2.5 s, rounded up
         assert "PROV_RATE_LIMIT" in message and "retry in 3 s" in message
@@ -309,7 +349,7 @@ def test_each_limited_path_answers_429_with_retry_after(
         assert client.get("/checkpoint").status_code == 200
         assert client.get("/v1/log").status_code == 200
         clock.now += int(over.headers["retry-after"])
-        assert client.post(path, json={}).status_code != 429
+        assert call().status_code != 429
 
 
 def test_clients_are_told_apart_by_address(server_settings: RegistrySettings) -> None:

@@ -11,8 +11,15 @@ import api.errors
 import cli.client
 import cli.errors
 import ledger.monitor
-from ledger.errors import LedgerError, MalformedError
-from registry.errors import ERRORS, RateLimitedError, TooLargeError, UnsupportedMediaError
+from ledger.errors import ConfigurationError, LedgerError, MalformedError, StorageError
+from registry.errors import (
+    ERRORS,
+    SHARED_STATUS,
+    OverloadedError,
+    RateLimitedError,
+    TooLargeError,
+    UnsupportedMediaError,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("ledger", "registry", "api", "cli")
@@ -78,6 +85,7 @@ def test_the_mapping_is_unchanged() -> None:
         "RateLimitedError": (429, 1),
         "StorageError": (500, 1),
         "ConfigurationError": (503, 2),
+        "OverloadedError": (503, 1),  # told apart from ConfigurationError by its code
     }
     assert {e.__name__: (e.http_status, e.exit_code) for e in ERRORS} == expected
     assert (LedgerError.http_status, LedgerError.exit_code) == (500, 1)
@@ -87,13 +95,18 @@ def test_the_mapping_is_unchanged() -> None:
 
 def test_the_three_tables_agree() -> None:
     inverse = cli.client._ERROR_BY_STATUS
-    assert len(inverse) == len(ERRORS), "two error classes share an HTTP status"
+    assert len(inverse) == len(ERRORS) - len(SHARED_STATUS), "two classes share an HTTP status"
+    assert set(SHARED_STATUS) <= set(ERRORS)
     for error in ERRORS:
         assert api.errors.STATUS_BY_ERROR[error] == error.http_status
         assert cli.errors.EXIT_CODE_BY_ERROR[error] == error.exit_code
-        assert inverse[error.http_status] is error
+        assert cli.client.error_class_for(error.http_status, error.default_code) is error
+        if error not in SHARED_STATUS:
+            assert inverse[error.http_status] is error
     for error in _error_classes():
-        back = inverse[error.http_status]
+        back = cli.client.error_class_for(error.http_status, error.default_code)
+        if error not in ERRORS:  # a subclass (ForkAlarm): its base class's status
+            back = inverse[error.http_status]
         assert back.exit_code == error.exit_code, (error, back)
         instance = error.__new__(error)
         assert api.errors.status_for(instance) == error.http_status
@@ -104,8 +117,10 @@ def test_the_three_tables_agree() -> None:
 def test_the_client_raises_the_class_of_each_status(error: type[LedgerError]) -> None:
     import httpx
 
+    code = error.default_code if error in SHARED_STATUS else "some_code"
+
     def answer(request: httpx.Request) -> httpx.Response:
-        body = {"error": {"type": "some_code", "message": "refused"}}
+        body = {"error": {"type": code, "message": "refused"}}
         return httpx.Response(error.http_status, json=body, headers={"Retry-After": "1"})
 
     http = httpx.Client(transport=httpx.MockTransport(answer), base_url="http://log.test")
@@ -113,9 +128,17 @@ def test_the_client_raises_the_class_of_each_status(error: type[LedgerError]) ->
     with pytest.raises(error) as caught:
         client.device("d")
     assert type(caught.value) is error
-    assert caught.value.code == "some_code"
-    if error is RateLimitedError:
-        assert isinstance(caught.value, RateLimitedError) and caught.value.retry_after_s == 1
+    assert caught.value.code == code
+    if error is RateLimitedError or error is OverloadedError:
+        assert isinstance(caught.value, RateLimitedError | OverloadedError)
+        assert caught.value.retry_after_s == 1
+
+
+def test_a_503_is_overloaded_by_its_code_and_otherwise_not_configured() -> None:
+    assert cli.client.error_class_for(503, "overloaded") is OverloadedError
+    assert cli.client.error_class_for(503, "not_configured") is ConfigurationError
+    assert cli.client.error_class_for(503, "no_log_key") is ConfigurationError
+    assert cli.client.error_class_for(599, "overloaded") is StorageError
 
 
 def test_docs_list_every_raised_code_once_and_no_other() -> None:

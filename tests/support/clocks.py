@@ -10,3 +10,18 @@ class FixedClock:
     def __call__(self) -> int:
         self.now_ms += 1
         return self.now_ms
+
+
+class Seconds:
+    """A monotonic clock in seconds that only tests move; `sleep` moves it too."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds

@@ -48,6 +48,15 @@ def picture(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
     return out.getvalue()
 
 
+def large_jpeg(size: tuple[int, int], seed: int = 3) -> bytes:
+    """A textured JPEG of `size` (a camera's file stands in): a picture a tenth the size,
+    scaled up, so making an 8000 x 6000 one is quick."""
+    small = Image.open(io.BytesIO(picture(seed, (size[0] // 10, size[1] // 10))))
+    out = io.BytesIO()
+    small.resize(size, Image.Resampling.BILINEAR).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
 @pytest.fixture
 def registry(store: LogStore, signer: Signer, clock: FixedClock, tmp_path: Path) -> Registry:
     registry_sequencer(store, signer, clock).initialize()
