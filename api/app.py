@@ -75,6 +75,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if state.witness_loop is not None:
         state.witness_loop.stop()
         state.witness_loop = None
+    # Here, not only at interpreter exit: on SIGTERM uvicorn re-raises the signal once the
+    # lifespan ends, and the default action kills this process before any atexit hook, which
+    # would leave the verify processes running as orphans. A new start respawns them.
+    state.registry.close()
 
 
 def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:

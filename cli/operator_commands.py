@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import migrations
-from cli import common
+from cli import SHUTDOWN_GRACE_S, common
 from cli.common import admin_token_option, emit, json_option, open_client
 from cli.files import load_certificates
 from ledger import ConfigurationError, LogConfig, LogStore, open_engine
@@ -27,6 +27,9 @@ from registry.open import now_ms, registry_sequencer
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
 console = Console()
+# uvicorn kills (SIGKILL) and replaces a worker that does not answer its supervisor's ping in
+# time; its default, 5 s, is shorter than a worker takes to start on a busy machine.
+WORKER_HEALTHCHECK_S = 30
 
 
 @click.command()
@@ -75,7 +78,7 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     if workers == 1:
         app = create_app(RegistrySettings.from_env(config))
         app.state.prov.registry.start_verify_workers()
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return
     _serve_workers(config, host, port, workers)
 
@@ -98,7 +101,13 @@ def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> Non
         loop = WitnessLoop(pusher, config.witness_interval_s)
         loop.start()
     try:
-        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, host=host, port=port)
+        # The workers stop their own verify processes in the app's lifespan (api.app): uvicorn
+        # forwards SIGTERM and SIGINT to them, lets requests in flight finish, and joins them.
+        uvicorn.run(
+            "api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+        )  # fmt: skip
     finally:
         if loop is not None:
             loop.stop()

@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
+STOP_WAIT_S = 3.0  # how long WitnessLoop.stop waits for a push in flight
 
 
 @dataclass(frozen=True)
@@ -242,10 +243,14 @@ class WitnessLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Stop pushing. A push still waiting on a witness after `wait_s` is left to die with
+        the process (the thread is a daemon): a server must stop within seconds of SIGTERM,
+        and a push cut short only means a cosignature collected on the next start."""
         self._stop.set()
-        self._thread.join(timeout=self._interval + 15)
-        self._pusher.close()
+        self._thread.join(timeout=wait_s)
+        if not self._thread.is_alive():
+            self._pusher.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
