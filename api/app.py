@@ -68,7 +68,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     witnesses = parse_witnesses(log_settings.witnesses)
     # Only the operator's server (the one holding the log key) pushes to witnesses.
     if witnesses and state.settings.push_to_witnesses and state.log_key is not None:
-        pusher = WitnessPusher(state.store, witnesses)
+        pusher = WitnessPusher(state.store, witnesses, mark=log_settings.published_mark())
         state.witness_loop = WitnessLoop(pusher, log_settings.witness_interval_s)
         state.witness_loop.start()
     yield

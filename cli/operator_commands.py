@@ -20,13 +20,23 @@ from cli.common import admin_token_option, emit, json_option, open_client
 from cli.files import load_certificates
 from ledger import ConfigurationError, LogConfig, LogStore, open_engine
 from ledger.database import describe
-from ledger.witnessing import PushResult, WitnessLoop, WitnessPusher, parse_witnesses
+from ledger.errors import LedgerError
+from ledger.published import refusal
+from ledger.witnessing import (
+    PushResult,
+    WitnessEndpoint,
+    WitnessLoop,
+    WitnessPusher,
+    parse_witnesses,
+)
 from registry import RegistrySettings, open_registry
 from registry.open import now_ms, registry_sequencer
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+START_PUSH_S = 5.0  # per witness, so an unreachable one delays the start by this at most
 # uvicorn kills (SIGKILL) and replaces a worker that does not answer its supervisor's ping in
 # time; its default, 5 s, is shorter than a worker takes to start on a busy machine.
 WORKER_HEALTHCHECK_S = 30
@@ -56,7 +66,7 @@ def init(config: LogConfig, origin: str | None) -> None:
     else:
         console.print(f"using the existing log key {config.key_file}")
     store = LogStore(open_engine(config.database_url))
-    latest = registry_sequencer(store, signer, now_ms).initialize()
+    latest = registry_sequencer(store, signer, now_ms, mark=config.published_mark()).initialize()
     console.print(f"log {signer.name!r} is ready at tree size {latest.size}")
     click.echo(f"verifier key: {signer.verifier.vkey}")
 
@@ -75,12 +85,39 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
 
     from api import create_app
 
+    _check_before_serving(config)
     if workers == 1:
         app = create_app(RegistrySettings.from_env(config))
         app.state.prov.registry.start_verify_workers()
         uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         return
     _serve_workers(config, host, port, workers)
+
+
+def _pusher(config: LogConfig, endpoints: tuple[WitnessEndpoint, ...]) -> WitnessPusher:
+    store = LogStore(open_engine(config.database_url))
+    return WitnessPusher(store, endpoints, mark=config.published_mark(), timeout=START_PUSH_S)
+
+
+def _check_before_serving(config: LogConfig) -> None:
+    """Ask the witnesses once (one that cosigned more than the database holds proves it was
+    restored from an older backup), then say loudly if the log must refuse to sequence."""
+    if config.load_verifier() is None:
+        return  # a read-only server never sequences
+    endpoints = parse_witnesses(config.witnesses)
+    if endpoints:
+        pusher = _pusher(config, endpoints)
+        try:
+            _print_push_results(pusher.push())
+        except LedgerError as exc:
+            err_console.print(f"[yellow]witnesses[/]: {escape(str(exc))}")
+        finally:
+            pusher.close()
+    problem = refusal(LogStore(open_engine(config.database_url)), config.published_mark())
+    if problem is not None:
+        err_console.print(
+            f"[bold red]REFUSING TO SEQUENCE ({problem.code}):[/] {escape(str(problem))}"
+        )
 
 
 def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> None:
@@ -97,7 +134,7 @@ def _serve_workers(config: LogConfig, host: str, port: int, workers: int) -> Non
     loop = None
     endpoints = parse_witnesses(config.witnesses)
     if endpoints and config.load_verifier() is not None:
-        pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+        pusher = _pusher(config, endpoints)
         loop = WitnessLoop(pusher, config.witness_interval_s)
         loop.start()
     try:
@@ -132,13 +169,24 @@ def status(config: LogConfig, as_json: bool) -> None:
         "root_hash": base64.b64encode(latest.checkpoint.root_hash).decode(),
         "vkey": verifier.vkey if verifier else None,
         "database": describe(store.engine),
+        "published": None if (mark := config.published_mark().read()) is None else mark.size,
+        "refusing": None,
     }
+    if verifier is not None and (problem := refusal(store, config.published_mark())):
+        report["refusing"] = {"code": problem.code, "message": str(problem)}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     for key, value in report.items():
+        if key in ("published", "refusing"):
+            continue
         shown = value if value is not None else "(the log key is not on this machine)"
         console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)
+    if report["refusing"] is not None:
+        console.print(
+            f"[bold red]REFUSING TO SEQUENCE:[/] {escape(report['refusing']['message'])}",
+            soft_wrap=True,
+        )
 
 
 @log.command()
@@ -152,7 +200,7 @@ def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
     endpoints = parse_witnesses(";".join(witnesses) or config.witnesses)
     if not endpoints:
         raise ConfigurationError("no witnesses: give --witness 'URL VKEY' or set PROV_WITNESSES")
-    pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+    pusher = _pusher(config, endpoints)
     try:
         results = pusher.push()
     finally:

@@ -23,8 +23,9 @@ from sqlalchemy import Connection, func, insert, select
 from ledger.cosignature import CosignatureVerifier, verify_cosignatures
 from ledger.database import translate_database_errors
 from ledger.errors import ConfigurationError, LedgerError, StorageError, VerificationError
+from ledger.published import PublishedMark
 from ledger.schema import log_checkpoints, log_cosignatures
-from ledger.store import LogStore, SignedCheckpoint
+from ledger.store import LogStore, SignedCheckpoint, read_root_at
 
 __all__ = [
     "PushResult",
@@ -80,11 +81,15 @@ class WitnessPusher:
         *,
         timeout: float = 10.0,
         http: httpx.Client | None = None,
+        mark: PublishedMark | None = None,
     ) -> None:
-        """`http`, if given, replaces the pusher's own client (tests pass a TestClient)."""
+        """`http`, if given, replaces the pusher's own client (tests pass a TestClient).
+        `mark` (ledger.published): checked and raised before each push, and raised to the size
+        a witness says it cosigned, if that is more than the database holds."""
         self._store = store
         self._witnesses = tuple(witnesses)
         self._http = http or httpx.Client(timeout=timeout)
+        self._mark = mark
 
     def close(self) -> None:
         self._http.close()
@@ -92,6 +97,10 @@ class WitnessPusher:
     def push(self) -> list[PushResult]:
         """Offer the latest checkpoint to every witness that has not cosigned it yet."""
         latest = self._store.latest_checkpoint()
+        if self._mark is not None:
+            # Never offer a rolled-back checkpoint; and record this one as published first.
+            self._mark.check(latest.checkpoint, self._root_at)
+            self._mark.raise_to(latest.checkpoint)
         results = []
         for witness in self._witnesses:
             try:
@@ -112,6 +121,7 @@ class WitnessPusher:
             # way to sync is to retry from the size it tells us.
             old = _parse_size(response.text, witness)
             if old > latest.size:
+                self._behind_witness(witness, old, latest)
                 raise VerificationError(
                     f"witness {witness.key.name} has cosigned {old} entries of this log, more "
                     f"than its latest checkpoint holds ({latest.size}): the log lost entries"
@@ -138,6 +148,19 @@ class WitnessPusher:
                 _store_cosignature(connection, latest.size, cosignature.name, cosignature.key_id,
                                    cosignature.timestamp, cosignature.line)  # fmt: skip
         return PushResult(witness.key.name, latest.size, found[0].timestamp)
+
+    def _behind_witness(
+        self, witness: WitnessEndpoint, size: int, latest: SignedCheckpoint
+    ) -> None:
+        """The witness cosigned more of this log than the database holds: record it, so the
+        sequencer refuses to fork, and say so (ConfigurationError log_behind_published)."""
+        if self._mark is not None:
+            self._mark.raise_witnessed(latest.checkpoint.origin, size, witness.key.name)
+            self._mark.check(latest.checkpoint, self._root_at)
+
+    def _root_at(self, size: int) -> bytes | None:
+        with self._store.reading() as connection:
+            return read_root_at(connection, size)
 
     def _add_checkpoint(
         self, witness: WitnessEndpoint, old: int, latest: SignedCheckpoint

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from ledger import LogStore, Sequencer, Signer, open_engine
 from ledger.database import STALL_TIMEOUT_S
+from ledger.published import PublishedMark
 from registry.admission.registry import Registry
 from registry.config import RegistrySettings
 from registry.entries.status_subjects import status_subjects
@@ -20,12 +21,15 @@ def registry_sequencer(
     clock: Callable[[], int],
     *,
     stall_timeout_s: float = STALL_TIMEOUT_S,
+    mark: PublishedMark | None = None,
 ) -> Sequencer:
     """The sequencer of a registry's log: it keeps the status index of the revocations
-    (registry.entries.status_subjects) and signs its note beside every checkpoint."""
+    (registry.entries.status_subjects) and signs its note beside every checkpoint; with
+    `mark`, it never forks what the log published (ledger.published)."""
     return Sequencer(
-        store, signer, clock, status_rule=status_subjects, stall_timeout_s=stall_timeout_s
-    )
+        store, signer, clock, status_rule=status_subjects, stall_timeout_s=stall_timeout_s,
+        mark=mark,
+    )  # fmt: skip
 
 
 def open_registry(
@@ -36,5 +40,7 @@ def open_registry(
     store = LogStore(open_engine(settings.log.database_url))
     sequencer = None
     if writable and settings.log.key_file.exists():
-        sequencer = registry_sequencer(store, settings.log.load_signer(), clock)
+        signer = settings.log.load_signer()
+        mark = settings.log.published_mark()
+        sequencer = registry_sequencer(store, signer, clock, mark=mark)
     return Registry(store, sequencer, settings, clock)
