@@ -108,7 +108,7 @@ def _check_before_serving(config: LogConfig) -> None:
     if endpoints:
         pusher = _pusher(config, endpoints)
         try:
-            _print_push_results(pusher.push())
+            _print_push_results(pusher.push(ask_all=True))
         except LedgerError as exc:
             err_console.print(f"[yellow]witnesses[/]: {escape(str(exc))}")
         finally:

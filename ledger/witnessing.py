@@ -94,8 +94,10 @@ class WitnessPusher:
     def close(self) -> None:
         self._http.close()
 
-    def push(self) -> list[PushResult]:
-        """Offer the latest checkpoint to every witness that has not cosigned it yet."""
+    def push(self, *, ask_all: bool = False) -> list[PushResult]:
+        """Offer the latest checkpoint to every witness that has not cosigned it yet; with
+        `ask_all`, to every witness, so one that cosigned more than our records say (a restored
+        database) answers with its size (`prov serve` does it once at start)."""
         latest = self._store.latest_checkpoint()
         if self._mark is not None:
             # Never offer a rolled-back checkpoint; and record this one as published first.
@@ -104,14 +106,16 @@ class WitnessPusher:
         results = []
         for witness in self._witnesses:
             try:
-                results.append(self._push_one(witness, latest))
+                results.append(self._push_one(witness, latest, ask_all))
             except LedgerError as exc:
                 results.append(PushResult(witness.key.name, latest.size, None, str(exc)))
         return results
 
-    def _push_one(self, witness: WitnessEndpoint, latest: SignedCheckpoint) -> PushResult:
+    def _push_one(
+        self, witness: WitnessEndpoint, latest: SignedCheckpoint, ask_all: bool
+    ) -> PushResult:
         old = self._known_size(witness)
-        if old == latest.size and self._has_cosignature(witness, latest.size):
+        if not ask_all and old == latest.size and self._has_cosignature(witness, latest.size):
             return PushResult(witness.key.name, latest.size, None)  # nothing new to cosign
         response = self._add_checkpoint(witness, old, latest)
         if response.status_code == 409 and response.headers.get("content-type", "").startswith(
