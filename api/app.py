@@ -87,7 +87,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     witnesses = parse_witnesses(log_settings.witnesses)
     # Only the operator's server (the one holding the log key) pushes to witnesses.
     if witnesses and state.settings.push_to_witnesses and state.log_key is not None:
-        pusher = WitnessPusher(state.store, witnesses)
+        pusher = WitnessPusher(state.store, witnesses, mark=log_settings.published_mark())
         counted = count_pushes(state.metrics.witness_pushes)
         state.witness_loop = WitnessLoop(pusher, log_settings.witness_interval_s, counted)
         state.witness_loop.start()
@@ -95,6 +95,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if state.witness_loop is not None:
         state.witness_loop.stop()
         state.witness_loop = None
+    # Here, not only at interpreter exit: on SIGTERM uvicorn re-raises the signal once the
+    # lifespan ends, and the default action kills this process before any atexit hook, which
+    # would leave the verify processes running as orphans. A new start respawns them.
+    state.registry.close()
     state.metrics.process_exited()
 
 

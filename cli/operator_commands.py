@@ -21,19 +21,31 @@ from rich.console import Console
 from rich.markup import escape
 
 import migrations
-from cli import common
+from cli import SHUTDOWN_GRACE_S, common
 from cli.common import admin_token_option, emit, json_option, open_client
 from cli.files import load_certificates
 from ledger import ConfigurationError, LogConfig, LogStore, Signer, open_engine
 from ledger.database import describe
-from ledger.witnessing import PushResult, WitnessLoop, WitnessPusher, parse_witnesses
+from ledger.errors import LedgerError
+from ledger.published import refusal
+from ledger.witnessing import (
+    PushResult,
+    WitnessEndpoint,
+    WitnessLoop,
+    WitnessPusher,
+    parse_witnesses,
+)
 from registry import RegistrySettings, open_registry
 from registry.open import now_ms, registry_sequencer
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
-WORKER_HEALTHCHECK_S = 30  # how long a `--workers N` worker may not answer uvicorn's ping
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+START_PUSH_S = 5.0  # per witness, so an unreachable one delays the start by this at most
+# uvicorn kills (SIGKILL) and replaces a worker that does not answer its supervisor's ping in
+# time; its default, 5 s, is shorter than a worker takes to start on a busy machine.
+WORKER_HEALTHCHECK_S = 30
 
 
 @click.command()
@@ -66,7 +78,9 @@ def init(config: LogConfig, origin: str | None) -> None:
         assert signer is not None
         engine = open_engine(config.database_url)
         try:
-            latest = registry_sequencer(LogStore(engine), signer, now_ms).initialize()
+            latest = registry_sequencer(
+                LogStore(engine), signer, now_ms, mark=config.published_mark()
+            ).initialize()
         finally:
             engine.dispose()
     console.print(f"log {signer.name!r} is ready at tree size {latest.size}")
@@ -124,6 +138,7 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     from api.settings import ApiSettings
 
     log_format = log_format_from_env()
+    _check_before_serving(config)
     if workers == 1:
         settings = RegistrySettings.from_env(config)
         app = create_app(ApiSettings(settings, log_requests=log_format == "json"))
@@ -131,7 +146,10 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
         run_options = _log_options(log_format)
         # proxy_headers off: uvicorn would take X-Forwarded-For from 127.0.0.1 as the client;
         # api.forwarded believes it from PROV_TRUSTED_PROXIES only.
-        uvicorn.run(app, host=host, port=port, proxy_headers=False, **run_options)  # type: ignore[arg-type]
+        uvicorn.run(
+            app, host=host, port=port, proxy_headers=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S, **run_options,  # type: ignore[arg-type]
+        )  # fmt: skip
         return
     _serve_workers(config, host, port, workers, log_format)
 
@@ -143,6 +161,32 @@ def _log_options(log_format: str) -> dict[str, object]:
 
     config = uvicorn_log_config(log_format)
     return {} if config is None else {"log_config": config, "access_log": False}
+
+
+def _pusher(config: LogConfig, endpoints: tuple[WitnessEndpoint, ...]) -> WitnessPusher:
+    store = LogStore(open_engine(config.database_url))
+    return WitnessPusher(store, endpoints, mark=config.published_mark(), timeout=START_PUSH_S)
+
+
+def _check_before_serving(config: LogConfig) -> None:
+    """Ask the witnesses once (one that cosigned more than the database holds proves it was
+    restored from an older backup), then say loudly if the log must refuse to sequence."""
+    if config.load_verifier() is None:
+        return  # a read-only server never sequences
+    endpoints = parse_witnesses(config.witnesses)
+    if endpoints:
+        pusher = _pusher(config, endpoints)
+        try:
+            _print_push_results(pusher.push(ask_all=True))
+        except LedgerError as exc:
+            err_console.print(f"[yellow]witnesses[/]: {escape(str(exc))}")
+        finally:
+            pusher.close()
+    problem = refusal(LogStore(open_engine(config.database_url)), config.published_mark())
+    if problem is not None:
+        err_console.print(
+            f"[bold red]REFUSING TO SEQUENCE ({problem.code}):[/] {escape(str(problem))}"
+        )
 
 
 def _serve_workers(config: LogConfig, host: str, port: int, workers: int, log_format: str) -> None:
@@ -171,15 +215,16 @@ def _supervise_workers(
     loop = None
     endpoints = parse_witnesses(config.witnesses)
     if endpoints and config.load_verifier() is not None:
-        pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+        pusher = _pusher(config, endpoints)
         # Counted in the metrics directory, so /metrics in any worker shows this process's.
         loop = WitnessLoop(pusher, config.witness_interval_s, count_pushes(witness_pushes(None)))
         loop.start()
     try:
+        # The workers stop their own verify processes in the app's lifespan (api.app): uvicorn
+        # forwards SIGTERM and SIGINT to them, lets requests in flight finish, and joins them.
         uvicorn.run(
             "api.app:app_from_env", factory=True, workers=workers, host=host, port=port,
-            # uvicorn's default of 5 s kills a worker still importing on a loaded machine (load
-            # 12 on 2 cores: every worker was killed and restarted, none ever served).
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             proxy_headers=False,  # as in serve: api.forwarded decides whom to believe
             **_log_options(log_format),  # type: ignore[arg-type]
@@ -208,13 +253,24 @@ def status(config: LogConfig, as_json: bool) -> None:
         "root_hash": base64.b64encode(latest.checkpoint.root_hash).decode(),
         "vkey": verifier.vkey if verifier else None,
         "database": describe(store.engine),
+        "published": None if (mark := config.published_mark().read()) is None else mark.size,
+        "refusing": None,
     }
+    if verifier is not None and (problem := refusal(store, config.published_mark())):
+        report["refusing"] = {"code": problem.code, "message": str(problem)}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     for key, value in report.items():
+        if key in ("published", "refusing"):
+            continue
         shown = value if value is not None else "(the log key is not on this machine)"
         console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)
+    if report["refusing"] is not None:
+        console.print(
+            f"[bold red]REFUSING TO SEQUENCE:[/] {escape(report['refusing']['message'])}",
+            soft_wrap=True,
+        )
 
 
 @log.command()
@@ -228,7 +284,7 @@ def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
     endpoints = parse_witnesses(";".join(witnesses) or config.witnesses)
     if not endpoints:
         raise ConfigurationError("no witnesses: give --witness 'URL VKEY' or set PROV_WITNESSES")
-    pusher = WitnessPusher(LogStore(open_engine(config.database_url)), endpoints)
+    pusher = _pusher(config, endpoints)
     try:
         results = pusher.push()
     finally:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 import migrations
+from cli import SHUTDOWN_GRACE_S
 from ledger.database import describe, open_engine
 from ledger.errors import ConfigurationError
 from ledger.note import check_key_name
@@ -120,7 +121,8 @@ def serve(
     load_cosigner(key_file)
     url = _database_url(database, create=True)
     migrations.upgrade(url)
-    uvicorn.run(create_witness_app(WitnessSettings(url, key_file, logs)), host=host, port=port)
+    app = create_witness_app(WitnessSettings(url, key_file, logs))
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
 
 @witness_group.command()

@@ -1,7 +1,7 @@
 """Where the log lives: its database URL and its signing key file.
 
 Defaults put both in a data directory (`./prov-data`): a SQLite file `log.db` and the key
-`log.key`. `PROV_DATA_DIR`, `PROV_DATABASE_URL` and `PROV_LOG_KEY_FILE` override them, and the
+`log.key`, and beside the key `log.published`, the mark of the largest checkpoint published. `PROV_DATA_DIR`, `PROV_DATABASE_URL` and `PROV_LOG_KEY_FILE` override them, and the
 CLI's `--data-dir` / `--database` options override the environment.
 """
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ledger.errors import ConfigurationError
 from ledger.note import Signer, Verifier, read_private_key_file, write_private_key_file
+from ledger.published import PublishedMark
 
 DEFAULT_DATA_DIR = "prov-data"
 
@@ -44,6 +45,15 @@ class LogConfig:
                 f"PROV_WITNESS_INTERVAL must be a number of seconds, not {interval!r}"
             ) from None
         return cls(directory, url, key_file, os.environ.get("PROV_WITNESSES", ""), interval_s)
+
+    @property
+    def published_file(self) -> Path:
+        """The mark of the largest checkpoint published (ledger.published), beside the key:
+        outside the database, so restoring a backup of the database does not roll it back."""
+        return self.key_file.with_suffix(".published")
+
+    def published_mark(self) -> PublishedMark:
+        return PublishedMark(self.published_file)
 
     def load_signer(self) -> Signer:
         return Signer.from_string(read_private_key_file(self.key_file, "log", "prov init"))

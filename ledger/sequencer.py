@@ -21,12 +21,14 @@ from ledger.database import STALL_TIMEOUT_S, locked_transaction
 from ledger.errors import ConfigurationError, MalformedError, StorageError
 from ledger.merkle import EMPTY_ROOT, root_hash
 from ledger.note import Signer
+from ledger.published import PublishedMark
 from ledger.schema import log_checkpoints, log_entry_bundles, log_tiles
 from ledger.status_index import StatusRule, commit_batch, commit_latest
 from ledger.store import (
     LogStore,
     SignedCheckpoint,
     read_latest_checkpoint,
+    read_root_at,
     read_tiles,
 )
 from ledger.tiles import (
@@ -98,17 +100,21 @@ class Sequencer:
         status_rule: StatusRule | None = None,
         stall_timeout_s: float = STALL_TIMEOUT_S,
         observer: SequencerObserver | None = None,
+        mark: PublishedMark | None = None,
     ) -> None:
         """`status_rule`: which subjects each leaf names; with one, every checkpoint gets a
         status note (ledger.status_index), without one the log keeps no status index.
         `stall_timeout_s`: see ledger.database.locked_transaction (PostgreSQL only).
-        `observer`: told when the lock is taken and released and when a batch commits."""
+        `observer`: told when the lock is taken and released and when a batch commits.
+        `mark`: the largest checkpoint published (ledger.published); with one, the sequencer
+        refuses to append to a database behind it, and raises it after each batch."""
         self._store = store
         self._signer = signer
         self._now = now
         self._status_rule = status_rule
         self._stall_timeout_s = stall_timeout_s
         self._observer: SequencerObserver = observer or _Unobserved()
+        self._mark = mark
 
     @contextmanager
     def _locked(self) -> Iterator[Connection]:
@@ -136,9 +142,11 @@ class Sequencer:
                 latest = self._store_checkpoint(
                     connection, Checkpoint(self._signer.name, 0, EMPTY_ROOT), self._now()
                 )
+            self._check_mark(connection, latest)
             if self._status_rule is not None:
                 commit_latest(connection, self._status_rule, self._signer, latest.checkpoint)
-            return latest
+        self._raise_mark(latest)
+        return latest
 
     def append(self, leaves: Sequence[bytes]) -> AppendResult:
         """Append `leaves` (exact leaf bytes) as one batch under one new checkpoint."""
@@ -166,7 +174,18 @@ class Sequencer:
         if latest is None:
             raise ConfigurationError("the log has no checkpoint yet: run `prov init` first")
         self._check_origin(latest)
+        self._check_mark(connection, latest)
         return latest
+
+    def _check_mark(self, connection: Connection, latest: SignedCheckpoint) -> None:
+        if self._mark is not None:
+            self._mark.check(latest.checkpoint, lambda size: read_root_at(connection, size))
+
+    def _raise_mark(self, latest: SignedCheckpoint) -> None:
+        # After the commit, before the caller acknowledges anything: a crash in between leaves
+        # the mark behind the database, which is harmless (docs/design.md).
+        if self._mark is not None:
+            self._mark.raise_to(latest.checkpoint)
 
     def append_decided(self, build: DecidingBuilder[T]) -> tuple[AppendResult, T]:
         """As `append_built`, and also return the outcome `build` decided alongside its leaves."""
@@ -204,6 +223,7 @@ class Sequencer:
                     connection, self._status_rule, self._signer, size, leaves, signed.checkpoint
                 )
         self._observer.batch_committed(len(leaves), new_size)
+        self._raise_mark(signed)
         return AppendResult(size, len(leaves), signed), outcome
 
     def _check_origin(self, latest: SignedCheckpoint) -> None:

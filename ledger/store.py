@@ -93,6 +93,14 @@ _STATUS_NOTE = select(log_status_notes.c.note).where(
 _STATUS_INDEXED = select(log_status_state.c.indexed_size)
 
 
+def read_root_at(connection: Connection, size: int) -> bytes | None:
+    """The root hash of the checkpoint the log signed at exactly `size`, if it signed one."""
+    root = connection.execute(
+        select(log_checkpoints.c.root_hash).where(log_checkpoints.c.tree_size == size)
+    ).scalar()
+    return None if root is None else bytes(root)
+
+
 def read_status_items(connection: Connection, size: int) -> dict[bytes, list[int]]:
     """The status index's map below `size`: subject -> its leaf indexes, ascending. The rows
     are few (only entries that name a subject, such as revocations), so this reads them all."""

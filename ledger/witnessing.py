@@ -23,8 +23,9 @@ from sqlalchemy import Connection, func, insert, select
 from ledger.cosignature import CosignatureVerifier, verify_cosignatures
 from ledger.database import translate_database_errors
 from ledger.errors import ConfigurationError, LedgerError, StorageError, VerificationError
+from ledger.published import PublishedMark
 from ledger.schema import log_checkpoints, log_cosignatures
-from ledger.store import LogStore, SignedCheckpoint
+from ledger.store import LogStore, SignedCheckpoint, read_root_at
 
 __all__ = [
     "PushResult",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
+STOP_WAIT_S = 3.0  # how long WitnessLoop.stop waits for a push in flight
 
 
 @dataclass(frozen=True)
@@ -86,29 +88,41 @@ class WitnessPusher:
         *,
         timeout: float = 10.0,
         http: httpx.Client | None = None,
+        mark: PublishedMark | None = None,
     ) -> None:
-        """`http`, if given, replaces the pusher's own client (tests pass a TestClient)."""
+        """`http`, if given, replaces the pusher's own client (tests pass a TestClient).
+        `mark` (ledger.published): checked and raised before each push, and raised to the size
+        a witness says it cosigned, if that is more than the database holds."""
         self._store = store
         self._witnesses = tuple(witnesses)
         self._http = http or httpx.Client(timeout=timeout)
+        self._mark = mark
 
     def close(self) -> None:
         self._http.close()
 
-    def push(self) -> list[PushResult]:
-        """Offer the latest checkpoint to every witness that has not cosigned it yet."""
+    def push(self, *, ask_all: bool = False) -> list[PushResult]:
+        """Offer the latest checkpoint to every witness that has not cosigned it yet; with
+        `ask_all`, to every witness, so one that cosigned more than our records say (a restored
+        database) answers with its size (`prov serve` does it once at start)."""
         latest = self._store.latest_checkpoint()
+        if self._mark is not None:
+            # Never offer a rolled-back checkpoint; and record this one as published first.
+            self._mark.check(latest.checkpoint, self._root_at)
+            self._mark.raise_to(latest.checkpoint)
         results = []
         for witness in self._witnesses:
             try:
-                results.append(self._push_one(witness, latest))
+                results.append(self._push_one(witness, latest, ask_all))
             except LedgerError as exc:
                 results.append(PushResult(witness.key.name, latest.size, None, str(exc)))
         return results
 
-    def _push_one(self, witness: WitnessEndpoint, latest: SignedCheckpoint) -> PushResult:
+    def _push_one(
+        self, witness: WitnessEndpoint, latest: SignedCheckpoint, ask_all: bool
+    ) -> PushResult:
         old = self._known_size(witness)
-        if old == latest.size and self._has_cosignature(witness, latest.size):
+        if not ask_all and old == latest.size and self._has_cosignature(witness, latest.size):
             return PushResult(witness.key.name, latest.size, None, contacted=False)
         response = self._add_checkpoint(witness, old, latest)
         if response.status_code == 409 and response.headers.get("content-type", "").startswith(
@@ -118,6 +132,7 @@ class WitnessPusher:
             # way to sync is to retry from the size it tells us.
             old = _parse_size(response.text, witness)
             if old > latest.size:
+                self._behind_witness(witness, old, latest)
                 raise VerificationError(
                     f"witness {witness.key.name} has cosigned {old} entries of this log, more "
                     f"than its latest checkpoint holds ({latest.size}): the log lost entries"
@@ -144,6 +159,19 @@ class WitnessPusher:
                 _store_cosignature(connection, latest.size, cosignature.name, cosignature.key_id,
                                    cosignature.timestamp, cosignature.line)  # fmt: skip
         return PushResult(witness.key.name, latest.size, found[0].timestamp)
+
+    def _behind_witness(
+        self, witness: WitnessEndpoint, size: int, latest: SignedCheckpoint
+    ) -> None:
+        """The witness cosigned more of this log than the database holds: record it, so the
+        sequencer refuses to fork, and say so (ConfigurationError log_behind_published)."""
+        if self._mark is not None:
+            self._mark.raise_witnessed(latest.checkpoint.origin, size, witness.key.name)
+            self._mark.check(latest.checkpoint, self._root_at)
+
+    def _root_at(self, size: int) -> bytes | None:
+        with self._store.reading() as connection:
+            return read_root_at(connection, size)
 
     def _add_checkpoint(
         self, witness: WitnessEndpoint, old: int, latest: SignedCheckpoint
@@ -256,10 +284,14 @@ class WitnessLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Stop pushing. A push still waiting on a witness after `wait_s` is left to die with
+        the process (the thread is a daemon): a server must stop within seconds of SIGTERM,
+        and a push cut short only means a cosignature collected on the next start."""
         self._stop.set()
-        self._thread.join(timeout=self._interval + 15)
-        self._pusher.close()
+        self._thread.join(timeout=wait_s)
+        if not self._thread.is_alive():
+            self._pusher.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from ledger import LogStore, Sequencer, Signer, open_engine
 from ledger.database import STALL_TIMEOUT_S
+from ledger.published import PublishedMark
 from ledger.sequencer import SequencerObserver
 from registry.admission.registry import Registry
 from registry.config import RegistrySettings
@@ -22,9 +23,11 @@ def registry_sequencer(
     *,
     stall_timeout_s: float = STALL_TIMEOUT_S,
     observer: SequencerObserver | None = None,
+    mark: PublishedMark | None = None,
 ) -> Sequencer:
     """The sequencer of a registry's log: it keeps the status index of the revocations
-    (registry.entries.status_subjects) and signs its note beside every checkpoint."""
+    (registry.entries.status_subjects) and signs its note beside every checkpoint; with
+    `mark`, it never forks what the log published (ledger.published)."""
     return Sequencer(
         store,
         signer,
@@ -32,6 +35,7 @@ def registry_sequencer(
         status_rule=status_subjects,
         stall_timeout_s=stall_timeout_s,
         observer=observer,
+        mark=mark,
     )
 
 
@@ -48,5 +52,6 @@ def open_registry(
     sequencer = None
     if writable and settings.log.key_file.exists():
         signer = settings.log.load_signer()
-        sequencer = registry_sequencer(store, signer, clock, observer=observer)
+        mark = settings.log.published_mark()
+        sequencer = registry_sequencer(store, signer, clock, observer=observer, mark=mark)
     return Registry(store, sequencer, settings, clock)

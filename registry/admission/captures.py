@@ -9,6 +9,9 @@ the order submitted. A record refused at one step goes no further.
 
 import base64
 import dataclasses
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from registry.errors import TooLargeError
 
 JSON = dict[str, Any]  # a claim or C2PA evidence as parsed by registry.entries.codec
 _IN_PROCESS_BELOW = 64  # smaller batches are not worth the round trip to worker processes
+_PARENT_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,12 +92,12 @@ class SignatureVerifier:
         """Start the worker processes now: otherwise the first large batch waits for them,
         seconds where they are spawned (as in `prov serve --workers N`)."""
         if self._workers > 1 and self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self._workers)
+            self._pool = _new_pool(self._workers)
             list(self._pool.map(verify_batch, [[]] * self._workers))
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
     def verify(self, jobs: list[tuple[str, bytes, bytes, bytes]]) -> list[bool]:
@@ -101,10 +105,29 @@ class SignatureVerifier:
         if self._workers <= 1 or len(jobs) < _IN_PROCESS_BELOW:
             return verify_batch(jobs)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self._workers)
+            self._pool = _new_pool(self._workers)
         size = -(-len(jobs) // self._workers)
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         return [ok for chunk in self._pool.map(verify_batch, chunks) for ok in chunk]
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    )
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In each verify process: exit once its server process is gone. A server that is killed
+    (SIGKILL, or uvicorn replacing a worker that missed its health check) cannot stop its
+    pool, whose processes would otherwise wait forever on a queue nobody feeds."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def submit_captures(

@@ -24,7 +24,9 @@ LOOKUP_WORDS = ("finder", "gate", *DECODERS, "_by_binding")
 
 
 def _limited_routes(app: FastAPI) -> LimitedRoutes:
-    (routes,) = [m.kwargs["routes"] for m in app.user_middleware if m.cls is RateLimit]
+    (routes,) = [
+        m.kwargs["routes"] for m in app.user_middleware if getattr(m, "cls", None) == RateLimit
+    ]
     assert isinstance(routes, LimitedRoutes)
     return routes
 

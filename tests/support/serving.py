@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -74,6 +75,17 @@ class Server:
         self.process.wait()
         self.process = None
 
+    def send_signal(self, signum: int) -> None:
+        """Send `signum` to the server's own process only, as systemd's KillMode=mixed and
+        `docker stop` do: whatever it started must be stopped by the server itself."""
+        assert self.process is not None, "the server is not running"
+        os.kill(self.process.pid, signum)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the server's own process to exit; its exit status."""
+        assert self.process is not None, "the server is not running"
+        return self.process.wait(timeout=timeout)
+
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited within 10 seconds."""
         if self.process is None:
@@ -82,6 +94,43 @@ class Server:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         self.kill()
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process, named by its pid and its start time, so a pid reused later is not it."""
+
+    pid: int
+    started: str
+
+    def alive(self) -> bool:
+        stat = _stat(self.pid)
+        # Fields after the parenthesised name: state is the first, starttime the 20th.
+        return stat is not None and stat[0] != "Z" and stat[19] == self.started
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_tree(pid: int) -> set[Proc]:
+    """`pid` and every process below it now (Linux: /proc/<pid>/task/*/children)."""
+    found: set[Proc] = set()
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        stat = _stat(current)
+        if stat is None:
+            continue
+        found.add(Proc(current, stat[19]))
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                pending.extend(int(child) for child in children.read_text().split())
+    return found
 
 
 def prov_serve(
