@@ -87,6 +87,14 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
+def decode_slots_per_worker(workers: int, cpus: int | None = None) -> int:
+    """The default PROV_DECODE_CONCURRENCY of each of `prov serve --workers N`'s processes: the
+    machine's CPUs shared among them, at least one each. Each worker counting every CPU as its
+    own let N workers run N x CPUs decodes at once (4 of 88 MP on 2 cores in
+    bench/hostile_bench.py), each holding a core for 0.7 s and its pixels in memory."""
+    return max(1, (cpus or _cpus()) // max(1, workers))
+
+
 @dataclass(frozen=True)
 class RegistrySettings:
     log: LogConfig
