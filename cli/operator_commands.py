@@ -36,7 +36,7 @@ from ledger.witnessing import (
     parse_witnesses,
 )
 from registry import RegistrySettings, open_registry
-from registry.config import decode_slots_per_worker
+from registry.config import cpu_share
 from registry.open import now_ms, registry_sequencer
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
@@ -213,8 +213,9 @@ def _supervise_workers(
         PROV_LOG_KEY_FILE=str(config.key_file),
         PROV_WITNESS_PUSH="0",
     )
-    # The machine's decode slots are shared by the workers, unless the operator said otherwise.
-    os.environ.setdefault("PROV_DECODE_CONCURRENCY", str(decode_slots_per_worker(workers)))
+    # The machine's CPUs are shared by the workers, unless the operator said otherwise.
+    for name in ("PROV_DECODE_CONCURRENCY", "PROV_VERIFY_WORKERS"):
+        os.environ.setdefault(name, str(cpu_share(workers)))
     loop = None
     endpoints = parse_witnesses(config.witnesses)
     if endpoints and config.load_verifier() is not None:

@@ -87,11 +87,12 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
-def decode_slots_per_worker(workers: int, cpus: int | None = None) -> int:
-    """The default PROV_DECODE_CONCURRENCY of each of `prov serve --workers N`'s processes: the
-    machine's CPUs shared among them, at least one each. Each worker counting every CPU as its
-    own let N workers run N x CPUs decodes at once (4 of 88 MP on 2 cores in
-    bench/hostile_bench.py), each holding a core for 0.7 s and its pixels in memory."""
+def cpu_share(workers: int, cpus: int | None = None) -> int:
+    """The default PROV_DECODE_CONCURRENCY and PROV_VERIFY_WORKERS of each of `prov serve
+    --workers N`'s processes: the machine's CPUs shared among them, at least one each. Each
+    worker counting every CPU as its own let 2 workers on 2 cores run 4 decodes at once (an
+    88 MP JPEG holds a core for 0.7 s and ~130 MB while it is hashed) and keep 4 signature
+    processes of ~100 MB each (bench/hostile_bench.py, docs/benchmarks.md)."""
     return max(1, (cpus or _cpus()) // max(1, workers))
 
 

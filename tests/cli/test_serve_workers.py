@@ -1,5 +1,6 @@
-"""`prov serve --workers N` shares the machine's decode slots among its workers: each counting
-every CPU as its own let N workers decode N x CPUs images at once (bench/hostile_bench.py)."""
+"""`prov serve --workers N` shares the machine's CPUs among its workers, for image decodes and
+signature processes: each counting every CPU as its own let N workers decode N x CPUs images at
+once and keep N x CPUs verify processes (bench/hostile_bench.py)."""
 
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ import uvicorn
 
 from cli import operator_commands
 from ledger import LogConfig
-from registry.config import decode_slots_per_worker
+from registry.config import cpu_share
 
 WORKER_ENV = ("PROV_DATA_DIR", "PROV_DATABASE_URL", "PROV_LOG_KEY_FILE", "PROV_WITNESS_PUSH")
 
@@ -19,7 +20,7 @@ WORKER_ENV = ("PROV_DATA_DIR", "PROV_DATABASE_URL", "PROV_LOG_KEY_FILE", "PROV_W
     ("workers", "cpus", "slots"), [(1, 2, 2), (2, 2, 1), (4, 2, 1), (2, 8, 4), (3, 8, 2)]
 )
 def test_the_cpus_are_shared_among_the_workers(workers: int, cpus: int, slots: int) -> None:
-    assert decode_slots_per_worker(workers, cpus) == slots
+    assert cpu_share(workers, cpus) == slots
 
 
 def _environment_the_workers_get(
@@ -38,19 +39,22 @@ def _environment_the_workers_get(
     return seen
 
 
-def test_each_worker_gets_its_share_of_the_decode_slots(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["PROV_DECODE_CONCURRENCY", "PROV_VERIFY_WORKERS"])
+def test_each_worker_gets_its_share_of_the_cpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     # Set first, so that undoing it removes what the command sets (delenv of an unset name
     # records nothing to undo).
-    monkeypatch.setenv("PROV_DECODE_CONCURRENCY", "")
-    monkeypatch.delenv("PROV_DECODE_CONCURRENCY")
+    for each in ("PROV_DECODE_CONCURRENCY", "PROV_VERIFY_WORKERS"):
+        monkeypatch.setenv(each, "")
+        monkeypatch.delenv(each)
     seen = _environment_the_workers_get(tmp_path, monkeypatch, workers=2)
-    assert seen["PROV_DECODE_CONCURRENCY"] == str(decode_slots_per_worker(2))
-    assert int(seen["PROV_DECODE_CONCURRENCY"]) <= max(1, (os.cpu_count() or 1) // 2)
+    assert seen[name] == str(cpu_share(2))
+    assert int(seen[name]) <= max(1, (os.cpu_count() or 1) // 2)
 
 
-def test_the_operators_setting_stands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_operators_settings_stand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROV_DECODE_CONCURRENCY", "7")
+    monkeypatch.setenv("PROV_VERIFY_WORKERS", "5")
     seen = _environment_the_workers_get(tmp_path, monkeypatch, workers=2)
-    assert seen["PROV_DECODE_CONCURRENCY"] == "7"
+    assert (seen["PROV_DECODE_CONCURRENCY"], seen["PROV_VERIFY_WORKERS"]) == ("7", "5")
