@@ -95,6 +95,7 @@ class TreeRss:
         self.pid, self.interval = pid, interval
         self.phase = "setup"
         self.peaks: dict[str, int] = {}
+        self.cpu: dict[str, dict[str, float]] = {}  # phase -> CPU seconds by server / clients
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -183,13 +184,36 @@ def plant_cluster(base: str, log: Log, forwarded: bool) -> tuple[str, Tally]:
     return pdq, tally
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes alive now (a process that exited is not counted)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server's process tree and of the bench's own client processes
+    (the rest of this process's descendants): who used the machine's two cores."""
+    server = tree(server_pid)
+    clients = [pid for pid in tree(os.getpid()) if pid not in server]
+    return {"server": cpu_seconds(server), "clients": cpu_seconds(clients)}
+
+
 def run_phase(
     pool: Any, sides: list[tuple[str, Side]], rss: TreeRss, phase: str
 ) -> dict[str, dict[str, Tally]]:
     rss.phase = phase
+    before = cpu_split(rss.pid)
     pending = [(name, pool.apply_async(run_honest if name == "honest" else run_adversaries,
                                        (side,))) for name, side in sides]  # fmt: skip
     result = {name: job.get() for name, job in pending}
+    after = cpu_split(rss.pid)
+    rss.cpu[phase] = {who: round(after[who] - before[who], 1) for who in after}
     rss.phase = "after"
     return result
 
@@ -292,12 +316,13 @@ def run_database(database: str | None, args: argparse.Namespace, emit: Any) -> N
             )
             for drop in log.drop:
                 drop()
-    report(label, args, forwarded, calm, hostile, cluster, rss.peaks, found, missing, emit)
+    report(label, args, forwarded, calm, hostile, cluster, rss, found, missing, emit)
 
 
 def report(label: str, args: argparse.Namespace, forwarded: bool, calm: dict[str, dict[str, Tally]],
-           hostile: dict[str, dict[str, Tally]], cluster: Tally, peaks: dict[str, int],
+           hostile: dict[str, dict[str, Tally]], cluster: Tally, rss: TreeRss,
            found: int, missing: int, emit: Any) -> None:  # fmt: skip
+    peaks = rss.peaks
     base = {"bench": "hostile", "database": label, "seconds": args.seconds,
             "entries": args.entries, "forwarded_identities": forwarded,
             "rate_limit": forwarded or args.rate_limit == "on"}  # fmt: skip
@@ -324,7 +349,8 @@ def report(label: str, args: argparse.Namespace, forwarded: bool, calm: dict[str
     extra = {"max_rss_bytes": max(peaks.values(), default=0), "rss_peaks_mib":
              {k: v >> 20 for k, v in peaks.items()}, "honest_5xx": honest_5xx,
              "adversarial_5xx": adversarial_5xx, "honest_503": honest_503,
-             "adversarial_503": adversarial_503, "found": found, "missing": missing}  # fmt: skip
+             "adversarial_503": adversarial_503, "found": found, "missing": missing,
+             "cpu_seconds": rss.cpu}  # fmt: skip
     table = goals(figures["calm"], figures["hostile"], extra)
     emit({**base, "summary": extra, "goals": table})
     limit = "on, shared 127.0.0.1" if base["rate_limit"] else "off"
@@ -346,6 +372,7 @@ def report(label: str, args: argparse.Namespace, forwarded: bool, calm: dict[str
         f"  503 overloaded (reported apart from the 5xx goal): honest {honest_503}, "
         f"adversarial {adversarial_503}; RSS peaks MiB {extra['rss_peaks_mib']}"
     )
+    print(f"  CPU seconds by phase (server tree, bench clients): {rss.cpu}")
     for row in table:
         mark = "PASS" if row["met"] else "MISS <<<"
         print(f"  {row['goal']:<44} {row['measured']!s:>14}  ({row['bound']})  {mark}")
