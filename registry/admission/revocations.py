@@ -37,13 +37,16 @@ def revoke(writer: Writer, revocation: object) -> Receipt:
     """Log a CA-signed revocation, dated by its compromise; the same signed body logged
     already is answered with its first receipt."""
     writer.sequencer_or_refuse()
-    check_no_nul(revocation, "revocation")
+    # NUL is checked after the fields' own checks, which name a bad firmware (bad_firmware) or
+    # field first, and before anything is looked up or logged.
     if isinstance(revocation, dict) and revocation.get("kind") == REVOCATION_V2:
         scoped, signature = parse_scoped_revocation(revocation)
+        check_no_nul(revocation, "revocation")
         _check_scoped(writer, dict(scoped), signature)
         body: dict[str, object] = dict(scoped)
     else:
         v1, signature = rules.parse_revocation(revocation)
+        check_no_nul(revocation, "revocation")
         _check_signer(writer, v1, signature)
         body = dict(v1)
     subject = str(body.get("subject", body.get("device")))
