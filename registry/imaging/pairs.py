@@ -24,8 +24,8 @@ length raises `MalformedError` (code "bad_pdq_hash"), a radius outside 0..256 co
 "bad_radius". Timings of the three methods: docs/benchmarks.md, "The near-pair search".
 """
 
-from collections.abc import Sequence
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Literal, TypeVar
 
