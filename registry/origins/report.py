@@ -134,8 +134,11 @@ def build_report(
         "devices": devices,
         "vendors": _vendor_rows(devices),
     }
-    if clusters.bounded:  # filled while the signals ran: logs under the budget have nothing
-        report["bounded"] = {"pair_budget": clusters.budget, **clusters.bounded}
+    # Filled while the signals ran; logs under the budget have nothing. (getattr: the reference
+    # all-pairs clusterings of the tests and benchmarks have no budget.)
+    bounded: dict[str, str] = getattr(clusters, "bounded", {})
+    if bounded:
+        report["bounded"] = {"pair_budget": clusters.budget, **bounded}
     return report
 
 
