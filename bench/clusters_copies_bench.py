@@ -3,7 +3,11 @@ values (now) against the all-pairs clustering it replaced, wall time (median of 
 the peak of traced memory (tracemalloc, one more run; NumPy's buffers are traced too).
 
     .venv/bin/python -m bench.clusters_copies_bench [--copies 1000 4000 20000]
-        [--old-max 4000] [--runs 3]
+        [--old-max 4000] [--runs 3] [--case copies|near|both]
+
+Two cases: "copies" (k captures of one PDQ value) and "near" (k DISTINCT values, one hash with
+1-4 random bits flipped each: all within the radius of each other, k^2/2 pairs of values; past
+the pair budget the report searches anchors only).
 
 The old algorithm (kept here, as it was: every earlier position within the radius, from
 `near_pairs` over all hashes of enough quality) runs only up to `--old-max` copies: at 20,000
@@ -14,7 +18,9 @@ Prints a table and writes bench/results/clusters_copies_bench.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import random
 import statistics
 import time
 import tracemalloc
@@ -101,6 +107,19 @@ def copies(k: int) -> Facts:
     return Facts("bench/log", k, b"\0" * 32, captures, devices)
 
 
+def near_identical(k: int) -> Facts:
+    """k distinct PDQ values, each one hash with 1-4 random bits flipped (seeded)."""
+    rng, base, values = random.Random(16), int.from_bytes(bytes(range(32))), dict[int, None]()
+    while len(values) < k:
+        values[base ^ sum(1 << b for b in rng.sample(range(256), rng.randint(1, 4)))] = None
+    facts = copies(k)
+    captures = [
+        dataclasses.replace(c, pdq=v.to_bytes(32))
+        for c, v in zip(facts.captures, values, strict=True)
+    ]
+    return dataclasses.replace(facts, captures=captures)
+
+
 def measure(facts: Facts, runs: int) -> dict[str, float]:
     def run() -> bytes:
         return report_bytes(build_report(facts))
@@ -122,12 +141,16 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[1000, 4000, 20000])
     parser.add_argument("--old-max", type=int, default=4000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--case", choices=["copies", "near", "both"], default="both")
     args = parser.parse_args()
     results = []
-    for k in args.copies:
-        facts = copies(k)
+    cases = [("copies", copies), ("near", near_identical)]
+    for (case, make), k in ((c, k) for c in cases for k in args.copies):
+        if args.case not in ("both", case):
+            continue
+        facts = make(k)
         new = measure(facts, args.runs)
-        row: dict[str, object] = {"copies": k, "new": new}
+        row: dict[str, object] = {"case": case, "copies": k, "new": new}
         if k <= args.old_max:
             with old_algorithm():
                 old_bytes = report_bytes(build_report(facts))

@@ -24,6 +24,7 @@ length raises `MalformedError` (code "bad_pdq_hash"), a radius outside 0..256 co
 "bad_radius". Timings of the three methods: docs/benchmarks.md, "The near-pair search".
 """
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Literal, TypeVar
@@ -34,7 +35,14 @@ import numpy.typing as npt
 from ledger.errors import MalformedError
 from registry.imaging.neardup import PDQ_BITS, PDQ_BYTES, Kind, NearDuplicateIndex
 
-__all__ = ["PIGEONHOLE_MAX_RADIUS", "SEARCH_BATCH", "PairSearch", "near_pairs", "pairs_between"]
+__all__ = [
+    "PIGEONHOLE_MAX_RADIUS",
+    "SEARCH_BATCH",
+    "PairSearch",
+    "near_pairs",
+    "near_pairs_within",
+    "pairs_between",
+]
 
 PairSearch = Literal["pigeonhole", "flat", "multihash"]
 Ints = npt.NDArray[np.int64]
@@ -54,6 +62,18 @@ def near_pairs(
     docstring). Raises MalformedError on a bad radius or hash, ValueError on an unknown method
     or a pigeonhole join asked for a radius it does not cover.
     """
+    found = near_pairs_within(hashes, radius, None, method)
+    assert found is not None  # no budget: never stops
+    return found
+
+
+def near_pairs_within(
+    hashes: Sequence[bytes], radius: int, max_pairs: int | None, method: PairSearch | None = None
+) -> tuple[Ints, Ints] | None:
+    """`near_pairs`, or None when there are more than `max_pairs` of them (None: no limit).
+    Stops early, holding about `max_pairs` pairs at most per block of the join, so a tight
+    group of k hashes (k^2/2 pairs) costs the budget, not its pairs. Whether it gives up is a
+    function of the hashes alone: the number of pairs, the same for every method."""
     if not isinstance(radius, int) or isinstance(radius, bool) or not 0 <= radius <= PDQ_BITS:
         raise MalformedError(f"radius must be 0..{PDQ_BITS}, got {radius!r}", code="bad_radius")
     method = method or ("pigeonhole" if radius <= PIGEONHOLE_MAX_RADIUS else "flat")
@@ -63,14 +83,18 @@ def near_pairs(
     if len(hashes) < 2:
         return empty, empty
     if method != "pigeonhole":
-        return _indexed_pairs(hashes, radius, method)
+        return _indexed_pairs(hashes, radius, method, max_pairs)
     if radius > PIGEONHOLE_MAX_RADIUS:
         raise ValueError(f"the pigeonhole join covers radius <= {PIGEONHOLE_MAX_RADIUS}")
     distinct, groups = _distinct_rows(_words(hashes))
-    packed = _pigeonhole_join(distinct, radius)
+    packed = _pigeonhole_join(distinct, radius, max_pairs)
+    if packed is None:
+        return None
     first, second = (packed >> 32).astype(np.int64), (packed & _LOW).astype(np.int64)
     if groups is None:
         return first, second
+    if max_pairs is not None and _expanded_count(first, second, groups[2]) > max_pairs:
+        return None
     return _expand_copies(first, second, *groups)
 
 
@@ -98,17 +122,22 @@ def _words(hashes: Sequence[bytes]) -> Words:
     return words
 
 
-def _indexed_pairs(hashes: Sequence[bytes], radius: int, kind: Kind) -> tuple[Ints, Ints]:
+def _indexed_pairs(
+    hashes: Sequence[bytes], radius: int, kind: Kind, max_pairs: int | None
+) -> tuple[Ints, Ints] | None:
     index = NearDuplicateIndex(kind, threads=2)
     rows = list(range(len(hashes)))
     index.add(rows, hashes)
-    firsts, seconds = [], []
+    firsts, seconds, count = [], [], 0
     for start in range(0, len(hashes), SEARCH_BATCH):
         found, leaves, _ = index.pairs_within(hashes[start : start + SEARCH_BATCH], radius)
         queries = found + start
-        keep = leaves < queries
+        keep = leaves < queries  # each pair once, from its later row (hashes are rows)
         firsts.append(leaves[keep])
         seconds.append(queries[keep])
+        count += int(np.count_nonzero(keep))
+        if max_pairs is not None and count > max_pairs:
+            return None
     packed = _unique((np.concatenate(firsts) << 32) | np.concatenate(seconds))
     return packed >> 32, packed & int(_LOW)
 
@@ -134,8 +163,9 @@ _JOIN_THREADS: Final = 2
 _LOW: Final = np.uint64(0xFFFF_FFFF)
 
 
-def _pigeonhole_join(words: Words, radius: int) -> Words:
-    """(i << 32 | j) of every pair i < j of distinct rows within `radius`, sorted, once each."""
+def _pigeonhole_join(words: Words, radius: int, max_pairs: int | None) -> Words | None:
+    """(i << 32 | j) of every pair i < j of distinct rows within `radius`, sorted, once each;
+    None when there are more than `max_pairs`."""
     if len(words) >= 1 << 32:
         raise ValueError("the pigeonhole join packs a row number in 32 bits")
     columns = [np.ascontiguousarray(words[:, k]) for k in range(4)]
@@ -144,23 +174,55 @@ def _pigeonhole_join(words: Words, radius: int) -> Words:
     offsets = np.cumsum([0, *widths[:-1]]).tolist()
     # Blocks are independent and NumPy releases the GIL in its sorts, gathers and ufuncs: two
     # threads keep both cores busy, at twice one block's memory (0.62 GB per 1M rows).
+    budget = _Budget(max_pairs, columns, radius)
     with ThreadPoolExecutor(max_workers=_JOIN_THREADS) as pool:
         found = list(
             pool.map(
-                lambda block: _block_pairs(words, columns, offsets[block], widths[block], radius),
+                lambda block: _block_pairs(
+                    words, columns, offsets[block], widths[block], radius, budget
+                ),
                 range(blocks),
             )
         )
-    packed = _unique(np.concatenate(found))
-    first, second = (packed >> np.uint64(32)).view(np.int64), (packed & _LOW).view(np.int64)
-    distance = np.zeros(len(packed), dtype=np.int64)
-    for column in columns:
-        distance += np.bitwise_count(column[first] ^ column[second])
-    return packed[distance <= radius]
+    if budget.exceeded.is_set():
+        return None
+    packed = budget.verified(_unique(np.concatenate(found)))
+    return None if max_pairs is not None and len(packed) > max_pairs else packed
+
+
+class _Budget:
+    """The blocks' shared limit on pairs. A block emits each of its pairs once (the flip rule
+    in `_once`), so once the pairs of one block that pass the full distance number more than
+    `max_pairs`, so do the join's: every block stops. Only candidates are counted as they come;
+    the full distance is checked when they pass the budget, so an ordinary join checks none."""
+
+    def __init__(self, max_pairs: int | None, columns: Sequence[Words], radius: int) -> None:
+        self.max_pairs, self.columns, self.radius = max_pairs, columns, radius
+        self.exceeded = threading.Event()
+
+    def verified(self, packed: Words) -> Words:
+        """The pairs of `packed` within the radius at full distance."""
+        first, second = (packed >> np.uint64(32)).view(np.int64), (packed & _LOW).view(np.int64)
+        distance = np.zeros(len(packed), dtype=np.int64)
+        for column in self.columns:
+            distance += np.bitwise_count(column[first] ^ column[second])
+        return packed[distance <= self.radius]
+
+    def check(self, found: list[Words], checked: int, held: int) -> tuple[int, int]:
+        """A block's pairs `found` so far, `found[:checked]` already verified, `held` pairs in
+        all: when over the budget, verify the rest in place (each candidate once) and set
+        `exceeded` if the verified ones are over it too. Returns the new (checked, held)."""
+        if self.max_pairs is None or held <= self.max_pairs:
+            return checked, held
+        found[checked:] = [self.verified(np.concatenate(found[checked:]))]
+        held = sum(len(pairs) for pairs in found)
+        if held > self.max_pairs:
+            self.exceeded.set()
+        return len(found), held
 
 
 def _block_pairs(
-    words: Words, columns: Sequence[Words], offset: int, width: int, radius: int
+    words: Words, columns: Sequence[Words], offset: int, width: int, radius: int, budget: _Budget
 ) -> Words:
     """(i << 32 | j), i < j, of the pairs whose bits [offset, offset + width) are within 2 of
     each other and whose two words farthest from those bits are within `radius`, once each."""
@@ -169,8 +231,9 @@ def _block_pairs(
     near = _farthest_words(columns, keys, offset, width)
     found: list[Words] = []
     at: Ints | None = None  # once few: the positions p whose key at p + gap shares its value
-    gap = 1
-    while True:  # the candidates: keys p and p + gap with one value, for gap = 1, 2...
+    gap, checked, held = 1, 0, 0  # found[:checked] verified at full distance
+    # The candidates: keys p and p + gap with one value, for gap = 1, 2...
+    while not budget.exceeded.is_set():
         spots: list[Ints] = []
         if at is None:  # many (a third of all keys at gap 1): whole slices beat gathers
             sharing = 0
@@ -194,9 +257,11 @@ def _block_pairs(
             sharing = len(at)
         here = np.concatenate(spots) if spots else np.empty(0, dtype=np.int64)
         found.append(_once(keys[here], keys[here + gap]))
+        checked, held = budget.check(found, checked, held + len(found[-1]))
         if not sharing:
             return np.concatenate(found)
         gap += 1
+    return np.empty(0, dtype=np.uint64)
 
 
 def _block_keys(words: Words, offset: int, width: int) -> Words:
@@ -300,6 +365,12 @@ def _distinct_rows(words: Words) -> tuple[Words, tuple[Ints, Ints, Ints] | None]
     starts = np.flatnonzero(new)
     sizes = np.diff(starts, append=len(words))
     return ordered[new], (members.astype(np.int64), starts, sizes)
+
+
+def _expanded_count(first: Ints, second: Ints, sizes: Ints) -> int:
+    """How many pairs of rows `_expand_copies` makes of these pairs of distinct hashes."""
+    across = int(np.sum(sizes[first] * sizes[second]))
+    return across + int(np.sum(sizes * (sizes - 1) // 2))
 
 
 def _expand_copies(

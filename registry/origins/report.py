@@ -108,6 +108,9 @@ class Report(TypedDict):
     clusters: list[ClusterRow]
     devices: list[DeviceRow]
     vendors: list[VendorRow]
+    # Only past the pair budget (docs/design.md §7): "pair_budget", and per part of the report
+    # that went past it ("clusters", "earliest_near") the rule applied instead, in words.
+    bounded: NotRequired[dict[str, int | str]]
 
 
 def build_report(
@@ -118,7 +121,7 @@ def build_report(
     params = params or Parameters()
     clusters = clustering(facts.captures, params, pair_search)
     devices = _device_rows(facts, signals(facts, clusters, params))
-    return {
+    report: Report = {
         "format": FORMAT,
         "checkpoint": {
             "origin": facts.origin,
@@ -131,6 +134,12 @@ def build_report(
         "devices": devices,
         "vendors": _vendor_rows(devices),
     }
+    # Filled while the signals ran; logs under the budget have nothing. (getattr: the reference
+    # all-pairs clusterings of the tests and benchmarks have no budget.)
+    bounded: dict[str, str] = getattr(clusters, "bounded", {})
+    if bounded:
+        report["bounded"] = {"pair_budget": clusters.budget, **bounded}
+    return report
 
 
 def report_bytes(report: Mapping[str, object]) -> bytes:

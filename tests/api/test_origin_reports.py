@@ -5,6 +5,7 @@ report bounded memory (it used to hold every pair of them: k^2/2)."""
 
 import asyncio
 import json
+import random
 import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,10 +21,9 @@ from api.origin_reports import OriginReports, compute_report
 from ledger import LogConfig, LogStore, Signer
 from ledger.note import write_private_key_file
 from registry import Registry, RegistrySettings
-from registry.entries.codec import CAPTURE, b64, capture_message
-from registry.entries.sdk import device_id, sign_message
 from registry.imaging.hashing import hash_image
 from testkit.pki import DevicePKI
+from tests.support.bulk import log_claims
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import picture, record
 
@@ -198,7 +198,6 @@ def test_a_full_queue_refuses_another_size(
 
 
 COPIES = 20_000
-BATCH = 50  # the registry fixture's PROV_MAX_BATCH
 PEAK_BYTES = 200 * 2**20  # the all-pairs report held ~2*10^8 pairs here: over 3 GiB
 
 
@@ -206,18 +205,50 @@ def test_twenty_thousand_captures_of_one_hash_cost_bounded_memory(
     registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, tmp_path: Path,
     migrated_url: str,
 ) -> None:  # fmt: skip
-    """Twenty batches from one device, every capture another file with the same PDQ hash."""
+    """Captures from one device, every one another file with the same PDQ hash."""
     fields: dict[str, Any] = dict(hash_image(picture(1)).claim_fields())
-    device = enrolled.device
     start = clock.now_ms - COPIES
-    for batch in range(0, COPIES, BATCH):
-        records = []
-        for i in range(batch, batch + BATCH):
-            claim = {**fields, "device": device_id(device.certificate), "counter": i + 1,
-                     "captured_at": start + i, "sha256": f"{i:064x}"}  # fmt: skip
-            signature = sign_message(device.private_key, capture_message(claim))
-            records.append({"kind": CAPTURE, "claim": claim, "sig": b64(signature)})
-        registry.submit_captures(records)
+
+    def claim(i: int) -> dict[str, Any]:
+        return {**fields, "counter": i + 1, "captured_at": start + i, "sha256": f"{i:064x}"}
+
+    log_claims(registry, signer, clock, enrolled, COPIES, claim)
+    answer, peaks = clusters_measured(registry, signer, tmp_path, migrated_url)
+    assert answer.status_code == 200
+    (group,) = answer.json()["clusters"]
+    assert len(group["members"]) == COPIES
+    assert len(peaks) == 1 and peaks[0] < PEAK_BYTES, peaks
+
+
+def test_twenty_thousand_distinct_near_identical_hashes_cost_bounded_memory(
+    registry: Registry, enrolled: DevicePKI, clock: FixedClock, signer: Signer, tmp_path: Path,
+    migrated_url: str,
+) -> None:  # fmt: skip
+    """One hash with 1-4 random bits flipped per capture: 20,000 distinct values, all within
+    the radius of each other (~2*10^8 pairs of values; 8.0*10^6 at 4,000 on the old code)."""
+    fields: dict[str, Any] = dict(hash_image(picture(1)).claim_fields())
+    base = int(fields["pdq"], 16)
+    start, rng = clock.now_ms - COPIES, random.Random(16)
+
+    def claim(i: int) -> dict[str, Any]:
+        pdq = base
+        for bit in rng.sample(range(256), rng.randint(1, 4)):
+            pdq ^= 1 << bit
+        return {**fields, "pdq": f"{pdq:064x}", "counter": i + 1, "captured_at": start + i,
+                "sha256": f"{i:064x}"}  # fmt: skip
+
+    log_claims(registry, signer, clock, enrolled, COPIES, claim)
+    answer, peaks = clusters_measured(registry, signer, tmp_path, migrated_url)
+    assert answer.status_code == 200
+    (group,) = answer.json()["clusters"]  # every one within 8 bits of the first: one cluster
+    assert len(group["members"]) == COPIES
+    assert len(peaks) == 1 and peaks[0] < PEAK_BYTES, peaks
+
+
+def clusters_measured(
+    registry: Registry, signer: Signer, tmp_path: Path, migrated_url: str
+) -> tuple[httpx.Response, list[int]]:
+    """GET /v1/clusters, and the traced peak of the report's computation."""
     peaks: list[int] = []
 
     def measured(store: LogStore, size: int) -> bytes:
@@ -235,11 +266,7 @@ def test_twenty_thousand_captures_of_one_hash_cost_bounded_memory(
             async with client_of(app) as client:
                 return await client.get("/v1/clusters")
 
-        answer = asyncio.run(ask())
-    assert answer.status_code == 200
-    (group,) = answer.json()["clusters"]
-    assert len(group["members"]) == COPIES
-    assert len(peaks) == 1 and peaks[0] < PEAK_BYTES, peaks
+        return asyncio.run(ask()), peaks
 
 
 def _signed(store: LogStore, size: int) -> bool:
