@@ -13,7 +13,7 @@ from registry.origins.clusters import clustering
 from registry.origins.dense import MIN_PAIR_BUDGET, pair_budget
 from registry.origins.facts import CAMERA, GENERATOR, Capture, Facts, Origin, Parameters
 from registry.origins.report import build_report, report_bytes
-from tests.registry.test_clusters_equivalence import random_log
+from tests.support.random_logs import random_log
 
 BASE = int.from_bytes(bytes(range(32)))
 
