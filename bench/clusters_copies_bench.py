@@ -25,58 +25,19 @@ import statistics
 import time
 import tracemalloc
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, cast
 
-import numpy as np
-
-from registry.imaging.pairs import PairSearch, near_pairs
 from registry.origins import report as report_module
 from registry.origins import signals as signals_module
 from registry.origins.clusters import clustering
 from registry.origins.facts import CAMERA, Capture, Facts, Origin, Parameters
 from registry.origins.report import build_report, report_bytes
+from tests.support.all_pairs import joined_clustering
 
 RESULTS: Final = Path(__file__).parent / "results" / "clusters_copies_bench.json"
-
-
-@dataclass(frozen=True)
-class AllPairs:
-    """The old Clustering (before issue 16)."""
-
-    anchor_of: Sequence[int]
-    earlier: dict[int, list[int]]
-
-    def groups(self) -> dict[int, list[int]]:
-        groups: dict[int, list[int]] = defaultdict(list)
-        for position, anchor in enumerate(self.anchor_of):
-            groups[anchor].append(position)
-        return groups
-
-
-def old_clustering(
-    captures: Sequence[Capture], params: Parameters, pair_search: PairSearch | None = None
-) -> AllPairs:
-    good = [p for p, c in enumerate(captures) if c.quality >= params.min_quality]
-    earlier: dict[int, list[int]] = defaultdict(list)
-    if good:
-        first, second = near_pairs([captures[p].pdq for p in good], params.radius, pair_search)
-        positions = np.asarray(good, dtype=np.int64)
-        for query, leaf in zip(positions[second].tolist(), positions[first].tolist(), strict=True):
-            earlier[query].append(leaf)
-    anchor_of: list[int] = []
-    first_with_sha: dict[bytes, int] = {}
-    for position, capture in enumerate(captures):
-        same = first_with_sha.setdefault(capture.sha256, position)
-        if same != position:
-            anchor_of.append(anchor_of[same])
-            continue
-        anchors = [q for q in earlier.get(position, ()) if anchor_of[q] == q]
-        anchor_of.append(min(anchors) if anchors else position)
-    return AllPairs(anchor_of, earlier)
 
 
 def no_generators(facts: Facts, clusters: object, params: Parameters) -> signals_module.Evidence:
@@ -87,7 +48,7 @@ def no_generators(facts: Facts, clusters: object, params: Parameters) -> signals
 def old_algorithm() -> Iterator[None]:
     saved = clustering, signals_module.CHECKS["laundered_synthetic"]
     checks = cast(dict[str, object], signals_module.CHECKS)
-    setattr(report_module, "clustering", old_clustering)  # noqa: B010 - a private import
+    setattr(report_module, "clustering", joined_clustering)  # noqa: B010 - a private import
     checks["laundered_synthetic"] = no_generators
     try:
         yield

@@ -9,8 +9,6 @@ rest of the report is the code under test, so the bytes differ only if those two
 
 import argparse
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pytest
 
@@ -19,44 +17,9 @@ from registry.origins import signals as signals_module
 from registry.origins.facts import CAMERA, GENERATOR, Capture, Facts, Parameters
 from registry.origins.report import build_report, report_bytes
 from registry.origins.signals import Evidence
+from tests.support.all_pairs import AllPairs, brute_force_clustering
 from tests.support.random_logs import DEVICES, random_log
 from tests.support.synthetic_origins import Builder
-
-
-@dataclass(frozen=True)
-class AllPairs:
-    """The old Clustering: anchors, and position -> every earlier position within the radius."""
-
-    anchor_of: Sequence[int]
-    earlier: dict[int, list[int]]
-
-    def groups(self) -> dict[int, list[int]]:
-        groups: dict[int, list[int]] = defaultdict(list)
-        for position, anchor in enumerate(self.anchor_of):
-            groups[anchor].append(position)
-        return groups
-
-
-def all_pairs_clustering(captures: Sequence[Capture], params: Parameters, _: object) -> AllPairs:
-    earlier: dict[int, list[int]] = defaultdict(list)
-    good = [p for p, c in enumerate(captures) if c.quality >= params.min_quality]
-    for j, p in enumerate(good):
-        for q in good[:j]:
-            distance = (
-                int.from_bytes(captures[p].pdq) ^ int.from_bytes(captures[q].pdq)
-            ).bit_count()
-            if distance <= params.radius:
-                earlier[p].append(q)
-    anchor_of: list[int] = []
-    first_with_sha: dict[bytes, int] = {}
-    for position, capture in enumerate(captures):
-        same = first_with_sha.setdefault(capture.sha256, position)
-        if same != position:
-            anchor_of.append(anchor_of[same])
-            continue
-        anchors = [q for q in earlier.get(position, ()) if anchor_of[q] == q]
-        anchor_of.append(min(anchors) if anchors else position)
-    return AllPairs(anchor_of, earlier)
 
 
 def all_pairs_laundered(facts: Facts, clusters: AllPairs, params: Parameters) -> Evidence:
@@ -91,7 +54,7 @@ def all_pairs_laundered(facts: Facts, clusters: AllPairs, params: Parameters) ->
 
 def all_pairs_report(facts: Facts, monkeypatch: pytest.MonkeyPatch) -> bytes:
     with monkeypatch.context() as patched:
-        patched.setattr(report_module, "clustering", all_pairs_clustering)
+        patched.setattr(report_module, "clustering", brute_force_clustering)
         patched.setitem(signals_module.CHECKS, "laundered_synthetic", all_pairs_laundered)
         return report_bytes(build_report(facts))
 
