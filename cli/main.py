@@ -44,11 +44,11 @@ class ProvGroup(click.Group):
         except LedgerError as exc:
             errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             if _wants_json(self, ctx, args):
-                _print_json_error(exc.code, str(exc), exit_code_for(exc))
+                _print_json_error(code=exc.code, message=str(exc), exit_code=exit_code_for(exc))
             ctx.exit(exit_code_for(exc))
         except click.ClickException as exc:  # a usage error: click prints it on stderr
             if _wants_json(self, ctx, args):
-                _print_json_error("bad_usage", exc.format_message(), exc.exit_code)
+                _print_json_error(code="bad_usage", message=exc.format_message(), exit_code=2)
             raise
 
 
@@ -69,7 +69,7 @@ def _wants_json(group: click.Group, ctx: click.Context, args: list[str]) -> bool
     return bool(context.params.get("as_json")) and context is not ctx
 
 
-def _print_json_error(code: str, message: str, exit_code: int) -> None:
+def _print_json_error(*, code: str, message: str, exit_code: int) -> None:
     error = {"type": code, "message": message, "exit_code": exit_code}
     click.echo(json.dumps({"error": error}, indent=2))
 

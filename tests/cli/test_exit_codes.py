@@ -134,29 +134,62 @@ def _records(world: World, line: str) -> str:
 CASES: dict[str, dict[str, Case]] = {
     "init": {BAD: lambda w: [*w.local, "init"]},
     "serve": {BAD: lambda w: ["--data-dir", str(w.dir), "serve", "--port", str(w.port)]},
-    "log status": {BAD: lambda w: [*w.local, "log", "status"], **_served(lambda w: ["log", "status"])},
+    "log status": {
+        BAD: lambda w: [*w.local, "log", "status"],
+        **_served(lambda w: ["log", "status"]),
+    },
     "log witness": {BAD: lambda w: ["--data-dir", str(w.dir), "log", "witness"]},
     "vendor add": {
-        BAD: lambda w: ["vendor", "add", "--name", "V", "--role", "camera", "--root-cert",
-                        str(w.dir / "missing.pem")],
+        BAD: lambda w: [
+            "vendor",
+            "add",
+            "--name",
+            "V",
+            "--role",
+            "camera",
+            "--root-cert",
+            str(w.dir / "missing.pem"),
+        ],
         **_served(_vendor_add),
     },  # fmt: skip
     "reindex": {BAD: lambda w: [*w.local, "reindex"]},
-    "device enroll": {BAD: lambda w: ["device", "enroll", str(w.dir / "missing.pem")],
-                      **_served(_enroll)},  # fmt: skip
+    "device enroll": {
+        BAD: lambda w: ["device", "enroll", str(w.dir / "missing.pem")],
+        **_served(_enroll),
+    },  # fmt: skip
     "device show": {
         BAD: lambda w: [*w.local, "device", "show", "ab" * 32],
         **_served(lambda w: ["device", "show", "ab" * 32]),
     },
-    "capture sign": {BAD: lambda w: ["capture", "sign", str(w.dir / "missing.jpg"),
-                                     "--device-key", "k", "--device-cert", "c"]},  # fmt: skip
+    "capture sign": {
+        BAD: lambda w: [
+            "capture",
+            "sign",
+            str(w.dir / "missing.jpg"),
+            "--device-key",
+            "k",
+            "--device-cert",
+            "c",
+        ]
+    },  # fmt: skip
     "submit": {
         BAD: lambda w: [*w.server, "submit", _records(w, "not json")],
         **_served(lambda w: ["submit", _records(w, "{}")]),
     },
     "revoke": {
-        BAD: lambda w: ["revoke", "--device", "ab" * 32, "--compromised-since", "yesterday",
-                        "--reason", "r", "--signer-key", "k", "--signer-cert", "c"],
+        BAD: lambda w: [
+            "revoke",
+            "--device",
+            "ab" * 32,
+            "--compromised-since",
+            "yesterday",
+            "--reason",
+            "r",
+            "--signer-key",
+            "k",
+            "--signer-cert",
+            "c",
+        ],
         **_served(_revoke),
     },  # fmt: skip
     "lookup": {
@@ -164,16 +197,36 @@ CASES: dict[str, dict[str, Case]] = {
         **_served(lambda w: ["lookup", w.file("found.png", picture(1))]),
     },
     "bundle": {BAD: lambda w: ["bundle", "-1"], **_served(lambda w: ["bundle", "0"])},
-    "verify": {BAD: lambda w: ["verify", str(w.dir / "missing.json"), "--log-key", w.vkey],
-               **_at_url(_refresh)},  # fmt: skip
+    "verify": {
+        BAD: lambda w: ["verify", str(w.dir / "missing.json"), "--log-key", w.vkey],
+        **_at_url(_refresh),
+    },  # fmt: skip
     "audit watch": {BAD: lambda w: _watch(w, "ftp://log.example"), **_at_url(_watch)},
     "audit replay": {BAD: lambda w: _replay(w, "log.example"), **_at_url(_replay)},
     "clusters": {BAD: lambda w: [*w.local, "clusters"], **_served(lambda w: ["clusters"])},
-    "witness init": {BAD: lambda w: ["witness", "init", "--name", "not a key name",
-                                     "--key-file", str(w.dir / "w.key")]},  # fmt: skip
+    "witness init": {
+        BAD: lambda w: [
+            "witness",
+            "init",
+            "--name",
+            "not a key name",
+            "--key-file",
+            str(w.dir / "w.key"),
+        ]
+    },  # fmt: skip
     "witness serve": {
-        BAD: lambda w: ["witness", "serve", "--log", w.vkey, "--key-file", _witness_key(w),
-                        "--database", f"sqlite:///{w.dir / 'w.db'}", "--port", str(w.port)],
+        BAD: lambda w: [
+            "witness",
+            "serve",
+            "--log",
+            w.vkey,
+            "--key-file",
+            _witness_key(w),
+            "--database",
+            f"sqlite:///{w.dir / 'w.db'}",
+            "--port",
+            str(w.port),
+        ],
     },  # fmt: skip
     "witness status": {BAD: lambda w: ["witness", "status", "--database", "not a url"]},
     "c2pa ingest": {
