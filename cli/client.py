@@ -109,7 +109,8 @@ def not_a_server(url: str, response: httpx.Response, hint: str) -> UnavailableEr
 
 def is_html(response: httpx.Response) -> bool:
     """No answer of the API a client reads is HTML: one that is comes from something else."""
-    return response.headers.get("content-type", "").startswith("text/html")
+    kind: str = response.headers.get("content-type", "")
+    return kind.startswith("text/html")
 
 
 # A rate-limited server says when to come back (Retry-After); `prov submit` waits that long
