@@ -12,7 +12,7 @@ from typing import Any, NoReturn, Protocol
 
 import httpx
 
-from ledger.errors import ConfigurationError, LedgerError, StorageError
+from ledger.errors import LedgerError, MalformedError, UnavailableError
 from registry.admission.registry import Registry
 from registry.bundle.build import build_bundle
 from registry.entries.codec import b64
@@ -75,19 +75,42 @@ class LocalClient:
         self._registry.close()
 
 
-# A server's error status back to the error class it came from; where two classes share a
-# status (503: ConfigurationError, OverloadedError), the SHARED_STATUS one is known by its code.
+# A server's error status back to the error class it came from: a 4xx by its status; a 5xx is
+# the server failing (UnavailableError: exit 3, "try again later or elsewhere", whatever class
+# raised it on the server), but a SHARED_STATUS class (503 `overloaded`), known by its code.
 _ERROR_BY_STATUS: dict[int, type[LedgerError]] = {
-    error.http_status: error for error in ERRORS if error not in SHARED_STATUS
+    error.http_status: error
+    for error in ERRORS
+    if error not in SHARED_STATUS and error.http_status < 500
 }
 _ERROR_BY_CODE: dict[tuple[int, str], type[LedgerError]] = {
     (error.http_status, error.default_code): error for error in SHARED_STATUS
 }
+# What the messages of UnavailableError tell the user to check, by default.
+SERVER_HINT = "is the server running? check --server / PROV_SERVER"
 
 
 def error_class_for(status: int, code: str) -> type[LedgerError]:
-    """The class a server's error answer came from (StorageError for a status none has)."""
-    return _ERROR_BY_CODE.get((status, code)) or _ERROR_BY_STATUS.get(status, StorageError)
+    """The class a server's error answer came from (UnavailableError for a status none has:
+    a server that answers so is not one this client can talk to)."""
+    return _ERROR_BY_CODE.get((status, code)) or _ERROR_BY_STATUS.get(status, UnavailableError)
+
+
+def not_a_server(url: str, response: httpx.Response, hint: str) -> UnavailableError:
+    """The answer of something that is not a Provenance Ledger server (a web page, a proxy's
+    error): named by its status and type, never printed (it may be a whole HTML page)."""
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    return UnavailableError(
+        f"{url} answered HTTP {response.status_code} with {kind}, not a Provenance Ledger "
+        f"server's JSON: {hint}",
+        code="not_a_server",
+    )
+
+
+def is_html(response: httpx.Response) -> bool:
+    """No answer of the API a client reads is HTML: one that is comes from something else."""
+    kind: str = response.headers.get("content-type", "")
+    return kind.startswith("text/html")
 
 
 # A rate-limited server says when to come back (Retry-After); `prov submit` waits that long
@@ -113,9 +136,16 @@ class HttpClient:
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         retries: int = RATE_LIMIT_RETRIES,
+        hint: str = SERVER_HINT,
     ) -> None:
-        """`http` replaces the HTTP client (tests pass a TestClient); `sleep` waits out a 429."""
+        """`http` replaces the HTTP client (tests pass a TestClient); `sleep` waits out a 429;
+        `hint` is what an UnavailableError tells the user to check (where the URL came from)."""
+        if not base_url.startswith(("http://", "https://")):
+            raise MalformedError(
+                f"server URL {base_url!r} must start with http:// or https://", code="bad_url"
+            )
         self._base = base_url.rstrip("/")
+        self._hint = hint
         self._http = http or httpx.Client(base_url=self._base, timeout=timeout)
         self._sleep = sleep
         self._retries = retries
@@ -126,17 +156,30 @@ class HttpClient:
             try:
                 response = self._http.request(method, path, **options)
             except httpx.HTTPError as exc:
-                raise ConfigurationError(f"cannot reach the server {self._base}: {exc}") from None
+                raise UnavailableError(
+                    f"cannot reach the server {self._base} ({exc or type(exc).__name__}): "
+                    f"{self._hint}",
+                    code="server_unreachable",
+                ) from None
             if response.status_code != 429 or attempt == self._retries:
                 break
             self._sleep(_retry_after_s(response))
+        if is_html(response):
+            raise not_a_server(self._base, response, self._hint)
         return response
+
+    def _json(self, response: httpx.Response) -> Any:
+        """The JSON of a successful answer; one that is not JSON is not from a server of ours."""
+        try:
+            return response.json()
+        except ValueError:
+            raise not_a_server(self._base, response, self._hint) from None
 
     def _call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = self._send(method, path, json=body, headers=headers)
         if response.is_success:
-            return response.json()
+            return self._json(response)
         self._raise(response)
 
     def _raise(self, response: httpx.Response) -> NoReturn:
@@ -144,9 +187,15 @@ class HttpClient:
             error = response.json()["error"]
             code, message = str(error["type"]), str(error["message"])
         except (ValueError, KeyError, TypeError):
-            code, message = "http_error", f"{response.status_code} {response.text[:200]}"
-        message = f"{message} (server {self._base})"
+            raise not_a_server(self._base, response, self._hint) from None
         error = error_class_for(response.status_code, code)
+        if error is UnavailableError:
+            raise UnavailableError(
+                f"the server {self._base} failed on this request (HTTP {response.status_code}, "
+                f"{code}: {message}); try again later, or tell its operator",
+                code=code,
+            )
+        message = f"{message} (server {self._base})"
         if error is RateLimitedError:
             raise RateLimitedError(message, _retry_after_s(response), code=code)
         if error is OverloadedError:
@@ -186,7 +235,7 @@ class HttpClient:
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         response = self._send("POST", "/v1/lookup", files={"image": (name, data)})
         if response.is_success:
-            result: dict[str, Any] = response.json()
+            result: dict[str, Any] = self._json(response)
             return result
         self._raise(response)
 
@@ -195,7 +244,7 @@ class HttpClient:
         headers = {"Content-Type": "image/jpeg", "X-Filename": ascii_name}
         response = self._send("POST", "/v1/c2pa/ingest", content=data, headers=headers)
         if response.is_success:
-            result: dict[str, Any] = response.json()
+            result: dict[str, Any] = self._json(response)
             return result
         self._raise(response)
 
@@ -234,7 +283,13 @@ class HttpClient:
         """POST /v1/c2pa/matches/byContent (C2PA soft-binding API): the manifests like `data`."""
         headers = {"Content-Type": "image/jpeg"}
         body = self._content("POST", "/v1/c2pa/matches/byContent", content=data, headers=headers)
-        matches: list[dict[str, Any]] = json.loads(body)["matches"]
+        try:
+            matches: list[dict[str, Any]] = json.loads(body)["matches"]
+        except (ValueError, KeyError, TypeError):
+            raise UnavailableError(
+                f"{self._base} answered byContent without a JSON list of matches: {self._hint}",
+                code="not_a_server",
+            ) from None
         return matches
 
     def c2pa_manifest(self, manifest_id: str) -> bytes:

@@ -3,9 +3,11 @@
 The commands live by audience, one module each: operator_commands (init, serve, log, vendor,
 reindex), device_commands (device, capture, submit, revoke), factcheck_commands (lookup,
 bundle), verify_commands (verify), audit_commands (audit, clusters), witness_commands (witness), c2pa_commands
-(c2pa), and demo. This module is only the root group: its options and its error handling.
+(c2pa), config_commands (config), and demo. This module is only the root group: its options and its error handling.
 """
 
+import contextlib
+import json
 from typing import Any
 
 import click
@@ -21,6 +23,7 @@ from cli import (
     verify_commands,
 )
 from cli import operator_commands as operator
+from cli.config_commands import config
 from cli.demo import demo
 from cli.errors import exit_code_for
 from cli.witness_commands import witness_group
@@ -30,14 +33,45 @@ errors = Console(stderr=True)
 
 
 class ProvGroup(click.Group):
-    """Turns the ledger's errors into a one-line message and the exit code from cli/errors.py."""
+    """Turns the ledger's errors into a one-line message and the exit code from cli/errors.py;
+    with --json, also into a JSON error on stdout, so a script reading stdout always gets JSON:
+    `{"error": {"type": code, "message": ..., "exit_code": n}}`."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        args = [*ctx._protected_args, *ctx.args]  # what the leaf is parsed from, kept for --json
         try:
             return super().invoke(ctx)
         except LedgerError as exc:
             errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            if _wants_json(self, ctx, args):
+                _print_json_error(code=exc.code, message=str(exc), exit_code=exit_code_for(exc))
             ctx.exit(exit_code_for(exc))
+        except click.ClickException as exc:  # a usage error: click prints it on stderr
+            if _wants_json(self, ctx, args):
+                _print_json_error(code="bad_usage", message=exc.format_message(), exit_code=2)
+            raise
+
+
+def _wants_json(group: click.Group, ctx: click.Context, args: list[str]) -> bool:
+    """Whether the leaf command `args` name was given --json: parsed again, leniently (the
+    parse that failed, or the command that raised, left no context behind)."""
+    command: click.Command = group
+    context = ctx
+    while isinstance(command, click.Group) and args:
+        with contextlib.suppress(click.ClickException):
+            name, found, args = command.resolve_command(context, args)
+            if found is None or name is None:
+                return False
+            context = found.make_context(name, list(args), parent=context, resilient_parsing=True)
+            command, args = found, [*context._protected_args, *context.args]
+            continue
+        return False
+    return bool(context.params.get("as_json")) and context is not ctx
+
+
+def _print_json_error(*, code: str, message: str, exit_code: int) -> None:
+    error = {"type": code, "message": message, "exit_code": exit_code}
+    click.echo(json.dumps({"error": error}, indent=2))
 
 
 @click.group(cls=ProvGroup)
@@ -55,7 +89,8 @@ class ProvGroup(click.Group):
 @click.option(
     "--server",
     envvar="PROV_SERVER",
-    help="Registry commands call this server's HTTP API instead of the local database.",
+    help="Registry commands call this server's HTTP API instead of the local database "
+    "[PROV_SERVER, else `server` in ~/.config/prov/config.toml].",
 )
 @click.pass_context
 def main(
@@ -88,6 +123,8 @@ COMMANDS: dict[str, click.Command] = {
     "witness": witness_group,
     "c2pa": c2pa_commands.c2pa,
     "demo": demo,
+    # the user's own defaults
+    "config": config,
 }
 for _name, _command in COMMANDS.items():
     main.add_command(_command, name=_name)

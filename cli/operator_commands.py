@@ -2,7 +2,8 @@
 `prov vendor add`, `prov reindex`.
 
 They act on the operator's own machine (`--data-dir` / `--database`, where the log key is),
-except `vendor add`, which acts where cli/common.open_client says.
+except `vendor add`, which acts where cli/common.open_client says, and `log status`, which
+asks the server instead when one is given (anyone may: a fact-checker needs the log's key).
 """
 
 import base64
@@ -22,11 +23,13 @@ from rich.markup import escape
 
 import migrations
 from cli import SHUTDOWN_GRACE_S, common
-from cli.common import admin_token_option, emit, json_option, open_client
+from cli.client import HttpClient
+from cli.common import admin_token_option, check_port_free, emit, json_option, open_client
+from cli.config import server_for
 from cli.files import load_certificates
 from ledger import ConfigurationError, LogConfig, LogStore, Signer, open_engine
 from ledger.database import describe
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, UnavailableError
 from ledger.published import refusal
 from ledger.witnessing import (
     PushResult,
@@ -139,6 +142,7 @@ def serve(config: LogConfig, host: str, port: int, workers: int) -> None:
     from api.settings import ApiSettings
 
     log_format = log_format_from_env()
+    check_port_free(host, port)
     _check_before_serving(config)
     if workers == 1:
         settings = RegistrySettings.from_env(config)
@@ -245,9 +249,14 @@ def log() -> None:
 
 @log.command()
 @json_option
-@click.pass_obj
-def status(config: LogConfig, as_json: bool) -> None:
-    """Print the log's origin, size, root hash and verifier key."""
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Print the log's origin, size, root hash and verifier key (of the server, if given)."""
+    server = server_for(ctx)
+    if server:
+        _remote_status(server, as_json)
+        return
+    config: LogConfig = ctx.obj
     store = LogStore(open_engine(config.database_url))
     latest = store.latest_checkpoint()
     verifier = config.load_verifier()
@@ -275,6 +284,29 @@ def status(config: LogConfig, as_json: bool) -> None:
             f"[bold red]REFUSING TO SEQUENCE:[/] {escape(report['refusing']['message'])}",
             soft_wrap=True,
         )
+
+
+def _remote_status(server: str, as_json: bool) -> None:
+    """What the server says of its log (GET /v1/log). Its key is as the server states it: check
+    it against another source (the operator's statement, a witness) before pinning it."""
+    client = HttpClient(server)
+    try:
+        info = client.log_info()
+    finally:
+        client.close()
+    if not isinstance(info, dict) or not isinstance(info.get("tree_size"), int):
+        raise UnavailableError(
+            f"{server}/v1/log is not a log's status: check --server / PROV_SERVER",
+            code="not_a_server",
+        )
+    report = {key: info.get(key) for key in ("origin", "tree_size", "root_hash", "vkey")}
+    report |= {"server": server, "checkpoint": info.get("checkpoint")}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for key in ("origin", "tree_size", "root_hash", "vkey", "server"):
+        shown = report[key] if report[key] is not None else "(the server does not say)"
+        console.print(f"[bold]{key:>9}[/] {escape(str(shown))}", soft_wrap=True)
 
 
 @log.command()

@@ -85,7 +85,7 @@ class _FreshSource:
 
     def __init__(self, url: str) -> None:
         self._log = RemoteLog(url)  # refuses a URL that is not http(s)
-        self._client = HttpClient(url)
+        self._client = HttpClient(url, hint="is the log running? check the --refresh URL")
 
     def __enter__(self) -> "_FreshSource":
         return self

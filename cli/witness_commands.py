@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 import migrations
 from cli import SHUTDOWN_GRACE_S
+from cli.common import check_port_free
 from ledger.database import describe, open_engine
 from ledger.errors import ConfigurationError
 from ledger.note import check_key_name
@@ -119,6 +120,7 @@ def serve(
 
     parse_log_keys(logs)  # a bad --log or key fails before the database is touched
     load_cosigner(key_file)
+    check_port_free(host, port)
     url = _database_url(database, create=True)
     migrations.upgrade(url)
     app = create_witness_app(WitnessSettings(url, key_file, logs))

@@ -16,8 +16,11 @@ limits) are in registry/errors.py; every stable code is listed in docs/errors.md
 from typing import ClassVar
 
 # The exit codes of `prov` that an error can cause (cli/errors.py adds 0 ok and 4 cautions).
-EXIT_FAILED = 1  # verification failed, not found, or the server could not serve the request
+EXIT_FAILED = 1  # verification failed, or not found
 EXIT_BAD_INPUT = 2  # bad input or configuration: the caller must change what it asks
+# The server could not be reached, is not a log, failed or was busy: try again later or
+# elsewhere. It says nothing about what was asked (an image, a bundle, a log's history).
+EXIT_UNAVAILABLE = 3
 
 
 class LedgerError(Exception):
@@ -72,3 +75,14 @@ class StorageError(LedgerError):
     default_code = "storage_corrupt"
     http_status = 500
     exit_code = EXIT_FAILED
+
+
+class UnavailableError(LedgerError):
+    """A server could not answer: unreachable, not a Provenance Ledger server, or failing on
+    its side (any 5xx). Raised by the HTTP clients (ledger.remote, cli/client.py), never by
+    the log itself; its status is the one a gateway gives for a server behind it that failed.
+    It lives here, not in registry/errors.py, because ledger.remote raises it."""
+
+    default_code = "server_unreachable"
+    http_status = 502
+    exit_code = EXIT_UNAVAILABLE

@@ -6,8 +6,9 @@ Auditors and monitors use this, never the database: the C2SP paths (`/checkpoint
 `/v1/status/<size>` and `/v1/status/<size>/proofs/<subject hex>`. Nothing fetched is trusted:
 callers verify every byte.
 
-Failures carry the URL: NotFoundError when the log answers 404 for something it should
-serve, StorageError when it cannot be reached or answers otherwise.
+Failures carry the URL: UnavailableError (exit 3, "try again later or elsewhere") when the log
+cannot be reached, answers a web page (it is not a log) or fails (5xx); NotFoundError when it
+answers 404 for something it should serve; StorageError when it answers otherwise.
 """
 
 import json
@@ -17,7 +18,7 @@ from typing import Self
 import httpx
 
 from ledger.encoding import decode_base64
-from ledger.errors import MalformedError, NotFoundError, StorageError
+from ledger.errors import MalformedError, NotFoundError, StorageError, UnavailableError
 from ledger.merkle import HASH_SIZE
 from ledger.tiles import TILE_WIDTH, entries_path, tile_path
 
@@ -113,7 +114,25 @@ class RemoteLog:
         try:
             response = self._http.get(path)
         except httpx.HTTPError as exc:
-            raise StorageError(f"cannot fetch {self.base_url}{path}: {exc}") from None
+            raise UnavailableError(
+                f"cannot reach the log at {self.base_url} ({exc or type(exc).__name__}): is it "
+                "running? check the URL",
+                code="server_unreachable",
+            ) from None
+        if response.headers.get("content-type", "").startswith("text/html"):
+            # A log serves its checkpoint, tiles and proofs as text, bytes or JSON, never a page;
+            # what answers with one is a web site. Not printed: it may be a whole HTML page.
+            raise UnavailableError(
+                f"{self.base_url}{path} answered HTTP {response.status_code} with a web page, "
+                "not a Provenance Ledger log: check the URL",
+                code="not_a_server",
+            )
+        if response.status_code >= 500:
+            raise UnavailableError(
+                f"{self.base_url}{path}: the log failed to answer (HTTP "
+                f"{response.status_code}); try again later, or tell its operator",
+                code="server_error",
+            )
         if response.status_code == 404:
             raise NotFoundError(f"{self.base_url}{path}: the log answers 404 Not Found")
         if response.status_code != 200:

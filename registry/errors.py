@@ -7,14 +7,27 @@ by the HTTP client when a server answers with their status. Each carries its HTT
 
 from ledger.errors import (
     EXIT_BAD_INPUT,
-    EXIT_FAILED,
+    EXIT_UNAVAILABLE,
     ConfigurationError,
     LedgerError,
     MalformedError,
     NotFoundError,
     StorageError,
+    UnavailableError,
     VerificationError,
 )
+
+__all__ = [
+    "ERRORS",
+    "SHARED_STATUS",
+    "ConflictError",
+    "NotAuthorizedError",
+    "OverloadedError",
+    "RateLimitedError",
+    "TooLargeError",
+    "UnavailableError",
+    "UnsupportedMediaError",
+]
 
 
 class TooLargeError(MalformedError):
@@ -59,8 +72,9 @@ class RateLimitedError(LedgerError):
 
     default_code = "rate_limited"
     http_status = 429
-    # The server is busy with this client: the request was fine, it just was not served.
-    exit_code = EXIT_FAILED
+    # The server is busy with this client: the request was fine, it just was not served, so
+    # "try again later", like a server that cannot be reached (never "not found").
+    exit_code = EXIT_UNAVAILABLE
 
     def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
         super().__init__(message, code)
@@ -75,8 +89,8 @@ class OverloadedError(LedgerError):
 
     default_code = "overloaded"
     http_status = 503
-    # The request was fine; it just was not served now.
-    exit_code = EXIT_FAILED
+    # The request was fine; it just was not served now: try again later.
+    exit_code = EXIT_UNAVAILABLE
 
     def __init__(self, message: str, retry_after_s: int, code: str | None = None) -> None:
         super().__init__(message, code)
@@ -84,8 +98,9 @@ class OverloadedError(LedgerError):
 
 
 # Every error class a caller can meet. The API's and the CLI's tables are derived from this.
-# Each has its own HTTP status but those in SHARED_STATUS: the HTTP client maps a status back
-# to its class, and a SHARED_STATUS class's code back to it.
+# Each has its own HTTP status but those in SHARED_STATUS. The HTTP client maps a 4xx status
+# back to its class; a 5xx is the server failing (UnavailableError, whatever class raised it on
+# the server), but a SHARED_STATUS class, which the client knows by its code.
 ERRORS: tuple[type[LedgerError], ...] = (
     MalformedError,
     NotAuthorizedError,
@@ -98,8 +113,10 @@ ERRORS: tuple[type[LedgerError], ...] = (
     StorageError,
     ConfigurationError,
     OverloadedError,
+    UnavailableError,
 )
 
 # The classes that share their HTTP status with another in ERRORS: the HTTP client knows them by
-# their `default_code`, and gives every other code of that status to the other class.
+# their `default_code`, and gives every other code of that status to the status's own class
+# (for a 5xx, UnavailableError).
 SHARED_STATUS: tuple[type[LedgerError], ...] = (OverloadedError,)

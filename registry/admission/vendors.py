@@ -22,11 +22,16 @@ def check_admin_token(settings: RegistrySettings, admin_token: str | None) -> No
     expected = settings.admin_token
     if expected is None:
         raise NotAuthorizedError(
-            "adding vendors is disabled: the operator has not configured PROV_ADMIN_TOKEN",
+            "adding vendors is disabled: the operator has not configured PROV_ADMIN_TOKEN; set "
+            "it where the log runs (the server's environment), then pass it with --admin-token",
             code="admin_disabled",
         )
     if admin_token is None or not hmac.compare_digest(admin_token.encode(), expected.encode()):
-        raise NotAuthorizedError("the admin token is missing or wrong", code="bad_admin_token")
+        raise NotAuthorizedError(
+            "the admin token is missing or wrong: give the operator's token with --admin-token or "
+            "PROV_ADMIN_TOKEN (over HTTP: the header Authorization: Bearer TOKEN)",
+            code="bad_admin_token",
+        )
 
 
 def add_vendor(

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier
-from ledger.errors import LedgerError, VerificationError
+from ledger.errors import LedgerError, UnavailableError, VerificationError
 from ledger.monitor import ForkAlarm, Seen, check_extends
 from ledger.note import Verifier
 from registry.bundle.format import parse_bundle, text_field
@@ -73,6 +73,8 @@ def refresh_bundle(
     try:
         fresh = source.bundle(index)
         report = verify_bundle(fresh, log_key, image_hashes, witnesses, min_witnesses, image)
+    except UnavailableError:
+        raise  # the log did not answer: that says nothing of the capture (exit 3, not 1)
     except LedgerError as exc:
         checks.append(Check("fresh bundle", False, f"the log gave no bundle that verifies: {exc}"))
         return Refreshed(tuple(checks), None)
@@ -85,6 +87,8 @@ def refresh_bundle(
     for name, step in (("same capture", _same_capture), ("log consistency", _consistent)):
         try:
             checks.append(Check(name, True, step(bundle, new, source, log_key)))
+        except UnavailableError:
+            raise
         except LedgerError as exc:
             checks.append(Check(name, False, str(exc)))
             break

@@ -27,7 +27,7 @@ from api.app import ROUTERS
 from api.limits import BodySizeLimit, LimitedRoutes, TokenBuckets
 from api.settings import ApiSettings
 from cli.client import HttpClient
-from cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, exit_code_for
+from cli.errors import EXIT_BAD_INPUT, EXIT_UNAVAILABLE, exit_code_for
 from cli.main import main
 from ledger import LogConfig
 from ledger.errors import ConfigurationError
@@ -392,7 +392,7 @@ def test_the_http_client_waits_out_a_429_and_retries(
         with pytest.raises(RateLimitedError, match="PROV_RATE_LIMIT") as caught:
             patient.submit_captures([record(device_pki.device, 2, 2, t)])
         assert caught.value.retry_after_s == 1 and caught.value.code == "rate_limited"
-        assert exit_code_for(caught.value) == EXIT_FAILED
+        assert exit_code_for(caught.value) == EXIT_UNAVAILABLE  # busy: try again later
 
 
 def test_the_http_client_bounds_what_it_waits(server_settings: RegistrySettings) -> None:

@@ -814,7 +814,7 @@ def test_server_mode_reads_prov_server(
 
 
 @pytest.mark.parametrize("command", ["vendor", "enroll", "submit", "show", "revoke"])
-def test_an_unreachable_server_is_bad_input(files: Files, command: str) -> None:
+def test_an_unreachable_server_is_exit_3(files: Files, command: str) -> None:
     remote = Cli(["--server", f"http://127.0.0.1:{free_port()}"])  # nothing listens there
     if command == "vendor":
         result = add_vendor(remote, files)
@@ -827,7 +827,7 @@ def test_an_unreachable_server_is_bad_input(files: Files, command: str) -> None:
     else:
         result = remote("device", "show", files.device_id)
 
-    assert_exit(result, 2, "cannot reach the server")
+    assert_exit(result, 3, "cannot reach the server", "is the server running?")
 
 
 def test_revoke_twice_is_answered_with_the_first_receipt(cli: Cli, enrolled: Files) -> None:

@@ -15,7 +15,7 @@ QUERY_BUILDERS = {"select", "insert", "update", "delete", "text", "Session", "se
 TRANSACTIONS = {"commit", "begin", "execute", "rollback"}
 
 COMMANDS = {
-    "audit", "bundle", "c2pa", "capture", "clusters", "demo", "device", "init", "log",
+    "audit", "bundle", "c2pa", "capture", "clusters", "config", "demo", "device", "init", "log",
     "lookup", "reindex", "revoke", "serve", "submit", "vendor", "verify", "witness",
 }  # fmt: skip
 

@@ -18,8 +18,12 @@ from registry.errors import (
     OverloadedError,
     RateLimitedError,
     TooLargeError,
+    UnavailableError,
     UnsupportedMediaError,
 )
+
+# A status the client maps back to the class of that status (a 5xx is the server failing).
+CLIENT_SIDE = 500
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("ledger", "registry", "api", "cli")
@@ -69,11 +73,13 @@ def _documented_rows() -> list[list[str]]:
 def test_every_class_carries_its_status_and_exit_code() -> None:
     for error in _error_classes():
         assert isinstance(error.http_status, int) and 400 <= error.http_status < 600, error
-        assert error.exit_code in (cli.errors.EXIT_FAILED, cli.errors.EXIT_BAD_INPUT), error
+        exits = (cli.errors.EXIT_FAILED, cli.errors.EXIT_BAD_INPUT, cli.errors.EXIT_UNAVAILABLE)
+        assert error.exit_code in exits, error
 
 
-def test_the_mapping_is_unchanged() -> None:
-    """The statuses and exit codes of each class as they were before the catalogue."""
+def test_the_mapping() -> None:
+    """The statuses and exit codes of each class: as they were before the catalogue, but a busy
+    server (429, 503 overloaded) and one that cannot answer exit 3 (issue 17)."""
     expected = {
         "MalformedError": (400, 2),
         "NotAuthorizedError": (401, 2),
@@ -82,10 +88,11 @@ def test_the_mapping_is_unchanged() -> None:
         "TooLargeError": (413, 2),
         "UnsupportedMediaError": (415, 2),
         "VerificationError": (422, 1),
-        "RateLimitedError": (429, 1),
+        "RateLimitedError": (429, 3),
         "StorageError": (500, 1),
         "ConfigurationError": (503, 2),
-        "OverloadedError": (503, 1),  # told apart from ConfigurationError by its code
+        "OverloadedError": (503, 3),  # told apart from ConfigurationError by its code
+        "UnavailableError": (502, 3),
     }
     assert {e.__name__: (e.http_status, e.exit_code) for e in ERRORS} == expected
     assert (LedgerError.http_status, LedgerError.exit_code) == (500, 1)
@@ -95,50 +102,75 @@ def test_the_mapping_is_unchanged() -> None:
 
 def test_the_three_tables_agree() -> None:
     inverse = cli.client._ERROR_BY_STATUS
-    assert len(inverse) == len(ERRORS) - len(SHARED_STATUS), "two classes share an HTTP status"
+    client_side = [e for e in ERRORS if e not in SHARED_STATUS and e.http_status < CLIENT_SIDE]
+    assert len(inverse) == len(client_side), "two classes share an HTTP status"
     assert set(SHARED_STATUS) <= set(ERRORS)
     for error in ERRORS:
         assert api.errors.STATUS_BY_ERROR[error] == error.http_status
         assert cli.errors.EXIT_CODE_BY_ERROR[error] == error.exit_code
-        assert cli.client.error_class_for(error.http_status, error.default_code) is error
-        if error not in SHARED_STATUS:
-            assert inverse[error.http_status] is error
-    for error in _error_classes():
         back = cli.client.error_class_for(error.http_status, error.default_code)
-        if error not in ERRORS:  # a subclass (ForkAlarm): its base class's status
-            back = inverse[error.http_status]
-        assert back.exit_code == error.exit_code, (error, back)
+        if error in SHARED_STATUS or error.http_status < CLIENT_SIDE:
+            assert back is error
+        else:  # the server failed, whatever failed in it: "try again later or elsewhere"
+            assert back is UnavailableError
+    for error in _error_classes():
         instance = error.__new__(error)
         assert api.errors.status_for(instance) == error.http_status
         assert cli.errors.exit_code_for(instance) == error.exit_code
+        if error.http_status < CLIENT_SIDE:  # a subclass (ForkAlarm): its base class's status
+            assert inverse[error.http_status].exit_code == error.exit_code, error
+
+
+def _raised_by_client(status: int, code: str, body: object = None) -> LedgerError:
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        content = {"error": {"type": code, "message": "refused"}} if body is None else body
+        return httpx.Response(status, json=content, headers={"Retry-After": "1"})
+
+    http = httpx.Client(transport=httpx.MockTransport(answer), base_url="http://log.test")
+    client = cli.client.HttpClient("http://log.test", http=http, sleep=lambda _s: None, retries=0)
+    with pytest.raises(LedgerError) as caught:
+        client.device("d")
+    return caught.value
 
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda error: error.__name__)
 def test_the_client_raises_the_class_of_each_status(error: type[LedgerError]) -> None:
-    import httpx
-
     code = error.default_code if error in SHARED_STATUS else "some_code"
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        body = {"error": {"type": code, "message": "refused"}}
-        return httpx.Response(error.http_status, json=body, headers={"Retry-After": "1"})
+    raised = _raised_by_client(error.http_status, code)
 
-    http = httpx.Client(transport=httpx.MockTransport(answer), base_url="http://log.test")
-    client = cli.client.HttpClient("http://log.test", http=http, sleep=lambda _s: None, retries=0)
-    with pytest.raises(error) as caught:
-        client.device("d")
-    assert type(caught.value) is error
-    assert caught.value.code == code
+    expected = error if error in SHARED_STATUS or error.http_status < CLIENT_SIDE else None
+    assert type(raised) is (expected or UnavailableError)
+    assert raised.code == code  # the server's own code, for scripts
     if error is RateLimitedError or error is OverloadedError:
-        assert isinstance(caught.value, RateLimitedError | OverloadedError)
-        assert caught.value.retry_after_s == 1
+        assert isinstance(raised, RateLimitedError | OverloadedError)
+        assert raised.retry_after_s == 1
 
 
-def test_a_503_is_overloaded_by_its_code_and_otherwise_not_configured() -> None:
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 418])
+def test_a_server_failing_is_exit_3_with_its_code(status: int) -> None:
+    raised = _raised_by_client(status, "storage_error")
+
+    assert type(raised) is UnavailableError and raised.exit_code == 3
+    assert raised.code == "storage_error"
+    assert "try again later" in str(raised) and "http://log.test" in str(raised)
+
+
+def test_an_answer_not_in_the_api_s_error_shape_is_not_a_server() -> None:
+    raised = _raised_by_client(404, "", body=["not", "an", "error"])
+
+    assert type(raised) is UnavailableError and raised.code == "not_a_server"
+
+
+def test_a_503_is_overloaded_by_its_code_and_otherwise_the_server_failing() -> None:
     assert cli.client.error_class_for(503, "overloaded") is OverloadedError
-    assert cli.client.error_class_for(503, "not_configured") is ConfigurationError
-    assert cli.client.error_class_for(503, "no_log_key") is ConfigurationError
-    assert cli.client.error_class_for(599, "overloaded") is StorageError
+    assert cli.client.error_class_for(503, "not_configured") is UnavailableError
+    assert cli.client.error_class_for(503, "no_log_key") is UnavailableError
+    assert cli.client.error_class_for(599, "overloaded") is UnavailableError
+    assert cli.client.error_class_for(404, "x") is not StorageError
+    assert ConfigurationError.exit_code == 2  # a configuration of the user's own
 
 
 def test_docs_list_every_raised_code_once_and_no_other() -> None:
@@ -179,6 +211,7 @@ def test_readme_and_docs_hold_one_exit_code_table() -> None:
         cli.errors.EXIT_OK,
         cli.errors.EXIT_FAILED,
         cli.errors.EXIT_BAD_INPUT,
+        cli.errors.EXIT_UNAVAILABLE,
         cli.errors.EXIT_CAUTION,
     ]
 
