@@ -33,6 +33,7 @@ from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import query_hashes
 from registry.open import registry_sequencer
 from testkit.pki import DevicePKI, KeyType, make_pki
+from testkit.revocations import revoke_ca
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import TOKEN, picture, smuggle
 from tests.support.status_fixtures import hex_id, revoke_device
@@ -57,10 +58,13 @@ class Vector:
     witness_keys: list[str] = field(default_factory=list)
     image: str | None = None  # base64 of the image file given, if any
     expected: dict[str, Any] = field(default_factory=dict)  # the Python verdict
+    # False for a bundle holding what the page does not port (a revocation/v2): it must say
+    # "not checked here" and never clean, where Python gives its verdict.
+    ported: bool = True
 
     @property
     def tampered(self) -> bool:
-        return not self.name.startswith("valid")
+        return not self.name.startswith(("valid", "unported"))
 
 
 def verdict_of(report: BundleReport) -> dict[str, Any]:
@@ -244,6 +248,13 @@ def make_vectors() -> list[Vector]:
         vectors += _valid_and_tampered(w)
     with world() as w:
         vectors += _revoked(w)
+    with world() as w:
+        pki = enroll(w)
+        w.clock.now_ms += 60_000
+        index = capture(w, pki, 31)
+        w.registry.revoke(revoke_ca(pki, 0, 0))  # revocation/v2 of the intermediate CA
+        w.clock.now_ms += 60_000
+        vectors.append(Vector("unported-ca-revocation", text(bundle_of(w, index)), w.vkey(), ported=False))
     for vector in vectors:
         vector.expected = python_verdict(vector)
     return vectors

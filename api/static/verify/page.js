@@ -79,7 +79,8 @@ async function body(run, step, input) {
     if (!w.ok) return;
     cosigs = w.value;
   } else {
-    run.witnesses = "none given";
+    // Not "ok": nothing was checked, and the verdict says nothing about witnesses.
+    run.checks.push({ n: 2, name: "witness cosignatures", ok: "none", detail: "none given (paste witness keys to check their cosignatures)" });
   }
   // 3. Each part's entry is in the checkpoint's tree, of the kind its place says.
   const parts = [["capture", "capture", "capture/v1"], ["device", "device", "device/v1"], ["vendor", "vendor", "vendor/v1"]];
@@ -161,7 +162,7 @@ function render(result) {
     clean: "Bundle verified: clean.",
     cautions: `Bundle verified, with cautions: ${result.cautions.length} listed below.`,
     failed: result.failedAt === 0 ? `This is not a bundle or a key this page can read: ${result.checks[0].detail}` : `Bundle does NOT verify: failed at check ${result.failedAt}.`,
-    incomplete: `Not fully checked here: ${result.notHere}. No verdict of clean is given.`,
+    incomplete: `Not fully checked here: ${result.notHere}. This is not a clean verdict.`,
   }[result.verdict];
   out.append(verdict);
   // Cautions come first: they are what the log knows against the capture.
@@ -171,10 +172,9 @@ function render(result) {
     out.append(list);
   }
   const checks = el("ol", undefined, "checks");
-  if (result.witnesses) checks.append(el("li", "2 witness cosignatures: none given (paste witness keys to check them)", "neutral"));
   for (const c of result.checks) {
-    const mark = c.ok === true ? "ok" : c.ok === false ? "FAILED" : "not checked here";
-    const item = el("li", `${c.n} ${c.name}: ${mark}: ${c.detail}`, c.ok === true ? "ok" : c.ok === false ? "failed" : "neutral");
+    const mark = { true: "ok: ", false: "FAILED: ", none: "" }[c.ok] ?? "not checked here: ";
+    const item = el("li", `${c.n} ${c.name}: ${mark}${c.detail}`, c.ok === true ? "ok" : c.ok === false ? "failed" : "neutral");
     checks.append(item);
   }
   out.append(checks);
