@@ -25,7 +25,9 @@ from tests.support.verify_vectors import Vector, make_vectors, write_vectors
 
 CHROMIUM = "/usr/bin/chromium"
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
-CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:"
+CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:"
+)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,11 @@ def run_page(page: Any, page_file: Path, vector: Vector) -> dict[str, Any]:
     page.fill("#witness-keys", "\n".join(vector.witness_keys))
     page.fill("#bundle-text", vector.bundle)
     if vector.image is not None:
-        payload = {"name": "found.png", "mimeType": "image/png", "buffer": base64.b64decode(vector.image)}
+        payload = {
+            "name": "found.png",
+            "mimeType": "image/png",
+            "buffer": base64.b64decode(vector.image),
+        }
         page.set_input_files("#image-file", files=[payload])
     page.click("#verify")
     verdict = page.wait_for_selector("#verdict", timeout=20_000)
@@ -164,14 +170,18 @@ def test_the_page_says_what_it_checked_and_what_it_did_not(
     clean = run_page(page, page_file, by_name["valid-p256-intermediate"])["text"]
     assert "Bundle verified: clean." in clean
     assert "\n2 witness cosignatures: none given" in clean and "cosignatures: ok" not in clean
-    assert "10 image matches the capture: ok: the image is the registered file (same SHA-256)" in clean
+    assert (
+        "10 image matches the capture: ok: the image is the registered file (same SHA-256)" in clean
+    )
     assert re.search(r"captured \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 \(the device says so", clean)
     witnessed = run_page(page, page_file, by_name["valid-with-witness"])["text"]
     assert "existed no later than" in witnessed and "witness.example/w1 at" in witnessed
     other = run_page(page, page_file, by_name["image-not-matching"])["text"]
     assert "failed at check 10" in other and "prov verify --image" in other
     cautioned = run_page(page, page_file, by_name["valid-with-revocation"])["text"]
-    assert cautioned.index("caution captured_in_compromise_window") < cautioned.index("1 checkpoint")
+    assert cautioned.index("caution captured_in_compromise_window") < cautioned.index(
+        "1 checkpoint"
+    )
 
 
 def test_what_the_page_does_not_port_is_never_clean(
@@ -188,7 +198,9 @@ def test_what_the_page_does_not_port_is_never_clean(
     assert "Not fully checked here" in seen["text"] and "verified: clean" not in seen["text"]
 
 
-def test_the_log_key_can_be_pinned(browser_page: tuple[Any, list[str]], page_file: Path, vectors: list[Vector]) -> None:
+def test_the_log_key_can_be_pinned(
+    browser_page: tuple[Any, list[str]], page_file: Path, vectors: list[Vector]
+) -> None:
     page, _ = browser_page
     vector = vectors[0]
     page.goto(page_file.as_uri())

@@ -19,7 +19,7 @@ from typing import Any
 
 import migrations
 from ledger import LogConfig, LogStore, Signer, open_engine
-from ledger.cosignature import Cosigner, CosignatureVerifier
+from ledger.cosignature import CosignatureVerifier, Cosigner
 from ledger.note import Verifier
 from ledger.tlogproof import TlogProof
 from ledger.witnessing import cosigned_note
@@ -71,8 +71,16 @@ def verdict_of(report: BundleReport) -> dict[str, Any]:
     failed = next((c for c in report.checks if not c.ok), None)
     cautions = [c.code for c in report.cautions]
     if failed is not None:
-        return {"verdict": "failed", "failed_check": CHECK_NUMBERS[failed.name], "cautions": cautions}
-    return {"verdict": "cautions" if cautions else "clean", "failed_check": None, "cautions": cautions}
+        return {
+            "verdict": "failed",
+            "failed_check": CHECK_NUMBERS[failed.name],
+            "cautions": cautions,
+        }
+    return {
+        "verdict": "cautions" if cautions else "clean",
+        "failed_check": None,
+        "cautions": cautions,
+    }
 
 
 def python_verdict(vector: Vector) -> dict[str, Any]:
@@ -120,7 +128,11 @@ def world() -> Iterator[World]:
             max_batch=50, verify_workers=0,
         )  # fmt: skip
         try:
-            yield World(Registry(store, registry_sequencer(store, signer, clock), settings, clock), signer, clock)
+            yield World(
+                Registry(store, registry_sequencer(store, signer, clock), settings, clock),
+                signer,
+                clock,
+            )
         finally:
             engine.dispose()
 
@@ -135,7 +147,11 @@ def enroll(w: World, device_key: KeyType = "ES256", intermediate: bool = True) -
 
 def capture(w: World, pki: DevicePKI, seed: int, counter: int = 1) -> int:
     record = sign_capture(
-        picture(seed), pki.device.private_key, pki.device.certificate, counter, w.clock.now_ms - 1000
+        picture(seed),
+        pki.device.private_key,
+        pki.device.certificate,
+        counter,
+        w.clock.now_ms - 1000,
     )
     (result,) = w.registry.submit_captures([record])
     assert result.receipt is not None, result.reason
@@ -155,7 +171,11 @@ def assemble(w: World, capture_index: int, device_index: int, vendor_index: int)
     note = cosigned_note(w.store, checkpoint)
     indexes = [capture_index, device_index, vendor_index]
     parts = [
-        {"index": i, "entry": b64(w.store.entry(i)), "proof": TlogProof(i, tuple(p), note).encode().decode()}
+        {
+            "index": i,
+            "entry": b64(w.store.entry(i)),
+            "proof": TlogProof(i, tuple(p), note).encode().decode(),
+        }
         for i, (_, p) in zip(indexes, w.store.receipts(indexes, checkpoint.size), strict=True)
     ]
     bundle: dict[str, Any] = {
@@ -165,7 +185,8 @@ def assemble(w: World, capture_index: int, device_index: int, vendor_index: int)
     status_note = w.store.status_note(checkpoint.size)
     try:
         subjects = required_subjects(
-            dict(parse_entry(w.store.entry(device_index))), dict(parse_entry(w.store.entry(vendor_index)))
+            dict(parse_entry(w.store.entry(device_index))),
+            dict(parse_entry(w.store.entry(vendor_index))),
         )
     except Exception:  # noqa: BLE001 - a broken chain: no status part, check 5 fails first
         return bundle
@@ -183,8 +204,7 @@ def cosigned(bundle: dict[str, Any], witness: Cosigner, at_s: int) -> dict[str, 
     """The bundle with the witness's cosignature added to its checkpoint, in every proof too."""
     note = bundle["checkpoint"]
     body = note[: note.rfind("\n\n") + 1]
-    new = note + witness.cosign(body, at_s).line()
-    return json.loads(text(bundle).replace(json.dumps(note)[1:-1], json.dumps(new)[1:-1]))
+    return replace_note(bundle, note + witness.cosign(body, at_s).line())
 
 
 # --- the mutations ---------------------------------------------------------------------------
@@ -209,8 +229,12 @@ def flip_signature_line(note: str, prefix: str) -> str:
 
 
 def replace_note(bundle: dict[str, Any], new: str) -> dict[str, Any]:
+    """The bundle with its checkpoint note replaced, in every proof too (each ends with it)."""
     old = bundle["checkpoint"]
-    return json.loads(text(bundle).replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
+    replaced: dict[str, Any] = json.loads(
+        text(bundle).replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    )
+    return replaced
 
 
 def flip_proof_hash(part: dict[str, Any]) -> None:
@@ -254,7 +278,9 @@ def make_vectors() -> list[Vector]:
         index = capture(w, pki, 31)
         w.registry.revoke(revoke_ca(pki, 0, 0))  # revocation/v2 of the intermediate CA
         w.clock.now_ms += 60_000
-        vectors.append(Vector("unported-ca-revocation", text(bundle_of(w, index)), w.vkey(), ported=False))
+        vectors.append(
+            Vector("unported-ca-revocation", text(bundle_of(w, index)), w.vkey(), ported=False)
+        )
     for vector in vectors:
         vector.expected = python_verdict(vector)
     return vectors
@@ -330,7 +356,9 @@ def _revoked(w: World) -> list[Vector]:
 
     return [
         Vector("valid-with-revocation", text(revoked), key),
-        Vector("revocation-entry-removed", text(mutated(revoked, lambda b: b.pop("revocations"))), key),
+        Vector(
+            "revocation-entry-removed", text(mutated(revoked, lambda b: b.pop("revocations"))), key
+        ),
         Vector("status-proof-hiding-a-revocation", text(mutated(revoked, hide)), key),
     ]
 
