@@ -37,7 +37,8 @@ async function verifyBundle({ bundleText, logKey, witnessKeys = [], minWitnesses
 function finish(run) {
   const failed = run.checks.find((c) => c.ok === false);
   let verdict = "clean";
-  if (failed) verdict = "failed";
+  if (run.malformed) verdict = "malformed"; // bad input, kept apart from a failed verification
+  else if (failed) verdict = "failed";
   else if (run.notHere) verdict = "incomplete";
   else if (run.cautions.length) verdict = "cautions";
   return { ...run, verdict, failedAt: failed ? failed.n : null };
@@ -161,7 +162,8 @@ function render(result) {
   verdict.textContent = {
     clean: "Bundle verified: clean.",
     cautions: `Bundle verified, with cautions: ${result.cautions.length} listed below.`,
-    failed: result.failedAt === 0 ? `This is not a bundle or a key this page can read: ${result.checks[0].detail}` : `Bundle does NOT verify: failed at check ${result.failedAt}.`,
+    malformed: `Nothing was verified: ${result.malformed}. Check what was pasted or chosen.`,
+    failed: `Bundle does NOT verify: failed at check ${result.failedAt}.`,
     incomplete: `Not fully checked here: ${result.notHere}. This is not a clean verdict.`,
   }[result.verdict];
   out.append(verdict);
