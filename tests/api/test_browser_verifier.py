@@ -2,7 +2,7 @@
 independent implementation of registry/bundle/verify.py. The shared vectors
 (tests/support/verify_vectors.py) are verified by both; the page runs in headless Chromium,
 opened from a file:// URL with every other request blocked, and must agree with Python on
-pass/fail, the failing check's number and the cautions.
+pass/fail, the failing check's number, the cautions, the checks made and the times stated.
 
 Needs /usr/bin/chromium and the playwright package, as tests/api/test_web.py does: it skips
 without them, and fails instead under CI=true.
@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 
 from api.app import ROUTERS
 from api.routers import verify_page
-from tests.support.verify_vectors import Vector, make_vectors, write_vectors
+from ledger.errors import MalformedError
+from tests.support.verify_vectors import Vector, make_vectors, python_verdict, write_vectors
 
 CHROMIUM = "/usr/bin/chromium"
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
@@ -143,6 +144,10 @@ def run_page(page: Any, page_file: Path, vector: Vector) -> dict[str, Any]:
         "verdict": verdict.get_attribute("data-verdict"),
         "failed_check": int(failed) if failed else None,
         "cautions": cautions.split(",") if cautions else [],
+        "checks": page.eval_on_selector_all(
+            "li[data-check]", "items => items.map(i => i.dataset.check)"
+        ),
+        "times": page.eval_on_selector_all("ul.times li", "items => items.map(i => i.textContent)"),
         "text": page.inner_text("#result"),
     }
 
@@ -196,6 +201,19 @@ def test_what_the_page_does_not_port_is_never_clean(
     assert seen["verdict"] == "incomplete", seen
     assert "not checked here: use prov verify" in seen["text"]
     assert "Not fully checked here" in seen["text"] and "verified: clean" not in seen["text"]
+
+
+def test_input_that_is_not_a_bundle_is_malformed_not_failed(
+    vectors: list[Vector], browser_page: tuple[Any, list[str]], page_file: Path
+) -> None:
+    page, _ = browser_page
+    bad = Vector("not-a-bundle", '{"format": "something else"}', vectors[0].log_key)
+    seen = run_page(page, page_file, bad)
+    assert seen["verdict"] == "malformed" and "Nothing was verified" in seen["text"], seen
+    with pytest.raises(MalformedError):
+        python_verdict(bad)
+    garbled_key = Vector("bad-key", vectors[0].bundle, vectors[0].log_key[:-4] + "AAAA")
+    assert run_page(page, page_file, garbled_key)["verdict"] == "malformed"
 
 
 def test_the_log_key_can_be_pinned(

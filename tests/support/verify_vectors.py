@@ -68,18 +68,16 @@ class Vector:
 
 
 def verdict_of(report: BundleReport) -> dict[str, Any]:
+    """The verdict, and the checks made and the times stated, as `prov verify` names them."""
     failed = next((c for c in report.checks if not c.ok), None)
     cautions = [c.code for c in report.cautions]
-    if failed is not None:
-        return {
-            "verdict": "failed",
-            "failed_check": CHECK_NUMBERS[failed.name],
-            "cautions": cautions,
-        }
+    verdict = "failed" if failed else "cautions" if cautions else "clean"
     return {
-        "verdict": "cautions" if cautions else "clean",
-        "failed_check": None,
+        "verdict": verdict,
+        "failed_check": CHECK_NUMBERS[failed.name] if failed else None,
         "cautions": cautions,
+        "checks": [c.name for c in report.checks],
+        "times": [t.describe() for t in report.times],
     }
 
 

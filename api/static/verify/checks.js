@@ -299,6 +299,7 @@ function checkTime(capture, logged, cosigs, required, size, times) {
   }
   if (good.length < k) {
     if (required === 0) return "no cosignature consistent with the capture's times (none required)";
+    if (earliest.length >= k) existed(earliest[k - 1].ms, earliest.slice(0, k)); // as cosigned_bound
     throw new Fail(`only ${good.length} of the ${k} witnesses required gave a time consistent with the capture's: ${outliers.join("; ")}`);
   }
   existed(good[k - 1].ms, good.slice(0, k));

@@ -177,6 +177,7 @@ function render(result) {
   for (const c of result.checks) {
     const mark = { true: "ok: ", false: "FAILED: ", none: "" }[c.ok] ?? "not checked here: ";
     const item = el("li", `${c.n} ${c.name}: ${mark}${c.detail}`, c.ok === true ? "ok" : c.ok === false ? "failed" : "neutral");
+    if (c.ok !== "none") item.dataset.check = c.name;
     checks.append(item);
   }
   out.append(checks);
