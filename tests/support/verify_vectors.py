@@ -143,13 +143,11 @@ def enroll(w: World, device_key: KeyType = "ES256", intermediate: bool = True) -
     return pki
 
 
-def capture(w: World, pki: DevicePKI, seed: int, counter: int = 1) -> int:
+def capture(w: World, pki: DevicePKI, seed: int, counter: int = 1, at: int | None = None) -> int:
+    """A capture of picture `seed`, claimed at `at` (a second ago by default), admitted."""
+    at = w.clock.now_ms - 1000 if at is None else at
     record = sign_capture(
-        picture(seed),
-        pki.device.private_key,
-        pki.device.certificate,
-        counter,
-        w.clock.now_ms - 1000,
+        picture(seed), pki.device.private_key, pki.device.certificate, counter, at
     )
     (result,) = w.registry.submit_captures([record])
     assert result.receipt is not None, result.reason
@@ -307,6 +305,8 @@ def _valid_and_tampered(w: World) -> list[Vector]:
     key = w.vkey()
     witness = Cosigner.generate("witness.example/w1")
     witnessed = cosigned(valid, witness, w.clock.now_ms // 1000 + 5)
+    # A witness that saw the tree two hours before the device says it took the picture.
+    too_early = cosigned(valid, witness, (w.clock.now_ms - 2 * HOUR_MS) // 1000)
     wkeys = [witness.verifier.vkey]
     image = b64(picture(11))
 
@@ -329,6 +329,7 @@ def _valid_and_tampered(w: World) -> list[Vector]:
         vector("claim-signature-flipped", assemble(w, bad_sig, valid["device"]["index"], valid["vendor"]["index"])),
         vector("cosignature-flipped", replace_note(witnessed, flip_signature_line(witnessed["checkpoint"], "\u2014 witness.example/w1")), witness_keys=wkeys),
         vector("image-not-matching", valid, image=b64(picture(99))),
+        vector("witness-time-before-capture", too_early, witness_keys=wkeys),
     ]  # fmt: skip
 
 
@@ -340,6 +341,9 @@ def _revoked(w: World) -> list[Vector]:
     before = bundle_of(w, index)
     w.clock.now_ms += 60_000
     revoke_device(w.registry, pki, captured_at - HOUR_MS)
+    w.clock.now_ms += 60_000
+    # Claimed before the compromise, but logged after the revocation: it may be backdated.
+    late = capture(w, pki, 22, counter=2, at=captured_at - 2 * HOUR_MS)
     w.clock.now_ms += 60_000
     revoked = bundle_of(w, index)
     key = w.vkey()
@@ -354,6 +358,7 @@ def _revoked(w: World) -> list[Vector]:
 
     return [
         Vector("valid-with-revocation", text(revoked), key),
+        Vector("valid-logged-after-revocation", text(bundle_of(w, late)), key),
         Vector(
             "revocation-entry-removed", text(mutated(revoked, lambda b: b.pop("revocations"))), key
         ),

@@ -173,7 +173,7 @@ function render(result) {
     for (const c of result.cautions) list.append(el("li", `caution ${c.code}: ${c.message}`));
     out.append(list);
   }
-  const checks = el("ol", undefined, "checks");
+  const checks = el("ul", undefined, "checks");
   for (const c of result.checks) {
     const mark = { true: "ok: ", false: "FAILED: ", none: "" }[c.ok] ?? "not checked here: ";
     const item = el("li", `${c.n} ${c.name}: ${mark}${c.detail}`, c.ok === true ? "ok" : c.ok === false ? "failed" : "neutral");
