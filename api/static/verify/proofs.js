@@ -34,8 +34,15 @@ function b64(text, what) {
     throw new Fail(`${what} is not valid base64`);
   }
   const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-  if (btoa(String.fromCharCode(...bytes)) !== text) throw new Fail(`${what} is not canonical base64`);
+  if (btoa(binaryString(bytes)) !== text) throw new Fail(`${what} is not canonical base64`);
   return bytes;
+}
+// Bytes as a string of code units 0-255, in chunks: a log entry can be larger than the
+// argument count a single String.fromCharCode call accepts.
+function binaryString(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return out;
 }
 // An ASCII decimal without sign or leading zeros (ledger/encoding.py parse_decimal).
 function decimal(text, what) {
@@ -96,6 +103,7 @@ async function parseVkey(vkey, type, what) {
   const a = text.indexOf("+"), b = text.indexOf("+", a + 1);
   if (a < 1 || b < 0) throw new Fail(`the ${what} key is not of the form <name>+<hex key id>+<base64 key>`);
   const name = text.slice(0, a), id = text.slice(a + 1, b), key = b64(text.slice(b + 1), `the ${what} public key`);
+  if (/[\s\x00-\x1f\x7f]/.test(name)) throw new Fail(`the ${what} key name must be printable, with no spaces`);
   if (!/^[0-9a-f]{8}$/.test(id)) throw new Fail(`the ${what} key id must be 8 hex digits`);
   if (key.length !== 33 || key[0] !== type) {
     throw new Fail(`the ${what} key must be 0x0${type} followed by a 32-byte Ed25519 key`);
