@@ -25,6 +25,7 @@ from api.routers import (
     softbinding,
     status,
     tiles,
+    verify_page,
     web,
 )
 from api.settings import ApiSettings
@@ -36,7 +37,8 @@ from registry.imaging.gate import DecodeGate
 from registry.lookup.query import Lookup
 
 ROUTERS = (
-    health, tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page
+    health, tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page,
+    verify_page,
 )  # fmt: skip
 
 
