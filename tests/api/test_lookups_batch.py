@@ -135,3 +135,13 @@ def test_a_bucket_in_debt_is_not_forgotten_as_idle() -> None:
     assert buckets.take("other") == 0.0
     # 1 - 100 + 50 tokens: 50 seconds until it has one again.
     assert buckets.take("a") == pytest.approx(50.0)
+
+
+def test_the_page_says_the_json_route_keeps_the_image_on_the_machine(
+    writable_settings: RegistrySettings,
+) -> None:
+    with serve(writable_settings) as client:
+        page = client.get("/").text
+    note = page[page.index('id="json-route"') :].split("</p>")[0]
+    assert "POST /v1/lookups" in note and "prov lookup --hash-only" in note
+    assert "the image never leaves it" in note
