@@ -22,7 +22,7 @@ from registry.bundle.build import build_bundle
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.prov_cli import one_line
-from tests.support.registry_fixtures import picture, reencoded, record, serving_app
+from tests.support.registry_fixtures import picture, record, reencoded, serving_app
 
 # The CLI is the same on both databases (the registry tests cover PostgreSQL).
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
