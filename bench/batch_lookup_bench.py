@@ -97,11 +97,12 @@ def _server_is(client: TestClient) -> Any:
     return patch.object(cli.common, "HttpClient", lambda base: _KeptOpen(base, http=client))
 
 
-def _prov(runner: CliRunner, arguments: list[str], images: int) -> None:
+def _prov(runner: CliRunner, arguments: list[str], images: int, seen: list[Any]) -> None:
     result = runner.invoke(main, arguments)
     document = json.loads(result.stdout)
     assert len(document["results"]) == images, result.output
-    assert document["summary"] == {"near-duplicate": images // 2, "not-found": images // 2}
+    assert "error" not in document["summary"], document["summary"]
+    seen.append(document["summary"])
 
 
 def run(images: int, captures: int, repeat: int) -> dict[str, Any]:
@@ -121,19 +122,22 @@ def run(images: int, captures: int, repeat: int) -> dict[str, Any]:
         settings = RegistrySettings(
             log=LogConfig(tmp, url, key_file), admin_token=TOKEN, verify_workers=0, rate_limit=0
         )
-        figures = {
+        summaries: list[Any] = []
+        figures: dict[str, Any] = {
             "hash_locally_s": _median_s(
                 lambda: [hash_set(f.read_bytes(), f.name) for f in files], repeat
             ),
-            "prov_lookup_dir_local_s": _median_s(lambda: _prov(runner, local, images), repeat),
+            "prov_lookup_dir_local_s": _median_s(
+                lambda: _prov(runner, local, images, summaries), repeat
+            ),
         }
         app = create_app(settings)
         with TestClient(app) as client, _server_is(client):
             figures["prov_lookup_dir_server_uploads_s"] = _median_s(
-                lambda: _prov(runner, remote, images), repeat
+                lambda: _prov(runner, remote, images, summaries), repeat
             )
             figures["prov_lookup_dir_server_hash_only_s"] = _median_s(
-                lambda: _prov(runner, [*remote, "--hash-only"], images), repeat
+                lambda: _prov(runner, [*remote, "--hash-only"], images, summaries), repeat
             )
 
             def post() -> None:
@@ -142,7 +146,12 @@ def run(images: int, captures: int, repeat: int) -> dict[str, Any]:
 
             figures["post_v1_lookups_s"] = _median_s(post, repeat)
         app.state.prov.close()
-    return {"images": images, "captures": captures, "repeat": repeat, **figures}
+    # Every way of looking the batch up gave the same verdicts.
+    assert all(summary == summaries[0] for summary in summaries), summaries
+    return {
+        "images": images, "captures": captures, "repeat": repeat,
+        "verdicts": summaries[0], **figures,
+    }  # fmt: skip
 
 
 def main_bench() -> None:

@@ -42,6 +42,12 @@ class RegistryClient(Protocol):
 class LocalClient:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+        self._lookup: Lookup | None = None  # built at the first lookup, kept for the batch
+
+    def _finder(self) -> Lookup:
+        if self._lookup is None:
+            self._lookup = Lookup(self._registry.store)
+        return self._lookup
 
     def add_vendor(
         self, name: str, role: str, root_der: bytes, admin_token: str | None
@@ -65,11 +71,11 @@ class LocalClient:
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         query = query_from_upload(self._registry.settings, data, name)
-        return Lookup(self._registry.store).lookup(query).to_json()
+        return self._finder().lookup(query).to_json()
 
     def lookup_hashes(self, hash_sets: Sequence[object]) -> list[dict[str, Any]]:
         """Each hash set's answer, or its error, in order (as POST /v1/lookups answers)."""
-        return lookup_batch(Lookup(self._registry.store), parse_items(list(hash_sets)))
+        return lookup_batch(self._finder(), parse_items(list(hash_sets)))
 
     def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
         return self._registry.ingest_c2pa(data, name).to_json()

@@ -63,14 +63,27 @@ def image_files(paths: tuple[str, ...], recursive: bool) -> list[str]:
         if not Path(given).is_dir():
             files.append(given)
             continue
-        for folder, subfolders, names in os.walk(given, followlinks=False):
-            subfolders[:] = sorted(subfolders) if recursive else []
-            files += [
-                os.path.join(folder, name)
-                for name in sorted(names)
-                if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
-            ]
+        found = _directory_images(given, recursive)
+        if not found:
+            raise MalformedError(
+                f"{given} holds no images (by name: {', '.join(sorted(IMAGE_SUFFIXES))})"
+                f"{'' if recursive else '; give -r to look in its subdirectories'}",
+                code="no_images",
+            )
+        files += found
     return files
+
+
+def _directory_images(directory: str, recursive: bool) -> list[str]:
+    found: list[str] = []
+    for folder, subfolders, names in os.walk(directory, followlinks=False):
+        subfolders[:] = sorted(subfolders) if recursive else []  # os.walk descends into these
+        found += [
+            os.path.join(folder, name)
+            for name in sorted(names)
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+        ]
+    return found
 
 
 def _error(file: str, error: MalformedError) -> Answer:

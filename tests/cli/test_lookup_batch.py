@@ -243,3 +243,18 @@ def test_help_says_what_hash_only_sends_and_the_exit_codes() -> None:
     text = one_line(CliRunner().invoke(main, ["lookup", "--help"]).stdout)
     assert "the images never leave this machine" in text
     assert "Exit code over a batch: 2 if any image could not be read" in text
+
+
+@SQLITE
+def test_a_directory_without_images_is_bad_input(prov: Any, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no images here\n")
+    (empty / "sub" / "deep.png").write_bytes(picture(1))
+
+    result = prov("lookup", str(empty))
+
+    assert result.exit_code == 2, result.output
+    assert "holds no images" in one_line(result.output)
+    assert "give -r to look in its subdirectories" in one_line(result.output)
+    assert prov("lookup", str(empty), "-r", "--json").exit_code == 1  # deep.png: not found
