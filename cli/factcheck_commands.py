@@ -110,7 +110,7 @@ def lookup(
 def _look_up_one(client: RegistryClient, file: str, hash_only: bool) -> dict[str, Any]:
     data = read_input_file(file, "image")
     if not hash_only:
-        return client.lookup_image(data, Path(file).name)
+        return client.lookup_image(data, file)
     [result] = client.lookup_hashes([hash_set(data, file)])
     if "error" in result:
         raise StorageError(f"the server refused the hashes of {file}: {result['error']}")

@@ -104,7 +104,7 @@ def look_up_each(client: RegistryClient, files: list[str]) -> list[Answer]:
         task = progress.add_task("lookup", total=len(files))
         for file in files:
             try:
-                answers.append(Answer(file, client.lookup_image(_read(file), Path(file).name)))
+                answers.append(Answer(file, client.lookup_image(_read(file), file)))
             except MalformedError as error:  # unreadable, not an image, too large
                 answers.append(_error(file, error))
             progress.advance(task)
