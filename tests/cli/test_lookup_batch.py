@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import cli.common
-from cli.client import HttpClient
+from cli.client import LOOKUP_CHUNK, HttpClient
 from cli.lookup_batch import Answer, batch_exit_code
 from cli.main import main
+from ledger.errors import StorageError
 from registry import Registry, RegistrySettings
 from registry.bundle.build import build_bundle
 from testkit.pki import DevicePKI
@@ -26,6 +27,7 @@ from tests.support.registry_fixtures import picture, record, reencoded, serving_
 
 # The CLI is the same on both databases (the registry tests cover PostgreSQL).
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SERVER_URL = "http://ledger.test"
 
 
 @pytest.fixture
@@ -258,3 +260,39 @@ def test_a_directory_without_images_is_bad_input(prov: Any, tmp_path: Path) -> N
     assert "holds no images" in one_line(result.output)
     assert "give -r to look in its subdirectories" in one_line(result.output)
     assert prov("lookup", str(empty), "-r", "--json").exit_code == 1  # deep.png: not found
+
+
+@SQLITE
+def test_the_progress_bar_is_drawn_on_a_terminal_only(
+    prov: Any, folder: Path, logged: dict[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    piped = prov("lookup", str(folder), "--json")
+    assert piped.stderr == ""  # a pipe or a file gets no bar
+    json.loads(piped.stdout)
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich: stderr is a terminal
+    shown = prov("lookup", str(folder), "--json")
+
+    assert "looking up" in shown.stderr and "4/4" in shown.stderr
+    assert json.loads(shown.stdout)["summary"]["registered"] == 1  # stdout stays clean JSON
+
+
+def test_the_http_client_sends_hash_sets_in_chunks_and_checks_the_count() -> None:
+    sizes: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["lookups"]
+        sizes.append(len(items))
+        short = items[0] == "short"  # a server that drops an answer
+        results = [{"verdict": "not-found", "item": item} for item in items[short:]]
+        return httpx.Response(200, json={"results": results})
+
+    http = httpx.Client(transport=httpx.MockTransport(answer), base_url=SERVER_URL)
+    client = HttpClient(SERVER_URL, http=http)
+
+    results = client.lookup_hashes(list(range(LOOKUP_CHUNK * 2 + 100)))
+
+    assert sizes == [LOOKUP_CHUNK, LOOKUP_CHUNK, 100]
+    assert [r["item"] for r in results] == list(range(LOOKUP_CHUNK * 2 + 100))
+    with pytest.raises(StorageError, match="answered 1 of 2 lookups"):
+        client.lookup_hashes(["short", "x"])
