@@ -74,6 +74,20 @@ DecodeGateDep = Annotated[DecodeGate, Depends(get_decode_gate)]
 LOOKUP_WORK = frozenset({get_lookup, get_decode_gate})
 
 
+# Where api.limits.RateLimit leaves, in the request's scope, how to charge the client's bucket
+# for more than one lookup's work (absent: no rate limit).
+WORK_CHARGE = "prov.work_charge"
+
+
+def get_work_charge(request: Request) -> Callable[[int], None]:
+    """Charge the caller `n` more lookups' work than the one the rate limiter counted."""
+    charge: Callable[[int], None] | None = request.scope.get(WORK_CHARGE)
+    return charge or (lambda _n: None)
+
+
+WorkChargeDep = Annotated[Callable[[int], None], Depends(get_work_charge)]
+
+
 def get_index_stats(state: StateDep) -> Callable[[], IndexStats]:
     """How to read the near-duplicate index's size, without its lookups (the health routes
     take this, so they are not counted as lookup work and stay unlimited)."""

@@ -18,6 +18,7 @@ The image decodes themselves are bounded per process by the decode gate
 (PROV_LOOKUP_MAX_PIXELS, registry.imaging.decode).
 """
 
+import functools
 import math
 import re
 from collections import OrderedDict
@@ -28,7 +29,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import LOOKUP_WORK
+from api.deps import LOOKUP_WORK, WORK_CHARGE
 from api.errors import ledger_error_response
 from api.forwarded import client_address
 from ledger.errors import LedgerError
@@ -148,7 +149,7 @@ class TokenBuckets:
     it from the event loop only.
 
     Memory stays bounded: a bucket idle for `burst / rate` seconds has refilled, so it is the
-    same as no bucket and is dropped; past `max_keys` busy keys the least recently seen go
+    same as no bucket and is dropped (one in debt from a batch, `charge`, once it has refilled); past `max_keys` busy keys the least recently seen go
     first (they come back with a full bucket, which errs towards serving them).
     """
 
@@ -188,13 +189,29 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return wait
 
+    def charge(self, key: str, tokens: int) -> None:
+        """Spend `tokens` more of `key`'s, after take() admitted its request: a batch of N
+        lookups is N lookups' work. The bucket may go below zero (the batch is served, not
+        refused for being bigger than the burst), and the client's next request waits until it
+        has refilled past one token again: N lookups cost N / rate seconds, in one request or
+        in N."""
+        if tokens <= 0:
+            return
+        now = self._clock()
+        held, seen = self._buckets.pop(key, (float(self.burst), now))
+        held = min(float(self.burst), held + max(now - seen, 0.0) * self.rate)
+        self._buckets[key] = (held - tokens, now)
+
     def _forget_idle(self, now: float) -> None:
         # Oldest first, so the first bucket seen recently enough ends the scan.
         while self._buckets:
-            key, (_tokens, seen) = next(iter(self._buckets.items()))
+            key, (tokens, seen) = next(iter(self._buckets.items()))
             if now - seen < self._refill_s:
                 return
             del self._buckets[key]
+            refilled = tokens + (now - seen) * self.rate
+            if refilled < self.burst:  # still paying off a batch (charge): kept, as of now
+                self._buckets[key] = (refilled, now)
 
 
 class RateLimit:
@@ -225,7 +242,8 @@ class RateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (scope["method"], scope["path"]) in self.routes:
-            wait = self.buckets.take(self.client_key(scope))
+            key = self.client_key(scope)
+            wait = self.buckets.take(key)
             if wait > 0:
                 retry_after = max(1, math.ceil(wait))
                 error = RateLimitedError(
@@ -236,4 +254,6 @@ class RateLimit:
                 )
                 await _send_error(error, scope, receive, send)
                 return
+            # A route that does more than one lookup's work charges the rest (api.deps).
+            scope[WORK_CHARGE] = functools.partial(self.buckets.charge, key)
         await self.app(scope, receive, send)

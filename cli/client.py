@@ -17,6 +17,7 @@ from registry.admission.registry import Registry
 from registry.bundle.build import build_bundle
 from registry.entries.codec import b64
 from registry.errors import ERRORS, SHARED_STATUS, OverloadedError, RateLimitedError
+from registry.lookup.batch import MAX_LOOKUPS, lookup_batch, parse_items
 from registry.lookup.query import Lookup, query_from_upload
 from registry.origins.facts import load_facts
 from registry.origins.report import build_report, report_bytes
@@ -32,6 +33,7 @@ class RegistryClient(Protocol):
     def revoke(self, revocation: dict[str, Any]) -> dict[str, Any]: ...
     def bundle(self, index: int) -> bytes: ...
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]: ...
+    def lookup_hashes(self, hash_sets: Sequence[object]) -> list[dict[str, Any]]: ...
     def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]: ...
     def clusters(self, at: int | None) -> bytes: ...
     def close(self) -> None: ...
@@ -40,6 +42,12 @@ class RegistryClient(Protocol):
 class LocalClient:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+        self._lookup: Lookup | None = None  # built at the first lookup, kept for the batch
+
+    def _finder(self) -> Lookup:
+        if self._lookup is None:
+            self._lookup = Lookup(self._registry.store)
+        return self._lookup
 
     def add_vendor(
         self, name: str, role: str, root_der: bytes, admin_token: str | None
@@ -63,7 +71,11 @@ class LocalClient:
 
     def lookup_image(self, data: bytes, name: str) -> dict[str, Any]:
         query = query_from_upload(self._registry.settings, data, name)
-        return Lookup(self._registry.store).lookup(query).to_json()
+        return self._finder().lookup(query).to_json()
+
+    def lookup_hashes(self, hash_sets: Sequence[object]) -> list[dict[str, Any]]:
+        """Each hash set's answer, or its error, in order (as POST /v1/lookups answers)."""
+        return lookup_batch(self._finder(), parse_items(list(hash_sets)))
 
     def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
         return self._registry.ingest_c2pa(data, name).to_json()
@@ -125,6 +137,12 @@ def _retry_after_s(response: httpx.Response) -> int:
     raw = response.headers.get("retry-after", "").strip()
     seconds = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 1
     return min(max(seconds, 1), MAX_RETRY_AFTER_S)
+
+
+# Hash sets per POST /v1/lookups. The server takes up to MAX_LOOKUPS, but charges each as a
+# lookup against the client's rate limit: smaller chunks keep each wait for the next short
+# (250 at the default 20 a second: about 12 s), for the same total.
+LOOKUP_CHUNK = min(250, MAX_LOOKUPS)
 
 
 class HttpClient:
@@ -238,6 +256,22 @@ class HttpClient:
             result: dict[str, Any] = self._json(response)
             return result
         self._raise(response)
+
+    def lookup_hashes(self, hash_sets: Sequence[object]) -> list[dict[str, Any]]:
+        """POST /v1/lookups, in chunks of LOOKUP_CHUNK: only the hashes leave this machine."""
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(hash_sets), LOOKUP_CHUNK):
+            chunk = list(hash_sets[start : start + LOOKUP_CHUNK])
+            answered: list[dict[str, Any]] = self._call("POST", "/v1/lookups", {"lookups": chunk})[
+                "results"
+            ]
+            if len(answered) != len(chunk):
+                raise StorageError(
+                    f"the server answered {len(answered)} of {len(chunk)} lookups "
+                    f"(server {self._base}); is it a Provenance Ledger server?"
+                )
+            results += answered
+        return results
 
     def ingest_c2pa(self, data: bytes, name: str) -> dict[str, Any]:
         ascii_name = name.encode("ascii", "replace").decode()  # a header value is ASCII

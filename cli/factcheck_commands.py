@@ -13,9 +13,22 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from cli.client import RegistryClient
 from cli.common import console, json_option, open_client, print_cautions
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
-from cli.files import read_input_file, write_bundle_file
+from cli.files import read_input_file, write_bundle_file, write_new_file
+from cli.lookup_batch import (
+    BATCH_EXIT_HELP,
+    Answer,
+    batch_exit_code,
+    csv_text,
+    hash_set,
+    image_files,
+    look_up_each,
+    look_up_hashes,
+    print_batch,
+    summary,
+)
 from ledger import StorageError, parse_checkpoint
 from ledger.note import parse_note
 from ledger.store import MAX_STORED_INT
@@ -44,27 +57,91 @@ _VERDICT_WORDS = {
 }
 
 
-@click.command()
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.command(epilog=BATCH_EXIT_HELP)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @json_option
 @click.option(
     "--bundle-dir", type=click.Path(file_okay=False), help="Write each match's proof bundle here."
 )
+@click.option("-r", "--recursive", is_flag=True, help="Look in a directory's subdirectories too.")
+@click.option(
+    "--csv", "csv_file", type=click.Path(dir_okay=False), help="Also write one CSV row per image."
+)
+@click.option(
+    "--hash-only",
+    is_flag=True,
+    help="Hash the images here and send only the hashes (POST /v1/lookups for several): "
+    "the images never leave this machine.",
+)
 @click.pass_context
-def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None) -> None:
-    """Look IMAGE up: the verdict, the matching captures, and their proof bundles."""
-    data = read_input_file(image, "image")
+def lookup(
+    ctx: click.Context,
+    images: tuple[str, ...],
+    as_json: bool,
+    bundle_dir: str | None,
+    recursive: bool,
+    csv_file: str | None,
+    hash_only: bool,
+) -> None:
+    """Look IMAGES up: the verdict, the matching captures, and their proof bundles.
+
+    One file: its verdict and matches. Several files, or a directory (its images; with -r its
+    subdirectories' too): one line per image and the counts per verdict, --json one document
+    with a result per image; a file that is not an image is that image's error.
+    """
+    files = image_files(images, recursive)
+    single = len(images) == 1 and len(files) == 1 and files[0] == images[0]
     with open_client(ctx) as client:
-        result = client.lookup_image(data, image)
+        if single:
+            # One image: its errors are the command's (exit 2), as before batches.
+            answers = [Answer(files[0], _look_up_one(client, files[0], hash_only))]
+        else:
+            answers = (look_up_hashes if hash_only else look_up_each)(client, files)
         if bundle_dir:
-            directory = Path(bundle_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            for match in result["matches"]:
-                index = _match_index(match.get("leaf_index"))
-                data = client.bundle(index)
-                _check_bundle_index(data, index)
-                match["bundle_file"] = str(write_bundle_file(directory, index, data))
+            written: dict[int, str] = {}
+            for answer in answers:
+                _write_bundles(client, answer, Path(bundle_dir), written)
+    if single:
+        _finish_one(ctx, answers[0], as_json, bundle_dir, csv_file)
+    else:
+        _finish_batch(ctx, answers, as_json, csv_file)
+
+
+def _look_up_one(client: RegistryClient, file: str, hash_only: bool) -> dict[str, Any]:
+    data = read_input_file(file, "image")
+    if not hash_only:
+        return client.lookup_image(data, file)
+    [result] = client.lookup_hashes([hash_set(data, file)])
+    if "error" in result:
+        raise StorageError(f"the server refused the hashes of {file}: {result['error']}")
+    return result
+
+
+def _write_bundles(
+    client: RegistryClient, answer: Answer, directory: Path, written: dict[int, str]
+) -> None:
+    """Each match's bundle, once per capture however many images matched it; its file named
+    from the checked leaf index only (cli/files.write_bundle_file)."""
+    if answer.lookup is None:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    for match in answer.lookup["matches"]:
+        index = _match_index(match.get("leaf_index"))
+        if index not in written:
+            data = client.bundle(index)
+            _check_bundle_index(data, index)
+            written[index] = str(write_bundle_file(directory, index, data))
+        match["bundle_file"] = written[index]
+        answer.bundle_files.append(written[index])
+
+
+def _finish_one(
+    ctx: click.Context, answer: Answer, as_json: bool, bundle_dir: str | None, csv_file: str | None
+) -> None:
+    result = answer.lookup or {}
     cautions = result.get("cautions", [])
+    if csv_file:
+        write_new_file(Path(csv_file), csv_text([answer]).encode(), force=True)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -73,6 +150,24 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
         ctx.exit(EXIT_FAILED)
     if cautions:
         ctx.exit(EXIT_CAUTION)
+
+
+def _finish_batch(
+    ctx: click.Context, answers: list[Answer], as_json: bool, csv_file: str | None
+) -> None:
+    code = batch_exit_code(answers)
+    if csv_file:
+        write_new_file(Path(csv_file), csv_text(answers).encode(), force=True)
+    if as_json:
+        document = {
+            "results": [a.to_json() for a in answers],
+            "summary": summary(answers),
+            "exit_code": code,
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        print_batch(console, answers)
+    ctx.exit(code)
 
 
 def _match_index(value: object) -> int:

@@ -1,4 +1,5 @@
-"""POST /v1/lookup: an image (multipart) or its hashes (JSON) -> verdict, matches, proofs."""
+"""POST /v1/lookup: an image (multipart) or its hashes (JSON) -> verdict, matches, proofs.
+POST /v1/lookups: many hash sets at once -> one answer each, in order."""
 
 import json
 from functools import partial
@@ -7,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DecodeGateDep, LookupDep, SettingsDep
-from api.schemas import LookupOut, lookup_request_body
+from api.deps import DecodeGateDep, LookupDep, SettingsDep, WorkChargeDep
+from api.schemas import LookupOut, LookupsOut, lookup_request_body, lookups_request_body
 from ledger.errors import MalformedError
+from registry.lookup.batch import batch_items, lookup_batch, parse_items
 from registry.lookup.query import query_from_json, query_from_upload
 
 router = APIRouter(prefix="/v1", tags=["lookup"])
@@ -41,12 +43,32 @@ async def lookup(
         name = upload.filename or "image"
         query = await run_in_threadpool(gate.run, partial(query_from_upload, settings, data, name))
     else:
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-            raise MalformedError(
-                "lookup body is neither multipart nor JSON", code="bad_json"
-            ) from None
-        query = query_from_json(body)
+        query = query_from_json(
+            await _json_body(request, "lookup body is neither multipart nor JSON")
+        )
     result = await run_in_threadpool(finder.lookup, query)
     return result.to_json()
+
+
+@router.post(
+    "/lookups",
+    openapi_extra={"requestBody": lookups_request_body()},
+    responses={200: {"model": LookupsOut}},
+)
+async def lookups(request: Request, finder: LookupDep, charge: WorkChargeDep) -> dict[str, Any]:
+    """Up to 1,000 hash sets computed locally (`prov lookup --hash-only`), each in the JSON
+    form of POST /v1/lookup: `{"lookups": [hash set, ...]}`. The answers come in order, one
+    per item: its lookup, or `{"error": {"type", "message"}}` for an item that is malformed.
+    The rate limit counts the request as one lookup per item."""
+    items = batch_items(await _json_body(request, "a batch lookup's body is not JSON"))
+    charge(len(items) - 1)  # the rate limiter took one already; on the event loop, as it
+    results = await run_in_threadpool(lambda: lookup_batch(finder, parse_items(items)))
+    return {"results": results}
+
+
+async def _json_body(request: Request, refusal: str) -> object:
+    try:
+        body: object = json.loads(await request.body())
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise MalformedError(refusal, code="bad_json") from None
+    return body

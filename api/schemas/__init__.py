@@ -8,6 +8,7 @@ error code (`{"error": {"type": ...}}`) rather than pydantic's generic one.
 
 from api.schemas.log import ConsistencyProof, InclusionProof, LogEntry, LogStatus
 from api.schemas.lookup import LookupOut, lookup_request_body
+from api.schemas.lookups import LookupsOut, lookups_request_body
 from api.schemas.origins import OriginOut
 from api.schemas.registry import (
     CaptureResultOut,
@@ -40,6 +41,7 @@ __all__ = [
     "LogEntry",
     "LogStatus",
     "LookupOut",
+    "LookupsOut",
     "OriginOut",
     "ReceiptOut",
     "RevocationIn",
@@ -53,4 +55,5 @@ __all__ = [
     "SupportedAlgorithmsOut",
     "VendorIn",
     "lookup_request_body",
+    "lookups_request_body",
 ]

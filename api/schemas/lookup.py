@@ -78,7 +78,8 @@ def _inlined(schema: Any, defs: dict[str, Any]) -> Any:
     return {key: _inlined(value, defs) for key, value in schema.items()}
 
 
-def _json_lookup_schema() -> dict[str, Any]:
+def json_lookup_schema() -> dict[str, Any]:
+    """The JSON form of one lookup (also each item of POST /v1/lookups)."""
     schema = _JSON_LOOKUP.json_schema()
     defs = schema.pop("$defs", {})
     inlined: dict[str, Any] = _inlined(schema, defs)
@@ -97,7 +98,7 @@ def lookup_request_body() -> dict[str, Any]:
         "required": True,
         "content": {
             "multipart/form-data": {"schema": image},
-            "application/json": {"schema": _json_lookup_schema()},
+            "application/json": {"schema": json_lookup_schema()},
         },
     }
 

@@ -12,13 +12,15 @@ Decoding is defensive:
   pixels actually decoded: for JPEG and MPO those of the draft-reduced picture libjpeg decodes
   (a 48 MP camera JPEG decodes 1/8 scale, 0.75 MP), for every other format the full image,
   since Pillow has no reduced decode for them that gives prep-v1's pixels (`Image.draft` is a
-  no-op for PNG, WebP, AVIF, TIFF, GIF and BMP; `reduce()` needs the full decode first). It is
+  no-op for PNG, WebP, AVIF, HEIF, TIFF, GIF and BMP; `reduce()` needs the full decode first). It is
   checked after draft mode has set the decode size, before any pixel data is decoded.
 * Every image is fully decoded (`load()`), with `ImageFile.LOAD_TRUNCATED_IMAGES` False (we
   refuse to run if some other code switched it on), so a truncated file raises
   `MalformedError(code="image_unreadable")` instead of hashing a half-grey picture.
 * The EXIF orientation is applied (`ImageOps.exif_transpose`) before hashing, so a photo hashes
-  as it is displayed; `width`/`height` are the displayed size of the full image.
+  as it is displayed; `width`/`height` are the displayed size of the full image. HEIF states
+  its orientation in the container (irot/imir), which libheif applies while decoding and
+  pillow-heif then reports as EXIF orientation 1, so a phone's HEIC is turned once, as shown.
 
 Preprocessing ("prep-v1", named in `registry.imaging.hashing.ALGORITHMS`): the first frame, EXIF
 orientation applied, reduced by a power-of-two factor s in {1, 2, 4, 8} - the largest with both
@@ -47,6 +49,7 @@ from types import MappingProxyType
 from typing import Final
 
 import numpy as np
+import pillow_heif
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ledger.errors import ConfigurationError, MalformedError
@@ -63,6 +66,8 @@ FORMATS: Final[Mapping[str, str]] = MappingProxyType(
         "PNG": "image/png",
         "WEBP": "image/webp",
         "AVIF": "image/avif",
+        # HEIC/HEIF, what phones write: pillow-heif's plugin (libheif), registered by _openers.
+        "HEIF": "image/heif",
         "TIFF": "image/tiff",
         "GIF": "image/gif",
         "BMP": "image/bmp",
@@ -203,8 +208,11 @@ def _prepare(img: Image.Image, scale: int, full_size: tuple[int, int]) -> tuple[
 @functools.cache
 def _openers() -> tuple[str, ...]:
     """The Pillow plugins to try: FORMATS without MPO (the JPEG plugin opens MPO files) and
-    without plugins this Pillow build lacks (AVIF needs libavif)."""
+    without plugins this Pillow build lacks (AVIF needs libavif). Registers the HEIF plugin,
+    once: Pillow has none of its own."""
     Image.init()
+    # Thumbnails off: a file's own thumbnail is not what is hashed, and not decoded either.
+    pillow_heif.register_heif_opener(thumbnails=False)
     return tuple(fmt for fmt in FORMATS if fmt in Image.OPEN)
 
 

@@ -21,12 +21,13 @@ are searchable without a rebuild.
 """
 
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TypedDict
 
 from sqlalchemy import Connection
 
-from ledger import LogStore
+from ledger import LogStore, SignedCheckpoint
 from ledger.store import read_receipts
 from registry.admission.capture_cautions import read_cautions
 from registry.admission.caution_rule import Revocation, covers, uncovered_reasons
@@ -157,6 +158,10 @@ class Lookup:
             return len(self._index)
 
     def lookup(self, query: Query) -> LookupResult:
+        return self.lookup_many([query])[0]
+
+    def lookup_many(self, queries: Sequence[Query]) -> list[LookupResult]:
+        """Each query's answer, in order, all against one checkpoint (one read)."""
         # One connection for all of it: on PostgreSQL each checkout and each statement is a
         # round trip through the pool and psycopg, which cost more than the queries themselves.
         with self._store.reading() as connection:
@@ -167,23 +172,25 @@ class Lookup:
             if checkpoint.size != self._refreshed_at:
                 self._refresh_on(connection)
                 self._refreshed_at = checkpoint.size
-            near = self._index.candidates(query.probes)
-            exact: set[int] = set()
-            if query.sha256 is not None:
-                sha256 = bytes.fromhex(query.sha256)
-                exact = rows.exact_leaves(connection, sha256)
-            inexact = [leaf for leaf in near if leaf not in exact]
-            nearest = sorted(inexact, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
-            # And the earliest logged: priority is decided by them, however many closer
-            # copies were logged later.
-            earliest = sorted(inexact)[:MAX_MATCHES]
-            found, features = rows.captures(
-                connection, sorted(set(nearest) | set(earliest) | exact)
-            )
-            revoked = rows.revoked(connection, {row.device_id for row in found})
-            matches, ordered = _ranked(query, found, features, exact, revoked)
-            receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
-            cautions = read_cautions(connection, [m.leaf_index for m in matches])
+            return [self._lookup_on(connection, checkpoint, query) for query in queries]
+
+    def _lookup_on(
+        self, connection: Connection, checkpoint: SignedCheckpoint, query: Query
+    ) -> LookupResult:
+        near = self._index.candidates(query.probes)
+        exact: set[int] = set()
+        if query.sha256 is not None:
+            exact = rows.exact_leaves(connection, bytes.fromhex(query.sha256))
+        inexact = [leaf for leaf in near if leaf not in exact]
+        nearest = sorted(inexact, key=lambda leaf: (near[leaf], leaf))[: 5 * MAX_MATCHES]
+        # And the earliest logged: priority is decided by them, however many closer copies
+        # were logged later.
+        earliest = sorted(inexact)[:MAX_MATCHES]
+        found, features = rows.captures(connection, sorted(set(nearest) | set(earliest) | exact))
+        revoked = rows.revoked(connection, {row.device_id for row in found})
+        matches, ordered = _ranked(query, found, features, exact, revoked)
+        receipts = read_receipts(connection, [m.leaf_index for m in matches], checkpoint.size)
+        cautions = read_cautions(connection, [m.leaf_index for m in matches])
         for match, (leaf_hash, proof) in zip(matches, receipts, strict=True):
             match.proof = {
                 "leaf_hash": b64(leaf_hash),

@@ -318,6 +318,7 @@ def test_the_limited_routes_are_the_writes_and_every_lookup() -> None:
         ("POST", "/v1/captures"),
         ("POST", "/v1/devices"),
         ("POST", "/v1/lookup"),
+        ("POST", "/v1/lookups"),
         ("POST", "/v1/revocations"),
         ("POST", "/v1/vendors"),
     ]

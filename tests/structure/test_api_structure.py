@@ -140,6 +140,7 @@ def test_the_schema_states_request_and_response_bodies(writable_settings: Regist
     assert "multipart/form-data" in lookup["requestBody"]["content"]
     for path, method in [
         ("/v1/lookup", "post"),
+        ("/v1/lookups", "post"),
         ("/v1/devices/{device_id}", "get"),
         ("/v1/c2pa/ingest", "post"),
         ("/v1/origins/{origin_id}", "get"),
