@@ -266,9 +266,10 @@ class HttpClient:
                 "results"
             ]
             if len(answered) != len(chunk):
-                raise StorageError(
+                raise UnavailableError(
                     f"the server answered {len(answered)} of {len(chunk)} lookups "
-                    f"(server {self._base}); is it a Provenance Ledger server?"
+                    f"(server {self._base}); is it a Provenance Ledger server?",
+                    code="server_error",
                 )
             results += answered
         return results
