@@ -122,6 +122,10 @@ def watch(
     "--min-witnesses", type=click.IntRange(0), default=None,
     help="How many of the given witnesses must have cosigned [1 if any --witness-key].",
 )  # fmt: skip
+@click.option(
+    "--evidence-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the two checkpoints of a split view [next to the state file].",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def replay(
     url: str,
@@ -130,6 +134,7 @@ def replay(
     workers: int,
     witness_keys: tuple[str, ...],
     min_witnesses: int | None,
+    evidence_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Download every entry of the log at URL through its tiles and re-check all of it."""
@@ -148,7 +153,7 @@ def replay(
         with RemoteLog(url) as remote:
             report = replay_log(
                 remote, key, state_path=state_path, workers=workers, on_progress=advance,
-                witnesses=witnesses, min_witnesses=required,
+                witnesses=witnesses, min_witnesses=required, evidence_dir=evidence_dir,
             )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -159,6 +164,14 @@ def replay(
 
 
 def _print_report(report: ReplayReport) -> None:
+    if report.split is not None:
+        where = report.split.evidence
+        errors.print(
+            f"[bold red]ALARM[/] {escape(report.split.reason)}"
+            + (f" (evidence: {escape(str(where))})" if where is not None else "")
+        )
+        console.print("[bold red]the log does NOT verify[/]")
+        return
     resumed = f", resumed from {report.started_at}" if report.started_at else ""
     console.print(
         f"{report.checkpoint.origin}: {report.checkpoint.size} entries, {report.entries} checked "
