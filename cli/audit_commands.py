@@ -23,11 +23,12 @@ from rich.table import Table
 
 from cli.common import json_option, open_client, witness_keys_required
 from cli.errors import EXIT_FAILED
-from ledger import Verifier, open_checkpoint
-from ledger.errors import MalformedError
-from ledger.monitor import ForkAlarm, Seen, describe, watch_once
+from ledger import Verifier
+from ledger.monitor import ForkAlarm, describe
 from ledger.remote import RemoteLog
 from registry.audit.replay import ReplayReport, replay_log
+from registry.audit.watch import compared_file, watch_log
+from registry.wording import plural
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -77,15 +78,12 @@ def watch(
 ) -> None:
     """Verify the log's checkpoint at URL and that it extends every checkpoint seen before."""
     key = Verifier.from_vkey(log_key)
-    files = [_seen(path, key) for path in compare_files]
-    evidence = evidence_dir or state_path.parent / "evidence"
+    files = [compared_file(path, key) for path in compare_files]
+    paths = (state_path, evidence_dir or state_path.parent / "evidence")
     with RemoteLog(url) as remote:
         while True:
-            others = files + [_fetched(other, key) for other in compare_urls]
             try:
-                result = watch_once(
-                    remote.checkpoint, remote.consistency_proof, key, state_path, evidence, others
-                )
+                result = watch_log(remote, key, paths, files, compare_urls, RemoteLog)
             except ForkAlarm as alarm:
                 errors.print(f"[bold red]ALARM[/] {escape(str(alarm))}")
                 raise SystemExit(EXIT_FAILED) from None
@@ -94,7 +92,7 @@ def watch(
                 f"[green]ok[/] {escape(result.checkpoint.origin)}: {describe(result.checkpoint)} "
                 f"extends {before}"
                 + (
-                    f"; agrees with {result.compared} other checkpoint(s)"
+                    f"; agrees with {plural(result.compared, 'other checkpoint')}"
                     if result.compared
                     else ""
                 )
@@ -217,20 +215,6 @@ def _print_status(report: ReplayReport) -> None:
             f"{escape(finding.reason)} (evidence: entries {evidence})"
         )
         console.print(f"       the note as signed: {escape(finding.note)!r}")
-
-
-def _fetched(url: str, key: Verifier) -> Seen:
-    with RemoteLog(url) as other:
-        note = other.checkpoint()
-    return Seen(note, open_checkpoint(note, key), f"{url}/checkpoint")
-
-
-def _seen(path: Path, key: Verifier) -> Seen:
-    try:
-        note = path.read_bytes()
-    except OSError as exc:
-        raise MalformedError(f"cannot read {path}: {exc.strerror}") from None
-    return Seen(note, open_checkpoint(note, key), str(path))
 
 
 @click.command()
