@@ -28,7 +28,7 @@ from ledger.monitor import ForkAlarm, describe
 from ledger.remote import RemoteLog
 from registry.audit.replay import ReplayReport, replay_log
 from registry.audit.watch import compared_file, watch_log
-from registry.wording import plural
+from registry.wording import duration, plural
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -170,10 +170,11 @@ def _print_report(report: ReplayReport) -> None:
         )
         console.print("[bold red]the log does NOT verify[/]")
         return
-    resumed = f", resumed from {report.started_at}" if report.started_at else ""
+    resumed = f", resumed at entry {report.started_at:,}" if report.started_at else ""
     console.print(
-        f"{report.checkpoint.origin}: {report.checkpoint.size} entries, {report.entries} checked "
-        f"in {report.seconds:.1f} s ({report.entries_per_second:,.0f} entries/s){resumed}"
+        f"{escape(report.checkpoint.origin)}: {_entries(report.checkpoint.size)}, "
+        f"{report.entries:,} checked in {report.seconds:.1f} s "
+        f"({report.entries_per_second:,.0f} entries/s){resumed}"
     )
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()))
     console.print(f"entries by kind: {kinds or 'none'}")
@@ -195,13 +196,18 @@ def _print_report(report: ReplayReport) -> None:
     if report.ok and report.cautions:
         console.print(
             "[bold green]the log verifies: tree, tiles, root and every entry[/]; "
-            f"[yellow]{len({c.index for c in report.cautions})} capture(s) with cautions[/] "
+            f"[yellow]{plural(len({c.index for c in report.cautions}), 'capture')} with "
+            "cautions[/] "
             "(listed above)"
         )
     elif report.ok:
         console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
     else:
         console.print("[bold red]the log does NOT verify[/]")
+
+
+def _entries(count: int) -> str:
+    return plural(count, "entry", "entries")
 
 
 def _print_status(report: ReplayReport) -> None:
@@ -214,7 +220,10 @@ def _print_status(report: ReplayReport) -> None:
             f"[red]STATUS[/] checkpoint {finding.tree_size} ({finding.code}): "
             f"{escape(finding.reason)} (evidence: entries {evidence})"
         )
-        console.print(f"       the note as signed: {escape(finding.note)!r}")
+        # The note line by line, as signed: a repr would show escapes, not the note.
+        console.print("       the note as signed:")
+        for line in finding.note.splitlines():
+            console.print(f"         {escape(line)}")
 
 
 @click.command()
@@ -233,7 +242,7 @@ def clusters(ctx: click.Context, at: int | None, as_json: bool, top: int) -> Non
     checkpoint = report["checkpoint"]
     console.print(
         f"origins at tree size {checkpoint['tree_size']} (root {checkpoint['root_hash']}): "
-        f"{report['captures']} captures, {len(report['clusters'])} clusters"
+        f"{plural(report['captures'], 'capture')}, {plural(len(report['clusters']), 'cluster')}"
     )
     _print_origins(report, top)
     console.print(_clusters_table(report["clusters"][:top]))
@@ -243,7 +252,8 @@ def _print_origins(report: dict[str, Any], top: int) -> None:
     """The devices with any signal, the suspicious ones marked, then the vendors."""
     suspicious = [d for d in report["devices"] if d["suspicious"]]
     console.print(
-        f"[bold]suspicious devices[/]: {len(suspicious)} of {len(report['devices'])} with any signal"
+        f"[bold]suspicious devices[/]: {len(suspicious)} of "
+        f"{plural(len(report['devices']), 'device')} with any signal"
     )
     for row in report["devices"][:top]:
         mark = "[red]![/]" if row["suspicious"] else " "
@@ -256,7 +266,7 @@ def _print_origins(report: dict[str, Any], top: int) -> None:
         for row in report["vendors"][:top]:
             console.print(
                 f"  {escape(row['vendor_name'])}: score {row['score'] / 1000:.2f}, "
-                f"{row['suspicious_devices']} suspicious device(s)"
+                f"{plural(row['suspicious_devices'], 'suspicious device')}"
             )
 
 
@@ -265,6 +275,6 @@ def _clusters_table(groups: list[dict[str, Any]]) -> Table:
     for group in groups:
         table.add_row(
             str(group["anchor"]), str(len(group["members"])), str(len(group["devices"])),
-            ", ".join(group["roles"]), f"{group['span_ms'] / 1000:.0f} s",
+            ", ".join(group["roles"]), duration(group["span_ms"]),
         )  # fmt: skip
     return table
