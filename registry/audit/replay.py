@@ -148,18 +148,18 @@ def replay_log(
     """`witnesses`, `min_witnesses`: check every logged_at against the time `min_witnesses`
     (at least one) of these witnesses cosigned the log (registry.bundle.witness_time).
     `evidence_dir`: where a split view's evidence goes [next to the state file]."""
-    tree, auditor = ReplayState(), EntryAuditor(max_skew_ms=max_skew_ms)
-    index = StatusAudit()
-    pinned_note: bytes | None = None
-    if state_path is not None and state_path.exists():
-        tree, pinned_note = _load_state(state_path, log_key, auditor, index)
+    auditor, index = EntryAuditor(max_skew_ms=max_skew_ms), StatusAudit()
+    tree, pinned_note = (
+        _load_state(state_path, log_key, auditor, index)
+        if state_path is not None and state_path.exists()
+        else (ReplayState(), None)
+    )
     note = remote.checkpoint()
     target = open_checkpoint(note, log_key)
     if state_path is not None:
         evidence = evidence_dir or state_path.parent / "evidence"
-        split = check_pinned(
-            remote, log_key, (note, target), (tree, pinned_note), state_path, evidence
-        )
+        pinned = (tree, pinned_note)
+        split = check_pinned(remote, log_key, (note, target), pinned, state_path, evidence)
         if split is not None:
             return _split_report(target, tree, auditor, split)
     with _Verifier(workers) as verify:
@@ -189,16 +189,9 @@ def replay_log(
     if state_path is not None and not tree_findings:
         _save_state(state_path, target, tree, auditor, index, note)
     return ReplayReport(
-        target,
-        started,
-        tree.size - started,
-        seconds,
-        dict(auditor.counts),
-        auditor.invalid,
-        tree_findings + witnessed,
-        auditor.cautions,
-        status,
-    )
+        target, started, tree.size - started, seconds, dict(auditor.counts), auditor.invalid,
+        tree_findings + witnessed, auditor.cautions, status,
+    )  # fmt: skip
 
 
 def _split_report(
@@ -206,7 +199,9 @@ def _split_report(
 ) -> ReplayReport:
     """Nothing replayed: the entries of another history prove nothing about the pinned one."""
     status = StatusCheck(target.size, False, "not checked: the log shows another history")
-    return ReplayReport(target, tree.size, 0, 0.0, dict(auditor.counts), [], [], [], status, split)
+    return ReplayReport(
+        target, tree.size, 0, 0.0, dict(auditor.counts), [], status=status, split=split
+    )
 
 
 class _Feed:
