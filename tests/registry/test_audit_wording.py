@@ -12,6 +12,7 @@ import cli.audit_commands
 from cli.main import main
 from ledger import Checkpoint, Signer, open_engine, sign_checkpoint
 from ledger.cosignature import Cosigner
+from ledger.note import write_private_key_file
 from ledger.witness import Witness
 from registry import Registry
 from registry.audit.replay import replay_log
@@ -20,7 +21,7 @@ from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.forked_copy import KeptOpen, served_store
 from tests.support.in_process import served
-from tests.support.registry_fixtures import smuggle
+from tests.support.registry_fixtures import record, smuggle
 from tests.support.status_fixtures import capture, hex_id, resign_without, revoke_device
 
 LOG_URL = "http://log.example"
@@ -97,3 +98,24 @@ def test_witness_status_says_when_in_iso_utc_and_counts_in_words(
     assert shown.exit_code == 0, shown.output
     assert f"cosigned at {iso_utc(NOW_S * 1000)}" in shown.output
     assert "1 refusal kept" in shown.output and str(NOW_S) not in shown.output
+
+
+def test_clusters_say_spans_and_counts_in_words(
+    registry: Registry,
+    enrolled: DevicePKI,
+    clock: FixedClock,
+    signer: Signer,
+    tmp_path: Path,
+    migrated_url: str,
+) -> None:
+    # The same picture twice, logged 13.6 s apart: one cluster of two.
+    for counter in (1, 2):
+        (result,) = registry.submit_captures([record(enrolled.device, 5, counter, clock.now_ms)])
+        assert result.accepted, result
+        clock.now_ms += 13_600
+    write_private_key_file(tmp_path / "log.key", signer.to_string(), "log")
+    base = ["--data-dir", str(tmp_path), "--database", migrated_url]
+    shown = CliRunner().invoke(main, [*base, "clusters"])
+    assert shown.exit_code == 0, shown.output
+    assert "2 captures, 1 cluster\n" in shown.output
+    assert "13 seconds" in shown.output and "14 s" not in shown.output
