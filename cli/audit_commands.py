@@ -23,11 +23,12 @@ from rich.table import Table
 
 from cli.common import json_option, open_client, witness_keys_required
 from cli.errors import EXIT_FAILED
-from ledger import Verifier, open_checkpoint
-from ledger.errors import MalformedError
-from ledger.monitor import ForkAlarm, Seen, describe, watch_once
+from ledger import Verifier
+from ledger.monitor import ForkAlarm, describe
 from ledger.remote import RemoteLog
 from registry.audit.replay import ReplayReport, replay_log
+from registry.audit.watch import compared_file, watch_log
+from registry.wording import duration, plural
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -77,15 +78,12 @@ def watch(
 ) -> None:
     """Verify the log's checkpoint at URL and that it extends every checkpoint seen before."""
     key = Verifier.from_vkey(log_key)
-    files = [_seen(path, key) for path in compare_files]
-    evidence = evidence_dir or state_path.parent / "evidence"
+    files = [compared_file(path, key) for path in compare_files]
+    paths = (state_path, evidence_dir or state_path.parent / "evidence")
     with RemoteLog(url) as remote:
         while True:
-            others = files + [_fetched(other, key) for other in compare_urls]
             try:
-                result = watch_once(
-                    remote.checkpoint, remote.consistency_proof, key, state_path, evidence, others
-                )
+                result = watch_log(remote, key, paths, files, compare_urls, RemoteLog)
             except ForkAlarm as alarm:
                 errors.print(f"[bold red]ALARM[/] {escape(str(alarm))}")
                 raise SystemExit(EXIT_FAILED) from None
@@ -94,7 +92,7 @@ def watch(
                 f"[green]ok[/] {escape(result.checkpoint.origin)}: {describe(result.checkpoint)} "
                 f"extends {before}"
                 + (
-                    f"; agrees with {result.compared} other checkpoint(s)"
+                    f"; agrees with {plural(result.compared, 'other checkpoint')}"
                     if result.compared
                     else ""
                 )
@@ -122,6 +120,10 @@ def watch(
     "--min-witnesses", type=click.IntRange(0), default=None,
     help="How many of the given witnesses must have cosigned [1 if any --witness-key].",
 )  # fmt: skip
+@click.option(
+    "--evidence-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the two checkpoints of a split view [next to the state file].",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def replay(
     url: str,
@@ -130,6 +132,7 @@ def replay(
     workers: int,
     witness_keys: tuple[str, ...],
     min_witnesses: int | None,
+    evidence_dir: Path | None,
     as_json: bool,
 ) -> None:
     """Download every entry of the log at URL through its tiles and re-check all of it."""
@@ -148,7 +151,7 @@ def replay(
         with RemoteLog(url) as remote:
             report = replay_log(
                 remote, key, state_path=state_path, workers=workers, on_progress=advance,
-                witnesses=witnesses, min_witnesses=required,
+                witnesses=witnesses, min_witnesses=required, evidence_dir=evidence_dir,
             )  # fmt: skip
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -159,10 +162,19 @@ def replay(
 
 
 def _print_report(report: ReplayReport) -> None:
-    resumed = f", resumed from {report.started_at}" if report.started_at else ""
+    if report.split is not None:
+        where = report.split.evidence
+        errors.print(
+            f"[bold red]ALARM[/] {escape(report.split.reason)}"
+            + (f" (evidence: {escape(str(where))})" if where is not None else "")
+        )
+        console.print("[bold red]the log does NOT verify[/]")
+        return
+    resumed = f", resumed at entry {report.started_at:,}" if report.started_at else ""
     console.print(
-        f"{report.checkpoint.origin}: {report.checkpoint.size} entries, {report.entries} checked "
-        f"in {report.seconds:.1f} s ({report.entries_per_second:,.0f} entries/s){resumed}"
+        f"{escape(report.checkpoint.origin)}: {_entries(report.checkpoint.size)}, "
+        f"{report.entries:,} checked in {report.seconds:.1f} s "
+        f"({report.entries_per_second:,.0f} entries/s){resumed}"
     )
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(report.counts.items()))
     console.print(f"entries by kind: {kinds or 'none'}")
@@ -184,13 +196,18 @@ def _print_report(report: ReplayReport) -> None:
     if report.ok and report.cautions:
         console.print(
             "[bold green]the log verifies: tree, tiles, root and every entry[/]; "
-            f"[yellow]{len({c.index for c in report.cautions})} capture(s) with cautions[/] "
+            f"[yellow]{plural(len({c.index for c in report.cautions}), 'capture')} with "
+            "cautions[/] "
             "(listed above)"
         )
     elif report.ok:
         console.print("[bold green]the log verifies: tree, tiles, root and every entry[/]")
     else:
         console.print("[bold red]the log does NOT verify[/]")
+
+
+def _entries(count: int) -> str:
+    return plural(count, "entry", "entries")
 
 
 def _print_status(report: ReplayReport) -> None:
@@ -203,21 +220,10 @@ def _print_status(report: ReplayReport) -> None:
             f"[red]STATUS[/] checkpoint {finding.tree_size} ({finding.code}): "
             f"{escape(finding.reason)} (evidence: entries {evidence})"
         )
-        console.print(f"       the note as signed: {escape(finding.note)!r}")
-
-
-def _fetched(url: str, key: Verifier) -> Seen:
-    with RemoteLog(url) as other:
-        note = other.checkpoint()
-    return Seen(note, open_checkpoint(note, key), f"{url}/checkpoint")
-
-
-def _seen(path: Path, key: Verifier) -> Seen:
-    try:
-        note = path.read_bytes()
-    except OSError as exc:
-        raise MalformedError(f"cannot read {path}: {exc.strerror}") from None
-    return Seen(note, open_checkpoint(note, key), str(path))
+        # The note line by line, as signed: a repr would show escapes, not the note.
+        console.print("       the note as signed:")
+        for line in finding.note.splitlines():
+            console.print(f"         {escape(line)}")
 
 
 @click.command()
@@ -236,7 +242,7 @@ def clusters(ctx: click.Context, at: int | None, as_json: bool, top: int) -> Non
     checkpoint = report["checkpoint"]
     console.print(
         f"origins at tree size {checkpoint['tree_size']} (root {checkpoint['root_hash']}): "
-        f"{report['captures']} captures, {len(report['clusters'])} clusters"
+        f"{plural(report['captures'], 'capture')}, {plural(len(report['clusters']), 'cluster')}"
     )
     _print_origins(report, top)
     console.print(_clusters_table(report["clusters"][:top]))
@@ -246,7 +252,8 @@ def _print_origins(report: dict[str, Any], top: int) -> None:
     """The devices with any signal, the suspicious ones marked, then the vendors."""
     suspicious = [d for d in report["devices"] if d["suspicious"]]
     console.print(
-        f"[bold]suspicious devices[/]: {len(suspicious)} of {len(report['devices'])} with any signal"
+        f"[bold]suspicious devices[/]: {len(suspicious)} of "
+        f"{plural(len(report['devices']), 'device')} with any signal"
     )
     for row in report["devices"][:top]:
         mark = "[red]![/]" if row["suspicious"] else " "
@@ -259,7 +266,7 @@ def _print_origins(report: dict[str, Any], top: int) -> None:
         for row in report["vendors"][:top]:
             console.print(
                 f"  {escape(row['vendor_name'])}: score {row['score'] / 1000:.2f}, "
-                f"{row['suspicious_devices']} suspicious device(s)"
+                f"{plural(row['suspicious_devices'], 'suspicious device')}"
             )
 
 
@@ -268,6 +275,6 @@ def _clusters_table(groups: list[dict[str, Any]]) -> Table:
     for group in groups:
         table.add_row(
             str(group["anchor"]), str(len(group["members"])), str(len(group["devices"])),
-            ", ".join(group["roles"]), f"{group['span_ms'] / 1000:.0f} s",
+            ", ".join(group["roles"]), duration(group["span_ms"]),
         )  # fmt: skip
     return table

@@ -19,6 +19,8 @@ from registry.bundle.refresh import Refreshed, refresh_bundle
 from registry.bundle.verify import BundleReport, ImageQuery, verify_bundle
 from registry.imaging.hashing import query_hashes
 
+WITNESS_CHECK = "witness cosignatures"  # check 2's name (registry.bundle.verify)
+
 
 @click.command()
 @click.argument("bundle_file", metavar="BUNDLE", type=click.Path(dir_okay=False))
@@ -139,11 +141,23 @@ def _show(report: BundleReport, as_json: bool) -> None:
 
 
 def _print_checks(report: BundleReport) -> None:
-    for check in report.checks:
+    for number, check in enumerate(report.checks, start=1):
         mark = "[green]ok  [/]" if check.ok else "[red]FAIL[/]"
         console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+        if number == 1 and check.ok and not _witnessed(report):
+            # Check 2 ran on no witness key: nothing vouches for the checkpoint, which is
+            # not the same as a witness having vouched for it.
+            console.print(
+                f"[yellow]none given[/] {WITNESS_CHECK}: no witness key was given, so no "
+                "witness vouches for this checkpoint (add --witness-key VKEY for each witness "
+                "you trust)"
+            )
     for claim in report.times:
         console.print(f"     {escape(claim.describe())}")
+
+
+def _witnessed(report: BundleReport) -> bool:
+    return any(check.name == WITNESS_CHECK for check in report.checks)
 
 
 def _status_line(report: BundleReport | None) -> str:

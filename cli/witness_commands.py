@@ -26,6 +26,7 @@ from ledger.witness import (
     read_witnessed,
     write_new_cosigner,
 )
+from registry.wording import iso_utc, plural
 
 DEFAULT_WITNESS_DIR = Path("prov-witness")
 
@@ -161,6 +162,7 @@ def status(as_json: bool, database: str | None) -> None:
         shown = (
             "nothing cosigned"
             if log["tree_size"] is None
-            else f"size {log['tree_size']}, root {log['root_hash']}, cosigned at {log['timestamp']}"
+            else f"size {log['tree_size']}, root {log['root_hash']}, cosigned at "
+            f"{iso_utc(log['timestamp'] * 1000)}"
         )
-        click.echo(f"{log['origin']}: {shown}, {log['refusals']} refusals kept")
+        click.echo(f"{log['origin']}: {shown}, {plural(log['refusals'], 'refusal')} kept")

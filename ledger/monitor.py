@@ -44,9 +44,12 @@ class ForkAlarm(VerificationError):
     """Two checkpoints signed by the log that cannot both be true. `evidence` is the directory
     holding them."""
 
-    def __init__(self, message: str, evidence: Path | None = None) -> None:
+    def __init__(
+        self, message: str, evidence: Path | None = None, proof: Sequence[bytes] | None = None
+    ) -> None:
         super().__init__(message, code="log_inconsistent")
         self.evidence = evidence
+        self.proof = proof  # the consistency proof the log gave, which did not verify
 
 
 @dataclass(frozen=True)
@@ -87,13 +90,15 @@ def check_extends(older: Seen, newer: Seen, proofs: ProofSource) -> list[bytes]:
         return []
     if old.size == 0:
         return []
+    proof: list[bytes] | None = None
     try:
         proof = proofs(old.size, new.size)
         verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
     except LedgerError as exc:
         raise ForkAlarm(
             f"FORK: {newer.source} shows {describe(new)}, which does not extend {describe(old)} "
-            f"from {older.source}: {exc}"
+            f"from {older.source}: {exc}",
+            proof=proof,
         ) from None
     return proof
 
@@ -119,10 +124,12 @@ def watch_once(
     evidence_dir: Path,
     others: Sequence[Seen] = (),
     now: datetime | None = None,
+    source: str = "the log",
 ) -> WatchResult:
-    """One round: fetch, verify, compare, then record the new checkpoint atomically."""
+    """One round: fetch, verify, compare, then record the new checkpoint atomically. `source`
+    names the log in messages (its URL, say)."""
     note = fetch_checkpoint()
-    current = Seen(note, open_checkpoint(note, log_key), "the log")
+    current = Seen(note, open_checkpoint(note, log_key), source)
     previous = read_state(state_path, log_key)
     pairs = [] if previous is None else [(previous, current)]
     for other in others:
@@ -134,29 +141,47 @@ def watch_once(
         try:
             check_extends(older, newer, proofs)
         except ForkAlarm as alarm:
-            evidence = write_evidence(evidence_dir, older, newer, str(alarm), now)
-            raise ForkAlarm(f"{alarm} (evidence: {evidence})", evidence) from None
+            evidence = write_evidence(evidence_dir, older, newer, str(alarm), now, alarm.proof)
+            raise ForkAlarm(f"{alarm} (evidence: {evidence})", evidence, alarm.proof) from None
     if previous is None or current.checkpoint.size > previous.checkpoint.size:
         write_atomically(state_path, json.dumps({"checkpoint": note.decode()}, indent=2) + "\n")
     return WatchResult(current.checkpoint, previous.checkpoint if previous else None, len(others))
 
 
 def write_evidence(
-    directory: Path, older: Seen, newer: Seen, alarm: str, now: datetime | None = None
+    directory: Path,
+    older: Seen,
+    newer: Seen,
+    alarm: str,
+    now: datetime | None = None,
+    proof: Sequence[bytes] | None = None,
 ) -> Path:
-    """Both signed checkpoints, and what is wrong with them, in a new directory."""
+    """Both signed checkpoints, what is wrong with them and, if the log gave one, the
+    consistency proof that failed (consistency.proof: `old N`, `new M`, then one base64 hash
+    a line), in a new directory."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    target = directory / f"{stamp}-size-{older.checkpoint.size}-vs-{newer.checkpoint.size}"
+    old, new = older.checkpoint.size, newer.checkpoint.size
+    target = directory / f"{stamp}-size-{old}-vs-{new}"
     target.mkdir(parents=True, exist_ok=True)
     (target / "first.checkpoint").write_bytes(older.note)
     (target / "second.checkpoint").write_bytes(newer.note)
+    if proof is not None:
+        hashes = [base64.b64encode(h).decode() for h in proof]
+        (target / "consistency.proof").write_text(
+            "\n".join([f"old {old}", f"new {new}", *hashes]) + "\n"
+        )
     (target / "ALARM.txt").write_text(
         f"{alarm}\n\nfirst.checkpoint came from {older.source}; second.checkpoint from "
         f"{newer.source}. Both carry the log's signature: verify them with its public key, then\n"
         "- the same size with two roots, or a second checkpoint smaller than the first, is a\n"
         "  rewritten history by itself;\n"
         "- otherwise ask the log for a consistency proof between the two sizes: none can\n"
-        "  verify (RFC 9162 §2.1.4), so the log has forked.\n"
+        "  verify (RFC 9162 §2.1.4), so the log has forked"
+        + (
+            "; consistency.proof is the one the log gave, which does not verify.\n"
+            if proof is not None
+            else ".\n"
+        )
     )
     return target
 

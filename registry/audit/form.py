@@ -40,7 +40,8 @@ def only_fields(entry: Entry, allowed: set[str]) -> None:
     unknown = set(entry) - allowed
     if unknown:
         raise LedgerError(
-            f"{entry['kind']} entry has unknown fields {sorted(unknown)}", code="unknown_field"
+            f"{entry['kind']} entry has unknown fields: {', '.join(sorted(unknown))}",
+            code="unknown_field",
         )
 
 

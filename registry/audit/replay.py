@@ -7,8 +7,9 @@ processes). With witness keys it also checks every entry's `logged_at` against t
 those witnesses cosigned the log (`registry.bundle.witness_time.replay_bound`). It recomputes
 the status index from every leaf and compares it with the status note the log signed for the
 checkpoint it verifies (`registry.audit.status_audit`). With a state file it saves
-its progress every few seconds (atomically) and resumes from it; the saved state also pins the tree it verified, so a log that later rewrites
-that history fails the next replay.
+its progress every few seconds (atomically) and resumes from it; the saved state also pins the
+tree it verified and its signed checkpoint, so a log that later shows another history is a split
+view (`registry.audit.pinned`): the replay stops there and writes the evidence.
 """
 
 import json
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.cosignature import CosignatureVerifier
@@ -28,6 +29,7 @@ from ledger.remote import RemoteLog
 from ledger.replay import ReplayState, TreeFinding, TreeReplay
 from registry.admission import rules
 from registry.audit.auditor import DEFAULT_MAX_SKEW_MS, CautionEntry, EntryAuditor, InvalidEntry
+from registry.audit.pinned import SplitView, SplitViewJson, check_pinned
 from registry.audit.priority import CautionJson
 from registry.audit.state import InvalidJson
 from registry.audit.status_audit import (
@@ -66,6 +68,7 @@ class ReplayReportJson(TypedDict):
     cautions: list[CautionJson]
     status: "StatusJson"
     status_findings: list[StatusFindingJson]
+    split_view: NotRequired[SplitViewJson]  # only when the log's history is not the pinned one
 
 
 class StatusJson(TypedDict):
@@ -88,10 +91,14 @@ class ReplayReport:
     cautions: list[CautionEntry] = field(default_factory=list)
     # The status commitment of the checkpoint, against the index recomputed from the entries.
     status: StatusCheck | None = None
+    # The log shows a history inconsistent with the one the state pinned: nothing else checked.
+    split: SplitView | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.invalid and not self.findings and not self.status_findings
+        return (
+            not self.invalid and not self.findings and not self.status_findings and not self.split
+        )
 
     @property
     def status_findings(self) -> list[StatusFinding]:
@@ -102,7 +109,7 @@ class ReplayReport:
         return self.entries / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> "ReplayReportJson":
-        return {
+        report: ReplayReportJson = {
             "ok": self.ok,
             "origin": self.checkpoint.origin,
             "tree_size": self.checkpoint.size,
@@ -121,6 +128,9 @@ class ReplayReport:
             },
             "status_findings": [f.to_json() for f in self.status_findings],
         }
+        if self.split is not None:
+            report["split_view"] = self.split.to_json()
+        return report
 
 
 def replay_log(
@@ -133,17 +143,27 @@ def replay_log(
     on_progress: Callable[[int, int], None] = lambda _done, _total: None,
     witnesses: Sequence[CosignatureVerifier] = (),
     min_witnesses: int = 0,
+    evidence_dir: Path | None = None,
 ) -> ReplayReport:
     """`witnesses`, `min_witnesses`: check every logged_at against the time `min_witnesses`
-    (at least one) of these witnesses cosigned the log (registry.bundle.witness_time)."""
-    tree, auditor = ReplayState(), EntryAuditor(max_skew_ms=max_skew_ms)
-    index = StatusAudit()
-    if state_path is not None and state_path.exists():
-        tree = _load_state(state_path, log_key, auditor, index)
+    (at least one) of these witnesses cosigned the log (registry.bundle.witness_time).
+    `evidence_dir`: where a split view's evidence goes [next to the state file]."""
+    auditor, index = EntryAuditor(max_skew_ms=max_skew_ms), StatusAudit()
+    tree, pinned_note = (
+        _load_state(state_path, log_key, auditor, index)
+        if state_path is not None and state_path.exists()
+        else (ReplayState(), None)
+    )
+    note = remote.checkpoint()
+    target = open_checkpoint(note, log_key)
+    if state_path is not None:
+        evidence = evidence_dir or state_path.parent / "evidence"
+        pinned = (tree, pinned_note)
+        split = check_pinned(remote, log_key, (note, target), pinned, state_path, evidence)
+        if split is not None:
+            return _split_report(target, tree, auditor, split)
     with _Verifier(workers) as verify:
         auditor.verify = verify
-        note = remote.checkpoint()
-        target = open_checkpoint(note, log_key)
         replay = TreeReplay(remote, tree)
         witnessed: list[TreeFinding] = []
         if witnesses or min_witnesses:
@@ -155,7 +175,7 @@ def replay_log(
                 witnessed.append(TreeFinding("witness cosignatures", str(exc)))
             auditor.check_resumed()
         started, clock = tree.size, time.monotonic()
-        feed = _Feed(auditor, index, target, tree, state_path, on_progress, clock)
+        feed = _Feed(auditor, index, target, tree, (state_path, pinned_note), on_progress, clock)
         tree_findings = replay.run(target, feed.collect, feed.progress)
         feed.flush()
         auditor.finish()
@@ -167,17 +187,20 @@ def replay_log(
         )
         seconds = time.monotonic() - clock
     if state_path is not None and not tree_findings:
-        _save_state(state_path, target, tree, auditor, index)
+        _save_state(state_path, target, tree, auditor, index, note)
     return ReplayReport(
-        target,
-        started,
-        tree.size - started,
-        seconds,
-        dict(auditor.counts),
-        auditor.invalid,
-        tree_findings + witnessed,
-        auditor.cautions,
-        status,
+        target, started, tree.size - started, seconds, dict(auditor.counts), auditor.invalid,
+        tree_findings + witnessed, auditor.cautions, status,
+    )  # fmt: skip
+
+
+def _split_report(
+    target: Checkpoint, tree: ReplayState, auditor: EntryAuditor, split: SplitView
+) -> ReplayReport:
+    """Nothing replayed: the entries of another history prove nothing about the pinned one."""
+    status = StatusCheck(target.size, False, "not checked: the log shows another history")
+    return ReplayReport(
+        target, tree.size, 0, 0.0, dict(auditor.counts), [], status=status, split=split
     )
 
 
@@ -192,12 +215,12 @@ class _Feed:
         index: StatusAudit,
         target: Checkpoint,
         tree: ReplayState,
-        state_path: Path | None,
+        saving: tuple[Path | None, bytes | None],  # the state file, and the note it pinned
         on_progress: Callable[[int, int], None],
         clock: float,
     ) -> None:
         self._auditor, self._index, self._target, self._tree = auditor, index, target, tree
-        self._state_path, self._on_progress = state_path, on_progress
+        (self._state_path, self._pinned), self._on_progress = saving, on_progress
         self._pending: list[tuple[int, list[bytes]]] = []
         self._last_save = clock
 
@@ -219,7 +242,10 @@ class _Feed:
             and not self._pending
             and time.monotonic() - self._last_save > SAVE_EVERY_S
         ):
-            _save_state(self._state_path, self._target, self._tree, self._auditor, self._index)
+            _save_state(
+                self._state_path, self._target, self._tree, self._auditor, self._index,
+                self._pinned,
+            )  # fmt: skip
             self._last_save = time.monotonic()
 
 
@@ -250,20 +276,31 @@ class _Verifier:
 
 
 def _save_state(
-    path: Path, target: Checkpoint, tree: ReplayState, auditor: EntryAuditor, index: StatusAudit
+    path: Path,
+    target: Checkpoint,
+    tree: ReplayState,
+    auditor: EntryAuditor,
+    index: StatusAudit,
+    note: bytes | None = None,
 ) -> None:
+    """`note`: the signed checkpoint pinned: that of `tree` once it is complete; during a
+    replay, the one pinned before (the partial tree extends it; the replay resumed from it
+    checks the log against it)."""
     state = {
         "origin": target.origin,
         "tree": tree.to_json(),
         "entries": auditor.to_json(),
         "status": index.to_json() if index.known else None,
     }
+    if note is not None:
+        state["checkpoint"] = note.decode()
     write_atomically(path, json.dumps(state) + "\n")
 
 
 def _load_state(
     path: Path, log_key: Verifier, auditor: EntryAuditor, index: StatusAudit
-) -> ReplayState:
+) -> tuple[ReplayState, bytes | None]:
+    """The pinned tree and, from states saved since issue 17, its signed checkpoint."""
     try:
         state = json.loads(path.read_text())
         if state["origin"] != log_key.name:
@@ -272,7 +309,8 @@ def _load_state(
             )
         auditor.load_json(state["entries"])
         index.load_json(state.get("status"))  # absent from states saved before status checks
-        return ReplayState.from_json(state["tree"])
+        note = state.get("checkpoint")
+        return ReplayState.from_json(state["tree"]), None if note is None else str(note).encode()
     except (ValueError, KeyError, TypeError) as exc:
         raise MalformedError(
             f"replay state {path} is damaged ({exc}); delete it to replay from the start"

@@ -25,6 +25,7 @@ from ledger.remote import RemoteLog
 from ledger.status import parse_status_proof, status_root, verify_status
 from ledger.status_note import StatusCommitment, open_status
 from registry.entries.status_subjects import status_subjects
+from registry.wording import plural
 
 __all__ = ["STATUS_COMMITMENT_MISMATCH", "StatusAudit", "StatusCheck", "StatusFinding"]
 
@@ -115,7 +116,8 @@ class StatusAudit:
             return StatusCheck(
                 size, True,
                 f"the status note for checkpoint {size} commits to the index recomputed from its "
-                f"entries ({len(items)} subject(s), {listed} entry(ies) naming them)",
+                f"entries ({plural(len(items), 'subject')}, {plural(listed, 'entry', 'entries')} "
+                f"naming {'it' if len(items) == 1 else 'them'})",
             )  # fmt: skip
         evidence = _contradicting(remote, commitment, items)
         return _mismatch(

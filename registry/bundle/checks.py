@@ -83,9 +83,14 @@ def check_cosignatures(
     cosignatures = verify_cosignatures(note, witnesses)
     names = sorted({c.name for c in cosignatures})
     if len(names) < required:
+        # Most often the bundle is older than its witnesses' cosignatures: it keeps those its
+        # checkpoint had when it was built, and witnesses cosign a little later.
         raise VerificationError(
             f"{len(names)} of the {required} witnesses required cosigned the "
-            f"checkpoint{': ' + ', '.join(names) if names else ''}"
+            f"checkpoint{': ' + ', '.join(names) if names else ''}. A bundle holds the "
+            "cosignatures its checkpoint had when it was built: if it was built before these "
+            "witnesses were set up or had cosigned, download a fresh one (prov bundle INDEX, "
+            "or prov verify BUNDLE --refresh URL); otherwise check the --witness-key values"
         )
     detail = (
         ", ".join(f"{c.name} at {_iso(c.timestamp * 1000)}" for c in cosignatures)

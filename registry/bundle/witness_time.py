@@ -14,7 +14,6 @@ that, whatever its clock, since a witness can only cosign entries the log alread
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from statistics import median
 
 from ledger.checkpoint import Checkpoint, open_checkpoint
@@ -23,6 +22,7 @@ from ledger.errors import NotFoundError, VerificationError
 from ledger.merkle import verify_consistency
 from ledger.note import Verifier
 from ledger.remote import RemoteLog
+from registry.wording import iso_utc
 
 __all__ = [
     "COSIGNED_SKEW_MS",
@@ -44,10 +44,7 @@ FAR_MS = 3_600_000  # a cosignature this far from the others' median is pointed 
 
 
 def _iso(ms: int) -> str:
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
-    except (ValueError, OverflowError, OSError):  # a witness may sign any u64 time
-        return f"{ms} ms after 1970 (beyond the calendar)"
+    return iso_utc(ms)  # one wording for times (a witness may sign any u64 time: said as such)
 
 
 def _ms(cosignature: Cosignature) -> int:

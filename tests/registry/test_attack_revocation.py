@@ -399,4 +399,4 @@ def test_prov_audit_replay_prints_cautions(
         run = CliRunner().invoke(main, ["audit", "replay", base, "--log-key", signer.verifier.vkey])
     assert run.exit_code == EXIT_OK, run.output
     assert f"CAUTION entry {backdated} (capture/v1, {LOGGED_AFTER_REVOCATION})" in run.output
-    assert "the log verifies" in run.output and "1 capture(s) with cautions" in run.output
+    assert "the log verifies" in run.output and "1 capture with cautions" in run.output

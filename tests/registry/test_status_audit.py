@@ -52,7 +52,7 @@ def test_an_honest_log_s_status_commitment_is_checked(
         report = replay_log(remote, signer.verifier, workers=1)
     assert report.status is not None and report.status.checked
     assert report.status_findings == []
-    assert "commits to the index recomputed from its entries (2 subject(s)" in report.status.detail
+    assert "commits to the index recomputed from its entries (2 subjects" in report.status.detail
     answer = report.to_json()
     assert answer["status"]["checked"] is True and answer["status_findings"] == []
 
