@@ -96,7 +96,7 @@ def test_a_failing_mirror_is_reported_after_the_log_checked_out(
     size = registry.store.latest_checkpoint().size
     checked = f"the log at {LOG_URL} checked out to size {size}"
     unreachable = watch(signer, tmp_path, "--compare-url", UNREACHABLE)
-    assert unreachable.exit_code == 1, unreachable.output
+    assert unreachable.exit_code == 3, unreachable.output
     assert f"{checked} " in unreachable.output
     assert f"its mirror at {UNREACHABLE}: cannot fetch" in unreachable.output
 
