@@ -98,7 +98,7 @@ def test_a_failing_mirror_is_reported_after_the_log_checked_out(
     unreachable = watch(signer, tmp_path, "--compare-url", UNREACHABLE)
     assert unreachable.exit_code == 3, unreachable.output
     assert f"{checked} " in unreachable.output
-    assert f"its mirror at {UNREACHABLE}: cannot fetch" in unreachable.output
+    assert f"its mirror at {UNREACHABLE}: cannot reach" in unreachable.output
 
     forked = watch(signer, tmp_path, "--compare-url", FORK_URL)
     assert forked.exit_code == 1, forked.output
