@@ -69,10 +69,10 @@ def survived(probe: str, matched_hash: str, evidence: str) -> str:
 
 def log_order(leaf_index: int, first_logged: bool, matches: Sequence[tuple[int, bool]]) -> str:
     """Where a match stands in the log's order (never a device's clock) among the matches,
-    given as (leaf index, first logged): "first registered", "registered later than #N"."""
+    given as (leaf index, first logged): "first logged", "logged later than #N"."""
     if first_logged:
-        return "first registered (by log time)"
+        return "first logged"
     first = next((index for index, is_first in matches if is_first), None)
     if first is None:  # a server before log order: say nothing rather than guess
         return ""
-    return f"registered later than #{first}"
+    return f"logged later than #{first}"

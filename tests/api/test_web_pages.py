@@ -159,8 +159,8 @@ def test_later_registrations_are_marked_and_link_to_their_origin(
     rows = re.findall(r'<tr class="match[^"]*" data-index="(\d+)">(.*?)</tr>', page.text, re.S)
     by_index = {int(index): _text(row) for index, row in rows}
     assert set(by_index) == {rival_site.index, rival_site.later}, by_index
-    assert "first registered (by log time)" in by_index[rival_site.index]
-    assert f"registered later than #{rival_site.index}" in by_index[rival_site.later]
+    assert "first logged" in by_index[rival_site.index]
+    assert f"logged later than #{rival_site.index}" in by_index[rival_site.later]
     assert 'class="verdict caution"' in page.text  # another device registered it first
     assert page.text.count('class="origin" href="/origins#origin-') == 2
 
