@@ -179,3 +179,18 @@ def test_origins_links_evidence_to_readable_entry_pages(
     assert re.search(r"claim\.captured_at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", text), text
     assert "sig " in text and "bytes (base64" in text  # a signature by its size, not its bytes
     assert f'href="/v1/bundles/{caution_site.index}"' in entry.text
+
+
+def test_origins_draws_no_registrant_in_alarm_red(rival_site: Site, migrated_url: str) -> None:
+    with app_for(rival_site, migrated_url) as client:
+        page = client.get("/origins").text
+    figure = re.search(r'<figure class="cluster".*?</figure>', page, re.S)
+    assert figure is not None, page
+    svg = figure[0]
+    anchor = re.search(r'<circle class="anchor"[^>]* fill="(#[0-9a-f]{6})"', svg)
+    first_row = re.search(r'<text [^>]*fill="(#[0-9a-f]{6})">[^<]*\(first\)</text>', svg)
+    assert anchor and first_row and anchor[1] == first_row[1], svg
+    for colour in re.findall(r'fill="#([0-9a-f]{6})"', svg):
+        red, green, blue = (int(colour[i : i + 2], 16) for i in (0, 2, 4))
+        assert not (red > 180 and green < 90 and blue < 90), f"#{colour} is alarm red"
+    assert f'href="/entries/{rival_site.index}"' in svg
