@@ -82,6 +82,25 @@ async def _capture_times(
     return {i: {"device": device, "logged_at": logged} for i, (device, logged) in found.items()}
 
 
+@router.get("/origins/{origin_id}", response_class=HTMLResponse)
+async def origin_page(
+    request: Request,
+    store: Store,
+    log_key: LogKey,
+    reports: OriginReportsDep,
+    origin_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+) -> HTMLResponse:
+    """One origin (a device, or a per-capture vendor's CA) as the latest report sees it: what
+    each match of a lookup links to, whether or not the origin shows any signal."""
+    report = json.loads(await reports.at(store, None))
+    row = next((r for r in report["devices"] if r["device"] == origin_id), None)
+    dates = await run_in_threadpool(compromise_sentences, store, [row] if row else [])
+    return render(request, store, log_key, "origin.html", {
+        "report": report, "origin_id": origin_id, "row": row, "compromise_dates": dates,
+        "plural": plural,
+    })  # fmt: skip
+
+
 @router.get("/entries/{index}", response_class=HTMLResponse)
 def entry_page(
     request: Request, store: Store, log_key: LogKey, index: Annotated[int, Path(ge=0)]

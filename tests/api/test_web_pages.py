@@ -77,6 +77,9 @@ def test_every_page_shows_the_log_key_and_its_fingerprint_and_loads_nothing_off_
             "/entries/0": client.get("/entries/0"), "/docs": client.get("/docs"),
             "/redoc": client.get("/redoc"),
         }  # fmt: skip
+        device = re.search(r'data-device="([0-9a-f]{64})"', pages["/origins"].text)
+        assert device is not None
+        pages["/origins/ID"] = client.get(f"/origins/{device[1]}")
     fingerprint = hashlib.sha256(vkey.encode()).hexdigest()[:16]
     for name, page in pages.items():
         assert page.status_code == 200, name
@@ -158,11 +161,18 @@ def test_later_registrations_are_marked_and_link_to_their_origin(
         )
     rows = re.findall(r'<tr class="match[^"]*" data-index="(\d+)">(.*?)</tr>', page.text, re.S)
     by_index = {int(index): _text(row) for index, row in rows}
+    assert rival_site.later is not None
     assert set(by_index) == {rival_site.index, rival_site.later}, by_index
     assert "first logged" in by_index[rival_site.index]
     assert f"logged later than #{rival_site.index}" in by_index[rival_site.later]
     assert 'class="verdict caution"' in page.text  # another device registered it first
-    assert page.text.count('class="origin" href="/origins#origin-') == 2
+    origins = re.findall(r'class="origin" href="(/origins/[0-9a-f]{64})"', page.text)
+    assert len(set(origins)) == 2, origins  # two devices, each its own origin page
+    with app_for(rival_site, migrated_url) as client:
+        pages = [client.get(path) for path in origins]
+    assert all(p.status_code == 200 and 'id="origin"' in p.text for p in pages)
+    later_device = [p for p in pages if 'id="no-signals"' not in p.text]
+    assert len(later_device) == 1 and "another device registered" in _text(later_device[0].text)
 
 
 def test_origins_links_evidence_to_readable_entry_pages(

@@ -32,6 +32,7 @@ def test_lookup_says_likeness_order_and_delays_in_words(
 ) -> None:
     result = _lookup(rival_site, migrated_url, reencoded(rival_site.image), monkeypatch)
     rows = _rows(result.output)
+    assert rival_site.later is not None
     assert set(rows) == {rival_site.index, rival_site.later}, result.output
     first, later = rows[rival_site.index], rows[rival_site.later]
     assert "the same picture, re-encoded" in first, first
