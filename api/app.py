@@ -17,6 +17,7 @@ from api.origin_reports import OriginReports
 from api.routers import (
     c2pa,
     clusters,
+    docs,
     health,
     log,
     lookup,
@@ -38,7 +39,7 @@ from registry.lookup.query import Lookup
 
 ROUTERS = (
     health, tiles, status, log, registry, c2pa, lookup, clusters, softbinding, web, origins_page,
-    verify_page,
+    verify_page, docs,
 )  # fmt: skip
 
 
@@ -128,6 +129,9 @@ def create_app(settings: ApiSettings | RegistrySettings | LogConfig) -> FastAPI:
         summary="A public, append-only, auditable registry of camera captures.",
         version="0.1.0",
         lifespan=_lifespan,
+        # api.routers.docs serves both pages with their assets from this package, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.prov = _open_state(api_settings)
     limits = api_settings.registry

@@ -5,7 +5,6 @@ cli/verify_commands.py).
 """
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,8 @@ from ledger import StorageError, parse_checkpoint
 from ledger.note import parse_note
 from ledger.store import MAX_STORED_INT
 from registry.bundle.format import parse_bundle, text_field
+from registry.lookup.explain import NOT_FOUND_ADVICE, likeness, log_order, survived
+from registry.wording import duration, iso_utc
 
 
 @click.command()
@@ -53,7 +54,7 @@ _VERDICT_WORDS = {
     "registered": "[bold green]registered[/]: these exact file bytes were registered at capture time",
     "near-duplicate": "[bold green]near-duplicate[/]: a registered capture looks like this image",
     "disclosed-synthetic": "[bold yellow]disclosed-synthetic[/]: a generator disclosed this image",
-    "not-found": "[bold red]not-found[/]: nothing registered looks like this image",
+    "not-found": "[bold]not-found[/]: nothing registered looks like this image (that proves nothing either way)",
 }
 
 
@@ -203,6 +204,8 @@ def _print_lookup(
         # Not the clean colour: the verdict stands, but with the cautions above.
         words = words.replace("[bold green]", "[bold yellow]", 1) + " - WITH CAUTIONS (above)"
     console.print(words)
+    if result["verdict"] == "not-found":
+        console.print(NOT_FOUND_ADVICE, highlight=False)
     if result["matches"]:
         console.print(_matches_table(result["matches"]))
     for match in result["matches"]:
@@ -214,33 +217,31 @@ def _print_lookup(
 
 def _matches_table(matches: list[dict[str, Any]]) -> Table:
     table = Table(
-        "index", "PDQ", "pHash", "matched", "vendor", "role", "device", "captured",
+        "index", "PDQ", "pHash", "likeness", "vendor", "role", "device", "captured",
         "logged after", "compromised", "log order",
     )  # fmt: skip
+    order = [(m["leaf_index"], bool(m.get("first_logged"))) for m in matches]
     for m in matches:
-        captured = datetime.fromtimestamp(m["captured_at_ms"] / 1000, UTC)
         table.add_row(
             str(m["leaf_index"]), "exact" if m["exact"] else str(m["pdq_distance"]),
             str(m["phash_distance"]), _how(m), escape(m["vendor_name"]), m["role"],
-            m["device_id"][:12], captured.isoformat(timespec="seconds"),
-            f"{m['delay_ms'] / 1000:.0f} s", "yes" if m["in_compromise_window"] else "no",
-            _log_order(m, matches),
+            m["device_id"][:12], iso_utc(m["captured_at_ms"]), duration(m["delay_ms"]),
+            "yes" if m["in_compromise_window"] else "no",
+            _log_order(m, order),
         )  # fmt: skip
     return table
 
 
-def _log_order(match: dict[str, Any], matches: list[dict[str, Any]]) -> str:
-    """Which came first, by the log (never by the claimed capture time): "first logged", or
-    "after #N" naming the first logged match."""
-    if match.get("first_logged"):
-        return "first logged"
-    first = next((m["leaf_index"] for m in matches if m.get("first_logged")), None)
-    return "" if first is None else f"after #{first}"  # "": a server without log order
+def _log_order(match: dict[str, Any], order: list[tuple[int, bool]]) -> str:
+    """Which came first, by the log (never by the claimed capture time)."""
+    return log_order(match["leaf_index"], bool(match.get("first_logged")), order)
 
 
 def _how(match: dict[str, Any]) -> str:
-    """How a lookup match was found, e.g. "top80 ~ pdq-top80-v1" or "rotate-90 ~ pdq"."""
+    """The match's likeness in words and the edit it survived, e.g. "very close; found rotated
+    by a quarter turn" (the probe and hash names are in --json)."""
+    words = likeness(match["exact"], match["pdq_distance"])
     if match["exact"]:
-        return "same file"
-    how = f"{match['probe']} ~ {match['matched_hash']}"
-    return how + " (+pHash)" if match["evidence"] == "pdq+phash" else how
+        return words
+    edit = survived(match["probe"], match["matched_hash"], match["evidence"])
+    return f"{words}; {edit}" if edit else words

@@ -3,6 +3,7 @@ pages and the error messages, so that the same entry never reads "13 s" in one p
 "12 seconds later" in another. Machine-readable output (`--json`, the API) keeps milliseconds.
 """
 
+import hashlib
 from datetime import UTC, datetime
 
 
@@ -34,3 +35,9 @@ def duration(ms: int) -> str:
         if seconds >= size:
             return plural(seconds // size, unit)
     return plural(seconds, "second")
+
+
+def key_fingerprint(vkey: str) -> str:
+    """A log key's short fingerprint, for people comparing keys by eye across places: the first
+    16 hex digits of the SHA-256 of the verifier key string (`name+keyid+base64`) as written."""
+    return hashlib.sha256(vkey.encode()).hexdigest()[:16]

@@ -4,4 +4,8 @@ benchmark may also import; nothing imports this file).
 Every storage test runs on SQLite and on a real PostgreSQL server (tests.support.databases).
 """
 
-pytest_plugins = ["tests.support.databases", "tests.support.registry_fixtures"]
+pytest_plugins = [
+    "tests.support.databases",
+    "tests.support.registry_fixtures",
+    "tests.support.web_sites",
+]

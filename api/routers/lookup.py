@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DecodeGateDep, LookupDep, SettingsDep, WorkChargeDep
 from api.schemas import LookupOut, LookupsOut, lookup_request_body, lookups_request_body
+from api.uploads import uploaded_image
 from ledger.errors import MalformedError
 from registry.lookup.batch import batch_items, lookup_batch, parse_items
 from registry.lookup.query import query_from_json, query_from_upload
@@ -33,14 +34,7 @@ async def lookup(
     `{"pdq": hex or [8 hex], "pdq_quality": n, "phash": hex, "sha256": hex}`."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("image")
-        if upload is None or isinstance(upload, str):
-            raise MalformedError(
-                "multipart lookup needs a file field named 'image'", code="no_image"
-            )
-        data = await upload.read()
-        name = upload.filename or "image"
+        data, name = await uploaded_image(await request.form())
         query = await run_in_threadpool(gate.run, partial(query_from_upload, settings, data, name))
     else:
         query = query_from_json(

@@ -1,4 +1,5 @@
-"""The page at `/origins`: suspicious origins with their evidence, and pictures of clusters.
+"""The page at `/origins`: suspicious origins with their evidence, and pictures of clusters;
+and `/entries/{index}`, the readable page each piece of evidence links to.
 
 Server-rendered from the same report as GET /v1/clusters (so what a person reads is what anyone
 recomputes from the log at that size); each cluster is drawn as a timeline - who registered
@@ -6,30 +7,32 @@ what, and when - because a picture shows a re-registration faster than a table d
 """
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import OriginReportsDep, Store
-from api.pages import templates
+from api.deps import LogKey, OriginReportsDep, Store
+from api.pages import render
+from registry.entries.readable import entry_view
+from registry.origins.explain import compromise_sentences
 from registry.origins.facts import capture_times
+from registry.wording import duration, iso_utc, plural
 
 router = APIRouter(include_in_schema=False)
-PALETTE = ("#1a73e8", "#d93025", "#188038", "#f29900", "#9334e6", "#12b5cb", "#e52592", "#5f6368")
+# No alarm red: the first registrant of a cluster is its row 0, drawn in plain blue, and being
+# later is not by itself an accusation (the signals and their reasons say what is wrong).
+PALETTE = ("#1a73e8", "#5f6368", "#188038", "#9334e6", "#12b5cb", "#b06000", "#795548", "#3949ab")
 WIDTH, ROW, LEFT = 640, 26, 150  # the timeline picture, in SVG units
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _picture(cluster: dict[str, Any], captures: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """One row per device, a dot per capture at its logged time; the anchor is drawn larger."""
     start, span = cluster["first_logged_at"], max(cluster["span_ms"], 1)
-    devices = cluster["devices"]
+    first = captures.get(cluster["anchor"], {}).get("device")
+    # The first registrant's row on top, then the others as the report sorts them.
+    devices = sorted(cluster["devices"], key=lambda d: d != first)
     dots = []
     for index in cluster["members"]:
         capture = captures.get(index, {})
@@ -38,10 +41,10 @@ def _picture(cluster: dict[str, Any], captures: dict[int, dict[str, Any]]) -> di
         dots.append({
             "x": round(x, 1), "y": ROW * row + ROW // 2, "anchor": index == cluster["anchor"],
             "colour": PALETTE[row % len(PALETTE)], "index": index,
-            "title": f"entry {index}, logged {_when(capture.get('logged_at', start))} UTC",
+            "title": f"entry {index}, logged {iso_utc(capture.get('logged_at', start))}",
         })  # fmt: skip
-    rows = [{"y": ROW * i + ROW // 2, "label": d[:12] + "…", "colour": PALETTE[i % len(PALETTE)]}
-            for i, d in enumerate(devices)]  # fmt: skip
+    rows = [{"y": ROW * i + ROW // 2, "label": d[:12] + "…", "colour": PALETTE[i % len(PALETTE)],
+             "first": d == first} for i, d in enumerate(devices)]  # fmt: skip
     return {"dots": dots, "rows": rows, "height": ROW * len(devices), "width": WIDTH}
 
 
@@ -49,6 +52,7 @@ def _picture(cluster: dict[str, Any], captures: dict[int, dict[str, Any]]) -> di
 async def origins(
     request: Request,
     store: Store,
+    log_key: LogKey,
     reports: OriginReportsDep,
     at: Annotated[int | None, Query(ge=0)] = None,  # a signed checkpoint's size, as /v1/clusters
     top: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -56,13 +60,16 @@ async def origins(
     report = json.loads(await reports.at(store, at))
     captures = await _capture_times(store, report, top)
     clusters = [
-        {**c, "picture": _picture(c, captures), "span": f"{c['span_ms'] / 1000:.0f} s"}
+        {**c, "picture": _picture(c, captures), "span": duration(c["span_ms"]),
+         "size": plural(len(c["members"]), "capture"),
+         "by": plural(len(c["devices"]), "device")}
         for c in report["clusters"][:top]
-    ]
-    latest = store.latest_checkpoint()
-    return templates.TemplateResponse(request, "origins.html", {
-        "report": report, "devices": report["devices"][:top], "vendors": report["vendors"][:top],
-        "clusters": clusters, "origin": latest.checkpoint.origin, "tree_size": latest.size,
+    ]  # fmt: skip
+    devices = report["devices"][:top]
+    dates = await run_in_threadpool(compromise_sentences, store, devices)
+    return render(request, store, log_key, "origins.html", {
+        "report": report, "devices": devices, "vendors": report["vendors"][:top],
+        "clusters": clusters, "compromise_dates": dates, "plural": plural,
     })  # fmt: skip
 
 
@@ -73,3 +80,30 @@ async def _capture_times(
     wanted = sorted({i for c in report["clusters"][:top] for i in c["members"]})
     found = await run_in_threadpool(capture_times, store, wanted)
     return {i: {"device": device, "logged_at": logged} for i, (device, logged) in found.items()}
+
+
+@router.get("/origins/{origin_id}", response_class=HTMLResponse)
+async def origin_page(
+    request: Request,
+    store: Store,
+    log_key: LogKey,
+    reports: OriginReportsDep,
+    origin_id: Annotated[str, Path(pattern="^[0-9a-f]{64}$")],
+) -> HTMLResponse:
+    """One origin (a device, or a per-capture vendor's CA) as the latest report sees it: what
+    each match of a lookup links to, whether or not the origin shows any signal."""
+    report = json.loads(await reports.at(store, None))
+    row = next((r for r in report["devices"] if r["device"] == origin_id), None)
+    dates = await run_in_threadpool(compromise_sentences, store, [row] if row else [])
+    return render(request, store, log_key, "origin.html", {
+        "report": report, "origin_id": origin_id, "row": row, "compromise_dates": dates,
+        "plural": plural,
+    })  # fmt: skip
+
+
+@router.get("/entries/{index}", response_class=HTMLResponse)
+def entry_page(
+    request: Request, store: Store, log_key: LogKey, index: Annotated[int, Path(ge=0)]
+) -> HTMLResponse:
+    """One log entry, readable: what the evidence links of /origins and of a result open."""
+    return render(request, store, log_key, "entry.html", {"entry": entry_view(store, index)})

@@ -1,9 +1,9 @@
-"""The page at `/` for fact-checkers: choose an image, see the verdict, the matching records and
-their proof bundles. Server-rendered; no JavaScript, no build step."""
+"""The page at `/` for fact-checkers: choose (or drop) an image, see the verdict, the matching
+records and their proof bundles; and `/how-to-verify`. Server-rendered; the only script is the
+drop zone's few inline lines, and the form works without it."""
 
 import base64
 import io
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -12,15 +12,17 @@ from fastapi.responses import HTMLResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import DecodeGateDep, LookupDep, SettingsDep, Store
+from api.deps import DecodeGateDep, LogKey, LookupDep, SettingsDep, Store
 from api.errors import status_for
-from api.pages import templates
-from ledger import LogStore
+from api.pages import render
+from api.uploads import uploaded_image
+from ledger import LogStore, Verifier
 from ledger.errors import LedgerError
 from registry.config import RegistrySettings
 from registry.errors import OverloadedError
-from registry.imaging.hashing import DIHEDRAL_NAMES
-from registry.lookup.query import Query, query_from_upload
+from registry.lookup.explain import NOT_FOUND_ADVICE, likeness, log_order, survived
+from registry.lookup.query import Match, Query, query_from_upload
+from registry.wording import duration, iso_utc
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,7 +30,7 @@ HEADLINES = {
     "registered": "Registered: this exact file was registered by a camera when it was captured.",
     "near-duplicate": "Near-duplicate: a camera registered a picture that looks like this one.",
     "disclosed-synthetic": "Disclosed synthetic: an image generator disclosed making this picture.",
-    "not-found": "Not found: nothing in the log looks like this picture. That proves nothing either way.",
+    "not-found": "Not found: nothing in the log looks like this picture. That proves nothing either way: not that it is fake, nor that it is real.",
 }
 
 # A verdict that carries cautions never reads (or looks) like the clean one: its own heading,
@@ -38,18 +40,6 @@ CAUTIONED = {
     "near-duplicate": "Near-duplicate — with cautions: a similar picture is in the log, but the log knows something against it.",
     "disclosed-synthetic": "Disclosed synthetic — with cautions: a generator disclosed this picture; read the cautions.",
 }  # fmt: skip
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _delay(ms: int) -> str:
-    seconds = max(ms, 0) // 1000
-    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds} seconds"
 
 
 def _thumbnail(data: bytes) -> str:
@@ -67,84 +57,68 @@ def _hashed_upload(settings: RegistrySettings, data: bytes, name: str) -> tuple[
     return query_from_upload(settings, data, name), _thumbnail(data)
 
 
-def _page(
-    request: Request,
-    store: LogStore,
-    name: str,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-    **context: Any,
+def _error_page(
+    request: Request, store: LogStore, log_key: Verifier | None, error: LedgerError
 ) -> HTMLResponse:
-    latest = store.latest_checkpoint()
-    context |= {"origin": latest.checkpoint.origin, "tree_size": latest.size}
-    return templates.TemplateResponse(
-        request, name, context, status_code=status_code, headers=headers
-    )
-
-
-def _error_page(request: Request, store: LogStore, error: LedgerError) -> HTMLResponse:
     retry = error.retry_after_s if isinstance(error, OverloadedError) else None
     headers = None if retry is None else {"Retry-After": str(retry)}
-    return _page(request, store, "index.html", status_for(error), headers, error=str(error))
+    context = {"error": str(error)}
+    return render(request, store, log_key, "index.html", context, status_for(error), headers)
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(request: Request, store: Store) -> HTMLResponse:
-    return _page(request, store, "index.html")
+def index(request: Request, store: Store, log_key: LogKey) -> HTMLResponse:
+    return render(request, store, log_key, "index.html", {})
 
 
-# Query probe or matched capture hash -> what it means, in plain words.
-_EDITS = {
-    "trimmed": "borders or a screen around it removed",
-    "pdq-center95-v1": "edges cropped",
-    "top80": "bottom part covered or changed",
-    "bottom80": "top part covered or changed",
-}
+@router.get("/how-to-verify", response_class=HTMLResponse)
+def how_to_verify(request: Request, store: Store, log_key: LogKey) -> HTMLResponse:
+    return render(request, store, log_key, "how_to_verify.html", {})
 
 
-def _how(probe: str, matched_hash: str, evidence: str) -> str:
-    notes = [_EDITS[key] for key in (probe, matched_hash) if key in _EDITS]
-    if probe in DIHEDRAL_NAMES[1:]:
-        notes.append("rotated or flipped")
-    if evidence == "pdq+phash":
-        notes.append("confirmed by a second hash")
-    return "; ".join(dict.fromkeys(notes))
+# The verdict box's colour: green only for a clean camera verdict; cautions override it.
+_VERDICT_CLASS = {
+    "registered": "clean", "near-duplicate": "clean",
+    "disclosed-synthetic": "synthetic", "not-found": "neutral",
+}  # fmt: skip
+
+
+def _match_row(match: Match, order: list[tuple[int, bool]]) -> dict[str, Any]:
+    return {
+        **vars(match),
+        "likeness": likeness(match.exact, match.pdq_distance),
+        "how": survived(match.probe, match.matched_hash, match.evidence),
+        "order": log_order(match.leaf_index, match.first_logged, order),
+        "captured": iso_utc(match.captured_at_ms),
+        "logged": iso_utc(match.logged_at_ms),
+        "delay": duration(match.delay_ms),
+        "cautions": [c.to_json() for c in match.cautions],
+    }
 
 
 @router.post("/", response_class=HTMLResponse)
 async def check(
-    request: Request, store: Store, finder: LookupDep, gate: DecodeGateDep, settings: SettingsDep
+    request: Request,
+    store: Store,
+    log_key: LogKey,
+    finder: LookupDep,
+    gate: DecodeGateDep,
+    settings: SettingsDep,
 ) -> HTMLResponse:
-    form = await request.form()
-    upload = form.get("image")
-    if upload is None or isinstance(upload, str):
-        return _page(request, store, "index.html", 400, error="Choose an image file first.")
-    data = await upload.read()
-    name = upload.filename or "image"
     try:
+        data, name = await uploaded_image(await request.form())
         hashed = await run_in_threadpool(gate.run, partial(_hashed_upload, settings, data, name))
         query, thumbnail = hashed
         result = await run_in_threadpool(finder.lookup, query)
     except LedgerError as exc:
-        return _error_page(request, store, exc)
-    first = next((m.leaf_index for m in result.matches if m.first_logged), None)
-    matches = [
-        {
-            **vars(m),
-            "order": "first logged" if m.first_logged else f"logged later than #{first}",
-            "captured": _when(m.captured_at_ms),
-            "logged": _when(m.logged_at_ms),
-            "delay": _delay(m.delay_ms),
-            "how": _how(m.probe, m.matched_hash, m.evidence),
-            "cautions": [c.to_json() for c in m.cautions],
-        }
-        for m in result.matches
-    ]
+        return _error_page(request, store, log_key, exc)
+    order = [(m.leaf_index, m.first_logged) for m in result.matches]
     cautions = [c.to_json() for c in result.cautions]
     headline = CAUTIONED.get(result.verdict) if cautions else None
-    return _page(
-        request, store, "result.html",
-        verdict=result.verdict, headline=headline or HEADLINES[result.verdict], matches=matches,
-        thumbnail=thumbnail, filename=name, cautions=cautions,
-        verdict_class="caution" if cautions else result.verdict,
-    )  # fmt: skip
+    return render(request, store, log_key, "result.html", {
+        "verdict": result.verdict, "headline": headline or HEADLINES[result.verdict],
+        "matches": [_match_row(m, order) for m in result.matches],
+        "thumbnail": thumbnail, "filename": name, "cautions": cautions,
+        "verdict_class": "caution" if cautions else _VERDICT_CLASS[result.verdict],
+        "not_found_advice": NOT_FOUND_ADVICE,
+    })  # fmt: skip

@@ -28,7 +28,7 @@ from registry.admission.schema import (
 )
 from registry.imaging.hashing import MIN_QUALITY, PDQ_RADIUS
 
-__all__ = ["CAMERA", "GENERATOR", "Capture", "Facts", "Origin", "Parameters", "capture_times", "load_facts"]  # fmt: skip
+__all__ = ["CAMERA", "GENERATOR", "Capture", "Facts", "Origin", "Parameters", "capture_times", "load_facts", "revocation_dates"]  # fmt: skip
 
 _NEVER: Final = 2**63  # a leaf index no capture reaches
 CAMERA: Final = "camera"  # vendor roles
@@ -190,3 +190,19 @@ def capture_times(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[st
             .where(reg_captures.c.leaf_index.in_(list(indexes)))
         )
         return {r.leaf_index: (r.origin_id, r.logged_at_ms) for r in rows}
+
+
+def revocation_dates(store: LogStore, indexes: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """Leaf index -> (declared compromise date, logged_at) of these revocations, for saying
+    that a capture was taken after the date a revocation declared, which may be long before
+    the revocation itself was logged."""
+    if not indexes:
+        return {}
+    columns = reg_revocations.c
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(columns.leaf_index, columns.compromised_since_ms, columns.logged_at_ms).where(
+                columns.leaf_index.in_(list(indexes))
+            )
+        )
+        return {r.leaf_index: (r.compromised_since_ms, r.logged_at_ms) for r in rows}

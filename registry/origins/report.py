@@ -42,7 +42,7 @@ class Signal:
 SIGNALS: Final[Mapping[str, Signal]] = {
     "laundered_synthetic": Signal(5, 1, "{count} capture(s) near-duplicate a generator's disclosure logged earlier"),
     "cloned_key": Signal(4, 1, "{count} capture(s) with a repeated or backwards counter: a cloned or extracted key"),
-    "compromise_window": Signal(3, 1, "{count} capture(s) taken after the device's key was reported compromised"),
+    "compromise_window": Signal(3, 1, "{count} capture(s) taken on or after the compromise date a revocation declared (which may be before that revocation was logged)"),
     "logged_after_revocation": Signal(3, 1, "{count} capture(s) logged after the device was revoked: their capture times may be backdated"),
     "first_registered_elsewhere": Signal(3, 3, "{count} capture(s) of content another device registered before they were taken"),
     "impossible_rate": Signal(2, 1, "{count} capture(s) in bursts faster than a camera can take them"),

@@ -8,7 +8,6 @@ Without Chromium it skips with the reason; under CI=true it fails instead.
 
 import io
 import json
-import os
 import re
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import picture
 from tests.support.serving import prov_serve
+from tests.support.web_sites import CHROMIUM, chromium_or_skip
 
-CHROMIUM = "/usr/bin/chromium"
 SIZE = (320, 240)
 
 
@@ -83,26 +82,11 @@ def test_page_renders_a_verdict_and_matches(
         assert junk.status_code == 400 and "notes.txt" in junk.text and 'id="error"' in junk.text
 
 
-def _chromium_or_skip() -> None:
-    reason = None
-    if not Path(CHROMIUM).exists():
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    else:
-        try:
-            import playwright  # noqa: F401
-        except ImportError:
-            reason = "the playwright package is not installed (pip install -e '.[test]')"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires the browser test: {reason}")
-        pytest.skip(reason)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the browser needs one server
 def test_chromium_uploads_a_reencoded_image_and_sees_the_verdict(
     site: tuple[Path, bytes, int], migrated_url: str, tmp_path: Path
 ) -> None:
-    _chromium_or_skip()
+    chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     data_dir, image, index = site
@@ -177,7 +161,7 @@ def test_origins_page_lists_the_suspicious_device_with_evidence(
 def test_chromium_shows_suspicious_origins_and_a_cluster_picture(
     suspicious_site: tuple[Path, str], migrated_url: str, tmp_path: Path
 ) -> None:
-    _chromium_or_skip()
+    chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
     data_dir, device = suspicious_site

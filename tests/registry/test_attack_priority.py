@@ -5,6 +5,7 @@ its claimed capture time never shows as the earlier capture, and the origin repo
 `prov audit replay` name it. On both databases, through the registry and `POST /v1/lookup`."""
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -368,9 +369,9 @@ def test_web_page_and_prov_lookup_say_which_came_first(
     with api(parties.registry, tmp_path) as client:
         page = client.post("/", files={"image": ("copy.jpg", copy, "image/jpeg")})
     assert page.status_code == 200, page.text
-    rows = page.text.split('<tr class="match')[1:]  # "match", or "match cautioned"
-    order = {int(row.split("<td>")[1].split("<")[0]): row for row in rows}
-    assert 'class="match cautioned"' in page.text  # the later copy carries its cautions
+    rows = re.findall(r'<tr class="match[^"]*" data-index="(\d+)">(.*?)</tr>', page.text, re.S)
+    order = {int(index): row for index, row in rows}
+    assert 'class="match cautioned' in page.text  # the later copy carries its cautions
     assert "first logged" in order[original]
     assert f"logged later than #{original}" in order[copied]
     image = tmp_path / "copy.jpg"
@@ -385,7 +386,7 @@ def test_web_page_and_prov_lookup_say_which_came_first(
     assert result.exit_code == EXIT_CAUTION, result.output  # the copy's cautions
     lines = {line.split()[1]: line for line in result.output.splitlines() if "│" in line[:3]}
     assert "first logged" in lines[str(original)]
-    assert f"after #{original}" in lines[str(copied)]
+    assert f"logged later than #{original}" in lines[str(copied)]
 
 
 def test_laundering_is_found_when_the_disclosure_anchors_another_cluster() -> None:
