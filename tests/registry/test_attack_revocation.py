@@ -177,7 +177,7 @@ def test_backdated_capture_after_revocation_is_cautioned(
         assert 'class="verdict caution"' in page.text
         assert "Registered — with cautions" in page.text
         assert LOGGED_AFTER_REVOCATION in page.text
-        assert 'class="verdict registered"' not in page.text
+        assert 'class="verdict clean"' not in page.text
 
     # The CLI: `prov lookup` (JSON and text) and `prov verify`, exit 4.
     image = tmp_path / "found.png"
@@ -227,9 +227,9 @@ def test_capture_in_compromise_window_is_not_green(
         assert codes(answer.json()["cautions"]) == {expected}
         page = client.post("/", files={"image": ("x.png", picture(SEED), "image/png")})
         assert 'class="verdict caution"' in page.text and CAPTURED_IN_COMPROMISE_WINDOW in page.text
-        assert 'class="verdict registered"' not in page.text
+        assert 'class="verdict clean"' not in page.text
         fine = client.post("/", files={"image": ("y.png", picture(5), "image/png")})
-        assert 'class="verdict registered"' in fine.text and 'id="cautions"' not in fine.text
+        assert 'class="verdict clean"' in fine.text and 'id="cautions"' not in fine.text
 
     path = write_bundle(registry, index, tmp_path / "b.json")
     verified = verify_cli(path, signer, "--json")

@@ -49,11 +49,11 @@ function decimal(text, what) {
   if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new Fail(`${what} ${JSON.stringify(text)} is not a decimal`);
   return BigInt(text);
 }
-// Python's isoformat(timespec="seconds") of a UTC time, as the CLI prints it.
+// ISO 8601 UTC to the second, as registry/wording.py's iso_utc (and so the CLI) says it.
 function iso(ms) {
   const d = new Date(Number(ms));
   if (Number.isNaN(d.getTime())) return `${ms} ms after 1970 (beyond the calendar)`;
-  return d.toISOString().slice(0, 19) + "+00:00";
+  return d.toISOString().slice(0, 19) + "Z";
 }
 
 // --- JSON: the bundle's canonical form and the claim's JCS ------------------------------------
