@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.client import RegistryClient
 from cli.common import console, emit, json_option, open_client, parse_time_ms
+from cli.device_view import device_lines
 from cli.errors import EXIT_FAILED
 from cli.files import (
     load_certificate,
@@ -25,6 +26,7 @@ from cli.files import (
     read_input_file,
     read_records,
 )
+from registry.admission.devices import device_id_of
 from registry.entries.codec import check_firmware
 from registry.entries.sdk import sign_capture
 from registry.imaging.hashing import hash_image
@@ -52,8 +54,13 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
     chain_der = [der for path in chain for der in load_certificates(path, "chain certificate")]
     with open_client(ctx) as client:
         receipt = client.enroll_device(cert_der, chain_der)
+    device_id = device_id_of(cert_der)
     state = "already enrolled at" if receipt["duplicate"] else "enrolled at"
-    emit(receipt, as_json, f"device {state} index {receipt['index']}")
+    emit(
+        {"device_id": device_id, **receipt},
+        as_json,
+        f"device {state} index {receipt['index']}\ndevice id: {device_id}",
+    )
 
 
 @device.command("show")
@@ -61,11 +68,12 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
 @json_option
 @click.pass_context
 def device_show(ctx: click.Context, device_id: str, as_json: bool) -> None:
-    """Show an enrolled device: vendor, key, validity, captures, revocations."""
+    """Show an enrolled device: vendor, certificate, validity, captures, revocations.
+
+    DEVICE_ID is the id `device enroll` printed, or 8 or more of its first characters."""
     with open_client(ctx) as client:
         info = client.device(device_id)
-    lines = [f"{k:>14} {v}" for k, v in info.items()]
-    emit(info, as_json, "\n".join(lines))
+    emit(info, as_json, "\n".join(device_lines(info)))
 
 
 @click.group()
