@@ -15,7 +15,13 @@ from rich.table import Table
 
 from cli.common import console, json_option, open_client, print_cautions
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
-from cli.files import read_input_file, write_bundle_file
+from cli.files import (
+    force_option,
+    read_input_file,
+    refuse_existing,
+    write_bundle_file,
+    write_new_file,
+)
 from ledger import StorageError, parse_checkpoint
 from ledger.note import parse_note
 from ledger.store import MAX_STORED_INT
@@ -25,13 +31,16 @@ from registry.bundle.format import parse_bundle, text_field
 @click.command()
 @click.argument("index", type=click.IntRange(0))
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the bundle here [stdout].")
+@force_option
 @click.pass_context
-def bundle(ctx: click.Context, index: int, out: str | None) -> None:
+def bundle(ctx: click.Context, index: int, out: str | None, force: bool) -> None:
     """Fetch the offline proof bundle of the capture at INDEX."""
+    if out:
+        refuse_existing(Path(out), force=force)  # before the fetch: a refusal costs no call
     with open_client(ctx) as client:
         data = client.bundle(index)
     if out:
-        Path(out).write_bytes(data)
+        write_new_file(Path(out), data, force=force)
     else:
         click.echo(data.decode())
 
@@ -50,8 +59,11 @@ _VERDICT_WORDS = {
 @click.option(
     "--bundle-dir", type=click.Path(file_okay=False), help="Write each match's proof bundle here."
 )
+@force_option
 @click.pass_context
-def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None) -> None:
+def lookup(
+    ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None, force: bool
+) -> None:
     """Look IMAGE up: the verdict, the matching captures, and their proof bundles."""
     data = read_input_file(image, "image")
     with open_client(ctx) as client:
@@ -63,7 +75,7 @@ def lookup(ctx: click.Context, image: str, as_json: bool, bundle_dir: str | None
                 index = _match_index(match.get("leaf_index"))
                 data = client.bundle(index)
                 _check_bundle_index(data, index)
-                match["bundle_file"] = str(write_bundle_file(directory, index, data))
+                match["bundle_file"] = str(write_bundle_file(directory, index, data, force=force))
     cautions = result.get("cautions", [])
     if as_json:
         click.echo(json.dumps(result, indent=2))

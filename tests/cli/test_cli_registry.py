@@ -29,6 +29,7 @@ from tests.support.cli_world import (
     add_vendor,
     assert_proven,
     collect,
+    counter_file,
     device_info,
     enroll,
     now_ms,
@@ -45,6 +46,12 @@ from tests.support.prov_cli import Prov, assert_exit, one_line
 from tests.support.serving import free_port
 
 pytestmark = pytest.mark.usefixtures("no_prov_environment")
+
+
+@pytest.fixture
+def enrolled(cli: Cli, files: Files) -> Files:
+    """The vendor registered and the device enrolled, through `prov` (the `cli` fixture)."""
+    return register_and_enroll(cli, files)
 
 
 # --- vendor add ---
@@ -162,20 +169,21 @@ def test_capture_sign_prints_one_json_record(device_side: Cli, files: Files) -> 
     assert isinstance(record["sig"], str)
 
 
-def test_capture_sign_counts_1_2_3_in_a_file_beside_the_key(device_side: Cli, files: Files) -> None:
+def test_capture_sign_counts_1_2_3_in_the_keys_state(
+    device_side: Cli, files: Files, tmp_path: Path
+) -> None:
     counters = [signed(device_side, files, seed)["claim"]["counter"] for seed in (1, 2, 3)]
 
     assert counters == [1, 2, 3]
-    counter_file = files.device_key.with_name("dev.key.counter")
-    assert counter_file.read_text().strip() == "3"
+    assert counter_file(tmp_path, files.device_key).read_text().strip() == "3"
 
 
 def test_capture_sign_with_an_explicit_counter_leaves_the_file_alone(
-    device_side: Cli, files: Files
+    device_side: Cli, files: Files, tmp_path: Path
 ) -> None:
     assert signed(device_side, files, 1, "--counter", "41")["claim"]["counter"] == 41
 
-    assert not files.device_key.with_name("dev.key.counter").exists()
+    assert not counter_file(tmp_path, files.device_key).exists()
     assert signed(device_side, files, 2)["claim"]["counter"] == 1
 
 

@@ -5,10 +5,16 @@ and `revoke` take any unique prefix of 8 or more hex characters, either case, as
 import pytest
 
 from registry.wording import iso_utc
-from tests.support.cli_world import Cli, Files, add_vendor, enroll, now_ms
+from tests.support.cli_world import Cli, Files, add_vendor, enroll, now_ms, register_and_enroll
 from tests.support.prov_cli import assert_exit, one_line
 
 pytestmark = pytest.mark.usefixtures("no_prov_environment")
+
+
+@pytest.fixture
+def enrolled(cli: Cli, files: Files) -> Files:
+    """The vendor registered and the device enrolled, through `prov` (the `cli` fixture)."""
+    return register_and_enroll(cli, files)
 
 
 def test_enroll_prints_the_device_id(cli: Cli, files: Files) -> None:

@@ -21,8 +21,10 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from cli.files import load_key
 from cli.main import main
 from ledger import Verifier, open_checkpoint, verify_inclusion
+from registry.entries.sdk import key_fingerprint
 from testkit.pki import PrivateKey, make_device, make_pki
 from tests.support.prov_cli import Prov, assert_exit
 from tests.support.registry_fixtures import picture
@@ -33,12 +35,23 @@ SERVE_READY_SECONDS = 20
 NO_EKU = "certificate has no C2PA claim-signing or document-signing EKU"
 
 
+STATE = "state"  # $XDG_STATE_HOME under the test's tmp_path: capture counters go there
+
+
 @pytest.fixture
-def no_prov_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The options under test decide; a developer's PROV_* variables must not."""
+def no_prov_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The options under test decide; a developer's PROV_* variables must not. State that
+    `prov` keeps per user (capture counters) goes under the test's directory, not $HOME."""
     for name in list(os.environ):
         if name.startswith("PROV_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / STATE))
+
+
+def counter_file(tmp_path: Path, key: Path) -> Path:
+    """Where `capture sign` keeps the counter of the key in `key` (cli.files.next_counter)."""
+    fingerprint = key_fingerprint(load_key(str(key)))
+    return tmp_path / STATE / "prov" / "counters" / f"{fingerprint}.counter"
 
 
 # --- the command line, local or remote ---
@@ -148,7 +161,9 @@ class Files:
 
 
 def write_key(path: Path, key: PrivateKey) -> Path:
+    """A PEM key file readable by its owner alone, as `capture sign` requires."""
     path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    path.chmod(0o600)
     return path
 
 
@@ -202,11 +217,6 @@ def register_and_enroll(cli: Cli, files: Files) -> Files:
     assert_exit(add_vendor(cli, files), 0)
     assert_exit(enroll(cli, files), 0)
     return files
-
-
-@pytest.fixture
-def enrolled(cli: Cli, files: Files) -> Files:
-    return register_and_enroll(cli, files)
 
 
 def sign(cli: Cli, files: Files, seed: int, *extra: str) -> Result:
