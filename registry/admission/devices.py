@@ -82,6 +82,13 @@ def _find_vendor(
             failure = failure or exc
     if failure is not None:
         raise failure
+    if not chain_der:  # the commonest slip: a device issued by an intermediate CA, alone
+        raise VerificationError(
+            f"the device certificate is issued by {issuers[0].rfc4514_string()!r}, which is "
+            "not a registered vendor root, and no chain was given: did you forget "
+            "`--chain intermediate.pem` (the API's `chain`)?",
+            code="cert_untrusted_chain",
+        )
     raise VerificationError(
         "chain does not lead to a registered vendor root: no registered root is named "
         f"{issuers[-1].rfc4514_string()!r}",

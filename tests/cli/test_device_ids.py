@@ -104,3 +104,11 @@ def test_revoke_of_an_unknown_prefix_signs_nothing(cli: Cli, enrolled: Files) ->
     )  # fmt: skip
 
     assert_exit(result, 1, "is not enrolled")
+
+
+def test_enroll_without_the_chain_asks_for_it(cli: Cli, files: Files) -> None:
+    assert_exit(add_vendor(cli, files), 0)
+
+    result = cli("device", "enroll", str(files.device_cert))
+
+    assert_exit(result, 1, "did you forget `--chain intermediate.pem`", "Device CA")
