@@ -12,7 +12,6 @@ whose claim names no firmware is not covered by a firmware-scoped revocation
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from registry.cautions import (
     CAPTURED_IN_COMPROMISE_WINDOW,
@@ -21,6 +20,7 @@ from registry.cautions import (
     LOGGED_LATE,
     Caution,
 )
+from registry.wording import iso_utc
 
 __all__ = [
     "CA_SCOPE",
@@ -78,7 +78,7 @@ def describe(revocation: Revocation, vendor_name: str = "") -> str:
     """The revocation's scope in words: "firmware 2.00 of Example Camera Co., from
     2026-08-27", "CA 3f2a9c0d1b4e5f60… of Example Camera Co., from ...", "device ..."."""
     of = f" of {vendor_name}" if vendor_name else ""
-    since = _iso(revocation.compromised_since)[:10]
+    since = iso_utc(revocation.compromised_since)[:10]
     if revocation.scope == VENDOR_SCOPE:
         whom = f"every device{of}"
     elif revocation.scope == CA_SCOPE:
@@ -111,13 +111,6 @@ def uncovered_reasons(revocations: Iterable[Revocation], firmware: str | None) -
     return reasons
 
 
-def _iso(ms: int) -> str:
-    try:
-        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
-    except (ValueError, OverflowError, OSError):
-        return f"{ms} ms after 1970"
-
-
 def capture_cautions(
     index: int,
     captured_at: int,
@@ -138,8 +131,8 @@ def capture_cautions(
         cautions.append(
             Caution(
                 CAPTURED_IN_COMPROMISE_WINDOW,
-                f"captured {_iso(captured_at)}, after the compromise the log's revocation at "
-                f"entry {window[0].index} reports ({describe(window[0])}; since {_iso(since)}): "
+                f"captured {iso_utc(captured_at)}, after the compromise the log's revocation at "
+                f"entry {window[0].index} reports ({describe(window[0])}; since {iso_utc(since)}): "
                 "anyone holding the key, or using the flaw, could have signed it",
                 tuple(r.index for r in window),
             )
@@ -150,7 +143,7 @@ def capture_cautions(
                 LOGGED_AFTER_REVOCATION,
                 f"logged after the log already held a revocation covering it (log entry "
                 f"{earlier[0].index}: {describe(earlier[0])}): its capture time "
-                f"{_iso(captured_at)} is only the word of a key that was reported compromised, "
+                f"{iso_utc(captured_at)} is only the word of a key that was reported compromised, "
                 "and may be backdated",
                 tuple(r.index for r in earlier),
             )

@@ -87,6 +87,7 @@ from registry.entries.formats import (
     VendorEntry,
 )
 from registry.entries.signatures import verify_batch
+from registry.wording import iso_utc
 
 __all__ = ["DEFAULT_MAX_SKEW_MS", "CautionEntry", "EntryAuditor", "InvalidEntry"]
 
@@ -211,8 +212,9 @@ class EntryAuditor:
         logged_at = int_field(entry, "logged_at", entry["kind"])
         if logged_at < self._last_logged_at:
             raise LedgerError(
-                f"logged_at {logged_at} is earlier than the entry before it "
-                f"({self._last_logged_at}): the log's clock went backwards",
+                f"logged at {iso_utc(logged_at)}, {self._last_logged_at - logged_at:,} ms "
+                f"earlier than the entry before it ({iso_utc(self._last_logged_at)}): the "
+                "log's clock went backwards",
                 code="logged_at_backwards",
             )
         self._last_logged_at = logged_at

@@ -32,6 +32,7 @@ from ledger import (
 from registry import RegistrySettings
 from registry.entries.codec import parse_entry
 from registry.entries.sdk import sign_revocation
+from registry.wording import iso_utc
 from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.support.registry_fixtures import record, serving_app, signed_claim
 
@@ -269,7 +270,7 @@ def test_expired_device_is_rejected(
 
     response = client.post("/v1/devices", json=device_body(expired, pki.chain_der))
 
-    assert assert_error(response, 422, "cert_expired").startswith("certificate expired on ")
+    assert assert_error(response, 422, "cert_expired").startswith("certificate expired at ")
 
 
 def test_same_device_twice_returns_the_existing_entry(
@@ -475,7 +476,7 @@ def test_capture_after_the_compromise_is_rejected_as_revoked(
     assert (body["accepted"], body["rejected"]) == (0, 1)
     result = body["results"][0]
     assert (result["accepted"], result["code"]) == (False, "device_revoked")
-    assert f"compromised since {since}" in result["reason"]
+    assert f"compromised since {iso_utc(since)}" in result["reason"]
 
 
 def test_capture_before_the_compromise_is_logged_but_flagged(

@@ -14,7 +14,6 @@ Cosignatures are made with the witnesses' keys at chosen times and stored as the
 them (log_cosignatures), so each test says exactly what each witness's clock read."""
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from registry.bundle.build import build_bundle
 from registry.bundle.verify import BundleReport, verify_bundle
 from registry.entries.codec import CAPTURE
 from registry.open import registry_sequencer
+from registry.wording import iso_utc
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.in_process import served
@@ -177,8 +177,7 @@ def test_logged_at_after_cosignature_is_flagged(
     failed = report.checks[-1]
     assert failed.name == "time evidence" and not failed.ok
     logged_at = json.loads(registry.store.entry(index))["logged_at"]
-    operator_time = datetime.fromtimestamp(logged_at / 1000, UTC).isoformat(timespec="seconds")
-    assert f"logged at {operator_time}" in failed.detail
+    assert f"logged at {iso_utc(logged_at)}" in failed.detail
     assert WITNESSES[0] in failed.detail and WITNESSES[1] in failed.detail
     assert "cosigned" in failed.detail
 

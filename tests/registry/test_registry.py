@@ -148,7 +148,7 @@ def test_same_certificate_twice_returns_the_existing_entry(
             "cert_not_end_entity",
             "certificate is a CA certificate, not an end-entity certificate",
         ),
-        ({"validity": "expired"}, "cert_expired", "certificate expired on "),
+        ({"validity": "expired"}, "cert_expired", "certificate expired at "),
         (
             {"key": "RSA-1024"},
             "cert_bad_key",
