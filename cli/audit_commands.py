@@ -28,6 +28,7 @@ from ledger.errors import MalformedError
 from ledger.monitor import ForkAlarm, Seen, describe, watch_once
 from ledger.remote import RemoteLog
 from registry.audit.replay import ReplayReport, replay_log
+from registry.wording import duration
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -268,6 +269,6 @@ def _clusters_table(groups: list[dict[str, Any]]) -> Table:
     for group in groups:
         table.add_row(
             str(group["anchor"]), str(len(group["members"])), str(len(group["devices"])),
-            ", ".join(group["roles"]), f"{group['span_ms'] / 1000:.0f} s",
+            ", ".join(group["roles"]), duration(group["span_ms"]),
         )  # fmt: skip
     return table
