@@ -212,9 +212,8 @@ class EntryAuditor:
         logged_at = int_field(entry, "logged_at", entry["kind"])
         if logged_at < self._last_logged_at:
             raise LedgerError(
-                f"logged at {iso_utc(logged_at)}, {self._last_logged_at - logged_at:,} ms "
-                f"earlier than the entry before it ({iso_utc(self._last_logged_at)}): the "
-                "log's clock went backwards",
+                f"logged at {iso_utc(logged_at)}, {self._last_logged_at - logged_at:,} ms before"
+                f" the entry before it ({iso_utc(self._last_logged_at)}): the clock went back",
                 code="logged_at_backwards",
             )
         self._last_logged_at = logged_at

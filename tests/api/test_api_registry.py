@@ -308,11 +308,22 @@ def test_unknown_device_is_not_found(client: TestClient) -> None:
     assert "is not enrolled" in assert_error(response, 404, "unknown_device")
 
 
-@pytest.mark.parametrize("device_id", ["not-hex", "AB" * 32, "ab" * 31, "ab" * 33])
-def test_malformed_device_id_is_rejected(client: TestClient, device_id: str) -> None:
+@pytest.mark.parametrize(
+    ("device_id", "says"),
+    [("not-hex", "is not hexadecimal"), ("ab" * 33, "longer than"), ("abcdef0", "at least 8")],
+)
+def test_malformed_device_id_is_rejected(client: TestClient, device_id: str, says: str) -> None:
     message = assert_error(client.get(f"/v1/devices/{device_id}"), 400, "bad_device")
 
-    assert "64 lowercase hex characters" in message
+    assert f"device id {device_id!r}" in message and says in message
+
+
+@pytest.mark.parametrize("device_id", ["AB" * 32, "ab" * 31, "abababab"])
+def test_a_device_id_prefix_in_either_case_is_looked_up(client: TestClient, device_id: str) -> None:
+    # Any 8 or more hex characters, either case, name the device they start (none here).
+    assert "is not enrolled" in assert_error(
+        client.get(f"/v1/devices/{device_id}"), 404, "unknown_device"
+    )
 
 
 # --- POST /v1/captures ---
