@@ -3,7 +3,7 @@ block of its own. `--json` prints the registry's answer instead, milliseconds an
 
 from typing import Any
 
-from registry.wording import iso_utc, plural
+from registry.wording import iso_utc
 
 _WIDTH = 18  # the longest label, so the values line up
 
@@ -24,7 +24,7 @@ def device_lines(info: dict[str, Any]) -> list[str]:
         _line("valid from", iso_utc(info["not_before_ms"])),
         _line("valid until", iso_utc(info["not_after_ms"])),
         _line("enrolled", f"at index {info['leaf_index']}, {iso_utc(info['logged_at_ms'])}"),
-        _line("captures", plural(info["captures"], "capture")),
+        _line("captures", f"{info['captures']:,} logged"),
         _line(
             "highest counter", "none yet" if info["max_counter"] is None else info["max_counter"]
         ),
