@@ -13,7 +13,13 @@ from rich.markup import escape
 from cli.client import RegistryClient
 from cli.common import json_option, open_client
 from cli.errors import EXIT_OK, exit_code_for
-from cli.files import bundle_path, read_input_file, refuse_existing, write_new_file
+from cli.files import (
+    bundle_path,
+    force_option,
+    read_input_file,
+    refuse_existing,
+    write_new_file,
+)
 from ledger.errors import LedgerError
 
 console = Console(soft_wrap=True)
@@ -51,14 +57,13 @@ def ingest(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     type=click.Path(dir_okay=False),
     help="Write the receipt here [capture-INDEX.bundle.json].",
 )
-@click.option("--force", is_flag=True, help="Replace the file if it exists.")
+@force_option
 @click.pass_context
 def receipt(ctx: click.Context, index: int, out: str | None, force: bool) -> None:
     """Write the proof bundle of the capture at INDEX as a sidecar file, to travel beside the
     image; `prov verify` checks it offline."""
     path = Path(out) if out else bundle_path(Path(), index)
-    if not force:
-        refuse_existing(path)  # before fetching too, so a refusal costs no server call
+    refuse_existing(path, force=force)  # before fetching too, so a refusal costs no server call
     with open_client(ctx) as client:
         data = client.bundle(index)
     write_new_file(path, data, force=force)

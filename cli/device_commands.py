@@ -16,19 +16,30 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from cli.client import RegistryClient
 from cli.common import console, emit, json_option, open_client, parse_time_ms
+from cli.device_view import device_lines
 from cli.errors import EXIT_FAILED
 from cli.files import (
+    check_key_private,
+    default_state_dir,
+    force_option,
     load_certificate,
     load_certificates,
     load_key,
     next_counter,
     read_input_file,
     read_records,
+    refuse_existing,
+    write_new_file,
 )
+from registry.admission.devices import device_id_of
 from registry.entries.codec import check_firmware
-from registry.entries.sdk import sign_capture
+from registry.entries.sdk import check_signer, key_fingerprint, sign_capture
 from registry.imaging.hashing import hash_image
 from registry.open import now_ms
+
+# The device's clock, for the certificate's validity and the default capture time; tests
+# replace it to sign at a given moment.
+clock = now_ms
 
 
 @click.group()
@@ -52,8 +63,13 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
     chain_der = [der for path in chain for der in load_certificates(path, "chain certificate")]
     with open_client(ctx) as client:
         receipt = client.enroll_device(cert_der, chain_der)
+    device_id = device_id_of(cert_der)
     state = "already enrolled at" if receipt["duplicate"] else "enrolled at"
-    emit(receipt, as_json, f"device {state} index {receipt['index']}")
+    emit(
+        {"device_id": device_id, **receipt},
+        as_json,
+        f"device {state} index {receipt['index']}\ndevice id: {device_id}",
+    )
 
 
 @device.command("show")
@@ -61,11 +77,12 @@ def device_enroll(ctx: click.Context, cert: str, chain: tuple[str, ...], as_json
 @json_option
 @click.pass_context
 def device_show(ctx: click.Context, device_id: str, as_json: bool) -> None:
-    """Show an enrolled device: vendor, key, validity, captures, revocations."""
+    """Show an enrolled device: vendor, certificate, validity, captures, revocations.
+
+    DEVICE_ID is the id `device enroll` printed, or 8 or more of its first characters."""
     with open_client(ctx) as client:
         info = client.device(device_id)
-    lines = [f"{k:>14} {v}" for k, v in info.items()]
-    emit(info, as_json, "\n".join(lines))
+    emit(info, as_json, "\n".join(device_lines(info)))
 
 
 @click.group()
@@ -88,7 +105,9 @@ def capture() -> None:
     help="PEM or DER device certificate.",
 )
 @click.option(
-    "--counter", type=click.IntRange(0), help="Capture counter [next value kept beside the key]."
+    "--counter",
+    type=click.IntRange(0),
+    help="Capture counter [the key's next one, kept in the state directory].",
 )
 @click.option("--captured-at", help="Capture time: ms since the epoch or ISO 8601 [now].")
 @click.option(
@@ -99,6 +118,13 @@ def capture() -> None:
 @click.option(
     "--out", type=click.Path(dir_okay=False), help="Write the record here instead of stdout."
 )
+@click.option(
+    "--state-dir",
+    envvar="PROV_STATE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where each key's counter is kept [$XDG_STATE_HOME/prov or ~/.local/state/prov].",
+)
+@force_option
 def capture_sign(
     image: str,
     device_key: str,
@@ -107,22 +133,34 @@ def capture_sign(
     captured_at: str | None,
     firmware: str | None,
     out: str | None,
+    state_dir: Path | None,
+    force: bool,
 ) -> None:
-    """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many)."""
+    """Hash IMAGE and sign a capture record (one JSON line; `>> records.jsonl` collects many).
+
+    Refused, before any counter is used, when the key file is readable by others, the key is
+    not the certificate's, or the certificate is outside its validity now."""
+    if out:
+        refuse_existing(Path(out), force=force)
     data = read_input_file(image, "image")
     key = load_key(device_key)
+    check_key_private(device_key)
     cert = load_certificate(device_cert, "device certificate")
-    when = parse_time_ms(captured_at) if captured_at else now_ms()
+    now = clock()
+    check_signer(key, cert, now)
+    when = parse_time_ms(captured_at) if captured_at else now
     if firmware is not None:
         check_firmware(firmware)  # before the counter, as the image: a refusal uses none up
     hashes = hash_image(data, image)  # before the counter: a bad image must not use one up
-    number = counter if counter is not None else next_counter(device_key)
+    if counter is None:
+        state = state_dir or default_state_dir()
+        counter = next_counter(state, key_fingerprint(key), device_key)
     record = sign_capture(
-        data, key, cert, number, when, name=image, hashes=hashes, firmware=firmware
+        data, key, cert, counter, when, name=image, hashes=hashes, firmware=firmware
     )
     line = json.dumps(record, separators=(",", ":"))
     if out:
-        Path(out).write_text(line + "\n")
+        write_new_file(Path(out), (line + "\n").encode(), force=force)
     else:
         click.echo(line)
 

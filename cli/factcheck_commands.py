@@ -15,7 +15,13 @@ from rich.table import Table
 from cli.client import RegistryClient
 from cli.common import console, json_option, open_client, print_cautions
 from cli.errors import EXIT_CAUTION, EXIT_FAILED
-from cli.files import read_input_file, write_bundle_file, write_new_file
+from cli.files import (
+    force_option,
+    read_input_file,
+    refuse_existing,
+    write_bundle_file,
+    write_new_file,
+)
 from cli.lookup_batch import (
     BATCH_EXIT_HELP,
     Answer,
@@ -39,13 +45,16 @@ from registry.wording import duration, iso_utc
 @click.command()
 @click.argument("index", type=click.IntRange(0))
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the bundle here [stdout].")
+@force_option
 @click.pass_context
-def bundle(ctx: click.Context, index: int, out: str | None) -> None:
+def bundle(ctx: click.Context, index: int, out: str | None, force: bool) -> None:
     """Fetch the offline proof bundle of the capture at INDEX."""
+    if out:
+        refuse_existing(Path(out), force=force)  # before the fetch: a refusal costs no call
     with open_client(ctx) as client:
         data = client.bundle(index)
     if out:
-        Path(out).write_bytes(data)
+        write_new_file(Path(out), data, force=force)
     else:
         click.echo(data.decode())
 
@@ -74,6 +83,7 @@ _VERDICT_WORDS = {
     help="Hash the images here and send only the hashes (POST /v1/lookups for several): "
     "the images never leave this machine.",
 )
+@force_option
 @click.pass_context
 def lookup(
     ctx: click.Context,
@@ -83,6 +93,7 @@ def lookup(
     recursive: bool,
     csv_file: str | None,
     hash_only: bool,
+    force: bool,
 ) -> None:
     """Look IMAGES up: the verdict, the matching captures, and their proof bundles.
 
@@ -101,11 +112,11 @@ def lookup(
         if bundle_dir:
             written: dict[int, str] = {}
             for answer in answers:
-                _write_bundles(client, answer, Path(bundle_dir), written)
+                _write_bundles(client, answer, Path(bundle_dir), written, force)
     if single:
-        _finish_one(ctx, answers[0], as_json, bundle_dir, csv_file)
+        _finish_one(ctx, answers[0], as_json, bundle_dir, csv_file, force)
     else:
-        _finish_batch(ctx, answers, as_json, csv_file)
+        _finish_batch(ctx, answers, as_json, csv_file, force)
 
 
 def _look_up_one(client: RegistryClient, file: str, hash_only: bool) -> dict[str, Any]:
@@ -119,7 +130,11 @@ def _look_up_one(client: RegistryClient, file: str, hash_only: bool) -> dict[str
 
 
 def _write_bundles(
-    client: RegistryClient, answer: Answer, directory: Path, written: dict[int, str]
+    client: RegistryClient,
+    answer: Answer,
+    directory: Path,
+    written: dict[int, str],
+    force: bool,
 ) -> None:
     """Each match's bundle, once per capture however many images matched it; its file named
     from the checked leaf index only (cli/files.write_bundle_file)."""
@@ -131,18 +146,23 @@ def _write_bundles(
         if index not in written:
             data = client.bundle(index)
             _check_bundle_index(data, index)
-            written[index] = str(write_bundle_file(directory, index, data))
+            written[index] = str(write_bundle_file(directory, index, data, force=force))
         match["bundle_file"] = written[index]
         answer.bundle_files.append(written[index])
 
 
 def _finish_one(
-    ctx: click.Context, answer: Answer, as_json: bool, bundle_dir: str | None, csv_file: str | None
+    ctx: click.Context,
+    answer: Answer,
+    as_json: bool,
+    bundle_dir: str | None,
+    csv_file: str | None,
+    force: bool,
 ) -> None:
     result = answer.lookup or {}
     cautions = result.get("cautions", [])
     if csv_file:
-        write_new_file(Path(csv_file), csv_text([answer]).encode(), force=True)
+        write_new_file(Path(csv_file), csv_text([answer]).encode(), force=force)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -154,11 +174,11 @@ def _finish_one(
 
 
 def _finish_batch(
-    ctx: click.Context, answers: list[Answer], as_json: bool, csv_file: str | None
+    ctx: click.Context, answers: list[Answer], as_json: bool, csv_file: str | None, force: bool
 ) -> None:
     code = batch_exit_code(answers)
     if csv_file:
-        write_new_file(Path(csv_file), csv_text(answers).encode(), force=True)
+        write_new_file(Path(csv_file), csv_text(answers).encode(), force=force)
     if as_json:
         document = {
             "results": [a.to_json() for a in answers],

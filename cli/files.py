@@ -7,12 +7,14 @@ Every failure is a MalformedError naming the file, so `prov` prints one line and
 import fcntl
 import json
 import os
+import shlex
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import click
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
@@ -67,9 +69,31 @@ def load_key(path: str) -> SigningKey:
     return key
 
 
+def check_key_private(path: str) -> None:
+    """Refuse a key file that other users can read, as ssh does: whoever can read a device's
+    key can sign captures in its name."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # load_key() says why it cannot be read
+    if mode & 0o077:
+        raise MalformedError(
+            f"{path} can be read by other users (mode {mode & 0o777:o}); a device key must be "
+            f"private to its owner: run `chmod 600 {shlex.quote(path)}`",
+            code="key_file_exposed",
+        )
+
+
+def default_state_dir() -> Path:
+    """Where `prov capture sign` keeps each key's counter: $XDG_STATE_HOME/prov, else
+    ~/.local/state/prov (the XDG base directory rule)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "prov"
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[IO[str]]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -78,13 +102,28 @@ def _locked(path: Path) -> Iterator[IO[str]]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def next_counter(key_path: str) -> int:
-    """The device's next capture counter, kept in `<key>.counter` and advanced under a lock,
-    so two `prov capture sign` runs with one key never sign the same counter."""
-    with _locked(Path(key_path + ".counter")) as handle:
+def _counter_in(text: str) -> int:
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else 0
+
+
+def counter_file(state_dir: Path, fingerprint: str) -> Path:
+    return state_dir / "counters" / f"{fingerprint}.counter"
+
+
+def next_counter(state_dir: Path, fingerprint: str, key_path: str) -> int:
+    """The key's next capture counter, advanced under a lock so two `prov capture sign` runs
+    with one key never sign the same counter.
+
+    The counter is the key's, kept under its public key's fingerprint (`fingerprint`), so a
+    copy of the key file does not start again at 1. Earlier versions kept it beside the key
+    file (`<key>.counter`): that value is a floor, so the counter never goes back."""
+    legacy = Path(key_path + ".counter")
+    with _locked(counter_file(state_dir, fingerprint)) as handle:
         handle.seek(0)
-        text = handle.read().strip()
-        value = int(text) + 1 if text.isdigit() else 1
+        kept = _counter_in(handle.read())
+        before = _counter_in(legacy.read_text()) if legacy.is_file() else 0
+        value = max(kept, before) + 1
         handle.seek(0)
         handle.truncate()
         handle.write(f"{value}\n")
@@ -117,11 +156,12 @@ def bundle_path(directory: Path, index: int) -> Path:
     return directory / f"capture-{index}.bundle.json"
 
 
-def write_bundle_file(directory: Path, index: int, data: bytes) -> Path:
+def write_bundle_file(directory: Path, index: int, data: bytes, *, force: bool = False) -> Path:
     """Write a bundle as `capture-INDEX.bundle.json` inside `directory`, whatever is planted
     there: the name is built from a checked int only, a symlink in its place is refused, and
-    the bytes go to a new temporary file in the directory, renamed over the name (a rename
-    replaces a name, never writes through it)."""
+    the bytes go to a new temporary file in the directory, then to the name: linked (which
+    refuses an existing name) or, with `force`, renamed over it (a rename replaces a name,
+    never writes through it)."""
     if type(index) is not int or index < 0:
         raise ValueError(f"bundle index {index!r} is not a non-negative int")
     path = bundle_path(directory, index)
@@ -135,19 +175,34 @@ def write_bundle_file(directory: Path, index: int, data: bytes) -> Path:
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
-            os.replace(temporary, path)
-        except BaseException:
+            if force:
+                os.replace(temporary, path)
+            else:
+                os.link(temporary, path)
+        finally:
             Path(temporary).unlink(missing_ok=True)
-            raise
+    except FileExistsError:
+        raise _exists(path) from None
     except OSError as exc:
         raise MalformedError(f"cannot write {path}: {exc.strerror}", code="unwritable") from None
     return path
 
 
-def refuse_existing(path: Path) -> None:
+# One rule for every command that writes a file it names: an existing file is replaced only
+# when the user says so.
+force_option = click.option("--force", is_flag=True, help="Replace output files that exist.")
+
+
+def _exists(path: Path) -> MalformedError:
+    return MalformedError(
+        f"{path} exists; give --force to replace it, or choose another name", code="file_exists"
+    )
+
+
+def refuse_existing(path: Path, *, force: bool = False) -> None:
     """Refuse to replace `path` unless the user said --force (checked before any work)."""
-    if path.exists():
-        raise MalformedError(f"{path} exists; give --force to replace it", code="file_exists")
+    if not force and (path.exists() or path.is_symlink()):
+        raise _exists(path)
 
 
 def write_new_file(path: Path, data: bytes, *, force: bool) -> None:
@@ -157,8 +212,6 @@ def write_new_file(path: Path, data: bytes, *, force: bool) -> None:
         with path.open("wb" if force else "xb") as file:
             file.write(data)
     except FileExistsError:
-        raise MalformedError(
-            f"{path} exists; give --force to replace it", code="file_exists"
-        ) from None
+        raise _exists(path) from None
     except OSError as exc:
         raise MalformedError(f"cannot write {path}: {exc.strerror}", code="unwritable") from None

@@ -13,7 +13,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from ledger.witnessing import (
 from registry import RegistrySettings, open_registry
 from registry.config import cpu_share
 from registry.open import now_ms, registry_sequencer
+from registry.wording import iso_utc
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
@@ -342,7 +342,7 @@ def _print_push_results(results: list[PushResult]) -> None:
                 "the witness was not contacted)"
             )
         else:
-            when = datetime.fromtimestamp(result.timestamp or 0, UTC).isoformat()
+            when = iso_utc((result.timestamp or 0) * 1000)
             console.print(
                 f"[green]cosigned[/] {name}: size {result.tree_size}, its cosignature dated {when}"
             )

@@ -10,11 +10,14 @@ from cryptography import x509
 
 from cli.common import emit, json_option, open_client, parse_time_ms
 from cli.files import load_certificate, load_certificates, load_key
-from registry.entries.sdk import sign_revocation, sign_scoped_revocation
+from registry.entries.sdk import SigningKey, sign_revocation, sign_scoped_revocation
 
 
 @click.command()
-@click.option("--device", "device_id", help="Revoke this device (hex SHA-256 of its certificate).")
+@click.option(
+    "--device", "device_id",
+    help="Revoke this device: its id (hex SHA-256 of its certificate) or 8+ of its first characters.",
+)  # fmt: skip
 @click.option(
     "--ca", "ca_cert", type=click.Path(dir_okay=False),
     help="Revoke this CA certificate (PEM or DER) and every device under it.",
@@ -70,31 +73,49 @@ def revoke(
         )
     if above and not ca_cert:
         raise click.UsageError("--above lists the CAs above a revoked CA: use it with --ca")
+    if (device_id is None or releases) and not vendor_root:
+        raise click.UsageError(
+            f"{chosen[0]}{' with --firmware' if device_id else ''} makes a revocation/v2, "
+            "which names its vendor: add --vendor-root ROOT.pem"
+        )
     since = parse_time_ms(compromised_since)
     key, cert = load_key(signer_key), load_certificate(signer_cert, "signer certificate")
-    if device_id and not releases:
-        revocation = sign_revocation(device_id, since, reason, key, cert)
-    else:
-        if not vendor_root:
-            raise click.UsageError(
-                f"{chosen[0]}{' with --firmware' if device_id else ''} makes a revocation/v2, "
-                "which names its vendor: add --vendor-root ROOT.pem"
-            )
-        root = load_certificate(vendor_root, "vendor root")
-        subject: x509.Certificate | str = device_id or root
-        scope = "device" if device_id else "vendor"
-        if ca_cert:
-            subject, scope = load_certificate(ca_cert, "CA certificate"), "ca"
-        revocation = sign_scoped_revocation(
-            scope=scope, subject=subject, vendor_root=root, above=_above(above, root),
-            compromised_since=since, reason=reason, ca_key=key, ca_cert=cert,
-            firmware=list(releases) or None,
-        )  # fmt: skip
     with open_client(ctx) as client:
-        receipt = client.revoke(revocation)
+        if device_id is not None:  # the id as signed is the full one, whatever was typed
+            device_id = client.device(device_id)["device_id"]
+        receipt = client.revoke(
+            _sign(device_id, ca_cert, above, vendor_root, releases, since, reason, key, cert)
+        )
     # The same signed revocation sent again is not logged again: its first receipt comes back.
     state = "already in the log at" if receipt["duplicate"] else "logged at"
     emit(receipt, as_json, f"revocation {state} index {receipt['index']}")
+
+
+def _sign(
+    device_id: str | None,
+    ca_cert: str | None,
+    above: str | None,
+    vendor_root: str | None,
+    releases: tuple[str, ...],
+    since: int,
+    reason: str,
+    key: SigningKey,
+    cert: x509.Certificate,
+) -> dict[str, object]:
+    """The signed revocation: a revocation/v1 of one device without firmware, else a v2."""
+    if device_id and not releases:
+        return sign_revocation(device_id, since, reason, key, cert)
+    assert vendor_root is not None  # checked by the command, before any file is read
+    root = load_certificate(vendor_root, "vendor root")
+    subject: x509.Certificate | str = device_id or root
+    scope = "device" if device_id else "vendor"
+    if ca_cert:
+        subject, scope = load_certificate(ca_cert, "CA certificate"), "ca"
+    return sign_scoped_revocation(
+        scope=scope, subject=subject, vendor_root=root, above=_above(above, root),
+        compromised_since=since, reason=reason, ca_key=key, ca_cert=cert,
+        firmware=list(releases) or None,
+    )  # fmt: skip
 
 
 def _above(path: str | None, root: x509.Certificate) -> list[x509.Certificate]:

@@ -38,6 +38,8 @@ def enroll_device(body: DeviceIn, registry: RegistryDep) -> dict[str, Any]:
 
 @router.get("/devices/{device_id}", responses={200: {"model": DeviceOut}})
 def device(device_id: str, registry: RegistryDep) -> dict[str, Any]:
+    """The enrolled device whose id is, or uniquely starts with, `device_id` (8 or more hex
+    characters, either case): 400 `ambiguous_device` lists the ids a prefix starts."""
     return registry.device(device_id)
 
 

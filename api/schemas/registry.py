@@ -102,6 +102,8 @@ class DeviceRevocationOut(BaseModel):
 
 class DeviceOut(BaseModel):
     device_id: str
+    subject: str = Field(description="the device certificate's subject (RFC 4514)")
+    issuer: str = Field(description="the device certificate's issuer (RFC 4514)")
     vendor_id: str
     vendor_name: str
     role: str

@@ -180,11 +180,11 @@ def _check_validity(cert: x509.Certificate, at: dt.datetime) -> None:
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if at > not_after:
         raise VerificationError(
-            f"certificate expired on {not_after:%Y-%m-%d %H:%M:%S} UTC", code="cert_expired"
+            f"certificate expired at {not_after:%Y-%m-%dT%H:%M:%SZ}", code="cert_expired"
         )
     if at < not_before:
         raise VerificationError(
-            f"certificate is not valid until {not_before:%Y-%m-%d %H:%M:%S} UTC",
+            f"certificate is not valid until {not_before:%Y-%m-%dT%H:%M:%SZ}",
             code="cert_not_yet_valid",
         )
 

@@ -1,5 +1,6 @@
 """Devices: a device certificate that chains to a registered vendor root, as a device/v1 entry."""
 
+import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -13,17 +14,23 @@ from registry.admission import indexer, rules
 from registry.admission.capture_cautions import revocations_of
 from registry.admission.certs import DeviceCertificate
 from registry.admission.context import Writer, logged_index
+from registry.admission.device_ids import FULL_LENGTH, normalize_device_id, resolve_device_id
 from registry.admission.results import Receipt, receipts
 from registry.admission.schema import reg_captures, reg_devices, reg_revocations, reg_vendors
 from registry.admission.vendors import vendor_ids, vendor_root
-from registry.entries.codec import DEVICE, b64, encode_entry, hex_field
+from registry.entries.codec import DEVICE, b64, encode_entry, parse_entry_as
+
+
+def device_id_of(cert_der: bytes) -> str:
+    """A device's id: the hex SHA-256 of its certificate's DER."""
+    return hashlib.sha256(cert_der).hexdigest()
 
 
 def enroll_device(writer: Writer, cert_der: bytes, chain_der: Sequence[bytes]) -> Receipt:
     """Enroll a device certificate that chains to a registered vendor root; a device enrolled
     already is answered with its first receipt, before its chain is checked again."""
     writer.sequencer_or_refuse()  # a server without the log key says so before anything else
-    device_id = hashlib.sha256(cert_der).hexdigest()
+    device_id = device_id_of(cert_der)
     with writer.store.engine.connect() as connection:
         found = logged_index(connection, reg_devices.c.device_id, device_id)
     if found is not None:
@@ -75,6 +82,13 @@ def _find_vendor(
             failure = failure or exc
     if failure is not None:
         raise failure
+    if not chain_der:  # the commonest slip: a device issued by an intermediate CA, alone
+        raise VerificationError(
+            f"the device certificate is issued by {issuers[0].rfc4514_string()!r}, which is "
+            "not a registered vendor root, and no chain was given: did you forget "
+            "`--chain intermediate.pem` (the API's `chain`)?",
+            code="cert_untrusted_chain",
+        )
     raise VerificationError(
         "chain does not lead to a registered vendor root: no registered root is named "
         f"{issuers[-1].rfc4514_string()!r}",
@@ -82,10 +96,23 @@ def _find_vendor(
     )
 
 
+def find_device(writer: Writer, text: str) -> dict[str, Any]:
+    """device_info() of the one enrolled device whose id is, or starts with, `text` (a
+    prefix of 8 or more hex characters, either case: registry.admission.device_ids)."""
+    with writer.store.engine.connect() as connection:
+        device_id = resolve_device_id(connection, text)
+    return device_info(writer, device_id)
+
+
 def device_info(writer: Writer, device_id: str) -> dict[str, Any]:
-    """What the registry knows of an enrolled device: its vendor, validity, counters,
-    captures and revocations (the JSON of GET /v1/devices/{id})."""
-    hex_field({"device": device_id}, "device", "device id", 64)
+    """What the registry knows of an enrolled device: its vendor, certificate, validity,
+    counters, captures and revocations (the JSON of GET /v1/devices/{id})."""
+    if normalize_device_id(device_id) != device_id or len(device_id) != FULL_LENGTH:
+        raise MalformedError(
+            f"device id {device_id!r:.80} must be the {FULL_LENGTH} lowercase hex characters "
+            "of the SHA-256 of the device's certificate",
+            code="bad_device",
+        )
     with writer.store.engine.connect() as connection:
         row = connection.execute(
             select(reg_devices, reg_vendors.c.name, reg_vendors.c.role)
@@ -103,8 +130,11 @@ def device_info(writer: Writer, device_id: str) -> dict[str, Any]:
         captures = connection.execute(
             select(reg_captures.c.leaf_index).where(reg_captures.c.device_id == device_id)
         ).all()
+    certificate = _certificate(writer, row.leaf_index)
     return {
         "device_id": device_id,
+        "subject": certificate.subject.rfc4514_string(),
+        "issuer": certificate.issuer.rfc4514_string(),
         "vendor_id": row.vendor_id,
         "vendor_name": row.name,
         "role": row.role,
@@ -131,6 +161,12 @@ def device_info(writer: Writer, device_id: str) -> dict[str, Any]:
             for r in revocations
         ],
     }
+
+
+def _certificate(writer: Writer, index: int) -> x509.Certificate:
+    """The device certificate its logged entry holds (the derived rows keep only its key)."""
+    entry = parse_entry_as(writer.store.entry(index), DEVICE)
+    return x509.load_der_x509_certificate(base64.b64decode(entry["cert"]))
 
 
 def device_keys(writer: Writer, device_ids: set[str]) -> dict[str, rules.EnrolledDevice]:

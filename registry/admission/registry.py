@@ -69,7 +69,9 @@ class Registry:
         return devices.enroll_device(self._writer, cert_der, chain_der)
 
     def device(self, device_id: str) -> dict[str, Any]:
-        return devices.device_info(self._writer, device_id)
+        """The enrolled device whose id is, or uniquely starts with, `device_id` (8 or more
+        hex characters, either case)."""
+        return devices.find_device(self._writer, device_id)
 
     def submit_captures(self, records: Sequence[object]) -> list[CaptureResult]:
         """Admit a batch of device-signed capture records; one result per record, in order."""

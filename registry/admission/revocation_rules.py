@@ -45,6 +45,7 @@ from registry.entries.codec import (
 )
 from registry.entries.formats import ScopedRevocationBody
 from registry.entries.signatures import verify_with_certificate
+from registry.wording import iso_utc
 
 __all__ = [
     "MAX_CERTS",
@@ -265,8 +266,8 @@ def capture_refusal(
     first = min(hit, key=lambda r: r.index)
     reason = (
         f"device {device} is covered by the revocation at log entry {first.index} "
-        f"({describe(first)}): compromised since {first.compromised_since}, at or before "
-        f"this capture ({captured_at})"
+        f"({describe(first)}): compromised since {iso_utc(first.compromised_since)}, at or "
+        f"before this capture ({iso_utc(captured_at)})"
     )
     if first.scope == "ca":
         return ("ca_revoked", reason)

@@ -36,6 +36,7 @@ from registry.entries.codec import (
     str_field,
 )
 from registry.entries.signatures import is_high_s_es256, verify_with_certificate
+from registry.wording import duration, iso_utc
 
 __all__ = [
     "EnrolledDevice",
@@ -163,14 +164,14 @@ def claim_problem(
     if captured_at > now_ms + max_skew_ms:
         return (
             "captured_in_future",
-            f"captured_at {captured_at} is more than {max_skew_ms} ms after the log's clock "
-            f"({now_ms})",
+            f"captured at {iso_utc(captured_at)}, more than {duration(max_skew_ms)} after the "
+            f"log's clock ({iso_utc(now_ms)}): check the device's clock",
         )
     if not device.not_before_ms <= captured_at <= device.not_after_ms:
         return (
             "captured_outside_validity",
-            f"captured_at {captured_at} is outside the device certificate's validity "
-            f"[{device.not_before_ms}, {device.not_after_ms}]",
+            f"captured at {iso_utc(captured_at)}, outside the device certificate's validity "
+            f"({iso_utc(device.not_before_ms)} to {iso_utc(device.not_after_ms)})",
         )
     return None
 

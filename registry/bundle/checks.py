@@ -29,7 +29,7 @@ from registry.admission.certs import load_vendor_root, validate_device, verify_s
 from registry.admission.revocation_rules import check_revocation_on_path, parse_scoped_revocation
 from registry.bundle.format import Entry, text_field
 from registry.bundle.report import TimeClaim
-from registry.bundle.witness_time import _iso, cosigned_bound, witnessed_time
+from registry.bundle.witness_time import cosigned_bound, witnessed_time
 from registry.c2pa.binding import check_hard_binding
 from registry.c2pa.evidence import check_entry
 from registry.c2pa.firmware import entry_firmware
@@ -55,6 +55,7 @@ from registry.entries.codec import (
 from registry.imaging.features import FEATURE_NAMES
 from registry.imaging.hashing import DIHEDRAL_NAMES, ProbeHash
 from registry.imaging.matching import PDQ_RADIUS, Registered, judge
+from registry.wording import iso_utc
 
 ImageQuery = tuple[str, Sequence[ProbeHash]]  # registry.imaging.hashing.query_hashes of an image
 # The log's clock cannot be past the calendar: 9999-12-31T23:59:59.999Z.
@@ -93,7 +94,7 @@ def check_cosignatures(
             "or prov verify BUNDLE --refresh URL); otherwise check the --witness-key values"
         )
     detail = (
-        ", ".join(f"{c.name} at {_iso(c.timestamp * 1000)}" for c in cosignatures)
+        ", ".join(f"{c.name} at {iso_utc(c.timestamp * 1000)}" for c in cosignatures)
         or "no cosignature by the given witnesses (none required)"
     )
     return detail, list(cosignatures)

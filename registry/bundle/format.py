@@ -16,8 +16,13 @@ checkpoint and a status proof for the device, each CA on its verified path and t
 root (`registry.bundle.status`); `revocations` then holds exactly the entries those list.
 
 The tlog-proofs are against the same signed checkpoint, which is also given on its own. Bundles
-are written as compact JSON (registry.bundle.build), so every byte is meaningful: changing any
-byte of one makes it unparseable or makes a check fail (tests/registry/test_bundle.py flips every byte).
+are written in one canonical form, compact and key-sorted (registry.bundle.build), and read in
+any JSON formatting: a bundle an editor or `jq` saved again (indented, keys reordered, a
+trailing newline) is the same bundle. Formatting carries no meaning, so accepting it weakens
+nothing; the content stays strict: no duplicate key (a second value a reader could take for the
+first), no field the format does not name, no number that is not an integer (none is), and
+changing any byte of the content makes the bundle unparseable or makes a check fail
+(tests/registry/test_bundle.py flips every byte; test_bundle_formatting.py reformats).
 """
 
 import json
@@ -68,12 +73,45 @@ class Bundle(TypedDict):
     status: NotRequired[object]
 
 
-def parse_bundle(data: bytes) -> Bundle:
-    """The bundle's fields, in its canonical compact form; MalformedError for anything else."""
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise MalformedError(
+                f"bundle has the key {key!r:.80} twice in one object; a bundle names each once",
+                code="bad_bundle",
+            )
+        found[key] = value
+    return found
+
+
+def _not_an_integer(text: str) -> None:
+    raise MalformedError(
+        f"bundle holds the number {text:.40}, which is not an integer; every number in a "
+        "bundle is one",
+        code="bad_bundle",
+    )
+
+
+def _load(data: bytes) -> object:
+    """JSON in any formatting, strictly: duplicate keys, fractions, exponents, NaN and
+    Infinity are refused, where json.loads would keep the last value or a float."""
     try:
-        bundle = json.loads(data)
+        return json.loads(
+            data,
+            object_pairs_hook=_no_duplicates,
+            parse_float=_not_an_integer,
+            parse_constant=_not_an_integer,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # Recursion: nested too deep
+        if isinstance(exc, MalformedError):
+            raise
         raise MalformedError(f"bundle is not JSON: {exc}", code="bad_bundle") from None
+
+
+def parse_bundle(data: bytes) -> Bundle:
+    """The bundle's fields, from JSON in any formatting; MalformedError for anything else."""
+    bundle = _load(data)
     if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
         raise MalformedError(f"bundle is not a {FORMAT} document", code="bad_bundle")
     fields = {"format", "log", "checkpoint", *PARTS}
@@ -91,9 +129,13 @@ def parse_bundle(data: bytes) -> Bundle:
             f"bundle {REVOCATIONS!r} must be a list of 1 to {MAX_REVOCATIONS} proven entries",
             code="bad_bundle",
         )
-    body = data[:-1] if data.endswith(b"\n") else data
-    if json.dumps(bundle, separators=(",", ":"), sort_keys=True).encode() != body:
-        raise MalformedError("bundle is not in its canonical compact form", code="bad_bundle")
+    for part in [*(bundle[name] for name in PARTS), *bundle.get(REVOCATIONS, [])]:
+        index = part["index"] if isinstance(part, dict) and "index" in part else 0
+        if type(index) is not int or index < 0:  # True == 1: a bool must not pass for one
+            raise MalformedError(
+                f"a proven entry's 'index' must be a non-negative integer, got {index!r:.40}",
+                code="bad_bundle",
+            )
     return cast(Bundle, bundle)
 
 

@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 
 from registry.bundle.status import RevocationStatus
-from registry.bundle.witness_time import _iso
 from registry.cautions import Caution
+from registry.wording import iso_utc
 
 __all__ = ["BundleReport", "Check", "TimeClaim"]
 
@@ -25,7 +25,7 @@ class TimeClaim:
     vouched_by: str
 
     def describe(self) -> str:
-        return f"{self.what} {_iso(self.at_ms)} ({self.vouched_by})"
+        return f"{self.what} {iso_utc(self.at_ms)} ({self.vouched_by})"
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,10 @@ from ledger.status_note import open_status
 from registry.admission import rules
 from registry.admission.certs import load_vendor_root
 from registry.bundle.format import Entry, ProvenPart, text_field
-from registry.bundle.witness_time import _iso, cosigned_bound
+from registry.bundle.witness_time import cosigned_bound
 from registry.cautions import REVOCATION_STATUS_UNPROVEN, Caution
 from registry.entries.status_subjects import status_subjects
+from registry.wording import iso_utc
 
 __all__ = [
     "MAX_SUBJECTS",
@@ -73,7 +74,7 @@ class RevocationStatus:
 
     def as_of(self) -> str:
         when = (
-            f"witnessed by {_iso(self.witnessed_ms)}"
+            f"witnessed by {iso_utc(self.witnessed_ms)}"
             if self.witnessed_ms is not None
             else "its time unknown: no witness cosignature checked"
         )

@@ -43,16 +43,12 @@ DEVICE_SLACK_MS = 300_000  # a device clock may run this far ahead (PROV_MAX_FUT
 FAR_MS = 3_600_000  # a cosignature this far from the others' median is pointed out
 
 
-def _iso(ms: int) -> str:
-    return iso_utc(ms)  # one wording for times (a witness may sign any u64 time: said as such)
-
-
 def _ms(cosignature: Cosignature) -> int:
     return cosignature.timestamp * 1000
 
 
 def _who(cosignatures: Sequence[Cosignature]) -> str:
-    return ", ".join(f"{c.name} at {_iso(_ms(c))}" for c in cosignatures)
+    return ", ".join(f"{c.name} at {iso_utc(_ms(c))}" for c in cosignatures)
 
 
 def earliest_per_witness(cosignatures: Sequence[Cosignature]) -> list[Cosignature]:
@@ -78,7 +74,7 @@ class CosignedBound:
 
     def explain(self, what: str, logged_at_ms: int) -> str:
         return (
-            f"the log says {what} was logged at {_iso(logged_at_ms)}, but {len(self.witnesses)} "
+            f"the log says {what} was logged at {iso_utc(logged_at_ms)}, but {len(self.witnesses)} "
             f"witnesses cosigned a checkpoint of {self.size} entries that includes it earlier "
             f"({_who(self.witnesses)}): an honest log cannot log an entry after witnesses saw "
             "it, so the log's time is false"
@@ -105,7 +101,7 @@ class WitnessedTime:
 
     def describe(self) -> str:
         return (
-            f"existed no later than {_iso(self.at_ms)}, by {len(self.vouchers)} of the "
+            f"existed no later than {iso_utc(self.at_ms)}, by {len(self.vouchers)} of the "
             f"witnesses ({_who(self.vouchers)})"
             + (f"; outliers: {'; '.join(self.outliers)}" if self.outliers else "")
         )
@@ -133,7 +129,7 @@ def witnessed_time(
         if _ms(kth) < captured_at_ms - DEVICE_SLACK_MS:
             raise VerificationError(
                 f"{k} witnesses saw the capture logged before the device says it was captured "
-                f"({_iso(captured_at_ms)}): {_who(earliest[:k])}; the claimed capture time is "
+                f"({iso_utc(captured_at_ms)}): {_who(earliest[:k])}; the claimed capture time is "
                 "false",
                 code="captured_after_cosigned",
             )
@@ -164,12 +160,12 @@ def _sort_out(
     for c in earliest:
         if _ms(c) < captured_at_ms - DEVICE_SLACK_MS:
             outliers.append(
-                f"{c.name} at {_iso(_ms(c))} is before the claimed capture time "
-                f"{_iso(captured_at_ms)} (set aside)"
+                f"{c.name} at {iso_utc(_ms(c))} is before the claimed capture time "
+                f"{iso_utc(captured_at_ms)} (set aside)"
             )
         elif logged_at_ms - _ms(c) > COSIGNED_SKEW_MS:
             outliers.append(
-                f"{c.name} at {_iso(_ms(c))} is before the log's time {_iso(logged_at_ms)} "
+                f"{c.name} at {iso_utc(_ms(c))} is before the log's time {iso_utc(logged_at_ms)} "
                 "(set aside)"
             )
         else:
@@ -177,7 +173,7 @@ def _sort_out(
     for c in good:
         others = [_ms(o) for o in earliest if o is not c]
         if others and abs(_ms(c) - median(others)) > FAR_MS:
-            outliers.append(f"{c.name} at {_iso(_ms(c))} is far from the other witnesses' times")
+            outliers.append(f"{c.name} at {iso_utc(_ms(c))} is far from the other witnesses' times")
     return good, outliers
 
 

@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.errors import MalformedError
+from ledger.errors import MalformedError, VerificationError
 from registry.entries.codec import (
     CAPTURE,
     REVOCATION,
@@ -28,6 +28,7 @@ from registry.entries.codec import (
 from registry.entries.formats import CaptureRecord, Claim, RevocationBody
 from registry.entries.signatures import CURVE_ORDERS, low_s
 from registry.imaging.hashing import ImageHashes, hash_image
+from registry.wording import iso_utc
 
 SigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
@@ -49,6 +50,40 @@ def sign_message(key: SigningKey, message: bytes) -> bytes:
 
 def device_id(device_cert: x509.Certificate) -> str:
     return hashlib.sha256(device_cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def key_fingerprint(key: SigningKey) -> str:
+    """The hex SHA-256 of the key's public half (its DER SubjectPublicKeyInfo): what a key's
+    state (its capture counter) is kept under, wherever its file is copied."""
+    spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
+
+
+def check_signer(key: SigningKey, cert: x509.Certificate, now_ms: int) -> None:
+    """Refuse to sign what the registry would refuse: a key that is not the certificate's, or a
+    certificate outside its validity at `now_ms`."""
+    ours = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    theirs = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    if ours != theirs:
+        raise MalformedError(
+            f"the key is not the key of the certificate {cert.subject.rfc4514_string()!r}: "
+            "give the device's own key and certificate together",
+            code="key_cert_mismatch",
+        )
+    not_before = int(cert.not_valid_before_utc.timestamp() * 1000)
+    not_after = int(cert.not_valid_after_utc.timestamp() * 1000)
+    if now_ms > not_after:
+        raise VerificationError(
+            f"the device certificate expired at {iso_utc(not_after)}: the registry refuses "
+            "captures signed with it; sign with the device's renewed certificate",
+            code="cert_expired",
+        )
+    if now_ms < not_before:
+        raise VerificationError(
+            f"the device certificate is not valid until {iso_utc(not_before)}: check the "
+            "device's clock, or wait until then",
+            code="cert_not_yet_valid",
+        )
 
 
 def sign_capture(

@@ -32,6 +32,7 @@ from ledger import (
 from registry import RegistrySettings
 from registry.entries.codec import parse_entry
 from registry.entries.sdk import sign_revocation
+from registry.wording import iso_utc
 from testkit.pki import DevicePKI, IssuedCert, make_device, make_pki, make_root
 from tests.support.registry_fixtures import record, serving_app, signed_claim
 
@@ -272,7 +273,7 @@ def test_expired_device_is_rejected(
 
     response = client.post("/v1/devices", json=device_body(expired, pki.chain_der))
 
-    assert assert_error(response, 422, "cert_expired").startswith("certificate expired on ")
+    assert assert_error(response, 422, "cert_expired").startswith("certificate expired at ")
 
 
 def test_same_device_twice_returns_the_existing_entry(
@@ -310,11 +311,22 @@ def test_unknown_device_is_not_found(client: TestClient) -> None:
     assert "is not enrolled" in assert_error(response, 404, "unknown_device")
 
 
-@pytest.mark.parametrize("device_id", ["not-hex", "AB" * 32, "ab" * 31, "ab" * 33])
-def test_malformed_device_id_is_rejected(client: TestClient, device_id: str) -> None:
+@pytest.mark.parametrize(
+    ("device_id", "says"),
+    [("not-hex", "is not hexadecimal"), ("ab" * 33, "longer than"), ("abcdef0", "at least 8")],
+)
+def test_malformed_device_id_is_rejected(client: TestClient, device_id: str, says: str) -> None:
     message = assert_error(client.get(f"/v1/devices/{device_id}"), 400, "bad_device")
 
-    assert "64 lowercase hex characters" in message
+    assert f"device id {device_id!r}" in message and says in message
+
+
+@pytest.mark.parametrize("device_id", ["AB" * 32, "ab" * 31, "abababab"])
+def test_a_device_id_prefix_in_either_case_is_looked_up(client: TestClient, device_id: str) -> None:
+    # Any 8 or more hex characters, either case, name the device they start (none here).
+    assert "is not enrolled" in assert_error(
+        client.get(f"/v1/devices/{device_id}"), 404, "unknown_device"
+    )
 
 
 # --- POST /v1/captures ---
@@ -478,7 +490,7 @@ def test_capture_after_the_compromise_is_rejected_as_revoked(
     assert (body["accepted"], body["rejected"]) == (0, 1)
     result = body["results"][0]
     assert (result["accepted"], result["code"]) == (False, "device_revoked")
-    assert f"compromised since {since}" in result["reason"]
+    assert f"compromised since {iso_utc(since)}" in result["reason"]
 
 
 def test_capture_before_the_compromise_is_logged_but_flagged(

@@ -29,6 +29,7 @@ def run_lookup(
     registry: Registry,
     leaf_index: object,
     bundle_of: int,
+    *extra: str,
 ) -> tuple[Result, Path]:
     """`prov --server SERVER lookup image --bundle-dir D --json` against a server that names
     one match `leaf_index` and answers every bundle with the real bundle of `bundle_of`."""
@@ -49,7 +50,7 @@ def run_lookup(
     directory = tmp_path / "bundles"
     directory.mkdir(exist_ok=True)
     arguments = ["--server", SERVER, "lookup", str(image), "--bundle-dir", str(directory), "--json"]
-    return CliRunner().invoke(main, arguments), directory
+    return CliRunner().invoke(main, [*arguments, *extra]), directory
 
 
 @pytest.fixture
@@ -108,14 +109,16 @@ def test_a_symlink_planted_in_the_bundle_dir_is_not_written_through(
     assert [p.name for p in directory.iterdir()] == [planted.name]  # no temporary file left
 
 
-def test_an_honest_answer_writes_the_bundle_replacing_an_old_file(
+def test_an_honest_answer_writes_the_bundle_replacing_an_old_file_with_force(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, registry: Registry, logged: int
 ) -> None:
     directory = tmp_path / "bundles"
     directory.mkdir()
     (directory / f"capture-{logged}.bundle.json").write_text("stale")
 
-    result, _ = run_lookup(monkeypatch, tmp_path, registry, logged, logged)
+    refused, _ = run_lookup(monkeypatch, tmp_path, registry, logged, logged)
+    assert_exit(refused, 2, "exists; give --force")
+    result, _ = run_lookup(monkeypatch, tmp_path, registry, logged, logged, "--force")
 
     assert_exit(result, 0)
     written = directory / f"capture-{logged}.bundle.json"

@@ -177,8 +177,7 @@ def test_logged_at_after_cosignature_is_flagged(
     failed = report.checks[-1]
     assert failed.name == "time evidence" and not failed.ok
     logged_at = json.loads(registry.store.entry(index))["logged_at"]
-    operator_time = iso_utc(logged_at)
-    assert f"logged at {operator_time}" in failed.detail
+    assert f"logged at {iso_utc(logged_at)}" in failed.detail
     assert WITNESSES[0] in failed.detail and WITNESSES[1] in failed.detail
     assert "cosigned" in failed.detail
 

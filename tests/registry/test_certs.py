@@ -348,7 +348,7 @@ def test_expired(root: IssuedCert, vendor: VendorRoot) -> None:
     expect(
         VerificationError,
         "cert_expired",
-        "certificate expired on 2026-01-25 12:00:00 UTC",
+        "certificate expired at 2026-01-25T12:00:00Z",
         lambda: validate_device(device.der, [], vendor, NOW),
     )
 
@@ -358,7 +358,7 @@ def test_not_yet_valid(root: IssuedCert, vendor: VendorRoot) -> None:
     expect(
         VerificationError,
         "cert_not_yet_valid",
-        "certificate is not valid until 2026-03-31 12:00:00 UTC",
+        "certificate is not valid until 2026-03-31T12:00:00Z",
         lambda: validate_device(device.der, [], vendor, NOW),
     )
 

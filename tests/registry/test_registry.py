@@ -148,7 +148,7 @@ def test_same_certificate_twice_returns_the_existing_entry(
             "cert_not_end_entity",
             "certificate is a CA certificate, not an end-entity certificate",
         ),
-        ({"validity": "expired"}, "cert_expired", "certificate expired on "),
+        ({"validity": "expired"}, "cert_expired", "certificate expired at "),
         (
             {"key": "RSA-1024"},
             "cert_bad_key",
@@ -196,7 +196,7 @@ def test_device_without_any_vendor_is_rejected(registry: Registry, pki: DevicePK
 
 def test_device_missing_its_intermediate_is_rejected(registry: Registry, pki: DevicePKI) -> None:
     registry.add_vendor("Example Camera Co.", "camera", pki.root.der, TOKEN)
-    with pytest.raises(VerificationError, match="^chain does not lead to a registered vendor root"):
+    with pytest.raises(VerificationError, match="did you forget `--chain intermediate.pem`"):
         registry.enroll_device(pki.device.der, [])
 
 
