@@ -23,6 +23,7 @@ from cli.client import RegistryClient
 from cli.errors import EXIT_BAD_INPUT, EXIT_CAUTION, EXIT_FAILED, EXIT_OK
 from cli.files import read_input_file
 from ledger.errors import MalformedError
+from registry.lookup import explain
 from registry.lookup.query import query_from_image
 
 # What a directory's walk picks up (files named on the command line are always tried).
@@ -168,12 +169,13 @@ def best_match(answer: Answer) -> dict[str, Any] | None:
 
 
 def likeness(match: dict[str, Any] | None) -> str:
-    """How alike the image and its best match are, in the lookup's own numbers."""
+    """How alike the image and its best match are: in words, then the lookup's own numbers."""
     if match is None:
         return ""
     if match.get("exact"):
-        return "the same file"
-    return f"PDQ {match['pdq_distance']}, pHash {match['phash_distance']}"
+        return explain.likeness(True, 0)
+    words = explain.likeness(False, int(match["pdq_distance"]))
+    return f"{words}: PDQ {match['pdq_distance']}, pHash {match['phash_distance']}"
 
 
 def rows(answers: list[Answer]) -> Iterator[dict[str, str]]:

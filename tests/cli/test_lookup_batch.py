@@ -5,6 +5,7 @@ sends the server hash sets only (POST /v1/lookups), never an image's bytes."""
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,9 @@ def test_a_directory_gets_one_line_per_image_and_the_counts(
     ]
     text = one_line(result.stdout)
     assert f"found.png: registered, best match log entry {logged[1]} (the same file)" in text
-    assert f"edited.jpg: near-duplicate, best match log entry {logged[2]} (PDQ " in text
+    words = "(the same picture, re-encoded|very close|close: resized, cropped or overlaid)"
+    near = rf"edited\.jpg: near-duplicate, best match log entry {logged[2]} \({words}: PDQ \d+"
+    assert re.search(near, text), text
     assert "other.png: not-found" in text
     assert "broken.jpg: error" in text and "not an image in a supported format" in text
     assert lines[-1] == "4 images: 1 error, 1 near-duplicate, 1 not-found, 1 registered"
@@ -150,6 +153,10 @@ def test_csv_has_a_row_per_image(prov: Any, folder: Path, logged: dict[int, int]
     assert rows["found.png"]["verdict"] == "registered"
     assert rows["found.png"]["best_match"] == str(logged[1])
     assert rows["found.png"]["likeness"] == "the same file"
+    # A near-duplicate's likeness is in words first, the numbers beside (registry.lookup.explain).
+    assert rows["edited.jpg"]["likeness"].startswith(
+        ("the same picture, re-encoded: PDQ ", "very close: PDQ ", "close: resized")
+    ), rows["edited.jpg"]
     assert rows["broken.jpg"]["verdict"] == "error"
     assert rows["broken.jpg"]["error_type"] == "image_unreadable"
     assert rows["other.png"]["best_match"] == ""
