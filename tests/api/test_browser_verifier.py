@@ -151,7 +151,7 @@ def run_page(page: Any, page_file: Path, vector: Vector) -> dict[str, Any]:
         saved = {
             "name": "bundle.json",
             "mimeType": "application/json",
-            "buffer": vector.bundle.encode(),
+            "buffer": vector.bundle.encode(vector.encoding),
         }
         page.set_input_files("#bundle-file", files=[saved])
     else:

@@ -72,6 +72,7 @@ class Vector:
     ported: bool = True
     # Given to the page as a chosen file, as saved: a textarea would turn its CRLF into LF.
     saved: bool = False
+    encoding: str = "utf-8"  # of the file saved, or of the bytes Python is given
 
     @property
     def tampered(self) -> bool:
@@ -107,7 +108,7 @@ def python_verdict(vector: Vector) -> dict[str, Any]:
     image = base64.b64decode(vector.image) if vector.image is not None else None
     witnesses = [CosignatureVerifier.from_vkey(k) for k in vector.witness_keys]
     report = verify_bundle(
-        vector.bundle.encode(),
+        vector.bundle.encode(vector.encoding),
         Verifier.from_vkey(vector.log_key),
         query_hashes(image) if image is not None else None,
         witnesses,
@@ -417,7 +418,7 @@ def reformatted(vectors: list[Vector]) -> list[Vector]:
     """Each valid bundle, and two tampered ones, in every formatting of REFORMATS."""
     chosen = [v for v in vectors if not v.tampered and v.ported]
     chosen += [v for v in vectors if v.name in ("altered-leaf", "wrong-index")]
-    return [
+    again = [
         Vector(
             f"{v.name}/{how}", reformat(json.loads(v.bundle)), v.log_key, v.witness_keys,
             v.image, saved=how in ("crlf", "unescaped-unicode"),
@@ -425,6 +426,16 @@ def reformatted(vectors: list[Vector]) -> list[Vector]:
         for v in chosen
         for how, reformat in REFORMATS.items()
     ]  # fmt: skip
+    # Saved in another encoding JSON allows (json.detect_encoding): with a BOM, or UTF-16.
+    first, pretty = chosen[0], REFORMATS["unescaped-unicode"](json.loads(chosen[0].bundle))
+    for encoding in ("utf-8-sig", "utf-16", "utf-16-be"):
+        again.append(
+            Vector(
+                f"{first.name}/{encoding}", pretty, first.log_key, first.witness_keys, first.image,
+                saved=True, encoding=encoding,
+            )
+        )  # fmt: skip
+    return again
 
 
 RAW = "@@raw@@"  # a string an edit puts where raw JSON text goes in (see `raw_edit`)
@@ -471,10 +482,13 @@ def malformed(valid: Vector) -> list[Vector]:
     key = valid.log_key
     unknown = json.dumps(bundle | {"note": "added by hand"}, indent=2)
     extra = mutated(bundle, capture(note="added by hand"))
+    unescaped = REFORMATS["unescaped-unicode"](bundle)
     return [
         *vectors,
         Vector("malformed-unknown-field", unknown, key),
         Vector("malformed-trailing-data", text(bundle) + "\n{}", key),
+        # Windows-1252 writes the checkpoint's em dash as the byte 0x97, which no UTF-8 has.
+        Vector("malformed-not-utf-8", unescaped, key, saved=True, encoding="cp1252"),
         Vector("unknown-field-in-capture", json.dumps(extra, indent=2), key),
     ]
 
