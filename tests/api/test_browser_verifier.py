@@ -9,6 +9,7 @@ without them, and fails instead under CI=true.
 """
 
 import base64
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from api.app import ROUTERS
 from api.routers import verify_page
 from ledger.errors import MalformedError
+from registry.bundle.format import _load  # the reader parse_bundle uses
 from tests.support.verify_vectors import Vector, make_vectors, python_verdict, write_vectors
 
 CHROMIUM = "/usr/bin/chromium"
@@ -258,3 +260,53 @@ def test_the_log_key_can_be_pinned(
     page.wait_for_selector("#verdict")
     page.goto(page_file.as_uri())
     assert page.input_value("#log-key") == vector.log_key
+
+
+# JSON texts at the edges of the grammar, each read by the page's readJson and by
+# registry/bundle/format.py's reader: both must accept it, as the same value, or both refuse it.
+EDGE_JSON = [
+    '{"a":1,"a":1}', '{"a":{"b":1,"b":2}}', '[{"k":1},{"k":1}]', '{"__proto__":1}',
+    "1.0", "1e3", "-1E-2", "NaN", "Infinity", "-Infinity", "-0", "01", "-", "1.",
+    "9007199254740993", "-9007199254740993", "1" * 4300, "1" * 4301,
+    '"\\u00e9\\ud800\\uDFFF\\/"', '"\\x"', '"\\u12"', '"a\tb"', '"\u2014"', '"\x7f"',
+    " \t\r\n[1 , 2]\r\n", "\f1", "\u00a01", "[1,]", '{"a":1,}', "{1:2}", "[1]x", "", "tru",
+    '{"a":true,"b":false,"c":null}', "[" * 300 + "]" * 300, "[" * 2000 + "]" * 2000,
+]  # fmt: skip
+
+
+def _comparable(value: Any) -> Any:
+    """The value as the page's result is compared: integers beyond 2^53 tagged, as BigInts are."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if type(value) is int and abs(value) > 2**53 - 1:
+        return f"bigint:{value}"
+    return value
+
+
+def test_the_page_reads_json_as_strictly_as_python(
+    browser_page: tuple[Any, list[str]], page_file: Path
+) -> None:
+    page, _ = browser_page
+    page.goto(page_file.as_uri())
+    seen = page.evaluate(
+        """texts => texts.map((t) => {
+             try {
+               const tag = (k, v) => (typeof v === "bigint" ? `bigint:${v}` : v);
+               return { ok: true, value: JSON.stringify(readJson(t, "the bundle"), tag) };
+             } catch (e) { return { ok: false, why: e instanceof Fail ? "Fail" : String(e) }; }
+           })""",
+        EDGE_JSON,
+    )
+    disagreements = []
+    for text, page_read in zip(EDGE_JSON, seen, strict=True):
+        try:
+            python: Any = {"ok": True, "value": _comparable(_load(text.encode()))}
+        except MalformedError:
+            python = {"ok": False, "why": "Fail"}
+        if page_read["ok"]:
+            page_read["value"] = json.loads(page_read["value"])
+        if page_read != python:
+            disagreements.append((text[:60], python, page_read))
+    assert not disagreements, disagreements
