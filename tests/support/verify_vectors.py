@@ -457,7 +457,10 @@ def malformed(valid: Vector) -> list[Vector]:
 
     def into(*path: str | int) -> Callable[..., Callable[[dict[str, Any]], None]]:
         def put(**fields: Any) -> Callable[[dict[str, Any]], None]:
-            return lambda b: reduce(lambda at, step: at[step], path, b).update(fields)
+            def walk(at: Any, step: str | int) -> Any:
+                return at[step]
+
+            return lambda b: reduce(walk, path, b).update(fields)
 
         return put
 
