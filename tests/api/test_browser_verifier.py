@@ -9,6 +9,7 @@ without them, and fails instead under CI=true.
 """
 
 import base64
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from fastapi.testclient import TestClient
 from api.app import ROUTERS
 from api.routers import verify_page
 from ledger.errors import MalformedError
+from registry.bundle.format import _load  # the reader parse_bundle uses
 from tests.support.verify_vectors import Vector, make_vectors, python_verdict, write_vectors
 
 CHROMIUM = "/usr/bin/chromium"
@@ -75,15 +77,34 @@ def test_python_rejects_every_tampered_vector(vectors: list[Vector]) -> None:
     assert len(names) == len(vectors) and len(vectors) >= 20
     for vector in vectors:
         expected = vector.expected
-        if vector.tampered:
+        if vector.malformed:
+            assert expected["verdict"] == "malformed", (vector.name, expected)
+        elif vector.tampered:
             assert expected["verdict"] == "failed", (vector.name, expected)
         else:
             assert expected["verdict"] in ("clean", "cautions"), (vector.name, expected)
-    failing = {v.expected["failed_check"] for v in vectors if v.tampered}
+    failing = {v.expected["failed_check"] for v in vectors if v.tampered and not v.malformed}
     assert failing == {1, 2, 3, 4, 5, 6, 7, 8, 10}
     by_name = {v.name: v.expected for v in vectors}
     assert by_name["valid-with-revocation"]["cautions"] == ["captured_in_compromise_window"]
     assert by_name["valid-without-status"]["cautions"] == ["revocation_status_unproven"]
+
+
+def test_formatting_changes_no_verdict(vectors: list[Vector]) -> None:
+    """A bundle saved again in another JSON formatting is the same bundle to Python; the page
+    must then agree with it on these too (design 4.5)."""
+    by_name = {v.name: v for v in vectors}
+    again = [v for v in vectors if "/" in v.name]
+    assert {v.name.split("/")[1] for v in again} >= {"indent-2", "keys-reversed", "crlf"}
+    assert len(again) >= 5 * 7
+    for vector in again:
+        original = by_name[vector.name.split("/")[0]]
+        assert vector.bundle != original.bundle
+        assert vector.expected == original.expected, vector.name
+    assert sum(v.malformed for v in vectors) >= 10
+    # JSON integers that parse, but are no index of these entries: check 3 fails, on both sides.
+    for name in ("index-beyond-2^53", "index-minus-zero", "unknown-field-in-capture"):
+        assert by_name[name].expected["failed_check"] == 3, name
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +148,16 @@ def run_page(page: Any, page_file: Path, vector: Vector) -> dict[str, Any]:
     page.goto(page_file.as_uri())
     page.fill("#log-key", vector.log_key)
     page.fill("#witness-keys", "\n".join(vector.witness_keys))
-    page.fill("#bundle-text", vector.bundle)
+    if vector.saved:
+        # As a chosen file, byte for byte: a textarea would turn CRLF into LF.
+        saved = {
+            "name": "bundle.json",
+            "mimeType": "application/json",
+            "buffer": vector.bundle.encode(vector.encoding),
+        }
+        page.set_input_files("#bundle-file", files=[saved])
+    else:
+        page.fill("#bundle-text", vector.bundle)
     if vector.image is not None:
         payload = {
             "name": "found.png",
@@ -230,3 +260,53 @@ def test_the_log_key_can_be_pinned(
     page.wait_for_selector("#verdict")
     page.goto(page_file.as_uri())
     assert page.input_value("#log-key") == vector.log_key
+
+
+# JSON texts at the edges of the grammar, each read by the page's readJson and by
+# registry/bundle/format.py's reader: both must accept it, as the same value, or both refuse it.
+EDGE_JSON = [
+    '{"a":1,"a":1}', '{"a":{"b":1,"b":2}}', '[{"k":1},{"k":1}]', '{"__proto__":1}',
+    "1.0", "1e3", "-1E-2", "NaN", "Infinity", "-Infinity", "-0", "01", "-", "1.",
+    "9007199254740993", "-9007199254740993", "1" * 4300, "1" * 4301,
+    '"\\u00e9\\ud800\\uDFFF\\/"', '"\\x"', '"\\u12"', '"a\tb"', '"\u2014"', '"\x7f"',
+    " \t\r\n[1 , 2]\r\n", "\f1", "\u00a01", "[1,]", '{"a":1,}', "{1:2}", "[1]x", "", "tru",
+    '{"a":true,"b":false,"c":null}', "[" * 300 + "]" * 300, "[" * 2000 + "]" * 2000,
+]  # fmt: skip
+
+
+def _comparable(value: Any) -> Any:
+    """The value as the page's result is compared: integers beyond 2^53 tagged, as BigInts are."""
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if type(value) is int and abs(value) > 2**53 - 1:
+        return f"bigint:{value}"
+    return value
+
+
+def test_the_page_reads_json_as_strictly_as_python(
+    browser_page: tuple[Any, list[str]], page_file: Path
+) -> None:
+    page, _ = browser_page
+    page.goto(page_file.as_uri())
+    seen = page.evaluate(
+        """texts => texts.map((t) => {
+             try {
+               const tag = (k, v) => (typeof v === "bigint" ? `bigint:${v}` : v);
+               return { ok: true, value: JSON.stringify(readJson(t, "the bundle"), tag) };
+             } catch (e) { return { ok: false, why: e instanceof Fail ? "Fail" : String(e) }; }
+           })""",
+        EDGE_JSON,
+    )
+    disagreements = []
+    for text, page_read in zip(EDGE_JSON, seen, strict=True):
+        try:
+            python: Any = {"ok": True, "value": _comparable(_load(text.encode()))}
+        except MalformedError:
+            python = {"ok": False, "why": "Fail"}
+        if page_read["ok"]:
+            page_read["value"] = json.loads(page_read["value"])
+        if page_read != python:
+            disagreements.append((text[:60], python, page_read))
+    assert not disagreements, disagreements

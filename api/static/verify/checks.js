@@ -9,9 +9,15 @@ const MAX_LOGGED_AT_MS = 253402300799999; // 9999-12-31T23:59:59.999Z
 const LATE_LOGGING_MS = 24 * 3600 * 1000; // registry/cautions.py
 const COSIGNED_SKEW_MS = 61000, DEVICE_SLACK_MS = 300000, FAR_MS = 3600000; // witness_time.py
 
-// registry/bundle/format.py parse_bundle: exactly these fields, in the canonical compact form.
+// registry/bundle/format.py parse_bundle: JSON in any formatting (indented, keys in any order,
+// CRLF, a trailing newline), read strictly (readJson), with exactly these fields and each
+// proven entry's index a non-negative integer. Formatting is safe to ignore because nothing
+// here re-serialises or hashes the bundle's JSON: each entry is carried as base64 of the
+// leaf's bytes (hashed as decoded), the checkpoint and proofs as strings compared as text;
+// only a leaf's claim is re-encoded, as JCS, to check its signature (checkSignature).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 function parseBundle(text) {
-  const bundle = parseJson(text, "the bundle");
+  const bundle = readJson(text, "the bundle");
   if (bundle === null || typeof bundle !== "object" || Array.isArray(bundle) || bundle.format !== FORMAT) {
     throw new Fail(`the bundle is not a ${FORMAT} document`);
   }
@@ -23,10 +29,15 @@ function parseBundle(text) {
   if ("revocations" in bundle && (!Array.isArray(bundle.revocations) || !(bundle.revocations.length >= 1 && bundle.revocations.length <= 1000))) {
     throw new Fail("the bundle's revocations must be a list of 1 to 1000 proven entries");
   }
-  let canonical;
-  try { canonical = dumps(bundle, true); } catch (e) { throw new Fail("the bundle is not in its canonical compact form"); }
-  if (canonical !== (text.endsWith("\n") ? text.slice(0, -1) : text)) throw new Fail("the bundle is not in its canonical compact form");
-  if (typeof bundle.checkpoint !== "string") throw new Fail("the bundle's checkpoint must be a string");
+  for (const part of [bundle.capture, bundle.device, bundle.vendor, ...(bundle.revocations || [])]) {
+    const index = part !== null && typeof part === "object" && "index" in part ? part.index : 0;
+    // readJson gives integers only; true, a string or -1 is no index either.
+    if (!(typeof index === "number" || typeof index === "bigint") || index < 0) {
+      throw new Fail(`a proven entry's 'index' must be a non-negative integer, got ${String(index).slice(0, 40)}`);
+    }
+  }
+  // registry/bundle/format.py text_field: a string UTF-8 can encode.
+  if (typeof bundle.checkpoint !== "string" || LONE_SURROGATE.test(bundle.checkpoint)) throw new Fail("the bundle's checkpoint must be a string of Unicode text");
   return bundle;
 }
 
@@ -248,7 +259,7 @@ async function checkStatus(part, checkpoint, key, device, verified, revocations,
 async function checkSignature(capture, verified) {
   // "provenance-ledger/capture/v1\n" || JCS(claim) (registry/entries/codec.py capture_message)
   let message;
-  try { message = concat(enc("provenance-ledger/capture/v1\n"), enc(dumps(capture.claim, false))); } catch (e) {
+  try { message = concat(enc("provenance-ledger/capture/v1\n"), enc(dumps(capture.claim))); } catch (e) {
     throw new NotHere(`the claim holds ${e.message}, outside the JSON this page canonicalizes`);
   }
   const cert = verified.cert, params = keyParams(cert);
@@ -321,7 +332,7 @@ async function checkRevocation(entry, verified) {
   const ca = signers[ids.indexOf(entry.signer)];
   if (!ca) throw new Fail(`${where}: its signer is neither the vendor root nor the CA that issued the device`);
   const body = { kind: entry.kind, device: entry.device, compromised_since: entry.compromised_since, reason: entry.reason, signer: entry.signer };
-  const message = concat(enc("provenance-ledger/revocation/v1\n"), enc(dumps(body, false)));
+  const message = concat(enc("provenance-ledger/revocation/v1\n"), enc(dumps(body)));
   const hash = keyParams(ca).namedCurve === "P-384" ? "SHA-384" : "SHA-256";
   if (!(await verifyWith(ca, hash, b64(entry.sig, "revocation signature"), message))) throw new Fail(`${where}: its signature does not verify with the key of CA ${entry.signer.slice(0, 16)}…`);
   return { index: entry._index, subject: entry.device, since: entry.compromised_since };

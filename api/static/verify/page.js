@@ -12,7 +12,8 @@ const CHECK_NUMBERS = {
 // The verdict of one bundle: {checks: [{n, name, ok, detail}], times, cautions, verdict, failedAt}.
 // verdict: "clean", "cautions", "failed" (at check failedAt) or "incomplete" (a check this page
 // cannot make: never clean, and `prov verify` decides).
-async function verifyBundle({ bundleText, logKey, witnessKeys = [], minWitnesses = null, image = null }) {
+// The bundle is bundleBytes (a file's, decoded here) or else bundleText.
+async function verifyBundle({ bundleText, bundleBytes = null, logKey, witnessKeys = [], minWitnesses = null, image = null }) {
   const run = { checks: [], times: [], cautions: [], notHere: null };
   const step = async (name, fn) => {
     try {
@@ -30,7 +31,7 @@ async function verifyBundle({ bundleText, logKey, witnessKeys = [], minWitnesses
       return { ok: false };
     }
   };
-  await body(run, step, { bundleText, logKey, witnessKeys, minWitnesses, image });
+  await body(run, step, { bundleText, bundleBytes, logKey, witnessKeys, minWitnesses, image });
   return finish(run);
 }
 
@@ -48,7 +49,7 @@ async function body(run, step, input) {
   let bundle, key, witnesses;
   // Input that is not a bundle or a key is malformed input, not a failed verification.
   try {
-    bundle = parseBundle(input.bundleText);
+    bundle = parseBundle(input.bundleBytes ? decodeBundle(input.bundleBytes) : input.bundleText);
     key = await parseVkey(input.logKey, 0x01, "log");
     witnesses = [];
     for (const w of input.witnessKeys) witnesses.push(await parseVkey(w, 0x04, "witness"));
@@ -90,7 +91,8 @@ async function body(run, step, input) {
   for (const [which, name, kind] of parts) {
     const part = typeof which === "string" ? bundle[which] : which;
     const r = await step(`${name} inclusion`, () => {
-      if (!Number.isSafeInteger(part && part.index)) throw new Fail(`bundle ${name} index must be an integer`);
+      // Beyond 2^53 (a BigInt) is no index of a real log: Python's proof check fails it too.
+      if (typeof (part && part.index) === "bigint") throw new Fail(`bundle ${name} index ${part.index} is beyond any log's size`);
       return checkInclusion(part, name, kind, note, checkpoint);
     });
     if (!r.ok) return;
@@ -146,7 +148,22 @@ async function verifyEntries(run, step, bundle, { capture, device, vendor }, rev
 
 const PIN = "prov-verify-log-key";
 const $ = (id) => document.getElementById(id);
-const readText = (file) => file.text();
+// A bundle's bytes as text, decoded as Python's json.loads(bytes) decodes them
+// (json.detect_encoding): UTF-8, with or without a BOM, or UTF-16 (a BOM, or a zero byte where
+// ASCII text in UTF-16 has one). Not File.text(): it would turn bytes that are not UTF-8 into
+// U+FFFD, where Python refuses them. UTF-32, which TextDecoder does not read, is refused.
+function decodeBundle(bytes) {
+  const [a, b, c, d] = bytes, n = bytes.length;
+  let label = "utf-8";
+  if ((a === 0xff && b === 0xfe && c === 0 && d === 0) || (a === 0 && b === 0 && c === 0xfe && d === 0xff)) label = null;
+  else if ((a === 0xfe && b === 0xff) || (a === 0xff && b === 0xfe)) label = a === 0xfe ? "utf-16be" : "utf-16le";
+  else if (a === 0xef && b === 0xbb && c === 0xbf) label = "utf-8";
+  else if (n >= 4 && a === 0) label = b ? "utf-16be" : null;
+  else if (n >= 4 && b === 0) label = c || d ? "utf-16le" : null;
+  else if (n === 2 && (a === 0 || b === 0)) label = a === 0 ? "utf-16be" : "utf-16le";
+  if (!label) throw new Fail("the bundle file is UTF-32: save it as UTF-8");
+  try { return new TextDecoder(label, { fatal: true }).decode(bytes); } catch (e) { throw new Fail(`the bundle file is not ${label.toUpperCase()} text`); }
+}
 const readBytes = async (file) => new Uint8Array(await file.arrayBuffer());
 
 function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
@@ -199,7 +216,9 @@ async function onVerify() {
   try { if ($("pin").checked) localStorage.setItem(PIN, logKey); } catch (e) { /* storage off: nothing pinned */ }
   const minText = $("min-witnesses").value.trim();
   const result = await verifyBundle({
-    bundleText: bundleFile ? await readText(bundleFile) : $("bundle-text").value,
+    // Pasted text with a BOM: as its UTF-8 bytes would read (in a file, decodeBundle drops it).
+    bundleText: $("bundle-text").value.replace(/^\ufeff/, ""),
+    bundleBytes: bundleFile ? await readBytes(bundleFile) : null,
     logKey,
     witnessKeys: $("witness-keys").value.split("\n").map((l) => l.trim()).filter(Boolean),
     minWitnesses: minText === "" ? null : Number(minText),

@@ -56,41 +56,113 @@ function iso(ms) {
   return d.toISOString().slice(0, 19) + "Z";
 }
 
-// --- JSON: the bundle's canonical form and the claim's JCS ------------------------------------
+// --- JSON: reading a bundle strictly, and the claim's JCS -------------------------------------
 
-// Python's json.dumps(sort_keys=True, separators=(",", ":")), ensure_ascii as given: the bundle
-// must be exactly that (registry/bundle/format.py); the leaves and the signed claim are RFC 8785
-// JCS, which for the values a claim can hold (ASCII keys, safe integers, strings) is the same
-// with ensure_ascii off. Anything else (floats, booleans, null, non-ASCII keys) is refused.
-function dumps(value, asciiOnly) {
-  if (typeof value === "string") return quote(value, asciiOnly);
+// The bundle's JSON in any formatting, as registry/bundle/format.py _load reads it: Python's
+// json grammar (whitespace is space, tab, CR, LF; no control character inside a string), but a
+// key twice in one object, a fraction, an exponent, NaN or Infinity is refused, where
+// JSON.parse would keep the last value or a float. Integers stay exact: a Number when safe, a
+// BigInt beyond 2^53. Objects have no prototype, so "__proto__" is a key like any other.
+const MAX_DEPTH = 1000; // Python refuses deeper nesting too (RecursionError); a bundle nests 4
+const MAX_DIGITS = 4300; // Python's int() limit (sys.int_info.default_max_str_digits)
+const JSON_ESCAPES = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+function readJson(text, what) {
+  let at = 0;
+  const bad = (why) => new Fail(`${what} is not JSON: ${why} at character ${at}`);
+  const space = () => { while (at < text.length && " \t\n\r".includes(text[at])) at++; };
+  const expect = (c) => { if (text[at] !== c) throw bad(`expected '${c}'`); at++; };
+  function string() {
+    expect('"');
+    let out = "";
+    for (;;) {
+      const c = text[at++];
+      if (c === undefined) throw bad("an unterminated string");
+      if (c === '"') return out;
+      if (c < " ") throw bad("a control character in a string");
+      if (c !== "\\") { out += c; continue; }
+      const e = text[at++];
+      if (e === "u" && /^[0-9a-fA-F]{4}$/.test(text.slice(at, at + 4))) { out += String.fromCharCode(parseInt(text.slice(at, at + 4), 16)); at += 4; }
+      else if (e in JSON_ESCAPES) out += JSON_ESCAPES[e];
+      else throw bad("an invalid escape");
+    }
+  }
+  function number() {
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/.exec(text.slice(at, at + MAX_DIGITS + 400));
+    if (!m) throw bad("an unexpected character");
+    if (m[2] || m[3]) throw new Fail(`${what} holds the number ${m[0].slice(0, 40)}, which is not an integer; every number in a bundle is one`);
+    if (m[1].length > MAX_DIGITS) throw bad(`an integer of more than ${MAX_DIGITS} digits`);
+    at += m[0].length;
+    const n = BigInt(m[0]); // "-0" is 0, as in Python
+    return n >= -BigInt(Number.MAX_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
+  }
+  function value(depth) {
+    if (depth > MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH}`);
+    space();
+    const c = text[at];
+    if (c === "{" || c === "[") {
+      const obj = c === "{", out = obj ? Object.create(null) : [];
+      at++; space();
+      if (text[at] === (obj ? "}" : "]")) { at++; return out; }
+      for (;;) {
+        if (obj) {
+          space();
+          const key = string();
+          if (Object.prototype.hasOwnProperty.call(out, key)) throw new Fail(`${what} has the key ${JSON.stringify(key).slice(0, 80)} twice in one object; a bundle names each once`);
+          space(); expect(":");
+          out[key] = value(depth + 1);
+        } else out.push(value(depth + 1));
+        space();
+        if (text[at] === ",") { at++; continue; }
+        expect(obj ? "}" : "]");
+        return out;
+      }
+    }
+    if (c === '"') return string();
+    for (const [word, v] of [["true", true], ["false", false], ["null", null]]) {
+      if (text.startsWith(word, at)) { at += word.length; return v; }
+    }
+    if (text.startsWith("NaN", at) || /^-?Infinity/.test(text.slice(at, at + 9))) {
+      throw new Fail(`${what} holds ${text.slice(at, at + 9).match(/^-?\w+/)[0]}, which is not an integer; every number in a bundle is one`);
+    }
+    return number();
+  }
+  const out = value(0);
+  space();
+  if (at !== text.length) throw bad("more after the JSON document");
+  return out;
+}
+
+// RFC 8785 JCS, for the values a signed claim or revocation body can hold: ASCII keys, safe
+// integers, strings (then it is Python's json.dumps(sort_keys=True, separators=(",", ":"),
+// ensure_ascii=False), as registry/entries/codec.py canonical says). Anything else (floats,
+// booleans, null, non-ASCII keys) is not checked here. Only leaves' contents pass through it:
+// the bundle's own JSON is never re-serialised (see checks.js parseBundle).
+function dumps(value) {
+  if (typeof value === "string") return quote(value);
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value)) throw new NotHere("a number that is not a safe integer");
     return String(value);
   }
-  if (Array.isArray(value)) return "[" + value.map((v) => dumps(v, asciiOnly)).join(",") + "]";
+  if (Array.isArray(value)) return "[" + value.map(dumps).join(",") + "]";
   if (value !== null && typeof value === "object") {
     const keys = Object.keys(value);
     if (keys.some((k) => !/^[\x20-\x7e]*$/.test(k))) throw new NotHere("a non-ASCII JSON key");
     // ASCII keys: JCS's UTF-16 order is the code-point order of the default sort.
-    return "{" + keys.sort().map((k) => quote(k, asciiOnly) + ":" + dumps(value[k], asciiOnly)).join(",") + "}";
+    return "{" + keys.sort().map((k) => quote(k) + ":" + dumps(value[k])).join(",") + "}";
   }
   throw new NotHere(`a JSON ${value === null ? "null" : typeof value}`);
 }
 const ESCAPES = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f" };
-function quote(text, asciiOnly) {
+function quote(text) {
   let out = '"';
   for (let i = 0; i < text.length; i++) {
     const c = text[i], code = text.charCodeAt(i);
     if (ESCAPES[c]) out += ESCAPES[c];
-    else if (code < 0x20 || (asciiOnly && code > 0x7e && code !== 0x7f)) out += "\\u" + code.toString(16).padStart(4, "0");
-    else if (code >= 0xd800 && code <= 0xdfff && !asciiOnly) throw new NotHere("a string with a surrogate");
+    else if (code < 0x20) out += "\\u" + code.toString(16).padStart(4, "0");
+    else if (code >= 0xd800 && code <= 0xdfff) throw new NotHere("a string with a surrogate");
     else out += c;
   }
   return out + '"';
-}
-function parseJson(text, what) {
-  try { return JSON.parse(text); } catch (e) { throw new Fail(`${what} is not JSON: ${e.message}`); }
 }
 
 // --- C2SP signed notes, checkpoints, cosignatures ---------------------------------------------
