@@ -10,7 +10,6 @@ without them, and fails instead under CI=true.
 
 import base64
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +23,10 @@ from api.app import ROUTERS
 from api.routers import verify_page
 from ledger.errors import MalformedError
 from registry.bundle.format import _load  # the reader parse_bundle uses
-from tests.support.verify_vectors import Vector, make_vectors, python_verdict, write_vectors
+from tests.support.verify_vectors import Vector, python_verdict, write_vectors
+from tests.support.verify_vectors_json import make_vectors
+from tests.support.web_sites import CHROMIUM, chromium_or_skip
 
-CHROMIUM = "/usr/bin/chromium"
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:"
@@ -38,21 +38,6 @@ def vectors() -> list[Vector]:
     made = make_vectors()
     write_vectors(made, RESULTS / "verify_vectors.json")
     return made
-
-
-def _chromium_or_skip() -> None:
-    reason = None
-    if not Path(CHROMIUM).exists():
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    else:
-        try:
-            import playwright  # noqa: F401
-        except ImportError:
-            reason = "the playwright package is not installed (pip install -e '.[test]')"
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires the browser test: {reason}")
-        pytest.skip(reason)
 
 
 def test_the_route_serves_one_self_contained_page() -> None:
@@ -118,7 +103,7 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def browser_page(page_file: Path) -> Iterator[tuple[Any, list[str]]]:
     """A Chromium page on the saved file, every request but file:// aborted (and recorded)."""
-    _chromium_or_skip()
+    chromium_or_skip()
     from playwright.sync_api import Route, sync_playwright
 
     blocked: list[str] = []
