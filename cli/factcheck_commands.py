@@ -114,7 +114,7 @@ def lookup(
             for answer in answers:
                 _write_bundles(client, answer, Path(bundle_dir), written, force)
     if single:
-        _finish_one(ctx, answers[0], as_json, bundle_dir, csv_file, force)
+        _finish_one(ctx, answers[0], as_json, csv_file, force)
     else:
         _finish_batch(ctx, answers, as_json, csv_file, force)
 
@@ -155,7 +155,6 @@ def _finish_one(
     ctx: click.Context,
     answer: Answer,
     as_json: bool,
-    bundle_dir: str | None,
     csv_file: str | None,
     force: bool,
 ) -> None:
@@ -166,7 +165,7 @@ def _finish_one(
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        _print_lookup(result, cautions, bundle_dir)
+        _print_lookup(result, cautions, answer)
     if result["verdict"] == "not-found":
         ctx.exit(EXIT_FAILED)
     if cautions:
@@ -215,9 +214,7 @@ def _check_bundle_index(data: bytes, index: int) -> None:
         )
 
 
-def _print_lookup(
-    result: dict[str, Any], cautions: list[dict[str, Any]], bundle_dir: str | None
-) -> None:
+def _print_lookup(result: dict[str, Any], cautions: list[dict[str, Any]], answer: Answer) -> None:
     print_cautions(cautions)
     words = _VERDICT_WORDS[result["verdict"]]
     if cautions:
@@ -231,8 +228,25 @@ def _print_lookup(
     for match in result["matches"]:
         for note in match.get("notes", []):  # absent from servers before scoped revocations
             console.print(f"note, log entry {match['leaf_index']}: {escape(note)}", highlight=False)
-    if bundle_dir:
-        console.print(f"proof bundles written to {bundle_dir}")
+    _print_bundle_files(result["matches"], answer)
+
+
+def _print_bundle_files(matches: list[dict[str, Any]], answer: Answer) -> None:
+    """Which file proves which entry, and the command that checks one without this server: the
+    next step of a fact-checker's journey (README)."""
+    for match in matches:
+        if "bundle_file" in match:
+            console.print(
+                f"proof bundle of log entry {match['leaf_index']}: {escape(match['bundle_file'])}",
+                highlight=False,
+            )
+    if answer.bundle_files:
+        console.print(
+            f"check one offline: prov verify {escape(answer.bundle_files[0])} --log-key VKEY "
+            f"--image {escape(answer.file)} (the log's key VKEY: `prov log status`, and its /how-to-verify "
+            "page for other places to compare it with)",
+            highlight=False,
+        )
 
 
 def _matches_table(matches: list[dict[str, Any]]) -> Table:

@@ -13,13 +13,15 @@ from tests.support.registry_fixtures import picture
 from tests.support.web_sites import Site, reencoded
 
 
-def _lookup(site: Site, url: str, image: bytes, monkeypatch: pytest.MonkeyPatch) -> Result:
+def _lookup(
+    site: Site, url: str, image: bytes, monkeypatch: pytest.MonkeyPatch, *extra: str
+) -> Result:
     path = site.data_dir / "found.jpg"
     path.write_bytes(image)
     # The console is built once per process: widen it for this test, so no cell wraps.
     monkeypatch.setattr(common.console, "_width", 300)
     arguments = ["--data-dir", str(site.data_dir), "--database", url, "lookup", str(path)]
-    return CliRunner().invoke(main, arguments)
+    return CliRunner().invoke(main, [*arguments, *extra])
 
 
 def _rows(output: str) -> dict[int, str]:
@@ -49,3 +51,20 @@ def test_lookup_not_found_says_which_copies_to_try(
     assert result.exit_code == 1, result.output
     assert "proves nothing either way" in result.output
     assert "least-edited copy" in result.output
+
+
+def test_lookup_names_each_bundle_it_wrote_and_how_to_check_it(
+    clean_site: Site, migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fact-checker who asked for the bundles is told which files they are and the command
+    that checks one, not only the directory (the README's journey runs that command next)."""
+    bundles = clean_site.data_dir / "proofs"
+    result = _lookup(
+        clean_site, migrated_url, clean_site.image, monkeypatch, "--bundle-dir", str(bundles)
+    )
+    assert result.exit_code == 0, result.output
+    written = bundles / f"capture-{clean_site.index}.bundle.json"
+    assert written.is_file()
+    assert f"proof bundle of log entry {clean_site.index}: {written}" in result.output
+    assert f"prov verify {written} --log-key VKEY --image" in result.output
+    assert "prov log status" in result.output and "/how-to-verify" in result.output
