@@ -68,3 +68,21 @@ def test_lookup_names_each_bundle_it_wrote_and_how_to_check_it(
     assert f"proof bundle of log entry {clean_site.index}: {written}" in result.output
     assert f"prov verify {written} --log-key VKEY --image" in result.output
     assert "prov log status" in result.output and "/how-to-verify" in result.output
+
+
+def test_lookup_in_an_80_column_terminal_cuts_no_word(
+    rival_site: Site, migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a terminal's default 80 columns the eleven-column table cut every cell to "ind…",
+    "lik…": there each match is told in lines instead, every word whole."""
+    path = rival_site.data_dir / "found.jpg"
+    path.write_bytes(reencoded(rival_site.image))
+    monkeypatch.setattr(common.console, "_width", 80)
+    arguments = ["--data-dir", str(rival_site.data_dir), "--database", migrated_url, "lookup"]
+    result = CliRunner().invoke(main, [*arguments, str(path)])
+    assert result.exit_code == 4, result.output  # the later registration's copy: cautions
+    assert "…" not in result.output, result.output
+    text = " ".join(result.output.split())
+    assert f"log entry {rival_site.index}" in text and "first logged" in text, result.output
+    assert f"logged later than #{rival_site.index}" in text
+    assert "the same picture, re-encoded" in text and "the same file" in text

@@ -20,21 +20,30 @@ import secrets
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from PIL import Image
 
 from ledger import Verifier, open_checkpoint
+from registry.entries.sdk import sign_capture
 from registry.wording import key_fingerprint
 from tests.support.doc_blocks import BIN, ROOT, Block, device_id, jpeg, marked_blocks, reader_env
 from tests.support.doc_blocks import run_block as run_doc_block
 from tests.support.serving import prov_serve
 from tests.support.web_sites import chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import FilePayload, Route
 
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "vendors.md"
@@ -170,10 +179,15 @@ def browser_verdict(server: str, vkey: str, bundle: str, image: bytes) -> str | 
         page = browser.new_page()
         page.goto(f"{server}/verify")
         asked: list[str] = []
-        page.route("**/*", lambda route: (asked.append(route.request.url), route.abort()))
+
+        def refuse(route: "Route") -> None:
+            asked.append(route.request.url)
+            route.abort()
+
+        page.route("**/*", refuse)
         page.fill("#log-key", vkey)
         page.fill("#bundle-text", bundle)
-        photo = {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": image}
+        photo: FilePayload = {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": image}
         page.set_input_files("#image-file", files=[photo])
         page.click("#verify")
         verdict = page.wait_for_selector("#verdict", timeout=20_000)
@@ -182,9 +196,10 @@ def browser_verdict(server: str, vkey: str, bundle: str, image: bytes) -> str | 
         return verdict.get_attribute("data-verdict")
 
 
-def fork(trial: TrialLog) -> Path:
-    """A copy of the trial log's data directory (its key too), then one capture logged in the
-    copy and another in the log: two histories of one size, both signed with the log's key."""
+def fork(trial: TrialLog) -> str:
+    """A copy of the trial log's data directory (its key too), served; then one capture logged
+    in the copy and another in the log: two histories of one size, both signed with the log's
+    key. The copy's URL."""
     mirror = trial.root / "mirror"
     mirror.mkdir()
     shutil.copy2(trial.vendor_dir / "prov-data" / "log.key", mirror / "log.key")
@@ -195,23 +210,17 @@ def fork(trial: TrialLog) -> Path:
     finally:
         copy.close()
         source.close()
-    local = {k: v for k, v in trial.env.items() if k != "PROV_SERVER"}
-    for seed, where in ((7, ["--data-dir", str(mirror)]), (8, [])):
-        picture = trial.vendor_dir / f"other-{seed}.jpg"
-        picture.write_bytes(jpeg(seed))
-        record = prov(
-            trial.vendor_dir, trial.env, "capture", "sign", picture.name, "--counter", str(seed),
-            "--device-key", "device.key", "--device-cert", "device.pem",
-        )  # fmt: skip
-        (trial.vendor_dir / f"other-{seed}.jsonl").write_text(record)
-        prov(
-            trial.vendor_dir,
-            local if where else trial.env,
-            *where,
-            "submit",
-            picture.stem + ".jsonl",
-        )
-    return mirror
+    served = prov_serve(["--data-dir", str(mirror)], trial.root / "mirror.log", trial.env)
+    url = trial.stack.enter_context(served)
+    key = load_pem_private_key((trial.vendor_dir / "device.key").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    cert = x509.load_pem_x509_certificate((trial.vendor_dir / "device.pem").read_bytes())
+    taken = time.time_ns() // 1_000_000 - 1_000
+    for seed, server in ((7, url), (8, trial.server)):
+        record = sign_capture(jpeg(seed), key, cert, 100 + seed, taken)
+        answer = httpx.post(f"{server}/v1/captures", json={"records": [record]}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
+    return url
 
 
 def test_the_auditor_journey_turns_a_fork_into_evidence(trial: TrialLog) -> None:
@@ -222,11 +231,7 @@ def test_the_auditor_journey_turns_a_fork_into_evidence(trial: TrialLog) -> None
     pinned = run_doc_block(first, workdir, trial.env, "README.md")
     assert "the log verifies" in pinned, pinned
 
-    mirror = fork(trial)
-    log = trial.root / "mirror.log"
-    env = trial.env | {
-        "MIRROR": trial.stack.enter_context(prov_serve(["--data-dir", str(mirror)], log, trial.env))
-    }
+    env = trial.env | {"MIRROR": fork(trial)}
     run_doc_block(alarm, workdir, env, "README.md", expect=1)
 
     (evidence,) = (workdir / "evidence").iterdir()
