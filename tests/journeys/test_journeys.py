@@ -246,3 +246,17 @@ def test_the_auditor_journey_turns_a_fork_into_evidence(trial: TrialLog) -> None
     ]
     assert seen[0].size == seen[1].size and seen[0].root_hash != seen[1].root_hash
     assert base64.b64encode(seen[1].root_hash).decode() in (evidence / "ALARM.txt").read_text()
+
+
+def test_the_trial_log_is_the_one_the_readme_starts() -> None:
+    """The journeys run against what the README's (unmarked: it starts a server on a fixed
+    port) trial-log block makes: a `prov init` log of this origin, served, with an admin token,
+    and PROV_SERVER pointing at it once it is ready."""
+    text = README.read_text()
+    block = text[text.index("## Three journeys") :].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #")[0].strip() for line in block.splitlines()]
+    assert commands[0] == f"prov init --origin {ORIGIN}"
+    assert commands[1].startswith("export PROV_ADMIN_TOKEN=")
+    assert commands[2].startswith("prov serve --port 8000 ") and commands[2].endswith("&")
+    assert commands[3] == "export PROV_SERVER=http://127.0.0.1:8000"
+    assert "/readyz" in commands[4]
