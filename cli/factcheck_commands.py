@@ -114,7 +114,7 @@ def lookup(
             for answer in answers:
                 _write_bundles(client, answer, Path(bundle_dir), written, force)
     if single:
-        _finish_one(ctx, answers[0], as_json, bundle_dir, csv_file, force)
+        _finish_one(ctx, answers[0], as_json, csv_file, force)
     else:
         _finish_batch(ctx, answers, as_json, csv_file, force)
 
@@ -155,7 +155,6 @@ def _finish_one(
     ctx: click.Context,
     answer: Answer,
     as_json: bool,
-    bundle_dir: str | None,
     csv_file: str | None,
     force: bool,
 ) -> None:
@@ -166,7 +165,7 @@ def _finish_one(
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        _print_lookup(result, cautions, bundle_dir)
+        _print_lookup(result, cautions, answer)
     if result["verdict"] == "not-found":
         ctx.exit(EXIT_FAILED)
     if cautions:
@@ -215,9 +214,10 @@ def _check_bundle_index(data: bytes, index: int) -> None:
         )
 
 
-def _print_lookup(
-    result: dict[str, Any], cautions: list[dict[str, Any]], bundle_dir: str | None
-) -> None:
+WIDE_TABLE = 150  # columns the match table needs before its cells are cut
+
+
+def _print_lookup(result: dict[str, Any], cautions: list[dict[str, Any]], answer: Answer) -> None:
     print_cautions(cautions)
     words = _VERDICT_WORDS[result["verdict"]]
     if cautions:
@@ -227,12 +227,48 @@ def _print_lookup(
     if result["verdict"] == "not-found":
         console.print(NOT_FOUND_ADVICE, highlight=False)
     if result["matches"]:
-        console.print(_matches_table(result["matches"]))
+        _print_matches(result["matches"])
     for match in result["matches"]:
         for note in match.get("notes", []):  # absent from servers before scoped revocations
             console.print(f"note, log entry {match['leaf_index']}: {escape(note)}", highlight=False)
-    if bundle_dir:
-        console.print(f"proof bundles written to {bundle_dir}")
+    _print_bundle_files(result["matches"], answer)
+
+
+def _print_bundle_files(matches: list[dict[str, Any]], answer: Answer) -> None:
+    """Which file proves which entry, and the command that checks one without this server: the
+    next step of a fact-checker's journey (README)."""
+    for match in matches:
+        if "bundle_file" in match:
+            console.print(
+                f"proof bundle of log entry {match['leaf_index']}: {escape(match['bundle_file'])}",
+                highlight=False,
+            )
+    if answer.bundle_files:
+        console.print(
+            f"check one offline: prov verify {escape(answer.bundle_files[0])} --log-key VKEY "
+            f"--image {escape(answer.file)} (the log's key VKEY: `prov log status`, and its /how-to-verify "
+            "page for other places to compare it with)",
+            highlight=False,
+        )
+
+
+def _print_matches(matches: list[dict[str, Any]]) -> None:
+    """The table where it fits; in a narrower terminal (80 columns by default) rich would cut
+    every cell to a few letters, so there each match is told in lines instead."""
+    if console.width >= WIDE_TABLE:
+        console.print(_matches_table(matches))
+        return
+    order = [(m["leaf_index"], bool(m.get("first_logged"))) for m in matches]
+    for m in matches:
+        distance = "exact" if m["exact"] else str(m["pdq_distance"])
+        console.print(
+            f"log entry {m['leaf_index']}, {_log_order(m, order)}: {_how(m)}\n"
+            f"    PDQ {distance}, pHash {m['phash_distance']}; {escape(m['vendor_name'])} "
+            f"({m['role']}), device {m['device_id'][:12]}\n"
+            f"    captured {iso_utc(m['captured_at_ms'])}, logged {duration(m['delay_ms'])} "
+            f"later; in a compromise window: {'yes' if m['in_compromise_window'] else 'no'}",
+            highlight=False,
+        )
 
 
 def _matches_table(matches: list[dict[str, Any]]) -> Table:

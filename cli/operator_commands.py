@@ -40,7 +40,7 @@ from ledger.witnessing import (
 from registry import RegistrySettings, open_registry
 from registry.config import cpu_share
 from registry.open import now_ms, registry_sequencer
-from registry.wording import iso_utc
+from registry.wording import iso_utc, key_fingerprint
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
@@ -265,6 +265,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "tree_size": latest.size,
         "root_hash": base64.b64encode(latest.checkpoint.root_hash).decode(),
         "vkey": verifier.vkey if verifier else None,
+        "fingerprint": key_fingerprint(verifier.vkey) if verifier else None,
         "database": describe(store.engine),
         "published": None if (mark := config.published_mark().read()) is None else mark.size,
         "refusing": None,
@@ -278,7 +279,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         if key in ("published", "refusing"):
             continue
         shown = value if value is not None else "(the log key is not on this machine)"
-        console.print(f"[bold]{key:>9}[/] {shown}", soft_wrap=True)
+        console.print(f"[bold]{key:>11}[/] {shown}", soft_wrap=True)
     if report["refusing"] is not None:
         console.print(
             f"[bold red]REFUSING TO SEQUENCE:[/] {escape(report['refusing']['message'])}",
@@ -300,13 +301,15 @@ def _remote_status(server: str, as_json: bool) -> None:
             code="not_a_server",
         )
     report = {key: info.get(key) for key in ("origin", "tree_size", "root_hash", "vkey")}
+    vkey = report["vkey"]
+    report["fingerprint"] = key_fingerprint(vkey) if isinstance(vkey, str) else None
     report |= {"server": server, "checkpoint": info.get("checkpoint")}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    for key in ("origin", "tree_size", "root_hash", "vkey", "server"):
+    for key in ("origin", "tree_size", "root_hash", "vkey", "fingerprint", "server"):
         shown = report[key] if report[key] is not None else "(the server does not say)"
-        console.print(f"[bold]{key:>9}[/] {escape(str(shown))}", soft_wrap=True)
+        console.print(f"[bold]{key:>11}[/] {escape(str(shown))}", soft_wrap=True)
 
 
 @log.command()

@@ -126,6 +126,18 @@ def test_status_for_people_names_the_origin_and_size(prov: Prov) -> None:
     assert "tree_size 2" in one_line(result.stdout)
 
 
+def test_status_shows_the_key_fingerprint_the_pages_show(prov: Prov) -> None:
+    """The pages' footer and /how-to-verify compare keys by a 16-hex fingerprint; the command a
+    fact-checker gets the key with shows the same one (the SHA-256 of the vkey string)."""
+    vkey = prov.init().vkey
+    fingerprint = hashlib.sha256(vkey.encode()).hexdigest()[:16]
+
+    assert prov.status()["fingerprint"] == fingerprint
+    result = prov("log", "status")
+    assert result.exit_code == 0, result.output
+    assert f"fingerprint {fingerprint}" in one_line(result.stdout)
+
+
 def test_status_without_a_log_database_asks_for_prov_init(prov: Prov) -> None:
     assert_exit(prov("log", "status"), 2, "prov init")
 

@@ -13,13 +13,15 @@ from tests.support.registry_fixtures import picture
 from tests.support.web_sites import Site, reencoded
 
 
-def _lookup(site: Site, url: str, image: bytes, monkeypatch: pytest.MonkeyPatch) -> Result:
+def _lookup(
+    site: Site, url: str, image: bytes, monkeypatch: pytest.MonkeyPatch, *extra: str
+) -> Result:
     path = site.data_dir / "found.jpg"
     path.write_bytes(image)
     # The console is built once per process: widen it for this test, so no cell wraps.
     monkeypatch.setattr(common.console, "_width", 300)
     arguments = ["--data-dir", str(site.data_dir), "--database", url, "lookup", str(path)]
-    return CliRunner().invoke(main, arguments)
+    return CliRunner().invoke(main, [*arguments, *extra])
 
 
 def _rows(output: str) -> dict[int, str]:
@@ -49,3 +51,38 @@ def test_lookup_not_found_says_which_copies_to_try(
     assert result.exit_code == 1, result.output
     assert "proves nothing either way" in result.output
     assert "least-edited copy" in result.output
+
+
+def test_lookup_names_each_bundle_it_wrote_and_how_to_check_it(
+    clean_site: Site, migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fact-checker who asked for the bundles is told which files they are and the command
+    that checks one, not only the directory (the README's journey runs that command next)."""
+    bundles = clean_site.data_dir / "proofs"
+    result = _lookup(
+        clean_site, migrated_url, clean_site.image, monkeypatch, "--bundle-dir", str(bundles)
+    )
+    assert result.exit_code == 0, result.output
+    written = bundles / f"capture-{clean_site.index}.bundle.json"
+    assert written.is_file()
+    assert f"proof bundle of log entry {clean_site.index}: {written}" in result.output
+    assert f"prov verify {written} --log-key VKEY --image" in result.output
+    assert "prov log status" in result.output and "/how-to-verify" in result.output
+
+
+def test_lookup_in_an_80_column_terminal_cuts_no_word(
+    rival_site: Site, migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a terminal's default 80 columns the eleven-column table cut every cell to "ind…",
+    "lik…": there each match is told in lines instead, every word whole."""
+    path = rival_site.data_dir / "found.jpg"
+    path.write_bytes(reencoded(rival_site.image))
+    monkeypatch.setattr(common.console, "_width", 80)
+    arguments = ["--data-dir", str(rival_site.data_dir), "--database", migrated_url, "lookup"]
+    result = CliRunner().invoke(main, [*arguments, str(path)])
+    assert result.exit_code == 4, result.output  # the later registration's copy: cautions
+    assert "…" not in result.output, result.output
+    text = " ".join(result.output.split())
+    assert f"log entry {rival_site.index}" in text and "first logged" in text, result.output
+    assert f"logged later than #{rival_site.index}" in text
+    assert "the same picture, re-encoded" in text and "the same file" in text

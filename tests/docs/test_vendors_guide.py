@@ -6,95 +6,36 @@ recipe made. A failing command fails the test (bash -e, pipefail; `prov submit` 
 exit non-zero on a rejection or a miss).
 """
 
-import hashlib
-import io
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
 from registry.admission.certs import C2PA_CLAIM_SIGNING, DOCUMENT_SIGNING
-from tests.support.registry_fixtures import picture
+from tests.support import doc_blocks
+from tests.support.doc_blocks import ROOT, Block, device_id, jpeg, marked_blocks, reader_env
 from tests.support.serving import prov_serve
 
-ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "vendors.md"
 ERRORS = ROOT / "docs" / "errors.md"
 MARKER = "<!-- vendors-guide: run -->"
-BIN = Path(sys.executable).parent
-
-
-@dataclass(frozen=True)
-class Block:
-    language: str
-    text: str
-    line: int  # of its opening fence, for the failure message
 
 
 def run_blocks(markdown: str) -> list[Block]:
-    """The fenced blocks right after a MARKER line, in order; a marker before anything else is
-    an error (a block the test would silently skip)."""
-    lines = markdown.splitlines()
-    blocks = []
-    for number, line in enumerate(lines):
-        if line.strip() != MARKER:
-            continue
-        fence = re.fullmatch(r"```(sh|python)", lines[number + 1].strip())
-        assert fence, (
-            f"vendors.md line {number + 1}: the marker is not followed by a sh/python fence"
-        )
-        end = lines.index("```", number + 2)
-        blocks.append(Block(fence[1], "\n".join(lines[number + 2 : end]) + "\n", number + 2))
-    return blocks
+    """The fenced blocks right after a MARKER line, in order."""
+    return marked_blocks(markdown, re.compile(re.escape(MARKER)), "vendors.md")
 
 
 def run_block(block: Block, workdir: Path, env: dict[str, str]) -> str:
-    """Run one block in `workdir`; its stdout. Raises AssertionError, with the output, if it
-    exits non-zero."""
-    if block.language == "sh":
-        command = ["bash", "-euo", "pipefail", "-c", block.text]
-    else:
-        command = [sys.executable, "-c", block.text]
-    done = subprocess.run(
-        command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, (
-        f"vendors.md block at line {block.line} exited {done.returncode}:\n"
-        f"{done.stdout}\n{done.stderr}"
-    )
-    return done.stdout
+    return doc_blocks.run_block(block, workdir, env, "vendors.md")
 
 
 def guide_env() -> dict[str, str]:
-    """The environment of a vendor with `prov` on PATH: this checkout's code, none of the
-    caller's PROV_ settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
-    env["PYTHONPATH"] = str(ROOT)
-    env["PROV_VERIFY_WORKERS"] = "1"  # a handful of records: no worker processes to start
-    return env
-
-
-def jpeg(seed: int) -> bytes:
-    out = io.BytesIO()
-    Image.open(io.BytesIO(picture(seed, (640, 480)))).convert("RGB").save(out, "JPEG", quality=92)
-    return out.getvalue()
-
-
-def device_id(workdir: Path, cert: str) -> str:
-    der = subprocess.run(
-        ["openssl", "x509", "-in", cert, "-outform", "DER"],
-        cwd=workdir, capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    return hashlib.sha256(der).hexdigest()
+    """The environment of a vendor with `prov` on PATH (tests/support/doc_blocks.py)."""
+    return reader_env()
 
 
 def lookup(server: str, path: Path) -> tuple[str, set[str]]:
