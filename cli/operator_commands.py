@@ -6,7 +6,6 @@ except `vendor add`, which acts where cli/common.open_client says, and `log stat
 asks the server instead when one is given (anyone may: a fact-checker needs the log's key).
 """
 
-import base64
 import contextlib
 import json
 import os
@@ -14,7 +13,6 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -22,13 +20,12 @@ from rich.markup import escape
 
 import migrations
 from cli import SHUTDOWN_GRACE_S, common
-from cli.client import HttpClient
 from cli.common import admin_token_option, check_port_free, emit, json_option, open_client
 from cli.config import server_for
 from cli.files import load_certificates
+from cli.log_status import local_status, print_local_status, remote_status
 from ledger import ConfigurationError, LogConfig, LogStore, Signer, open_engine
-from ledger.database import describe
-from ledger.errors import LedgerError, UnavailableError
+from ledger.errors import LedgerError
 from ledger.published import refusal
 from ledger.witnessing import (
     PushResult,
@@ -40,7 +37,7 @@ from ledger.witnessing import (
 from registry import RegistrySettings, open_registry
 from registry.config import cpu_share
 from registry.open import now_ms, registry_sequencer
-from registry.wording import iso_utc, key_fingerprint
+from registry.wording import iso_utc
 
 DEFAULT_ORIGIN = "localhost/provenance-ledger"
 # Not soft-wrapping, unlike cli/common.console: these lines have always wrapped at the width.
@@ -249,67 +246,34 @@ def log() -> None:
 
 @log.command()
 @json_option
+@click.option(
+    "--vkey",
+    "vkey_only",
+    is_flag=True,
+    help="Print only the verifier key, e.g. `prov log status --vkey > log.vkey`.",
+)
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, as_json: bool, vkey_only: bool) -> None:
     """Print the log's origin, size, root hash and verifier key (of the server, if given)."""
     server = server_for(ctx)
-    if server:
-        _remote_status(server, as_json)
-        return
-    config: LogConfig = ctx.obj
-    store = LogStore(open_engine(config.database_url))
-    latest = store.latest_checkpoint()
-    verifier = config.load_verifier()
-    report: dict[str, Any] = {
-        "origin": latest.checkpoint.origin,
-        "tree_size": latest.size,
-        "root_hash": base64.b64encode(latest.checkpoint.root_hash).decode(),
-        "vkey": verifier.vkey if verifier else None,
-        "fingerprint": key_fingerprint(verifier.vkey) if verifier else None,
-        "database": describe(store.engine),
-        "published": None if (mark := config.published_mark().read()) is None else mark.size,
-        "refusing": None,
-    }
-    if verifier is not None and (problem := refusal(store, config.published_mark())):
-        report["refusing"] = {"code": problem.code, "message": str(problem)}
-    if as_json:
+    report = remote_status(server) if server else local_status(ctx.obj)
+    if vkey_only:
+        if not isinstance(report["vkey"], str):
+            where = f"the server {server} does not say" if server else "it is not on this machine"
+            raise ConfigurationError(
+                f"no verifier key to print: {where}; give --server URL of the log, or "
+                "--data-dir of a log whose key is here",
+                code="no_log_key",
+            )
+        click.echo(report["vkey"])
+    elif as_json:
         click.echo(json.dumps(report, indent=2))
-        return
-    for key, value in report.items():
-        if key in ("published", "refusing"):
-            continue
-        shown = value if value is not None else "(the log key is not on this machine)"
-        console.print(f"[bold]{key:>11}[/] {shown}", soft_wrap=True)
-    if report["refusing"] is not None:
-        console.print(
-            f"[bold red]REFUSING TO SEQUENCE:[/] {escape(report['refusing']['message'])}",
-            soft_wrap=True,
-        )
-
-
-def _remote_status(server: str, as_json: bool) -> None:
-    """What the server says of its log (GET /v1/log). Its key is as the server states it: check
-    it against another source (the operator's statement, a witness) before pinning it."""
-    client = HttpClient(server)
-    try:
-        info = client.log_info()
-    finally:
-        client.close()
-    if not isinstance(info, dict) or not isinstance(info.get("tree_size"), int):
-        raise UnavailableError(
-            f"{server}/v1/log is not a log's status: check --server / PROV_SERVER",
-            code="not_a_server",
-        )
-    report = {key: info.get(key) for key in ("origin", "tree_size", "root_hash", "vkey")}
-    vkey = report["vkey"]
-    report["fingerprint"] = key_fingerprint(vkey) if isinstance(vkey, str) else None
-    report |= {"server": server, "checkpoint": info.get("checkpoint")}
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    for key in ("origin", "tree_size", "root_hash", "vkey", "fingerprint", "server"):
-        shown = report[key] if report[key] is not None else "(the server does not say)"
-        console.print(f"[bold]{key:>11}[/] {escape(str(shown))}", soft_wrap=True)
+    elif server:
+        for key in ("origin", "tree_size", "root_hash", "vkey", "fingerprint", "server"):
+            shown = report[key] if report[key] is not None else "(the server does not say)"
+            console.print(f"[bold]{key:>11}[/] {escape(str(shown))}", soft_wrap=True)
+    else:
+        print_local_status(report)
 
 
 @log.command()

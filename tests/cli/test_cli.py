@@ -138,6 +138,14 @@ def test_status_shows_the_key_fingerprint_the_pages_show(prov: Prov) -> None:
     assert f"fingerprint {fingerprint}" in one_line(result.stdout)
 
 
+def test_status_vkey_prints_only_the_key_for_a_file(prov: Prov) -> None:
+    """`prov log status --vkey > log.vkey`: the README's journeys keep the key so, without jq."""
+    vkey = prov.init().vkey
+    result = prov("log", "status", "--vkey")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == vkey + "\n"
+
+
 def test_status_without_a_log_database_asks_for_prov_init(prov: Prov) -> None:
     assert_exit(prov("log", "status"), 2, "prov init")
 
