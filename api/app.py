@@ -1,5 +1,6 @@
 """create_app(settings): the FastAPI application for one log and its registry."""
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ from api.routers import (
 )
 from api.settings import ApiSettings
 from api.state import AppState
-from ledger import LogConfig
+from ledger import LedgerError, LogConfig
 from ledger.witnessing import WitnessLoop, WitnessPusher, parse_witnesses
 from registry import RegistrySettings, open_registry
 from registry.imaging.gate import DecodeGate
@@ -54,6 +55,9 @@ class SkipTilesGZip(GZipMiddleware):
             await super().__call__(scope, receive, send)
 
 
+_log = logging.getLogger("prov.serve")
+
+
 def app_from_env() -> FastAPI:
     """The app as `prov serve --workers N` builds it in each worker process (uvicorn's factory):
     the settings come from the environment the command set, and the workers leave witness
@@ -61,9 +65,17 @@ def app_from_env() -> FastAPI:
     registry_settings = RegistrySettings.from_env(LogConfig.from_env())
     push = os.environ.get("PROV_WITNESS_PUSH") != "0"
     log_requests = log_format_from_env() == "json"
-    app = create_app(
-        ApiSettings(registry_settings, push_to_witnesses=push, log_requests=log_requests)
-    )
+    try:
+        app = create_app(
+            ApiSettings(registry_settings, push_to_witnesses=push, log_requests=log_requests)
+        )
+    except LedgerError as error:
+        # A worker that cannot open the log (its database gone, say) says so in one log line,
+        # a JSON line under PROV_LOG_FORMAT=json, not a traceback that breaks log parsers;
+        # it exits, and uvicorn's supervisor starts another.
+        fields = {"event": "worker_cannot_start", "code": error.code}
+        _log.error("this worker cannot start: %s", error, extra={"fields": fields})
+        raise SystemExit(error.exit_code) from None
     app.state.prov.registry.start_verify_workers()
     return app
 

@@ -6,7 +6,9 @@ and (PostgreSQL) /readyz 503 once the database is gone."""
 import base64
 import json
 import os
+import signal
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,8 +67,10 @@ def serving(tmp_path: Path, database_url: str) -> Iterator[Served]:
 
 
 def _log_lines(log: Path) -> list[dict[str, object]]:
-    """Every line the server wrote, each of which must be one JSON object."""
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    """Every line the server wrote, each of which must be one JSON object. Read while the
+    server runs, the last line may still be being written: only finished lines are judged."""
+    finished = log.read_text().rpartition("\n")[0]
+    return [json.loads(line) for line in finished.splitlines() if line.strip()]
 
 
 def _add_vendor(base: str) -> None:
@@ -148,6 +152,7 @@ def test_readyz_is_503_on_every_worker_once_the_database_is_gone(
     with serving(tmp_path, postgresql_url) as served:
         base = served.server.base
         _check_health(base)
+        _until_both_workers_serve(served, "/readyz")  # both started before the database goes
         admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             name = make_url(postgresql_url).database
@@ -162,3 +167,19 @@ def test_readyz_is_503_on_every_worker_once_the_database_is_gone(
                 break
         assert len(_pids_serving(served.log, "/readyz", 503)) == 2
         assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+
+        # A worker started now cannot open the log: it says so in one JSON line and exits
+        # (uvicorn starts another), never a traceback in the JSON log.
+        victim = next(iter(_pids_serving(served.log, "/readyz", 503)))
+        assert isinstance(victim, int)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            refused = [e for e in _log_lines(served.log) if e.get("event") == "worker_cannot_start"]
+            if refused:
+                break
+            time.sleep(0.2)
+        assert refused, "no worker_cannot_start line after a worker was restarted"
+        database_gone = {"not_configured", "storage_unavailable"}
+        assert refused[0]["code"] in database_gone, refused[0]
+        assert "cannot start" in str(refused[0]["message"])
