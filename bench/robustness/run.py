@@ -1,0 +1,204 @@
+"""One benchmark run: register the photos, look up every edited copy, tally per class.
+
+Recall counts the *goal* photos only (PDQ quality >= MIN_QUALITY); distractors (the rest) are
+registered and looked up too, and any of their lookups that accepts another image is a false
+match like any other. Margins, in PDQ bits (the judge's units):
+
+* `margin`: over a class's goal queries, the smallest PDQ distance from a query to a wrong
+  image (any compared probe/hash pair, `matcher`), minus PDQ_RADIUS - above 0, no wrong image
+  came within the radius a plain PDQ match needs;
+* `phash_margin`: over the wrong images that came within PDQ_RADIUS_CONFIRMED (where a pHash
+  can confirm a match), the smallest pHash distance minus PHASH_CONFIRM_FAR - above 0 (or None,
+  no such image), no pHash came close to confirming one;
+* the same two over the distractors' queries, reported apart: near-uniform tiles of one photo
+  sit close to each other by nature, and only the rule's quality and pHash checks keep them
+  apart, which is what these show.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bench.robustness.classes import EditClass, variants
+from bench.robustness.edits import png
+from bench.robustness.matcher import Gallery, Outcome
+from bench.robustness.photos import Sample
+from registry.imaging.matching import (
+    MIN_QUALITY,
+    PDQ_RADIUS,
+    PDQ_RADIUS_CONFIRMED,
+    PHASH_CONFIRM_FAR,
+)
+
+MISSES_KEPT = 25
+
+
+@dataclass
+class Near:
+    """The nearest wrong image seen so far, for one margin."""
+
+    margin: int | None = None
+    phash_margin: int | None = None
+    example: dict[str, Any] | None = None
+
+    def see(self, outcome: Outcome, own: int, names: Sequence[str], query: str) -> None:
+        pdq = outcome.pdq_near.copy()
+        pdq[own] = 1 << 20
+        wrong = int(np.argmin(pdq))
+        margin = int(pdq[wrong]) - PDQ_RADIUS
+        if self.margin is None or margin < self.margin:
+            self.margin = margin
+            self.example = {"query": query, "nearest_wrong": names[wrong], "pdq": int(pdq[wrong])}
+        within = pdq <= PDQ_RADIUS_CONFIRMED
+        if within.any():
+            phash = int(outcome.phash_near[within].min()) - PHASH_CONFIRM_FAR
+            if self.phash_margin is None or phash < self.phash_margin:
+                self.phash_margin = phash
+
+    def row(self, prefix: str = "") -> dict[str, Any]:
+        return {
+            f"{prefix}margin": self.margin,
+            f"{prefix}phash_margin": self.phash_margin,
+            f"{prefix}margin_example": self.example,
+        }
+
+
+@dataclass
+class Tally:
+    edit_class: EditClass
+    queries: int = 0
+    hits: int = 0
+    original_accepted: int = 0
+    distractor_queries: int = 0
+    false_queries: int = 0
+    false_examples: list[dict[str, Any]] = field(default_factory=list)
+    evidence: Counter[str] = field(default_factory=Counter)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+    near: Near = field(default_factory=Near)
+    distractor_near: Near = field(default_factory=Near)
+    seconds: float = 0.0
+
+    def see(self, outcome: Outcome, own: int, goal: bool, query: str, names: list[str]) -> bool:
+        wrong = [m for m in outcome.matches if m.leaf != own]
+        if wrong:
+            self.false_queries += 1
+            if len(self.false_examples) < MISSES_KEPT:
+                e = wrong[0].evidence
+                self.false_examples.append(
+                    {
+                        "query": query,
+                        "matched": names[wrong[0].leaf],
+                        "pdq": e.pdq_distance,
+                        "phash": e.phash_distance,
+                        "probe": e.probe,
+                        "target": e.target,
+                    }
+                )
+        if not goal:
+            self.distractor_queries += 1
+            self.distractor_near.see(outcome, own, names, query)
+            return False
+        self.queries += 1
+        self.near.see(outcome, own, names, query)
+        hit = outcome.top() == own
+        self.original_accepted += any(m.leaf == own for m in outcome.matches)
+        if hit:
+            best = outcome.matches[0].evidence
+            self.evidence[f"{best.probe}->{best.target}/{best.rule}"] += 1
+        elif len(self.misses) < MISSES_KEPT:
+            top = outcome.top()
+            self.misses.append(
+                {
+                    "query": query,
+                    "top": None if top is None else names[top],
+                    "original_pdq": int(outcome.pdq_near[own]),
+                }
+            )
+        self.hits += hit
+        return hit
+
+    def row(self) -> dict[str, Any]:
+        c = self.edit_class
+        recall = round(100 * self.hits / self.queries, 2) if self.queries else None
+        return {
+            "class": c.name,
+            "group": c.group,
+            "goal_pct": c.goal,
+            "about": c.about,
+            "queries": self.queries,
+            "hits": self.hits,
+            "recall_pct": recall,
+            "met": recall is not None and recall >= c.goal,
+            "original_accepted": self.original_accepted,
+            "distractor_queries": self.distractor_queries,
+            "false_match_queries": self.false_queries,
+            **self.near.row(),
+            **self.distractor_near.row("distractor_"),
+            "hits_by_evidence": dict(self.evidence.most_common()),
+            "misses": self.misses,
+            "false_matches": self.false_examples,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _pairs(gallery: Gallery, images: Sequence[bytes], names: list[str]) -> dict[str, Any]:
+    """Distinct images: each looked up as its own registered bytes."""
+    false_pairs: set[tuple[int, int]] = set()
+    near, distractor_near = Near(), Near()
+    for leaf, data in enumerate(images):
+        outcome = gallery.lookup(data)
+        for match in outcome.matches:
+            if match.leaf != leaf:
+                false_pairs.add((min(leaf, match.leaf), max(leaf, match.leaf)))
+        goal = gallery.quality(leaf) >= MIN_QUALITY
+        (near if goal else distractor_near).see(outcome, leaf, names, names[leaf])
+    n = len(images)
+    return {
+        "pairs": n * (n - 1) // 2,
+        "false_pairs": len(false_pairs),
+        "false_pair_examples": [[names[a], names[b]] for a, b in sorted(false_pairs)],
+        **near.row(),
+        **distractor_near.row("distractor_"),
+    }
+
+
+def run(
+    samples: Sequence[Sample], classes: Sequence[EditClass], seed: int, per_class: int
+) -> dict[str, Any]:
+    """The report of one run: `per_class` variants of each class for each photo."""
+    started = time.perf_counter()
+    images = [png(s.image) for s in samples]
+    gallery = Gallery(images)
+    names = [s.name for s in samples]
+    goal = [gallery.quality(leaf) >= MIN_QUALITY for leaf in range(len(samples))]
+    rows = []
+    for edit_class in classes:
+        tally = Tally(edit_class)
+        class_started = time.perf_counter()
+        for leaf, sample in enumerate(samples):
+            for data, params in variants(edit_class, seed, sample.name, sample.image, per_class):
+                query = f"{sample.name}: {params}"
+                tally.see(gallery.lookup(data), leaf, goal[leaf], query, names)
+        tally.seconds = time.perf_counter() - class_started
+        rows.append(tally.row())
+    pairs = _pairs(gallery, images, names)
+    false_queries = sum(r["false_match_queries"] for r in rows)
+    return {
+        "seed": seed,
+        "variants_per_class": per_class,
+        "photos": len(samples),
+        "goal_photos": [n for n, g in zip(names, goal, strict=True) if g],
+        "distractors": [n for n, g in zip(names, goal, strict=True) if not g],
+        "index_hashes": gallery.index.entries(),
+        "index_bytes": gallery.index.memory_bytes(),
+        "classes": rows,
+        "distinct": pairs,
+        "false_matches": pairs["false_pairs"] + false_queries,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
