@@ -1,12 +1,14 @@
 """The edit classes the benchmark reports on, with their recall goals (issue 18).
 
 A class makes one looked-up copy of a picture from a Generator: `make(img, rng)` returns the
-bytes and a description of the parameters drawn. Its `kind` (the description's first words)
-lets the report break a class down, e.g. crops by anchor or rotations by corner handling.
+bytes and a description of the parameters drawn. `kind` sorts the descriptions of a class into
+a few kinds, so the report can break a class down (crops by anchor, rotations by what became
+of the corners, screenshots by the share of the screen the picture covers).
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,10 +81,10 @@ def chain(img: Image.Image, rng: Rng) -> tuple[bytes, str]:
         if i == 1 and i == order[-1]:
             quality = int(rng.integers(50, 86))
             done.append(f"jpeg q{quality}")
-            return edits.encoded(img, "JPEG", quality), "chain " + ", ".join(done)
+            return edits.encoded(img, "JPEG", quality), "chain " + " > ".join(done)
         img, params = steps[i](img, rng)
         done.append(params)
-    return png(img), "chain " + ", ".join(done)
+    return png(img), "chain " + " > ".join(done)
 
 
 CLASSES: Final[tuple[EditClass, ...]] = (
@@ -105,6 +107,47 @@ CLASSES: Final[tuple[EditClass, ...]] = (
     EditClass("chain of 3", ISSUE_18, 85.0, chain, "resize, JPEG, crop or caption"),
 )
 BY_NAME: Final = {c.name: c for c in CLASSES}
+
+
+def _coverage(params: str) -> str:
+    share = float(params.split("covering ")[1].split()[0])
+    return (
+        "covering < 15%"
+        if share < 0.15
+        else "covering 15-35%"
+        if share < 0.35
+        else "covering > 35%"
+    )
+
+
+def _chain(params: str) -> str:
+    return " > ".join(step.split()[0] for step in params.removeprefix("chain ").split(" > "))
+
+
+def _resize(params: str) -> str:
+    factor = float(params.removeprefix("resize x"))
+    return "down > 2x" if factor < 0.5 else "down" if factor < 1 else "up"
+
+
+KINDS: Final[dict[str, Callable[[str], str]]] = {
+    "crop 80-95%": lambda p: "centred" if p.endswith("centre") else "at an edge or corner",
+    "crop 70%": lambda p: "centred" if p.endswith("centre") else "at an edge or corner",
+    "aspect crop": lambda p: p.split()[1],
+    "rotate 1-7deg": lambda p: "corners " + p.split("corners ")[1].split()[0],
+    "screenshot": _coverage,
+    "caption": lambda p: " ".join(p.split()[1:4:2]),
+    "mirror+": lambda p: p.removeprefix("mirror+").split()[0],
+    "chain of 3": _chain,
+    "resize": _resize,
+    "rotate 90s": lambda p: p,
+    "flip": lambda p: p,
+}
+
+
+def kind(edit_class: str, params: str) -> str:
+    """The kind of one variant: by default the first word of its description."""
+    pick = KINDS.get(edit_class)
+    return pick(params) if pick else re.split(r"[ +]", params, maxsplit=1)[0]
 
 
 def rng_for(seed: int, sample: str, edit_class: str) -> Rng:

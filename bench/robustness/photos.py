@@ -1,10 +1,10 @@
 """The photographs: every real one the installed wheels carry, read from disk, and tiles of them.
 
-Nothing is downloaded. The files are the ones shipped *inside* the wheels (scikit-image's
-`skimage/data/`, not what `skimage.data` fetches with pooch; scikit-learn's
-`sklearn/datasets/images/`; matplotlib's `mpl-data/sample_data/`; PyWavelets' `pywt/data/` (installed with ImageHash),
-stored as 8-bit arrays). A missing optional package is skipped and named in the report, so the
-run says which set it measured.
+Nothing is downloaded. The files are the ones shipped *inside* the wheels: scikit-image's
+`skimage/data/` (not what `skimage.data` fetches with pooch), scikit-learn's
+`sklearn/datasets/images/`, matplotlib's `mpl-data/sample_data/`, and PyWavelets' `pywt/data/`
+(installed with ImageHash; 8-bit arrays in .npz files). A missing optional package is skipped
+and named in the report, so a run says which set it measured.
 
 A photo big enough for two or more tiles is cut into non-overlapping tiles of a photo's usual
 shape - 3:2 (288x192) or 4:3 (256x192), alternating from file to file so the aspect-ratio crops

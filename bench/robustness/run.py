@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.robustness.classes import EditClass, variants
+from bench.robustness.classes import EditClass, kind, variants
 from bench.robustness.edits import png
 from bench.robustness.matcher import Gallery, Outcome
 from bench.robustness.photos import Sample
@@ -80,11 +80,14 @@ class Tally:
     false_examples: list[dict[str, Any]] = field(default_factory=list)
     evidence: Counter[str] = field(default_factory=Counter)
     misses: list[dict[str, Any]] = field(default_factory=list)
+    kinds: dict[str, list[int]] = field(default_factory=dict)  # kind -> [queries, hits]
     near: Near = field(default_factory=Near)
     distractor_near: Near = field(default_factory=Near)
     seconds: float = 0.0
 
-    def see(self, outcome: Outcome, own: int, goal: bool, query: str, names: list[str]) -> bool:
+    def see(
+        self, outcome: Outcome, own: int, goal: bool, query: str, names: list[str], params: str
+    ) -> bool:
         wrong = [m for m in outcome.matches if m.leaf != own]
         if wrong:
             self.false_queries += 1
@@ -121,6 +124,9 @@ class Tally:
                 }
             )
         self.hits += hit
+        counts = self.kinds.setdefault(kind(self.edit_class.name, params), [0, 0])
+        counts[0] += 1
+        counts[1] += hit
         return hit
 
     def row(self) -> dict[str, Any]:
@@ -140,6 +146,10 @@ class Tally:
             "false_match_queries": self.false_queries,
             **self.near.row(),
             **self.distractor_near.row("distractor_"),
+            "recall_by_kind": {
+                name: {"queries": n, "recall_pct": round(100 * hits / n, 1)}
+                for name, (n, hits) in sorted(self.kinds.items())
+            },
             "hits_by_evidence": dict(self.evidence.most_common()),
             "misses": self.misses,
             "false_matches": self.false_examples,
@@ -184,7 +194,7 @@ def run(
         for leaf, sample in enumerate(samples):
             for data, params in variants(edit_class, seed, sample.name, sample.image, per_class):
                 query = f"{sample.name}: {params}"
-                tally.see(gallery.lookup(data), leaf, goal[leaf], query, names)
+                tally.see(gallery.lookup(data), leaf, goal[leaf], query, names, params)
         tally.seconds = time.perf_counter() - class_started
         rows.append(tally.row())
     pairs = _pairs(gallery, images, names)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bench.robustness.classes import BY_NAME, CLASSES, variants
+from bench.robustness.classes import BY_NAME, CLASSES, kind, variants
 from bench.robustness.cli import TUNE_SEED, main
 from bench.robustness.edits import FOUND_TODAY, encoded
 from bench.robustness.photos import Sample, load_photos
@@ -42,6 +42,7 @@ def test_every_class_is_reported_with_its_figures(report: dict[str, Any]) -> Non
         assert row["queries"] == 2 and row["distractor_queries"] == 1
         assert 0 <= row["hits"] <= row["original_accepted"] <= 2
         assert isinstance(row["margin"], int) and row["margin_example"]["query"]
+        assert sum(k["queries"] for k in row["recall_by_kind"].values()) == 2
 
 
 def test_found_today_classes_find_their_originals(report: dict[str, Any]) -> None:
@@ -79,6 +80,7 @@ def test_edits_are_drawn_from_the_seed_per_photo_and_class() -> None:
     first = variants(crop, TUNE_SEED, sample.name, sample.image, 3)
     assert first == variants(crop, TUNE_SEED, sample.name, sample.image, 3)
     assert len({params for _, params in first}) == 3  # three different crops
+    assert {kind(crop.name, params) for _, params in first} <= {"centred", "at an edge or corner"}
     other = variants(crop, TUNE_SEED + 1, sample.name, sample.image, 3)
     assert [p for _, p in other] != [p for _, p in first]
 
