@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
-
 from bench.robustness.classes import BY_NAME, CLASSES
-from bench.robustness.photos import Sample, load_photos
+from bench.robustness.photos import load_photos, spread
 from bench.robustness.run import run
 from registry.imaging.matching import PDQ_RADIUS
 
@@ -23,14 +21,6 @@ REPORT_SEED: Final = 4711  # ... and report on this one, which nobody tunes on
 VARIANTS: Final = 3  # per (photo, class) in a full run
 QUICK_PHOTOS: Final = 8
 QUICK_VARIANTS: Final = 1
-
-
-def spread(samples: Sequence[Sample], limit: int | None) -> list[Sample]:
-    """`limit` samples evenly spaced through the list (so across files, not the first few)."""
-    if limit is None or limit >= len(samples):
-        return list(samples)
-    picks = sorted({round(i) for i in np.linspace(0, len(samples) - 1, limit)})
-    return [samples[i] for i in picks]
 
 
 def _margin(value: int | None) -> str:
@@ -81,13 +71,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     limit = args.limit if args.limit is not None else (QUICK_PHOTOS if args.quick else None)
     per_class = args.variants or (QUICK_VARIANTS if args.quick else VARIANTS)
     samples = spread(photos.samples, limit)
+    distractors = spread(photos.distractors, limit)
     classes = [BY_NAME[name] for name in args.classes] if args.classes else list(CLASSES)
     print(
         f"seed {args.seed}: {len(samples)} photos and tiles from {len(photos.files)} files "
+        f"and {len(distractors)} mostly uniform half-tiles "
         f"(missing packages: {', '.join(photos.missing_packages) or 'none'}), "
         f"{len(classes)} classes x {per_class} variants"
     )
-    report = run(samples, classes, args.seed, per_class)
+    report = run(samples, classes, args.seed, per_class, distractors)
     report.update(python=platform.python_version(), files=list(photos.files))
     report["missing_packages"] = list(photos.missing_packages)
     print_report(report)

@@ -15,12 +15,20 @@ Tiles whose PDQ quality is below MIN_QUALITY (dark, near-uniform: the black corn
 retina photo, the night sky of the hubble field) are not *goals* - a lookup cannot be expected to
 find them - but they are registered and looked up all the same as distractors, since the
 registry indexes every capture and they are exactly where false matches came from.
+
+More distractors of that kind come from a finer grid: the half-size tiles (144x96, 128x96) of
+every photo that are mostly uniform (at least UNIFORM_SHARE of their pixels within
+UNIFORM_LEVELS of the tile's median colour, in every channel): black corners, night skies,
+empty backgrounds. A tile whose pixels equal another's (two all-black corners) is the same
+image, not a distinct one, and is kept once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -29,6 +37,8 @@ import numpy as np
 from PIL import Image
 
 TILE_SHAPES: Final = ((288, 192), (256, 192))  # 3:2 and 4:3, landscape
+UNIFORM_SHARE: Final = 0.5
+UNIFORM_LEVELS: Final = 16
 
 # (package, directory inside it, files). Left out on purpose: synthetic drawings (chessboard,
 # color, logo, horse, phantom), motorcycle_right (the same scene as motorcycle_left, a true
@@ -76,6 +86,7 @@ class PhotoSet:
     files: tuple[str, ...]  # "package/file" of every file read
     missing_packages: tuple[str, ...]
     samples: tuple[Sample, ...]
+    distractors: tuple[Sample, ...]  # mostly uniform half-size tiles
 
 
 def _package_dir(package: str) -> Path | None:
@@ -108,10 +119,28 @@ def tiles(name: str, rgb: Image.Image, shape: tuple[int, int]) -> list[Sample]:
     return out
 
 
+def uniform_share(img: Image.Image) -> float:
+    pixels = np.asarray(img, dtype=np.int16)
+    median = np.median(pixels.reshape(-1, 3), axis=0)
+    near = (np.abs(pixels - median) <= UNIFORM_LEVELS).all(axis=2)
+    return float(near.mean())
+
+
+def _distinct(samples: list[Sample], seen: set[bytes]) -> list[Sample]:
+    out = []
+    for sample in samples:
+        digest = hashlib.sha256(sample.image.tobytes()).digest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(sample)
+    return out
+
+
 def load_photos() -> PhotoSet:
     files: list[str] = []
     missing: list[str] = []
     samples: list[Sample] = []
+    halves: list[Sample] = []
     for package, folder, names in SOURCES:
         root = _package_dir(package)
         if root is None:
@@ -123,5 +152,18 @@ def load_photos() -> PhotoSet:
                 raise SystemExit(f"{path} is not in the installed {package} (never downloaded)")
             shape = TILE_SHAPES[len(files) % len(TILE_SHAPES)]
             files.append(f"{package}/{name}")
-            samples += tiles(name, _read(path), shape)
-    return PhotoSet(tuple(files), tuple(missing), tuple(samples))
+            rgb = _read(path)
+            samples += tiles(name, rgb, shape)
+            half = tiles(f"{name}/2", rgb, (shape[0] // 2, shape[1] // 2))
+            halves += [t for t in half if uniform_share(t.image) >= UNIFORM_SHARE]
+    seen: set[bytes] = set()
+    samples = _distinct(samples, seen)
+    return PhotoSet(tuple(files), tuple(missing), tuple(samples), tuple(_distinct(halves, seen)))
+
+
+def spread(samples: Sequence[Sample], limit: int | None) -> list[Sample]:
+    """`limit` samples evenly spaced through the list (so across files, not the first few)."""
+    if limit is None or limit >= len(samples):
+        return list(samples)
+    picks = sorted({round(i) for i in np.linspace(0, len(samples) - 1, limit)})
+    return [samples[i] for i in picks]

@@ -28,7 +28,7 @@ import numpy as np
 from bench.robustness.classes import EditClass, kind, variants
 from bench.robustness.edits import png
 from bench.robustness.matcher import Gallery, Outcome
-from bench.robustness.photos import Sample
+from bench.robustness.photos import Sample, spread
 from registry.imaging.matching import (
     MIN_QUALITY,
     PDQ_RADIUS,
@@ -37,6 +37,7 @@ from registry.imaging.matching import (
 )
 
 MISSES_KEPT = 25
+DISTRACTOR_QUERIES = 40  # half-tiles also looked up edited (one variant per class)
 
 
 @dataclass
@@ -157,7 +158,9 @@ class Tally:
         }
 
 
-def _pairs(gallery: Gallery, images: Sequence[bytes], names: list[str]) -> dict[str, Any]:
+def _pairs(
+    gallery: Gallery, images: Sequence[bytes], names: list[str], goal: Sequence[bool]
+) -> dict[str, Any]:
     """Distinct images: each looked up as its own registered bytes."""
     false_pairs: set[tuple[int, int]] = set()
     near, distractor_near = Near(), Near()
@@ -166,8 +169,7 @@ def _pairs(gallery: Gallery, images: Sequence[bytes], names: list[str]) -> dict[
         for match in outcome.matches:
             if match.leaf != leaf:
                 false_pairs.add((min(leaf, match.leaf), max(leaf, match.leaf)))
-        goal = gallery.quality(leaf) >= MIN_QUALITY
-        (near if goal else distractor_near).see(outcome, leaf, names, names[leaf])
+        (near if goal[leaf] else distractor_near).see(outcome, leaf, names, names[leaf])
     n = len(images)
     return {
         "pairs": n * (n - 1) // 2,
@@ -179,32 +181,44 @@ def _pairs(gallery: Gallery, images: Sequence[bytes], names: list[str]) -> dict[
 
 
 def run(
-    samples: Sequence[Sample], classes: Sequence[EditClass], seed: int, per_class: int
+    samples: Sequence[Sample],
+    classes: Sequence[EditClass],
+    seed: int,
+    per_class: int,
+    distractors: Sequence[Sample] = (),
 ) -> dict[str, Any]:
-    """The report of one run: `per_class` variants of each class for each photo."""
+    """The report of one run: `per_class` variants of each class for each photo, and one for
+    DISTRACTOR_QUERIES of the `distractors`, which are registered beside the photos."""
     started = time.perf_counter()
-    images = [png(s.image) for s in samples]
+    gallery_samples = [*samples, *distractors]
+    images = [png(s.image) for s in gallery_samples]
     gallery = Gallery(images)
-    names = [s.name for s in samples]
+    names = [s.name for s in gallery_samples]
     goal = [gallery.quality(leaf) >= MIN_QUALITY for leaf in range(len(samples))]
+    goal += [False] * len(distractors)
+    edited = [(leaf, per_class) for leaf in range(len(samples))]
+    picked = {s.name for s in spread(distractors, DISTRACTOR_QUERIES)}
+    edited += [(leaf, 1) for leaf in range(len(samples), len(names)) if names[leaf] in picked]
     rows = []
     for edit_class in classes:
         tally = Tally(edit_class)
         class_started = time.perf_counter()
-        for leaf, sample in enumerate(samples):
-            for data, params in variants(edit_class, seed, sample.name, sample.image, per_class):
+        for leaf, count in edited:
+            sample = gallery_samples[leaf]
+            for data, params in variants(edit_class, seed, sample.name, sample.image, count):
                 query = f"{sample.name}: {params}"
                 tally.see(gallery.lookup(data), leaf, goal[leaf], query, names, params)
         tally.seconds = time.perf_counter() - class_started
         rows.append(tally.row())
-    pairs = _pairs(gallery, images, names)
+    pairs = _pairs(gallery, images, names, goal)
     false_queries = sum(r["false_match_queries"] for r in rows)
     return {
         "seed": seed,
         "variants_per_class": per_class,
         "photos": len(samples),
         "goal_photos": [n for n, g in zip(names, goal, strict=True) if g],
-        "distractors": [n for n, g in zip(names, goal, strict=True) if not g],
+        "low_quality_photos": [s.name for s, g in zip(samples, goal, strict=False) if not g],
+        "half_tile_distractors": len(distractors),
         "index_hashes": gallery.index.entries(),
         "index_bytes": gallery.index.memory_bytes(),
         "classes": rows,

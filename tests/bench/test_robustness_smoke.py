@@ -23,23 +23,26 @@ pytest.importorskip("sklearn")
 
 GOOD = ("chelsea.png", "coffee.png[0,0]")  # two distinct photographs of good PDQ quality
 DARK = "retina.jpg[0,0]"  # the black corner of the fundus photo: a distractor
+HALF = "hubble_deep_field.jpg/2[0,0]"  # a mostly black half-size tile: another
 
 
 def _samples(*names: str) -> list[Sample]:
-    by_name = {s.name: s for s in load_photos().samples}
+    photos = load_photos()
+    by_name = {s.name: s for s in (*photos.samples, *photos.distractors)}
     return [by_name[name] for name in names]
 
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    return run(_samples(*GOOD, DARK), CLASSES, TUNE_SEED, per_class=1)
+    return run(_samples(*GOOD, DARK), CLASSES, TUNE_SEED, per_class=1, distractors=_samples(HALF))
 
 
 def test_every_class_is_reported_with_its_figures(report: dict[str, Any]) -> None:
     assert [row["class"] for row in report["classes"]] == [c.name for c in CLASSES]
-    assert report["goal_photos"] == list(GOOD) and report["distractors"] == [DARK]
+    assert report["goal_photos"] == list(GOOD) and report["low_quality_photos"] == [DARK]
+    assert report["half_tile_distractors"] == 1
     for row in report["classes"]:
-        assert row["queries"] == 2 and row["distractor_queries"] == 1
+        assert row["queries"] == 2 and row["distractor_queries"] == 2
         assert 0 <= row["hits"] <= row["original_accepted"] <= 2
         assert isinstance(row["margin"], int) and row["margin_example"]["query"]
         assert sum(k["queries"] for k in row["recall_by_kind"].values()) == 2
@@ -55,7 +58,7 @@ def test_found_today_classes_find_their_originals(report: dict[str, Any]) -> Non
 
 
 def test_distinct_photos_are_not_matched(report: dict[str, Any]) -> None:
-    assert report["distinct"]["pairs"] == 3
+    assert report["distinct"]["pairs"] == 6
     assert report["distinct"]["false_pairs"] == 0
     assert report["distinct"]["margin"] > 0  # chelsea and coffee are far apart in PDQ bits
     assert report["false_matches"] == 0
