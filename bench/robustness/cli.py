@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="at most this many photos (tiles count)")
     parser.add_argument("--variants", type=int, help=f"per photo and class (default {VARIANTS})")
     parser.add_argument("--quick", action="store_true", help="smoke test: 8 photos, 1 variant")
+    parser.add_argument("--jobs", type=int, default=1, help="lookup processes (2 cores here)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"(missing packages: {', '.join(photos.missing_packages) or 'none'}), "
         f"{len(classes)} classes x {per_class} variants"
     )
-    report = run(samples, classes, args.seed, per_class, distractors)
+    report = run(samples, classes, args.seed, per_class, distractors, jobs=args.jobs)
     report.update(python=platform.python_version(), files=list(photos.files))
     report["missing_packages"] = list(photos.missing_packages)
     print_report(report)

@@ -17,15 +17,16 @@ match like any other. Margins, in PDQ bits (the judge's units):
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from bench.robustness.classes import EditClass, kind, variants
+from bench.robustness.classes import BY_NAME, EditClass, kind, variants
 from bench.robustness.edits import png
 from bench.robustness.matcher import Gallery, Outcome
 from bench.robustness.photos import Sample, spread
@@ -180,36 +181,66 @@ def _pairs(
     }
 
 
+# What a lookup worker holds: the gallery, the photos and the edit classes of the run.
+_WORKER: dict[str, Any] = {}
+Task = tuple[str, int, int]  # (edit class name, gallery leaf, variants)
+
+
+def _start_worker(images: Sequence[bytes], samples: Sequence[Sample], seed: int) -> None:
+    _WORKER.update(gallery=Gallery(images), samples=samples, seed=seed)
+
+
+def _lookups(task: Task) -> tuple[list[tuple[str, Outcome]], float]:
+    name, leaf, count = task
+    started = time.perf_counter()
+    gallery, sample = _WORKER["gallery"], _WORKER["samples"][leaf]
+    made = variants(BY_NAME[name], _WORKER["seed"], sample.name, sample.image, count)
+    return [(params, gallery.lookup(data)) for data, params in made], time.perf_counter() - started
+
+
+def _all_lookups(
+    tasks: list[Task], images: Sequence[bytes], samples: Sequence[Sample], seed: int, jobs: int
+) -> Iterator[tuple[list[tuple[str, Outcome]], float]]:
+    """Each task's lookups, in order; with jobs > 1 in spawned processes (not forked: the
+    index's native threads do not survive a fork), each building the gallery anew."""
+    if jobs <= 1:
+        yield from map(_lookups, tasks)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, _start_worker, (images, samples, seed)) as pool:
+        yield from pool.imap(_lookups, tasks, chunksize=4)
+
+
 def run(
     samples: Sequence[Sample],
     classes: Sequence[EditClass],
     seed: int,
     per_class: int,
     distractors: Sequence[Sample] = (),
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """The report of one run: `per_class` variants of each class for each photo, and one for
     DISTRACTOR_QUERIES of the `distractors`, which are registered beside the photos."""
     started = time.perf_counter()
     gallery_samples = [*samples, *distractors]
     images = [png(s.image) for s in gallery_samples]
-    gallery = Gallery(images)
+    _start_worker(images, gallery_samples, seed)
+    gallery: Gallery = _WORKER["gallery"]
     names = [s.name for s in gallery_samples]
     goal = [gallery.quality(leaf) >= MIN_QUALITY for leaf in range(len(samples))]
     goal += [False] * len(distractors)
     edited = [(leaf, per_class) for leaf in range(len(samples))]
     picked = {s.name for s in spread(distractors, DISTRACTOR_QUERIES)}
     edited += [(leaf, 1) for leaf in range(len(samples), len(names)) if names[leaf] in picked]
-    rows = []
-    for edit_class in classes:
-        tally = Tally(edit_class)
-        class_started = time.perf_counter()
-        for leaf, count in edited:
-            sample = gallery_samples[leaf]
-            for data, params in variants(edit_class, seed, sample.name, sample.image, count):
-                query = f"{sample.name}: {params}"
-                tally.see(gallery.lookup(data), leaf, goal[leaf], query, names, params)
-        tally.seconds = time.perf_counter() - class_started
-        rows.append(tally.row())
+    tasks = [(c.name, leaf, count) for c in classes for leaf, count in edited]
+    tallies = {c.name: Tally(c) for c in classes}
+    results = _all_lookups(tasks, images, gallery_samples, seed, jobs)
+    for (name, leaf, _), (outcomes, seconds) in zip(tasks, results, strict=True):
+        tally = tallies[name]
+        tally.seconds += seconds
+        for params, outcome in outcomes:
+            tally.see(outcome, leaf, goal[leaf], f"{names[leaf]}: {params}", names, params)
+    rows = [tally.row() for tally in tallies.values()]
     pairs = _pairs(gallery, images, names, goal)
     false_queries = sum(r["false_match_queries"] for r in rows)
     return {

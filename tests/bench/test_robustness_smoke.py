@@ -95,3 +95,16 @@ def test_quick_command_line_writes_the_report(tmp_path: Path) -> None:
     assert report["seed"] == TUNE_SEED and report["photos"] == 3
     assert [row["class"] for row in report["classes"]] == ["re-encode", "pad"]
     assert report["classes"][0]["recall_pct"] == 100.0
+
+
+def test_lookups_in_worker_processes_give_the_same_report() -> None:
+    photos = _samples(*GOOD)
+    classes = [BY_NAME["re-encode"], BY_NAME["crop 80-95%"]]
+    alone = run(photos, classes, TUNE_SEED, per_class=2, jobs=1)
+    shared = run(photos, classes, TUNE_SEED, per_class=2, jobs=2)
+
+    def figures(report: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in report["classes"]]
+
+    assert figures(alone) == figures(shared)
+    assert alone["classes"][0]["queries"] == 4
