@@ -7,7 +7,10 @@ pHash, claim features), a lookup is `query_hashes` -> `CaptureIndex.candidates` 
 Besides the verdict, every lookup measures how near it came to every *other* image, for the
 margin: for each gallery image, the smallest PDQ distance between any probe and any hash of
 that image the rule compares it with (`PROBE_TARGETS`), searched exhaustively, so images beyond
-the index's reach count too; and the smallest pHash distance of any probe to the image's pHash.
+the index's reach count too; and, over the comparisons the rule would settle by pHash (a PDQ
+within PDQ_RADIUS with a low-quality side: pHash <= PHASH_CONFIRM; a whole-picture probe
+against the global PDQ at PDQ_RADIUS+1..PDQ_RADIUS_CONFIRMED: pHash <= PHASH_CONFIRM_FAR), how
+many pHash bits the nearest was from being confirmed (`phash_slack`, <= 0: it was).
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ import numpy.typing as npt
 from registry.imaging.hashing import ProbeHash, hash_image, query_hashes
 from registry.imaging.matching import (
     GLOBAL,
+    MIN_QUALITY,
+    PDQ_RADIUS,
+    PDQ_RADIUS_CONFIRMED,
+    PHASH_CONFIRM,
+    PHASH_CONFIRM_FAR,
     PROBE_TARGETS,
+    WHOLE_PICTURE_PROBES,
     CaptureIndex,
     Evidence,
     Registered,
@@ -32,6 +41,7 @@ from registry.imaging.matching import (
 
 Words = npt.NDArray[np.uint64]
 FAR: Final = 256  # the distance recorded for a hash an image does not have
+NO_SLACK: Final = 64  # the pHash slack recorded when no comparison rests on the pHash
 
 
 def _words(hex_hashes: Sequence[str | None], bits: int) -> tuple[Words, npt.NDArray[np.bool_]]:
@@ -62,7 +72,7 @@ class Match:
 class Outcome:
     matches: list[Match]  # accepted, best first (rank, then leaf)
     pdq_near: npt.NDArray[np.int64]  # per gallery image: nearest compared PDQ distance
-    phash_near: npt.NDArray[np.int64]  # per gallery image: nearest pHash distance
+    phash_slack: npt.NDArray[np.int64]  # per gallery image: see the module's docstring
 
     def top(self) -> int | None:
         return self.matches[0].leaf if self.matches else None
@@ -80,6 +90,7 @@ class Gallery:
             name: _words([self._stored(c, name) for c in self.captures], 256) for name in targets
         }
         self._phash, _ = _words([c.phash for c in self.captures], 64)
+        self._good = np.array([c.quality >= MIN_QUALITY for c in self.captures], dtype=np.bool_)
 
     @staticmethod
     def _register(data: bytes) -> Registered:
@@ -108,13 +119,19 @@ class Gallery:
                 matches.append(Match(leaf, evidence))
         matches.sort(key=lambda m: (rank(m.evidence), m.leaf))
         pdq_near = np.full(len(self.captures), FAR, dtype=np.int64)
-        phash_near = np.full(len(self.captures), 64, dtype=np.int64)
+        slack = np.full(len(self.captures), NO_SLACK, dtype=np.int64)
         for probe in probes:
-            phash_near = np.minimum(phash_near, _distances(probe.phash, self._phash))
+            phash = _distances(probe.phash, self._phash)
+            good = self._good & (probe.quality >= MIN_QUALITY)
             for target in PROBE_TARGETS.get(probe.name, ()):
                 if target not in self._tables:
                     continue
                 table, present = self._tables[target]
                 found = np.where(present, _distances(probe.pdq, table), FAR)
                 pdq_near = np.minimum(pdq_near, found)
-        return Outcome(matches, pdq_near, phash_near)
+                near = (found <= PDQ_RADIUS) & ~good
+                slack = np.where(near, np.minimum(slack, phash - PHASH_CONFIRM), slack)
+                if target == GLOBAL and probe.name in WHOLE_PICTURE_PROBES:
+                    far = (found > PDQ_RADIUS) & (found <= PDQ_RADIUS_CONFIRMED) & good
+                    slack = np.where(far, np.minimum(slack, phash - PHASH_CONFIRM_FAR), slack)
+        return Outcome(matches, pdq_near, slack)

@@ -7,9 +7,9 @@ match like any other. Margins, in PDQ bits (the judge's units):
 * `margin`: over a class's goal queries, the smallest PDQ distance from a query to a wrong
   image (any compared probe/hash pair, `matcher`), minus PDQ_RADIUS - above 0, no wrong image
   came within the radius a plain PDQ match needs;
-* `phash_margin`: over the wrong images that came within PDQ_RADIUS_CONFIRMED (where a pHash
-  can confirm a match), the smallest pHash distance minus PHASH_CONFIRM_FAR - above 0 (or None,
-  no such image), no pHash came close to confirming one;
+* `phash_margin`: over the comparisons with wrong images that the rule settles by pHash, the
+  smallest pHash distance minus the pHash threshold that applies (`matcher`) - above 0 (or None,
+  no such comparison), no pHash came close to confirming a wrong image;
 * the same two over the distractors' queries, reported apart: near-uniform tiles of one photo
   sit close to each other by nature, and only the rule's quality and pHash checks keep them
   apart, which is what these show.
@@ -28,14 +28,9 @@ import numpy as np
 
 from bench.robustness.classes import BY_NAME, EditClass, kind, variants
 from bench.robustness.edits import png
-from bench.robustness.matcher import Gallery, Outcome
+from bench.robustness.matcher import NO_SLACK, Gallery, Outcome
 from bench.robustness.photos import Sample, spread
-from registry.imaging.matching import (
-    MIN_QUALITY,
-    PDQ_RADIUS,
-    PDQ_RADIUS_CONFIRMED,
-    PHASH_CONFIRM_FAR,
-)
+from registry.imaging.matching import MIN_QUALITY, PDQ_RADIUS
 
 MISSES_KEPT = 25
 DISTRACTOR_QUERIES = 40  # half-tiles also looked up edited (one variant per class)
@@ -57,11 +52,11 @@ class Near:
         if self.margin is None or margin < self.margin:
             self.margin = margin
             self.example = {"query": query, "nearest_wrong": names[wrong], "pdq": int(pdq[wrong])}
-        within = pdq <= PDQ_RADIUS_CONFIRMED
-        if within.any():
-            phash = int(outcome.phash_near[within].min()) - PHASH_CONFIRM_FAR
-            if self.phash_margin is None or phash < self.phash_margin:
-                self.phash_margin = phash
+        slack = outcome.phash_slack.copy()
+        slack[own] = NO_SLACK
+        phash = int(slack.min())
+        if phash < NO_SLACK and (self.phash_margin is None or phash < self.phash_margin):
+            self.phash_margin = phash
 
     def row(self, prefix: str = "") -> dict[str, Any]:
         return {
