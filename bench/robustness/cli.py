@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from bench.robustness.classes import BY_NAME, CLASSES
-from bench.robustness.photos import load_photos, spread
 from bench.robustness.run import run
 from registry.imaging.matching import PDQ_RADIUS
+from tests.support.bundled_photos import Sample, load_photos, photos_in, spread
+from tests.support.edit_classes import BY_NAME, CLASSES
 
 RESULTS: Final = Path(__file__).parent.parent / "results" / "robustness.json"
 TUNE_SEED: Final = 18  # tune on this one ...
@@ -57,6 +57,20 @@ def print_report(report: dict[str, Any]) -> None:
     )
 
 
+def _chosen(
+    names: Sequence[str], samples: Sequence[Sample], distractors: Sequence[Sample]
+) -> tuple[list[Sample], list[Sample]]:
+    known = {s.name for s in (*samples, *distractors)}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SystemExit(
+            f"no photo or tile named {', '.join(unknown)}: names are as in the report, "
+            "e.g. chelsea.png, retina.jpg[0,0], retina.jpg/2[7,0]"
+        )
+    wanted = set(names)
+    return [s for s in samples if s.name in wanted], [s for s in distractors if s.name in wanted]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.robustness", description=__doc__)
     parser.add_argument("--seed", type=int, default=TUNE_SEED, help=f"report seed: {REPORT_SEED}")
@@ -65,14 +79,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--variants", type=int, help=f"per photo and class (default {VARIANTS})")
     parser.add_argument("--quick", action="store_true", help="smoke test: 8 photos, 1 variant")
     parser.add_argument("--jobs", type=int, default=1, help="lookup processes (2 cores here)")
+    parser.add_argument("--photos", nargs="+", metavar="NAME", help="only these photos/tiles")
+    parser.add_argument("--add", type=Path, metavar="DIR", help="your photos too (JPEG, PNG)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     photos = load_photos()
+    added = photos_in(args.add) if args.add else []
     limit = args.limit if args.limit is not None else (QUICK_PHOTOS if args.quick else None)
     per_class = args.variants or (QUICK_VARIANTS if args.quick else VARIANTS)
-    samples = spread(photos.samples, limit)
+    samples = spread([*photos.samples, *added], limit)
     distractors = spread(photos.distractors, limit)
+    if args.photos:
+        samples, distractors = _chosen(args.photos, [*photos.samples, *added], photos.distractors)
     classes = [BY_NAME[name] for name in args.classes] if args.classes else list(CLASSES)
     print(
         f"seed {args.seed}: {len(samples)} photos and tiles from {len(photos.files)} files "

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.robustness.classes import BY_NAME, EditClass, kind, variants
-from bench.robustness.edits import png
 from bench.robustness.matcher import NO_SLACK, Gallery, Outcome
-from bench.robustness.photos import Sample, spread
 from registry.imaging.matching import MIN_QUALITY, PDQ_RADIUS
+from tests.support.bundled_photos import Sample, spread
+from tests.support.edit_classes import BY_NAME, EditClass, kind, variants
+from tests.support.image_edits import png
 
 MISSES_KEPT = 25
 DISTRACTOR_QUERIES = 40  # half-tiles also looked up edited (one variant per class)

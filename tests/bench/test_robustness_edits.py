@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.robustness.classes import BY_NAME, variants
-from bench.robustness.edits import ASPECTS
+from tests.support.edit_classes import BY_NAME, variants
+from tests.support.image_edits import ASPECTS
 
 SEEDS = range(12)
 

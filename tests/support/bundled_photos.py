@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 TILE_SHAPES: Final = ((288, 192), (256, 192))  # 3:2 and 4:3, landscape
+IMAGE_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".webp")
 UNIFORM_SHARE: Final = 0.5
 UNIFORM_LEVELS: Final = 16
 
@@ -159,6 +160,14 @@ def load_photos() -> PhotoSet:
     seen: set[bytes] = set()
     samples = _distinct(samples, seen)
     return PhotoSet(tuple(files), tuple(missing), tuple(samples), tuple(_distinct(halves, seen)))
+
+
+def photos_in(folder: Path) -> list[Sample]:
+    """Every JPEG, PNG or WebP file in `folder`, tiled like the bundled ones (3:2 tiles)."""
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise SystemExit(f"{folder} holds no JPEG, PNG or WebP file: add photos or drop --add")
+    return [t for path in paths for t in tiles(path.name, _read(path), TILE_SHAPES[0])]
 
 
 def spread(samples: Sequence[Sample], limit: int | None) -> list[Sample]:

@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from bench.robustness.overlays import Rng, colour
+from tests.support.image_overlays import Rng, colour
 
 Edit = Callable[[Image.Image, Rng], tuple[Image.Image, str]]
 

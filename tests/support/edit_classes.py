@@ -17,9 +17,9 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
-from bench.robustness import edits
-from bench.robustness.edits import FOUND_TODAY, ISSUE_18, Edit, png
-from bench.robustness.overlays import Rng, caption, pad, screenshot, stickers
+from tests.support import image_edits as edits
+from tests.support.image_edits import FOUND_TODAY, ISSUE_18, Edit, png
+from tests.support.image_overlays import Rng, caption, pad, screenshot, stickers
 
 Make = Callable[[Image.Image, Rng], tuple[bytes, str]]
 
