@@ -92,7 +92,7 @@ CLASSES: Final[tuple[EditClass, ...]] = (
     EditClass("resize", FOUND_TODAY, 99.0, _as_png(edits.resize(0.25, 2.0)), "x0.25-x2"),
     EditClass("rotate 90s", FOUND_TODAY, 99.0, _as_png(edits.turn), "90, 180 or 270 degrees"),
     EditClass("flip", FOUND_TODAY, 99.0, _as_png(edits.flip), "horizontal or vertical"),
-    EditClass("colour", FOUND_TODAY, 99.0, _as_png(edits.recolour), "gamma, gray, sat, ..."),
+    EditClass("colour", FOUND_TODAY, 99.0, _as_png(edits.recolour), "gamma, grey, saturation, ..."),
     EditClass("blur", FOUND_TODAY, 99.0, _as_png(edits.blur), "gaussian r0.5-2"),
     EditClass("noise", FOUND_TODAY, 99.0, _as_png(edits.noise), "gaussian sigma 2-8"),
     EditClass("crop 80-95%", ISSUE_18, 90.0, _as_png(CROP), "each side, 9 anchors"),
