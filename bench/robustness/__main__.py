@@ -1,0 +1,3 @@
+from bench.robustness.cli import main
+
+main()
