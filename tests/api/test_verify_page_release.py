@@ -22,6 +22,7 @@ def test_the_served_page_is_the_packaged_page_and_names_no_log(
     # Nothing of this log is in it (its origin, its key): the same page for every log.
     assert origin not in served.text
     assert signer.verifier.vkey not in served.text
-    assert hashlib.sha256(served.content).hexdigest() == hashlib.sha256(
-        verify_page().encode()
-    ).hexdigest()
+    assert (
+        hashlib.sha256(served.content).hexdigest()
+        == hashlib.sha256(verify_page().encode()).hexdigest()
+    )
