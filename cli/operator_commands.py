@@ -293,8 +293,10 @@ def witness(config: LogConfig, witnesses: tuple[str, ...]) -> None:
     finally:
         pusher.close()
     _print_push_results(results)
-    if any(r.error is not None for r in results):
-        raise SystemExit(1)
+    failures = [r.exit_code for r in results if r.error is not None]
+    if failures:
+        # The gravest first: a witness that refused (1) says more than one not reached (3).
+        raise SystemExit(min(failures))
 
 
 def _print_push_results(results: list[PushResult]) -> None:

@@ -22,7 +22,14 @@ from sqlalchemy import Connection, func, insert, select
 
 from ledger.cosignature import CosignatureVerifier, verify_cosignatures
 from ledger.database import translate_database_errors
-from ledger.errors import ConfigurationError, LedgerError, StorageError, VerificationError
+from ledger.errors import (
+    EXIT_FAILED,
+    ConfigurationError,
+    LedgerError,
+    StorageError,
+    UnavailableError,
+    VerificationError,
+)
 from ledger.published import PublishedMark
 from ledger.schema import log_checkpoints, log_cosignatures
 from ledger.store import LogStore, SignedCheckpoint, read_root_at
@@ -56,6 +63,9 @@ class PushResult:
     # False when the log holds this witness's cosignature of this size already, so the
     # witness was not asked again (and `timestamp` is None).
     contacted: bool = True
+    # With an error: the `prov` exit code of its class (3 for a witness that cannot be
+    # reached, ledger.errors), so `prov log witness` exits by the one table.
+    exit_code: int = EXIT_FAILED
 
     @property
     def already_cosigned(self) -> bool:
@@ -115,7 +125,11 @@ class WitnessPusher:
             try:
                 results.append(self._push_one(witness, latest, ask_all))
             except LedgerError as exc:
-                results.append(PushResult(witness.key.name, latest.size, None, str(exc)))
+                results.append(
+                    PushResult(
+                        witness.key.name, latest.size, None, str(exc), exit_code=exc.exit_code
+                    )
+                )
         return results
 
     def _push_one(
@@ -182,7 +196,7 @@ class WitnessPusher:
         try:
             return self._http.post(f"{witness.url}/add-checkpoint", content=body)
         except httpx.HTTPError as exc:
-            raise StorageError(
+            raise UnavailableError(
                 f"cannot reach witness {witness.key.name} at {witness.url}: {exc}"
             ) from None
 
