@@ -14,6 +14,7 @@ from registry.bundle.verify import parse_bundle, verify_bundle
 from testkit.pki import DevicePKI
 from tests.support.clocks import FixedClock
 from tests.support.registry_fixtures import record
+from tests.support.verify_vectors_json import reversed_keys
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # offline
 
@@ -24,14 +25,6 @@ def bundle(registry: Registry, enrolled: DevicePKI, clock: FixedClock) -> bytes:
     [result] = registry.submit_captures([record(enrolled.device, 1, 1, clock.now_ms)])
     assert result.receipt is not None
     return build_bundle(registry.store, result.receipt.index)
-
-
-def reversed_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
-    if isinstance(value, list):
-        return [reversed_keys(item) for item in value]
-    return value
 
 
 REFORMATS: dict[str, Callable[[Any], bytes]] = {
