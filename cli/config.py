@@ -11,6 +11,7 @@ bad configuration (exit 2), named with the line to fix.
 import json
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 
@@ -64,6 +65,11 @@ def read_config(path: Path | None = None) -> dict[str, str]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise _bad(path, "", f"cannot be read as UTF-8 text ({exc})") from None
+    # The file names the server every lookup's image goes to: another user who can change it
+    # could send them to a server of their own, so it is refused, as ssh refuses its config.
+    mode = path.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise _bad(path, "", f"other users can change it (mode {mode & 0o777:o}): chmod go-w it")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -90,6 +96,7 @@ def write_config(settings: dict[str, str], path: Path | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(text, encoding="utf-8")
+        temporary.chmod(0o644)  # whatever the umask: read_config refuses a file others can change
         temporary.replace(path)
     except OSError as exc:
         raise MalformedError(f"cannot write {path}: {exc.strerror}", code="unwritable") from None

@@ -57,6 +57,16 @@ def test_the_config_file_s_server_is_the_default(home: Path) -> None:
     assert_exit(prov("lookup", "found.png"), 3, f"cannot reach the server {url}")
 
 
+def test_a_config_file_others_can_change_is_refused(home: Path) -> None:
+    """Another user who could edit it would choose the server every image is sent to."""
+    path = config_file(home, f'server = "{nobody_listens()}"\n')
+    path.chmod(0o666)
+
+    assert_exit(prov("lookup", "found.png"), 2, "other users can change it", "chmod go-w")
+    path.chmod(0o644)
+    assert_exit(prov("lookup", "found.png"), 3)
+
+
 def test_prov_server_beats_the_file_and_server_beats_both(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
